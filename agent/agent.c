@@ -1,0 +1,483 @@
+/* agent.c -- bg-agent main loop: ZooKeeper registration and status transitions. */
+#include "agent.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_POLLFDS 64
+
+struct bg_waiter {
+    struct bg_waiter *next;
+    struct bg_agent *agent;
+    struct MHD_Connection *conn;
+    enum bg_status target;
+    bool done;
+    unsigned code;
+    char *body;
+};
+
+static struct bg_agent *signal_agent;
+
+const char *bg_status_name(enum bg_status s)
+{
+    return s == BG_STATUS_UP ? "UP" : "OUT_OF_SERVICE";
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Backends.
+ * ------------------------------------------------------------------------------------- */
+
+static const struct bg_backend_ops *backend_ops(enum bg_backend_type t)
+{
+    switch (t) {
+    case BG_BACKEND_HEALTH:
+        return &bg_backend_health_ops;
+    case BG_BACKEND_HAPROXY_AGENT:
+        return &bg_backend_haproxy_ops;
+    case BG_BACKEND_EUREKA:
+        return &bg_backend_eureka_ops;
+    case BG_BACKEND_EXEC:
+        return &bg_backend_exec_ops;
+    }
+    return NULL;
+}
+
+/* The health backend is always on: first, unless the configuration places it. */
+static int backends_init(struct bg_agent *a)
+{
+    const struct bg_agent_conf *c = a->conf;
+    bool explicit_health = false;
+    for (size_t i = 0; i < c->n_backends; i++)
+        explicit_health |= c->backends[i].type == BG_BACKEND_HEALTH;
+    a->n_backends = c->n_backends + (explicit_health ? 0 : 1);
+    a->backends = bg_xcalloc(a->n_backends, sizeof(*a->backends));
+    static struct bg_backend_conf default_health = {
+        .type = BG_BACKEND_HEALTH, .confirm_timeout_ms = 3000, .poll_window_ms = 5000,
+        .confirm_polls = 1};
+    size_t k = 0;
+    if (!explicit_health)
+        a->backends[k++].conf = &default_health;
+    for (size_t i = 0; i < c->n_backends; i++)
+        a->backends[k++].conf = &c->backends[i];
+    for (size_t i = 0; i < a->n_backends; i++) {
+        struct bg_backend *b = &a->backends[i];
+        b->agent = a;
+        b->ops = backend_ops(b->conf->type);
+        char err[256] = "";
+        if (b->ops == NULL || b->ops->init(b, err, sizeof(err)) != 0) {
+            bg_error("backend_init_failed", "type=%s reason=\"%s\"",
+                     bg_backend_type_name(b->conf->type), err);
+            return BG_EINVAL;
+        }
+        if (b->conf->type == BG_BACKEND_HEALTH)
+            a->health = b;
+        snprintf(b->msg, sizeof(b->msg), "not applied yet");
+    }
+    return BG_OK;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Transitions: apply a status to every backend in order, then answer the waiting PUTs.
+ * ------------------------------------------------------------------------------------- */
+
+static void waiter_unlink(void *p)
+{
+    struct bg_waiter *w = p;
+    struct bg_agent *a = w->agent;
+    for (struct bg_waiter **pp = &a->waiters; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    }
+    free(w->body);
+    free(w);
+}
+
+static void finish_waiters(struct bg_agent *a, unsigned code, const char *body)
+{
+    for (struct bg_waiter *w = a->waiters; w != NULL; w = w->next) {
+        if (w->done)
+            continue;
+        w->done = true;
+        w->code = code;
+        w->body = bg_xstrdup(body);
+        MHD_resume_connection(w->conn);
+    }
+}
+
+static void transition_done(struct bg_agent *a, int rc, struct bg_backend *failed)
+{
+    int64_t ms = bg_now_ms() - a->trans_started;
+    a->busy = false;
+    if (rc == 0) {
+        a->applied = true;
+        a->n_put_ok++;
+        bg_info("status_applied", "status=%s epoch=%lld ms=%lld", bg_status_name(a->status),
+                (long long)a->epoch, (long long)ms);
+        char *body = bg_agent_status_json(a);
+        finish_waiters(a, 200, body);
+        free(body);
+        return;
+    }
+    a->n_put_failed++;
+    const char *type = bg_backend_type_name(failed->conf->type);
+    bg_warn("status_failed", "status=%s backend=%s reason=\"%s\" ms=%lld",
+            bg_status_name(a->status), type, failed->msg, (long long)ms);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "error", "backend failed", "backend", type,
+                          "reason", failed->msg, "status", bg_status_name(a->status));
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    finish_waiters(a, 502, body);
+    free(body);
+}
+
+/* Drive the transition as far as it goes without waiting. */
+static void transition_run(struct bg_agent *a)
+{
+    int64_t now = bg_now_ms();
+    while (a->busy && a->step < a->n_backends) {
+        struct bg_backend *b = &a->backends[a->step];
+        int rc;
+        if (b->rc == BG_PENDING) {
+            rc = b->ops->progress(b, now);
+        } else {
+            b->started_ms = now;
+            b->last_status = a->target;
+            rc = b->ops->apply(b, a->target);
+        }
+        b->rc = rc;
+        if (rc == BG_PENDING)
+            return;
+        b->last_wall_ms = bg_wall_ms();
+        bg_debug("backend_applied", "type=%s status=%s rc=%d msg=\"%s\"", b->ops->type,
+                 bg_status_name(a->target), rc, b->msg);
+        if (rc < 0) {
+            transition_done(a, rc, b);
+            return;
+        }
+        a->step++;
+    }
+    if (a->busy)
+        transition_done(a, 0, NULL);
+}
+
+static void transition_cancel(struct bg_agent *a, const char *why)
+{
+    if (!a->busy)
+        return;
+    for (size_t i = 0; i < a->n_backends; i++) {
+        struct bg_backend *b = &a->backends[i];
+        if (b->rc == BG_PENDING) {
+            if (b->ops->cancel != NULL)
+                b->ops->cancel(b);
+            b->rc = BG_ELOST;
+            snprintf(b->msg, sizeof(b->msg), "cancelled: %s", why);
+        }
+    }
+    a->busy = false;
+    json_t *j = json_pack("{s:s, s:s}", "error", "superseded", "reason", why);
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    finish_waiters(a, 503, body);
+    free(body);
+}
+
+static void transition_start(struct bg_agent *a, enum bg_status st)
+{
+    if (a->busy && a->target == st)
+        return; /* already on its way: the new request waits for the same outcome */
+    if (a->busy)
+        transition_cancel(a, "superseded by a newer status");
+    if (a->status != st)
+        bg_info("status_change", "from=%s to=%s epoch=%lld", bg_status_name(a->status),
+                bg_status_name(st), (long long)a->epoch);
+    a->busy = true;
+    a->target = st;
+    a->status = st;
+    a->applied = false;
+    a->step = 0;
+    a->trans_started = bg_now_ms();
+    transition_run(a);
+}
+
+void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum bg_status st)
+{
+    struct bg_waiter *w = bg_xcalloc(1, sizeof(*w));
+    w->agent = a;
+    w->conn = req->conn;
+    w->target = st;
+    w->next = a->waiters;
+    a->waiters = w;
+    req->user = w;
+    req->user_free = waiter_unlink;
+    /* Suspend first: the transition may finish at once and resume it. */
+    MHD_suspend_connection(req->conn);
+    transition_start(a, st);
+}
+
+/* Called by the HTTP handler when a suspended PUT is resumed: answer it. */
+enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req);
+enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req)
+{
+    struct bg_waiter *w = req->user;
+    return bg_httpd_reply(req->conn, w->code, "application/json", w->body);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Status JSON.
+ * ------------------------------------------------------------------------------------- */
+
+char *bg_agent_status_json(struct bg_agent *a)
+{
+    const struct bg_instance_conf *in = &a->conf->instance;
+    json_t *backends = json_array();
+    for (size_t i = 0; i < a->n_backends; i++) {
+        struct bg_backend *b = &a->backends[i];
+        const char *result = b->rc == BG_PENDING ? "pending"
+                             : b->rc < 0         ? "failed"
+                             : b->last_wall_ms   ? "ok"
+                                                 : "none";
+        char ts[40] = "";
+        if (b->last_wall_ms)
+            bg_iso_time(b->last_wall_ms, ts, sizeof(ts));
+        json_array_append_new(
+            backends, json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", b->ops->type, "result",
+                                result, "status", bg_status_name(b->last_status), "message",
+                                b->msg, "time", ts));
+    }
+    json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:s, s:s, s:b, s:s, s:o}", "id",
+                          in->id, "color", bg_color_name(in->color), "status",
+                          bg_status_name(a->status), "applied", a->applied, "health_up",
+                          bg_health_is_up(a->health), "epoch", (json_int_t)a->epoch, "app",
+                          in->app, "version", in->version ? in->version : "", "registered",
+                          a->registered, "node", a->node, "backends", backends);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * ZooKeeper registration.
+ * ------------------------------------------------------------------------------------- */
+
+static char *node_json(struct bg_agent *a)
+{
+    const struct bg_instance_conf *in = &a->conf->instance;
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", in->id, "endpoint", in->endpoint,
+                          "version", in->version ? in->version : "", "app", in->app, "color",
+                          bg_color_name(in->color));
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+static void do_register(struct bg_agent *a)
+{
+    struct bg_zk *z = &a->zk;
+    int64_t now = bg_now_ms();
+    a->next_register_ms = now + 500; /* unless it works */
+    if (bg_zk_ensure(z, "/blue") != 0 || bg_zk_ensure(z, "/green") != 0)
+        return;
+    char rel[300];
+    snprintf(rel, sizeof(rel), "/%s/%s", bg_color_name(a->conf->instance.color),
+             a->conf->instance.id);
+    bg_zk_path(z, rel, a->node, sizeof(a->node));
+    char *data = node_json(a);
+    int rc = zoo_create(z->zh, a->node, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+                        ZOO_EPHEMERAL, NULL, 0);
+    free(data);
+    struct Stat st;
+    if (rc == ZOK || rc == ZNODEEXISTS) {
+        int rc2 = zoo_exists(z->zh, a->node, 1, &st);
+        if (rc2 != ZOK)
+            return;
+        const clientid_t *cid = zoo_client_id(z->zh);
+        if (st.ephemeralOwner != cid->client_id) {
+            /* A previous incarnation's node (its session not yet expired) or another agent
+             * with the same id. Never steal it: wait for it to go (the watch wakes us). */
+            static int64_t last_note;
+            if (now - last_note > 2000) {
+                last_note = now;
+                bg_warn("register_wait", "node=%s owner=0x%llx reason=\"node held by another "
+                        "session; waiting for it to expire\"", a->node,
+                        (unsigned long long)st.ephemeralOwner);
+            }
+            return;
+        }
+        a->registered = true;
+        a->czxid = st.czxid;
+        a->n_registrations++;
+        a->next_register_ms = 0;
+        bg_info("registered", "node=%s czxid=%lld session=0x%llx", a->node,
+                (long long)st.czxid, (unsigned long long)cid->client_id);
+        return;
+    }
+    bg_warn("register_failed", "node=%s rc=%s", a->node, zerror(rc));
+}
+
+/* A watch fired: is our node still there (someone may have deleted it by hand)? */
+static void check_node(struct bg_agent *a)
+{
+    struct Stat st;
+    int rc = zoo_exists(a->zk.zh, a->node, 1, &st);
+    if (rc == ZNONODE) {
+        bg_warn("node_vanished", "node=%s action=reregister", a->node);
+        a->registered = false;
+        a->next_register_ms = 0;
+    }
+}
+
+static void zk_step(struct bg_agent *a, unsigned *seen_events)
+{
+    enum bg_zk_health h = bg_zk_check(&a->zk);
+    if (h == BG_ZK_LOST) {
+        bg_warn("zk_session_lost", "registered=%d action=reconnect", a->registered);
+        a->registered = false;
+        a->n_zk_reopens++;
+        bg_zk_reopen(&a->zk);
+        return;
+    }
+    if (h != BG_ZK_CONNECTED)
+        return;
+    unsigned ev = atomic_load(&a->zk.node_events);
+    if (!a->registered) {
+        if (bg_now_ms() >= a->next_register_ms || ev != *seen_events)
+            do_register(a);
+    } else if (ev != *seen_events) {
+        check_node(a);
+    }
+    *seen_events = ev;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Main loop.
+ * ------------------------------------------------------------------------------------- */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (signal_agent != NULL) {
+        signal_agent->stop = 1;
+        bg_zk_wake(&signal_agent->zk);
+    }
+}
+
+int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf)
+{
+    memset(a, 0, sizeof(*a));
+    a->conf = conf;
+    a->status = BG_STATUS_OUT;
+    a->started_wall_ms = bg_wall_ms();
+    if (backends_init(a) != 0)
+        return BG_EINVAL;
+    char err[256];
+    if (bg_httpd_start(&a->http, conf->http.listen, bg_agent_http, a, err, sizeof(err)) != 0) {
+        bg_error("http_listen_failed", "listen=%s reason=\"%s\"", conf->http.listen, err);
+        return BG_EINVAL;
+    }
+    if (bg_zk_open(&a->zk, conf->zk.connect, conf->zk.root, conf->zk.session_timeout_ms,
+                   conf->zk.auth) != 0)
+        return BG_EZK;
+    bg_info("start", "id=%s color=%s listen=%s zk=%s root=%s backends=%zu",
+            conf->instance.id, bg_color_name(conf->instance.color), conf->http.listen,
+            conf->zk.connect, conf->zk.root, a->n_backends);
+    return BG_OK;
+}
+
+static int64_t next_timeout(struct bg_agent *a)
+{
+    int64_t now = bg_now_ms();
+    int64_t t = 250; /* session-health tick */
+    int64_t h = bg_httpd_timeout(&a->http);
+    if (h >= 0 && h < t)
+        t = h;
+    if (!a->registered && a->next_register_ms > now && a->next_register_ms - now < t)
+        t = a->next_register_ms - now;
+    for (size_t i = 0; i < a->n_backends; i++) {
+        struct bg_backend *b = &a->backends[i];
+        int64_t d = b->ops->deadline ? b->ops->deadline(b) : 0;
+        if (d > 0)
+            t = d <= now ? 0 : (d - now < t ? d - now : t);
+    }
+    return t;
+}
+
+int bg_agent_run(struct bg_agent *a)
+{
+    signal_agent = a;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned seen_events = 0;
+    struct pollfd pfd[MAX_POLLFDS];
+    int owner_start[64];
+    while (!a->stop) {
+        zk_step(a, &seen_events);
+        transition_run(a);
+
+        int n = 0;
+        pfd[n++] = (struct pollfd){.fd = a->zk.wake_fd, .events = POLLIN};
+        pfd[n++] = (struct pollfd){.fd = a->http.fd, .events = POLLIN};
+        for (size_t i = 0; i < a->n_backends && i < BG_ARRAY_LEN(owner_start); i++) {
+            struct bg_backend *b = &a->backends[i];
+            owner_start[i] = n;
+            if (b->ops->fds != NULL)
+                n += b->ops->fds(b, pfd + n, MAX_POLLFDS - n);
+        }
+        int rc = poll(pfd, (nfds_t)n, (int)next_timeout(a));
+        if (rc < 0 && errno != EINTR) {
+            bg_error("poll_failed", "errno=%d", errno);
+            break;
+        }
+        if (pfd[0].revents)
+            bg_zk_drain(&a->zk);
+        bg_httpd_run(&a->http);
+        int64_t now = bg_now_ms();
+        for (size_t i = 0; i < a->n_backends && i < BG_ARRAY_LEN(owner_start); i++) {
+            struct bg_backend *b = &a->backends[i];
+            int end = i + 1 < a->n_backends ? owner_start[i + 1] : n;
+            if (b->ops->on_fds != NULL && end > owner_start[i])
+                b->ops->on_fds(b, pfd + owner_start[i], end - owner_start[i]);
+            int64_t d = b->ops->deadline ? b->ops->deadline(b) : 0;
+            if (b->ops->tick != NULL && d > 0 && d <= now)
+                b->ops->tick(b, now);
+        }
+        transition_run(a);
+        bg_httpd_run(&a->http); /* answer connections resumed by the transition */
+    }
+    bg_info("stopping", "reason=signal");
+    transition_cancel(a, "agent shutting down");
+    bg_httpd_run(&a->http);
+    if (a->registered && a->zk.zh != NULL) {
+        int rc = zoo_delete(a->zk.zh, a->node, -1);
+        bg_info("deregistered", "node=%s rc=%s", a->node, zerror(rc));
+    }
+    for (size_t i = 0; i < a->n_backends; i++)
+        if (a->backends[i].ops->shutdown != NULL)
+            a->backends[i].ops->shutdown(&a->backends[i]);
+    return 0;
+}
+
+void bg_agent_free(struct bg_agent *a)
+{
+    bg_httpd_stop(&a->http);
+    bg_zk_close(&a->zk);
+    for (size_t i = 0; i < a->n_backends; i++)
+        if (a->backends[i].ops != NULL && a->backends[i].ops->destroy != NULL)
+            a->backends[i].ops->destroy(&a->backends[i]);
+    free(a->backends);
+    a->backends = NULL;
+    while (a->waiters != NULL)
+        waiter_unlink(a->waiters);
+    signal_agent = NULL;
+}

@@ -1,0 +1,119 @@
+/* agent.h -- bg-agent: registers one instance and applies UP/OUT_OF_SERVICE to its backends. */
+#ifndef BG_AGENT_H
+#define BG_AGENT_H
+
+#include "conf.h"
+#include "httpd.h"
+#include "zk.h"
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum bg_status { BG_STATUS_OUT = 0, BG_STATUS_UP = 1 };
+
+#define BG_PENDING 1 /* a backend's apply is still in progress */
+
+const char *bg_status_name(enum bg_status s);
+
+struct bg_agent;
+struct bg_backend;
+
+/* ---------------------------------------------------------------------------------------
+ * Backends. Each applies a status to one registry or balancer. apply() may finish at once
+ * (0), fail (<0, reason in b->msg) or go on in the background (BG_PENDING), in which case
+ * the agent calls progress() on every loop turn until it returns 0 or <0.
+ * ------------------------------------------------------------------------------------ */
+struct bg_backend_ops {
+    const char *type;
+    int (*init)(struct bg_backend *b, char *err, size_t errlen);
+    int (*apply)(struct bg_backend *b, enum bg_status st);
+    int (*progress)(struct bg_backend *b, int64_t now);
+    /* Give up an apply in progress (superseded or shutting down). May be NULL. */
+    void (*cancel)(struct bg_backend *b);
+    /* Add file descriptors to poll; returns how many were written (at most max). */
+    int (*fds)(struct bg_backend *b, struct pollfd *pfd, int max);
+    /* Called with the entries fds() filled, after poll. */
+    void (*on_fds)(struct bg_backend *b, struct pollfd *pfd, int n);
+    /* Monotonic ms when the backend wants tick(), or 0 for none. */
+    int64_t (*deadline)(struct bg_backend *b);
+    void (*tick)(struct bg_backend *b, int64_t now);
+    /* SIGTERM: leave the registry (e.g. deregister). May be NULL. */
+    void (*shutdown)(struct bg_backend *b);
+    void (*destroy)(struct bg_backend *b);
+};
+
+struct bg_backend {
+    const struct bg_backend_ops *ops;
+    const struct bg_backend_conf *conf;
+    struct bg_agent *agent;
+    void *priv;
+    /* Result of the last apply, shown by GET /v1/status. */
+    int rc;              /* 0 ok, BG_PENDING, <0 failed */
+    char msg[512];       /* reason or note ("confirmed by 2 polls", "unconfirmed", ...) */
+    enum bg_status last_status;
+    int64_t last_wall_ms;
+    int64_t started_ms;
+};
+
+extern const struct bg_backend_ops bg_backend_health_ops;
+extern const struct bg_backend_ops bg_backend_haproxy_ops;
+extern const struct bg_backend_ops bg_backend_eureka_ops;
+extern const struct bg_backend_ops bg_backend_exec_ops;
+
+/* The health backend's view, read by the HTTP handler for GET /health. */
+bool bg_health_is_up(struct bg_backend *b);
+/* Record that a balancer at peer polled /health and was answered with st. */
+void bg_health_polled(struct bg_backend *b, const char *peer, enum bg_status st);
+
+/* ---------------------------------------------------------------------------------------
+ * The agent.
+ * ------------------------------------------------------------------------------------ */
+struct bg_waiter; /* a suspended PUT /v1/status waiting for its transition */
+
+struct bg_agent {
+    struct bg_agent_conf *conf;
+    struct bg_zk zk;
+    struct bg_httpd http;
+    struct bg_backend *backends;
+    size_t n_backends;
+    struct bg_backend *health; /* always present */
+
+    enum bg_status status; /* last status asked for (and applied, when !busy) */
+    bool applied;          /* every backend applied status */
+    int64_t epoch;         /* highest epoch seen */
+
+    /* Transition in progress. */
+    bool busy;
+    enum bg_status target;
+    size_t step;            /* index of the backend being applied */
+    int64_t trans_started;  /* monotonic ms */
+    struct bg_waiter *waiters;
+
+    /* Registration. */
+    bool registered;
+    char node[512];
+    int64_t czxid;
+    int64_t next_register_ms;
+
+    volatile int stop;
+    int64_t started_wall_ms;
+
+    /* Counters for /metrics. */
+    unsigned long long n_put, n_put_ok, n_put_stale, n_put_bad, n_put_auth, n_put_failed;
+    unsigned long long n_health, n_registrations, n_zk_reopens;
+};
+
+int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf);
+int bg_agent_run(struct bg_agent *a);
+void bg_agent_free(struct bg_agent *a);
+
+/* HTTP (agent/http.c). */
+enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req);
+/* Start a transition to st for a PUT; returns the waiter to suspend on, or NULL when the
+ * answer is already known (then *code and *body are set). */
+void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum bg_status st);
+/* JSON of the agent's status (caller frees). */
+char *bg_agent_status_json(struct bg_agent *a);
+
+#endif

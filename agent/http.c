@@ -1,0 +1,174 @@
+/* http.c -- the agent's HTTP API (DESIGN §4): /v1/status, /health, /metrics. */
+#include "agent.h"
+#include "log.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req);
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned code, const char *error,
+                                   const char *reason)
+{
+    json_t *j = json_pack("{s:s, s:s}", "error", error, "reason", reason);
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    enum MHD_Result r = bg_httpd_reply(c, code, "application/json", body);
+    free(body);
+    return r;
+}
+
+static bool authorized(struct bg_agent *a, struct bg_httpd_req *req)
+{
+    const char *token = a->conf->http.token;
+    if (token == NULL)
+        return true;
+    const char *h = bg_httpd_header(req->conn, "Authorization");
+    if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+        return false;
+    const char *given = h + 7;
+    return bg_ct_equal(given, strlen(given), token, strlen(token));
+}
+
+/* Validate {"status":"UP"|"OUT_OF_SERVICE","epoch":N}. Returns 0 or fills why. */
+static int parse_put(const char *body, size_t len, enum bg_status *st, int64_t *epoch, char *why,
+                     size_t whylen)
+{
+    json_error_t jerr;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = BG_EINVAL;
+    if (j == NULL) {
+        snprintf(why, whylen, "body is not JSON: %s (line %d column %d)", jerr.text, jerr.line,
+                 jerr.column);
+        return rc;
+    }
+    json_t *s = json_object_get(j, "status");
+    json_t *e = json_object_get(j, "epoch");
+    if (!json_is_object(j))
+        snprintf(why, whylen, "body must be a JSON object");
+    else if (!json_is_string(s))
+        snprintf(why, whylen, "\"status\" must be \"UP\" or \"OUT_OF_SERVICE\"");
+    else if (!json_is_integer(e) || json_integer_value(e) < 0)
+        snprintf(why, whylen, "\"epoch\" must be a non-negative integer");
+    else if (strcmp(json_string_value(s), "UP") == 0)
+        rc = 0, *st = BG_STATUS_UP;
+    else if (strcmp(json_string_value(s), "OUT_OF_SERVICE") == 0)
+        rc = 0, *st = BG_STATUS_OUT;
+    else
+        snprintf(why, whylen, "\"status\" must be \"UP\" or \"OUT_OF_SERVICE\", got \"%.40s\"",
+                 json_string_value(s));
+    if (rc == 0)
+        *epoch = json_integer_value(e);
+    json_decref(j);
+    return rc;
+}
+
+static enum MHD_Result put_status(struct bg_agent *a, struct bg_httpd_req *req)
+{
+    a->n_put++;
+    enum bg_status st;
+    int64_t epoch = 0;
+    char why[256];
+    if (req->body_too_large) {
+        a->n_put_bad++;
+        return reply_error(req->conn, 413, "bad request", "body too large");
+    }
+    if (parse_put(req->body, req->body_len, &st, &epoch, why, sizeof(why)) != 0) {
+        a->n_put_bad++;
+        bg_warn("bad_request", "peer=%s reason=\"%s\"", req->peer, why);
+        return reply_error(req->conn, 400, "bad request", why);
+    }
+    if (epoch < a->epoch) {
+        a->n_put_stale++;
+        bg_warn("stale_epoch", "peer=%s epoch=%lld current=%lld status=%s", req->peer,
+                (long long)epoch, (long long)a->epoch, bg_status_name(st));
+        json_t *j = json_pack("{s:s, s:I, s:I}", "error", "stale epoch", "epoch",
+                              (json_int_t)a->epoch, "given", (json_int_t)epoch);
+        char *body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        enum MHD_Result r = bg_httpd_reply(req->conn, 409, "application/json", body);
+        free(body);
+        return r;
+    }
+    if (epoch > a->epoch)
+        bg_info("new_epoch", "epoch=%lld previous=%lld peer=%s", (long long)epoch,
+                (long long)a->epoch, req->peer);
+    a->epoch = epoch;
+    bg_agent_request_status(a, req, st);
+    return MHD_YES;
+}
+
+static char *metrics_text(struct bg_agent *a)
+{
+    const char *id = a->conf->instance.id;
+    const char *color = bg_color_name(a->conf->instance.color);
+    char *s = bg_xasprintf(
+        "# HELP bg_agent_up 1 when the instance is UP, 0 when OUT_OF_SERVICE.\n"
+        "# TYPE bg_agent_up gauge\n"
+        "bg_agent_up{id=\"%s\",color=\"%s\"} %d\n"
+        "# TYPE bg_agent_applied gauge\nbg_agent_applied %d\n"
+        "# TYPE bg_agent_epoch gauge\nbg_agent_epoch %lld\n"
+        "# TYPE bg_agent_registered gauge\nbg_agent_registered %d\n"
+        "# TYPE bg_agent_status_requests_total counter\n"
+        "bg_agent_status_requests_total{result=\"ok\"} %llu\n"
+        "bg_agent_status_requests_total{result=\"stale_epoch\"} %llu\n"
+        "bg_agent_status_requests_total{result=\"bad_request\"} %llu\n"
+        "bg_agent_status_requests_total{result=\"unauthorized\"} %llu\n"
+        "bg_agent_status_requests_total{result=\"backend_failed\"} %llu\n"
+        "# TYPE bg_agent_health_checks_total counter\nbg_agent_health_checks_total %llu\n"
+        "# TYPE bg_agent_registrations_total counter\nbg_agent_registrations_total %llu\n"
+        "# TYPE bg_agent_zk_reconnects_total counter\nbg_agent_zk_reconnects_total %llu\n"
+        "# TYPE bg_agent_start_time_seconds gauge\nbg_agent_start_time_seconds %lld\n",
+        id, color, a->status == BG_STATUS_UP, a->applied, (long long)a->epoch, a->registered,
+        a->n_put_ok, a->n_put_stale, a->n_put_bad, a->n_put_auth, a->n_put_failed, a->n_health,
+        a->n_registrations, a->n_zk_reopens, (long long)(a->started_wall_ms / 1000));
+    return s;
+}
+
+enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req)
+{
+    struct bg_agent *a = ctx;
+    if (req->user != NULL)
+        return bg_agent_answer_waiter(req);
+    const char *m = req->method;
+    const char *u = req->url;
+    bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+    if (strcmp(u, "/health") == 0) {
+        if (!get)
+            return reply_error(req->conn, 405, "method not allowed", "use GET /health");
+        a->n_health++;
+        bool up = bg_health_is_up(a->health);
+        bg_health_polled(a->health, req->peer, up ? BG_STATUS_UP : BG_STATUS_OUT);
+        return bg_httpd_reply(req->conn, up ? 200 : 503, "text/plain",
+                              up ? "UP\n" : "OUT_OF_SERVICE\n");
+    }
+    if (strcmp(u, "/metrics") == 0) {
+        if (!get)
+            return reply_error(req->conn, 405, "method not allowed", "use GET /metrics");
+        char *body = metrics_text(a);
+        enum MHD_Result r = bg_httpd_reply(req->conn, 200, "text/plain; version=0.0.4", body);
+        free(body);
+        return r;
+    }
+    if (strncmp(u, "/v1/", 4) == 0 && !authorized(a, req)) {
+        a->n_put_auth++;
+        bg_warn("unauthorized", "peer=%s method=%s url=%s", req->peer, m, u);
+        return reply_error(req->conn, 401, "unauthorized",
+                           "missing or wrong \"Authorization: Bearer\" token");
+    }
+    if (strcmp(u, "/v1/status") == 0) {
+        if (strcmp(m, "PUT") == 0)
+            return put_status(a, req);
+        if (!get)
+            return reply_error(req->conn, 405, "method not allowed",
+                               "use GET or PUT /v1/status");
+        char *body = bg_agent_status_json(a);
+        enum MHD_Result r = bg_httpd_reply(req->conn, 200, "application/json", body);
+        free(body);
+        return r;
+    }
+    return reply_error(req->conn, 404, "not found", "try /v1/status, /health or /metrics");
+}

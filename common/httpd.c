@@ -1,0 +1,183 @@
+/* httpd.c -- libmicrohttpd in external-select epoll mode, run from the daemon's main loop. */
+#include "httpd.h"
+#include "log.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct conn_state {
+    struct bg_httpd_req req;
+    char *buf;
+    size_t len;
+    bool complete;
+};
+
+static void peer_text(struct MHD_Connection *c, char *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    buf[0] = '\0';
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
+                  (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
+                  (socklen_t)len);
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
+{
+    (void)version;
+    struct bg_httpd *h = cls;
+    struct conn_state *s = *con_cls;
+    if (s == NULL) {
+        s = bg_xcalloc(1, sizeof(*s));
+        s->req.conn = c;
+        s->req.method = method;
+        s->req.url = url;
+        peer_text(c, s->req.peer, sizeof(s->req.peer));
+        *con_cls = s;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (s->len + *upload_data_size > BG_HTTPD_MAX_BODY) {
+            s->req.body_too_large = true;
+        } else {
+            s->buf = bg_xrealloc(s->buf, s->len + *upload_data_size + 1);
+            memcpy(s->buf + s->len, upload_data, *upload_data_size);
+            s->len += *upload_data_size;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!s->complete) {
+        s->complete = true;
+        if (s->buf == NULL)
+            s->buf = bg_xcalloc(1, 1);
+        s->buf[s->len] = '\0';
+        s->req.body = s->buf;
+        s->req.body_len = s->len;
+    }
+    return h->handler(h->ctx, &s->req);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct conn_state *s = *con_cls;
+    if (s == NULL)
+        return;
+    if (s->req.user_free != NULL && s->req.user != NULL)
+        s->req.user_free(s->req.user);
+    free(s->buf);
+    free(s);
+    *con_cls = NULL;
+}
+
+static int resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+    if (bg_split_hostport(listen, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "listen address \"%s\" is not host:port", listen);
+        return BG_EINVAL;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", port);
+    int rc = getaddrinfo(host, ports, &hints, &ai);
+    if (rc != 0 || ai == NULL) {
+        snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(rc));
+        return BG_EINVAL;
+    }
+    memset(ss, 0, sizeof(*ss));
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    return BG_OK;
+}
+
+int bg_httpd_start(struct bg_httpd *h, const char *listen, bg_httpd_handler handler, void *ctx,
+                   char *err, size_t errlen)
+{
+    memset(h, 0, sizeof(*h));
+    h->fd = -1;
+    h->handler = handler;
+    h->ctx = ctx;
+    struct sockaddr_storage ss;
+    if (resolve(listen, &ss, err, errlen) != 0)
+        return BG_EINVAL;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    uint16_t port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                             : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    h->d = MHD_start_daemon(flags, port, NULL, NULL, access_cb, h, MHD_OPTION_SOCK_ADDR, &ss,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+    if (h->d == NULL) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", listen);
+        return BG_EINVAL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+    h->fd = di ? di->epoll_fd : -1;
+    return BG_OK;
+}
+
+void bg_httpd_stop(struct bg_httpd *h)
+{
+    if (h->d != NULL)
+        MHD_stop_daemon(h->d);
+    h->d = NULL;
+    h->fd = -1;
+}
+
+void bg_httpd_run(struct bg_httpd *h)
+{
+    if (h->d != NULL)
+        MHD_run(h->d);
+}
+
+int64_t bg_httpd_timeout(struct bg_httpd *h)
+{
+    MHD_UNSIGNED_LONG_LONG t = 0;
+    if (h->d == NULL || MHD_get_timeout(h->d, &t) != MHD_YES)
+        return -1;
+    return (int64_t)t;
+}
+
+enum MHD_Result bg_httpd_reply(struct MHD_Connection *c, unsigned code, const char *ctype,
+                               const char *body)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                             MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", ctype);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+const char *bg_httpd_header(struct MHD_Connection *c, const char *name)
+{
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}

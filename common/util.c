@@ -1,0 +1,248 @@
+/* util.c -- time, memory, parsing helpers. */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t bg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t bg_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void bg_sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+void bg_iso_time(int64_t wall_ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[32];
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%s.%03dZ", base, (int)(wall_ms % 1000));
+}
+
+static void oom(size_t n)
+{
+    fprintf(stderr, "level=fatal event=out_of_memory bytes=%zu\n", n);
+    abort();
+}
+
+void *bg_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL)
+        oom(n);
+    return p;
+}
+
+void *bg_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (p == NULL)
+        oom(n * size);
+    return p;
+}
+
+void *bg_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL)
+        oom(n);
+    return q;
+}
+
+char *bg_xstrdup(const char *s)
+{
+    return bg_xstrndup(s, strlen(s));
+}
+
+char *bg_xstrndup(const char *s, size_t n)
+{
+    char *p = bg_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *bg_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *p = NULL;
+    int n = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        oom(0);
+    return p;
+}
+
+void bg_free(char **p)
+{
+    free(*p);
+    *p = NULL;
+}
+
+int bg_parse_duration(const char *s, int64_t *ms)
+{
+    if (s == NULL || !isdigit((unsigned char)s[0]))
+        return BG_EINVAL;
+    int64_t v = 0;
+    const char *p = s;
+    while (isdigit((unsigned char)*p)) {
+        if (v > INT64_MAX / 1000 / 60 / 10)
+            return BG_EINVAL;
+        v = v * 10 + (*p - '0');
+        p++;
+    }
+    if (strcmp(p, "ms") == 0)
+        *ms = v;
+    else if (strcmp(p, "s") == 0)
+        *ms = v * 1000;
+    else if (strcmp(p, "m") == 0)
+        *ms = v * 60 * 1000;
+    else if (*p == '\0' && v == 0)
+        *ms = 0;
+    else
+        return BG_EINVAL;
+    return BG_OK;
+}
+
+enum bg_color bg_parse_color(const char *s, size_t len)
+{
+    if (s == NULL)
+        return BG_COLOR_INVALID;
+    while (len > 0 && isspace((unsigned char)s[0])) {
+        s++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        len--;
+    if (len == 4 && memcmp(s, "blue", 4) == 0)
+        return BG_BLUE;
+    if (len == 5 && memcmp(s, "green", 5) == 0)
+        return BG_GREEN;
+    return BG_COLOR_INVALID;
+}
+
+const char *bg_color_name(enum bg_color c)
+{
+    switch (c) {
+    case BG_BLUE:
+        return "blue";
+    case BG_GREEN:
+        return "green";
+    default:
+        return "invalid";
+    }
+}
+
+enum bg_color bg_other_color(enum bg_color c)
+{
+    return c == BG_BLUE ? BG_GREEN : c == BG_GREEN ? BG_BLUE : BG_COLOR_INVALID;
+}
+
+char *bg_read_file(const char *path, size_t max, size_t *len_out)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = bg_xmalloc(max + 1);
+    size_t n = fread(buf, 1, max, f);
+    int err = ferror(f) ? EIO : 0;
+    fclose(f);
+    if (err) {
+        free(buf);
+        errno = err;
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len_out)
+        *len_out = n;
+    return buf;
+}
+
+char *bg_trim(char *s)
+{
+    size_t len = strlen(s);
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        s[--len] = '\0';
+    size_t start = 0;
+    while (isspace((unsigned char)s[start]))
+        start++;
+    if (start > 0)
+        memmove(s, s + start, len - start + 1);
+    return s;
+}
+
+bool bg_ct_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    /* Compare every byte of a against b (wrapping), so timing does not reveal a prefix. */
+    unsigned char diff = (unsigned char)(alen != blen);
+    if (blen == 0)
+        return alen == 0;
+    for (size_t i = 0; i < alen; i++)
+        diff |= (unsigned char)a[i] ^ (unsigned char)b[i % blen];
+    return diff == 0;
+}
+
+int bg_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s || (size_t)(colon - s) >= hostlen)
+        return BG_EINVAL;
+    char *end = NULL;
+    long p = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || p < 0 || p > 65535)
+        return BG_EINVAL;
+    const char *h = s;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return BG_OK;
+}
+
+void bg_sanitize(const char *in, size_t inlen, char *out, size_t outlen)
+{
+    if (outlen == 0)
+        return;
+    size_t o = 0;
+    for (size_t i = 0; i < inlen; i++) {
+        if (o + 4 >= outlen) {
+            if (outlen >= 4) {
+                o = outlen - 4;
+                memcpy(out + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        unsigned char c = (unsigned char)in[i];
+        out[o++] = (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
+    }
+    out[o] = '\0';
+}

@@ -1,0 +1,63 @@
+/* util.h -- small helpers shared by every daemon: time, memory, parsing, errors. */
+#ifndef BG_UTIL_H
+#define BG_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error codes: 0 is success, failures are negative (BG_E... or -errno). */
+#define BG_OK 0
+#define BG_EINVAL (-1000)  /* malformed input */
+#define BG_ENOTFOUND (-1001)
+#define BG_ESTALE (-1002)  /* a newer epoch/version exists */
+#define BG_ETIMEOUT (-1003)
+#define BG_EZK (-1004)     /* ZooKeeper call failed */
+#define BG_EHTTP (-1005)   /* HTTP call failed */
+#define BG_EAUTH (-1006)
+#define BG_ELOST (-1007)   /* connection or leadership lost while working */
+
+enum bg_color { BG_COLOR_INVALID = -1, BG_BLUE = 0, BG_GREEN = 1 };
+
+#define BG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Monotonic and wall clocks in milliseconds. */
+int64_t bg_now_ms(void);
+int64_t bg_wall_ms(void);
+void bg_sleep_ms(int64_t ms);
+/* ISO-8601 UTC timestamp with milliseconds, e.g. 2026-11-22T14:10:00.123Z. */
+void bg_iso_time(int64_t wall_ms, char *buf, size_t len);
+
+/* Allocation that aborts with a message on out-of-memory. */
+void *bg_xmalloc(size_t n);
+void *bg_xcalloc(size_t n, size_t size);
+void *bg_xrealloc(void *p, size_t n);
+char *bg_xstrdup(const char *s);
+char *bg_xstrndup(const char *s, size_t n);
+char *bg_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* free(*p) and set *p to NULL. */
+void bg_free(char **p);
+
+/* Parse "250ms", "2s", "1m" (an integer and a unit; a bare 0 is allowed).
+ * Returns 0 and sets *ms, or BG_EINVAL. */
+int bg_parse_duration(const char *s, int64_t *ms);
+/* Parse a colour, ignoring surrounding white space: "blue" or "green" only.
+ * Returns BG_BLUE, BG_GREEN or BG_COLOR_INVALID. The buffer need not be NUL-terminated. */
+enum bg_color bg_parse_color(const char *s, size_t len);
+const char *bg_color_name(enum bg_color c);
+enum bg_color bg_other_color(enum bg_color c);
+
+/* Read a whole file (at most max bytes). Returns a NUL-terminated malloc'd buffer or NULL
+ * with errno set. */
+char *bg_read_file(const char *path, size_t max, size_t *len_out);
+/* Trim ASCII white space in place; returns s. */
+char *bg_trim(char *s);
+/* Constant-time comparison of two byte strings (time depends only on the lengths). */
+bool bg_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
+/* Split "host:port" into its parts. Returns 0 or BG_EINVAL. */
+int bg_split_hostport(const char *s, char *host, size_t hostlen, int *port);
+/* Printable, bounded copy of untrusted bytes for log lines and reasons (non-printables
+ * become '?', cut at max with "..."). */
+void bg_sanitize(const char *in, size_t inlen, char *out, size_t outlen);
+
+#endif

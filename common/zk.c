@@ -1,0 +1,219 @@
+/* zk.c -- ZooKeeper session handling: connect, classify, reopen after expiry. */
+#include "zk.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* ----------------------------------------------------------------------------------------
+ * Watcher: runs on the library's completion thread. It only records and wakes.
+ * ------------------------------------------------------------------------------------- */
+
+static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+    (void)zh;
+    (void)path;
+    struct bg_zk *z = ctx;
+    if (type == ZOO_SESSION_EVENT) {
+        atomic_store(&z->state, state);
+        if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE)
+            atomic_store(&z->fatal, true);
+    } else {
+        atomic_fetch_add(&z->node_events, 1);
+    }
+    bg_zk_wake(z);
+}
+
+static void zk_log(const char *message)
+{
+    /* The library's lines hold spaces and quotes: keep them readable as one value. */
+    char clean[512];
+    bg_sanitize(message, strlen(message), clean, sizeof(clean));
+    bg_log(BG_LOG_WARN, "zk_client", "msg=\"%s\"", clean);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Session lifecycle.
+ * ------------------------------------------------------------------------------------- */
+
+static int zk_start(struct bg_zk *z)
+{
+    atomic_store(&z->state, ZOO_CONNECTING_STATE);
+    atomic_store(&z->fatal, false);
+    z->session_id = 0;
+    z->connecting_since = bg_now_ms();
+    z->zh = zookeeper_init2(z->connect, watcher, z->timeout_ms, NULL, z, 0, zk_log);
+    if (z->zh == NULL) {
+        bg_error("zk_init_failed", "connect=%s errno=%d", z->connect, errno);
+        return BG_EZK;
+    }
+    if (z->auth != NULL) {
+        int rc = zoo_add_auth(z->zh, "digest", z->auth, (int)strlen(z->auth), NULL, NULL);
+        if (rc != ZOK)
+            bg_warn("zk_auth", "rc=%s", zerror(rc));
+    }
+    return BG_OK;
+}
+
+int bg_zk_open(struct bg_zk *z, const char *connect, const char *root, int timeout_ms,
+               const char *auth)
+{
+    memset(z, 0, sizeof(*z));
+    z->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (z->wake_fd < 0)
+        return -errno;
+    z->connect = bg_xstrdup(connect);
+    z->auth = auth ? bg_xstrdup(auth) : NULL;
+    z->timeout_ms = timeout_ms;
+    size_t rl = strlen(root);
+    while (rl > 0 && root[rl - 1] == '/')
+        rl--;
+    z->root = bg_xstrndup(root, rl);
+    static int once;
+    if (!once) {
+        once = 1;
+        zoo_set_debug_level(getenv("BG_ZK_DEBUG") ? ZOO_LOG_LEVEL_DEBUG : ZOO_LOG_LEVEL_WARN);
+    }
+    return zk_start(z);
+}
+
+void bg_zk_close(struct bg_zk *z)
+{
+    if (z->zh != NULL)
+        zookeeper_close(z->zh);
+    z->zh = NULL;
+    if (z->wake_fd >= 0)
+        close(z->wake_fd);
+    z->wake_fd = -1;
+    bg_free(&z->connect);
+    bg_free(&z->root);
+    bg_free(&z->auth);
+}
+
+int bg_zk_reopen(struct bg_zk *z)
+{
+    if (z->zh != NULL)
+        zookeeper_close(z->zh);
+    z->zh = NULL;
+    z->generation++;
+    bg_info("zk_reopen", "connect=%s generation=%u", z->connect, z->generation);
+    return zk_start(z);
+}
+
+void bg_zk_wake(struct bg_zk *z)
+{
+    uint64_t one = 1;
+    ssize_t w = write(z->wake_fd, &one, sizeof(one));
+    (void)w;
+}
+
+void bg_zk_drain(struct bg_zk *z)
+{
+    uint64_t v;
+    ssize_t r = read(z->wake_fd, &v, sizeof(v));
+    (void)r;
+}
+
+enum bg_zk_health bg_zk_check(struct bg_zk *z)
+{
+    int64_t now = bg_now_ms();
+    if (z->zh == NULL || atomic_load(&z->fatal))
+        return BG_ZK_LOST;
+    int state = atomic_load(&z->state);
+    if (state == ZOO_CONNECTED_STATE) {
+        if (z->connecting_since != 0 || z->session_id == 0) {
+            const clientid_t *cid = zoo_client_id(z->zh);
+            int64_t sid = cid ? cid->client_id : 0;
+            if (z->session_id != 0 && sid != z->session_id)
+                bg_warn("zk_session_changed", "old=0x%llx new=0x%llx",
+                        (unsigned long long)z->session_id, (unsigned long long)sid);
+            z->session_id = sid;
+            bg_info("zk_connected", "session=0x%llx negotiated_timeout_ms=%d",
+                    (unsigned long long)sid, zoo_recv_timeout(z->zh));
+        }
+        z->connecting_since = 0;
+        z->last_connected = now;
+        return BG_ZK_CONNECTED;
+    }
+    if (z->connecting_since == 0) {
+        z->connecting_since = now;
+        bg_warn("zk_disconnected", "state=%s", bg_zk_state_name(state));
+    }
+    /* A session only ever established counts; before that we cannot have lost anything
+     * but we also have nothing: report LOST so callers rebuild once it connects. */
+    if (z->session_id != 0 && now - z->connecting_since > z->timeout_ms)
+        return BG_ZK_LOST;
+    return BG_ZK_CONNECTING;
+}
+
+int bg_zk_wait_connected(struct bg_zk *z, int64_t timeout_ms)
+{
+    int64_t deadline = bg_now_ms() + timeout_ms;
+    for (;;) {
+        if (atomic_load(&z->state) == ZOO_CONNECTED_STATE) {
+            bg_zk_check(z);
+            return BG_OK;
+        }
+        if (atomic_load(&z->fatal))
+            return BG_EZK;
+        int64_t left = deadline - bg_now_ms();
+        if (left <= 0)
+            return BG_ETIMEOUT;
+        struct pollfd p = {.fd = z->wake_fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(left > 100 ? 100 : left)) > 0)
+            bg_zk_drain(z);
+    }
+}
+
+void bg_zk_path(const struct bg_zk *z, const char *rel, char *buf, size_t len)
+{
+    if (z->root[0] == '\0' && (rel[0] == '\0' || strcmp(rel, "/") == 0))
+        snprintf(buf, len, "/");
+    else
+        snprintf(buf, len, "%s%s", z->root, strcmp(rel, "/") == 0 ? "" : rel);
+}
+
+int bg_zk_ensure(struct bg_zk *z, const char *rel)
+{
+    char full[1024];
+    bg_zk_path(z, rel, full, sizeof(full));
+    if (strcmp(full, "/") == 0)
+        return BG_OK;
+    for (char *p = full + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        int rc = zoo_create(z->zh, full, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        *p = saved;
+        if (rc != ZOK && rc != ZNODEEXISTS) {
+            bg_warn("zk_create_failed", "path=%s rc=%s", full, zerror(rc));
+            return BG_EZK;
+        }
+        if (saved == '\0')
+            break;
+    }
+    return BG_OK;
+}
+
+const char *bg_zk_state_name(int state)
+{
+    if (state == ZOO_CONNECTED_STATE)
+        return "connected";
+    if (state == ZOO_CONNECTING_STATE)
+        return "connecting";
+    if (state == ZOO_ASSOCIATING_STATE)
+        return "associating";
+    if (state == ZOO_EXPIRED_SESSION_STATE)
+        return "expired";
+    if (state == ZOO_AUTH_FAILED_STATE)
+        return "auth_failed";
+    if (state == 0)
+        return "closed";
+    return "unknown";
+}

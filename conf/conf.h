@@ -1,0 +1,117 @@
+/* conf.h -- agent.yaml and controller.yaml: loading (libyaml) and validation. */
+#ifndef BG_CONF_H
+#define BG_CONF_H
+
+#include "util.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Every message is "file:line:column: what was wrong, what was expected" (1-based), e.g.
+ * "agent.yaml:3:15: switch.batch_size: expected an integer >= 1, got "abc"", sorted by position.
+ * A file that cannot be read at all gives "file: cannot open: <strerror>" (or "cannot read"
+ * for a directory or a file over 1 MiB). Start from a zeroed struct; loading appends to it. */
+struct bg_conf_errors {
+    char **msgs;
+    size_t n;
+};
+void bg_conf_errors_free(struct bg_conf_errors *e);
+/* Print every message, one per line, to f. */
+void bg_conf_errors_print(const struct bg_conf_errors *e, FILE *f);
+
+struct bg_zk_conf {
+    char *connect;          /* required */
+    char *root;             /* default "/" */
+    int session_timeout_ms; /* default 4000 */
+    char *auth;             /* optional "user:pass" digest credentials */
+};
+
+struct bg_http_conf {
+    char *listen;     /* "host:port" */
+    char *token_file; /* optional */
+    char *token;      /* contents of token_file, trimmed; NULL when no token_file */
+};
+
+enum bg_backend_type {
+    BG_BACKEND_HEALTH = 0,
+    BG_BACKEND_EUREKA,
+    BG_BACKEND_HAPROXY_AGENT,
+    BG_BACKEND_EXEC,
+};
+
+struct bg_backend_conf {
+    enum bg_backend_type type;
+    int line; /* 1-based line of the entry, for messages */
+    /* health and haproxy-agent: confirmed propagation */
+    int64_t confirm_timeout_ms; /* default 3000 */
+    int64_t poll_window_ms;     /* default 5000: polls seen this recently must confirm */
+    int confirm_polls;          /* default 1: polls per balancer that confirm a change (set to
+                                 * HAProxy's max(rise, fall)) */
+    /* eureka */
+    char **urls; /* required, at least one */
+    size_t n_urls;
+    char *app;                 /* default instance.app; upper-cased when loaded */
+    char *instance_id;         /* default instance.id */
+    bool reg;                  /* "register", default false */
+    int64_t renew_interval_ms; /* default 30s */
+    int64_t duration_ms;       /* lease duration, default 90s */
+    char *host_name;           /* default host of instance.endpoint */
+    char *ip_addr;             /* default host of instance.endpoint */
+    char *vip_address;         /* default lower-cased app */
+    int port;                  /* default port of instance.endpoint */
+    int64_t timeout_ms;        /* eureka: per request, default 2s; exec: default 10s */
+    /* haproxy-agent */
+    char *listen; /* required "host:port" */
+    /* exec */
+    char **argv; /* "command": a string split on white space, or a list; required */
+    size_t argc; /* argv[argc] is NULL, ready for execv */
+};
+
+struct bg_instance_conf {
+    char *id;            /* required; [A-Za-z0-9._-]{1,128} */
+    enum bg_color color; /* required */
+    char *endpoint;      /* default "http://" + http.listen */
+    char *app;           /* default "APP" */
+    char *version;       /* default "" */
+};
+
+struct bg_agent_conf {
+    char *path;
+    struct bg_zk_conf zk;
+    struct bg_instance_conf instance;
+    struct bg_http_conf http;         /* http.listen required */
+    struct bg_backend_conf *backends; /* in the order written; a health entry is optional */
+    size_t n_backends;
+};
+
+struct bg_switch_conf {
+    int batch_size;          /* default 1, >= 1 */
+    int min_ready;           /* default 1, >= 0 */
+    int64_t settle_ms;       /* default 0 */
+    int64_t call_timeout_ms; /* default 2000 */
+    int retries;             /* default 3, >= 0 */
+    int64_t resync_ms;       /* default 30000; 0 disables */
+    int64_t backoff_ms;      /* default 100: first retry delay, doubled each time */
+};
+
+struct bg_controller_conf {
+    char *path;
+    struct bg_zk_conf zk;
+    struct bg_switch_conf sw;
+    struct bg_http_conf http; /* optional: listen may be NULL */
+    char *id;                 /* default hostname-pid */
+};
+
+/* Load and validate. Returns 0, or BG_EINVAL with every problem in errs (caller frees both
+ * with the matching free function, also on failure). out need not be initialised; on failure
+ * it is left zeroed. Relative token_file paths are opened relative to the working directory. */
+int bg_conf_load_agent(const char *path, struct bg_agent_conf *out, struct bg_conf_errors *errs);
+int bg_conf_load_controller(const char *path, struct bg_controller_conf *out,
+                            struct bg_conf_errors *errs);
+void bg_conf_free_agent(struct bg_agent_conf *c);
+void bg_conf_free_controller(struct bg_controller_conf *c);
+
+const char *bg_backend_type_name(enum bg_backend_type t);
+
+#endif

@@ -1,0 +1,557 @@
+/* bgctl.c -- the operator's and CI's command line: init, status, switch, rollback, wait. */
+#include "log.h"
+#include "util.h"
+#include "zk.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Exit codes CI can rely on. */
+#define EXIT_CONVERGED 0
+#define EXIT_ERROR 1
+#define EXIT_BLOCKED 2
+#define EXIT_TIMEOUT 3
+#define EXIT_USAGE 64
+
+struct ctl {
+    struct bg_zk zk;
+    bool json;
+    bool wait;
+    int64_t timeout_ms;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bgctl [-z CONNECT] [-r ROOT] COMMAND [ARGS]\n"
+            "\n"
+            "Commands:\n"
+            "  init [--color blue|green]   create /blue, /green, /election, /history and\n"
+            "                              /active_color (default blue) if missing\n"
+            "  status [--json]             active colour, leader, phase, every instance\n"
+            "  switch blue|green [--wait] [--timeout DUR]\n"
+            "                              set /active_color; with --wait, wait until the\n"
+            "                              controller has converged on it\n"
+            "  rollback [--wait] [--timeout DUR]\n"
+            "                              switch back to the other colour\n"
+            "  wait [--timeout DUR]        wait until /status has converged on /active_color\n"
+            "  history [--json] [-n N]     finished and aborted switches, newest last\n"
+            "\n"
+            "Options:\n"
+            "  -z, --zookeeper CONNECT  ZooKeeper connect string (default $BG_ZK or "
+            "127.0.0.1:2181)\n"
+            "  -r, --root ROOT          root of this service's nodes (default $BG_ROOT or /)\n"
+            "  -h, --help               this text\n"
+            "\n"
+            "DUR is like 500ms, 30s or 2m (default 60s).\n"
+            "Exit status: 0 converged/ok, 1 error (e.g. ZooKeeper unreachable), 2 blocked\n"
+            "(reason on stderr), 3 timed out, 64 usage error.\n");
+}
+
+/* ----------------------------------------------------------------------------------------
+ * ZooKeeper helpers.
+ * ------------------------------------------------------------------------------------- */
+
+/* Read a node into a malloc'd NUL-terminated buffer (NULL if missing or on error). */
+static char *get(struct ctl *c, const char *rel, int watch, struct Stat *st, int *rc_out)
+{
+    char path[1024];
+    bg_zk_path(&c->zk, rel, path, sizeof(path));
+    int cap = 1 << 20;
+    char *buf = bg_xmalloc((size_t)cap + 1);
+    int len = cap;
+    struct Stat tmp;
+    int rc = zoo_get(c->zk.zh, path, watch, buf, &len, st ? st : &tmp);
+    if (rc_out)
+        *rc_out = rc;
+    if (rc != ZOK) {
+        free(buf);
+        if (rc == ZNONODE && watch)
+            zoo_exists(c->zk.zh, path, 1, st ? st : &tmp);
+        return NULL;
+    }
+    buf[len < 0 ? 0 : len] = '\0';
+    return buf;
+}
+
+static json_t *get_json(struct ctl *c, const char *rel, int watch)
+{
+    char *s = get(c, rel, watch, NULL, NULL);
+    if (s == NULL)
+        return NULL;
+    json_t *j = json_loads(s, 0, NULL);
+    free(s);
+    return j;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int children(struct ctl *c, const char *rel, struct String_vector *kids)
+{
+    char path[1024];
+    bg_zk_path(&c->zk, rel, path, sizeof(path));
+    memset(kids, 0, sizeof(*kids));
+    int rc = zoo_get_children(c->zk.zh, path, 0, kids);
+    if (rc == ZOK && kids->count > 1)
+        qsort(kids->data, (size_t)kids->count, sizeof(char *), cmp_str);
+    return rc;
+}
+
+static int connect_zk(struct ctl *c, const char *connect, const char *root)
+{
+    if (bg_zk_open(&c->zk, connect, root, 10000, NULL) != 0) {
+        fprintf(stderr, "bgctl: cannot start a ZooKeeper client for %s\n", connect);
+        return EXIT_ERROR;
+    }
+    zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
+    if (bg_zk_wait_connected(&c->zk, 5000) != 0) {
+        fprintf(stderr, "bgctl: cannot connect to ZooKeeper at %s within 5 s\n", connect);
+        return EXIT_ERROR;
+    }
+    return 0;
+}
+
+/* The current leader's id, from the lowest /election member (caller frees). */
+static char *leader_id(struct ctl *c)
+{
+    struct String_vector kids;
+    if (children(c, "/election", &kids) != ZOK || kids.count == 0) {
+        deallocate_String_vector(&kids);
+        return NULL;
+    }
+    /* member-<10 digits>: lexical order is sequence order. */
+    char rel[600];
+    snprintf(rel, sizeof(rel), "/election/%s", kids.data[0]);
+    deallocate_String_vector(&kids);
+    json_t *j = get_json(c, rel, 0);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    char *out = bg_xstrdup(id ? id : "?");
+    json_decref(j);
+    return out;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Commands.
+ * ------------------------------------------------------------------------------------- */
+
+static int cmd_init(struct ctl *c, const char *color)
+{
+    static const char *dirs[] = {"/blue", "/green", "/election", "/history"};
+    for (size_t i = 0; i < BG_ARRAY_LEN(dirs); i++) {
+        if (bg_zk_ensure(&c->zk, dirs[i]) != 0) {
+            fprintf(stderr, "bgctl: cannot create %s\n", dirs[i]);
+            return EXIT_ERROR;
+        }
+    }
+    char path[1024];
+    bg_zk_path(&c->zk, "/active_color", path, sizeof(path));
+    int rc = zoo_create(c->zk.zh, path, color, (int)strlen(color), &ZOO_OPEN_ACL_UNSAFE, 0,
+                        NULL, 0);
+    if (rc == ZNODEEXISTS) {
+        char *cur = get(c, "/active_color", 0, NULL, NULL);
+        printf("initialised %s (active_color already set: %s)\n", c->zk.root[0] ? c->zk.root : "/",
+               cur ? bg_trim(cur) : "?");
+        free(cur);
+        return 0;
+    }
+    if (rc != ZOK) {
+        fprintf(stderr, "bgctl: cannot create %s: %s\n", path, zerror(rc));
+        return EXIT_ERROR;
+    }
+    printf("initialised %s (active_color=%s)\n", c->zk.root[0] ? c->zk.root : "/", color);
+    return 0;
+}
+
+static const char *str_or(json_t *j, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(j, key));
+    return s != NULL ? s : dflt;
+}
+
+static void add_instances(struct ctl *c, json_t *out, const char *color, json_t *status)
+{
+    struct String_vector kids;
+    char rel[600];
+    snprintf(rel, sizeof(rel), "/%s", color);
+    if (children(c, rel, &kids) != ZOK)
+        return;
+    for (int i = 0; i < kids.count; i++) {
+        const char *st = "UNKNOWN", *err = "";
+        size_t k;
+        json_t *v;
+        json_array_foreach(json_object_get(status, "instances"), k, v)
+        {
+            if (strcmp(str_or(v, "id", ""), kids.data[i]) == 0 &&
+                strcmp(str_or(v, "color", ""), color) == 0) {
+                st = str_or(v, "status", st);
+                err = str_or(v, "last_error", "");
+                if (err[0] == '\0')
+                    err = str_or(v, "problem", "");
+            }
+        }
+        snprintf(rel, sizeof(rel), "/%s/%s", color, kids.data[i]);
+        json_t *node = get_json(c, rel, 0);
+        const char *ep = json_string_value(json_object_get(node, "endpoint"));
+        json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", kids.data[i],
+                                             "color", color, "status", st, "endpoint",
+                                             ep ? ep : "", "last_error", err));
+        json_decref(node);
+    }
+    deallocate_String_vector(&kids);
+}
+
+static int cmd_status(struct ctl *c)
+{
+    char *active = get(c, "/active_color", 0, NULL, NULL);
+    json_t *status = get_json(c, "/status", 0);
+    char *leader = leader_id(c);
+    json_t *inst = json_array();
+    add_instances(c, inst, "blue", status);
+    add_instances(c, inst, "green", status);
+    const char *phase = json_string_value(json_object_get(status, "phase"));
+    const char *reason = json_string_value(json_object_get(status, "reason"));
+    const char *applied = json_string_value(json_object_get(status, "applied"));
+    json_t *j = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:O?, s:o}", "active_color",
+                          active ? bg_trim(active) : NULL, "applied", applied, "leader", leader,
+                          "phase", phase, "reason", reason, "epoch",
+                          json_object_get(status, "epoch"), "instances", inst);
+    if (c->json) {
+        char *s = json_dumps(j, JSON_INDENT(2));
+        printf("%s\n", s);
+        free(s);
+    } else {
+        printf("active_color: %s\n", active ? active : "(missing)");
+        printf("applied:      %s\n", applied && applied[0] ? applied : "-");
+        printf("leader:       %s\n", leader ? leader : "(no controller running)");
+        printf("phase:        %s\n", phase ? phase : "(no /status yet)");
+        if (reason && reason[0])
+            printf("reason:       %s\n", reason);
+        printf("\n%-24s %-6s %-15s %-28s %s\n", "INSTANCE", "COLOR", "STATUS", "ENDPOINT",
+               "LAST ERROR");
+        size_t k;
+        json_t *v;
+        json_array_foreach(inst, k, v)
+        {
+            printf("%-24s %-6s %-15s %-28s %s\n",
+                   json_string_value(json_object_get(v, "id")),
+                   json_string_value(json_object_get(v, "color")),
+                   json_string_value(json_object_get(v, "status")),
+                   json_string_value(json_object_get(v, "endpoint")),
+                   json_string_value(json_object_get(v, "last_error")));
+        }
+        if (json_array_size(inst) == 0)
+            printf("(no instances registered)\n");
+    }
+    json_decref(j);
+    json_decref(status);
+    free(active);
+    free(leader);
+    return 0;
+}
+
+/* Wait until /status has converged on `target` for an /active_color at least as new as mzxid.
+ */
+static int wait_converged(struct ctl *c, enum bg_color target, int64_t mzxid)
+{
+    int64_t deadline = bg_now_ms() + c->timeout_ms;
+    bool warned_no_leader = false;
+    char last[600] = "no /status yet";
+    int64_t started = bg_now_ms();
+    for (;;) {
+        struct Stat ast;
+        char *active = get(c, "/active_color", 1, &ast, NULL);
+        enum bg_color now_color = active ? bg_parse_color(active, strlen(active)) : target;
+        free(active);
+        if (ast.mzxid > mzxid && now_color != target) {
+            fprintf(stderr, "bgctl: /active_color was changed to %s by someone else meanwhile\n",
+                    bg_color_name(now_color));
+            return EXIT_ERROR;
+        }
+        json_t *st = get_json(c, "/status", 1);
+        const char *phase = json_string_value(json_object_get(st, "phase"));
+        const char *applied = json_string_value(json_object_get(st, "applied"));
+        const char *desired = json_string_value(json_object_get(st, "desired"));
+        const char *reason = json_string_value(json_object_get(st, "reason"));
+        int64_t seen = json_integer_value(json_object_get(st, "active_mzxid"));
+        if (phase != NULL) {
+            snprintf(last, sizeof(last), "phase %s: %s", phase, reason ? reason : "");
+            bool fresh = seen >= mzxid && desired != NULL &&
+                         bg_parse_color(desired, strlen(desired)) == target;
+            if (fresh && strcmp(phase, "converged") == 0 && applied &&
+                bg_parse_color(applied, strlen(applied)) == target) {
+                json_decref(st);
+                printf("converged on %s in %lld ms\n", bg_color_name(target),
+                       (long long)(bg_now_ms() - started));
+                return EXIT_CONVERGED;
+            }
+            if (fresh && strcmp(phase, "blocked") == 0) {
+                fprintf(stderr, "bgctl: blocked: %s\n", reason ? reason : "(no reason given)");
+                json_decref(st);
+                return EXIT_BLOCKED;
+            }
+        }
+        json_decref(st);
+        if (!warned_no_leader && bg_now_ms() - started > 2000) {
+            char *l = leader_id(c);
+            if (l == NULL) {
+                fprintf(stderr, "bgctl: warning: no controller is running (no /election "
+                                "members); still waiting\n");
+                warned_no_leader = true;
+            }
+            free(l);
+        }
+        int64_t left = deadline - bg_now_ms();
+        if (left <= 0) {
+            fprintf(stderr, "bgctl: timed out after %lld ms waiting for %s (%s)\n",
+                    (long long)c->timeout_ms, bg_color_name(target), last);
+            return EXIT_TIMEOUT;
+        }
+        struct pollfd p = {.fd = c->zk.wake_fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(left < 500 ? left : 500)) > 0)
+            bg_zk_drain(&c->zk);
+        if (bg_zk_check(&c->zk) == BG_ZK_LOST) {
+            fprintf(stderr, "bgctl: lost the ZooKeeper session while waiting\n");
+            return EXIT_ERROR;
+        }
+    }
+}
+
+static int cmd_switch(struct ctl *c, enum bg_color target)
+{
+    char path[1024];
+    bg_zk_path(&c->zk, "/active_color", path, sizeof(path));
+    const char *name = bg_color_name(target);
+    struct Stat st;
+    int rc = zoo_set2(c->zk.zh, path, name, (int)strlen(name), -1, &st);
+    if (rc == ZNONODE) {
+        bg_zk_ensure(&c->zk, "/blue");
+        bg_zk_ensure(&c->zk, "/green");
+        rc = zoo_create(c->zk.zh, path, name, (int)strlen(name), &ZOO_OPEN_ACL_UNSAFE, 0, NULL,
+                        0);
+        if (rc == ZOK)
+            rc = zoo_exists(c->zk.zh, path, 0, &st);
+    }
+    if (rc != ZOK) {
+        fprintf(stderr, "bgctl: cannot set %s: %s\n", path, zerror(rc));
+        return EXIT_ERROR;
+    }
+    printf("active_color set to %s\n", name);
+    fflush(stdout);
+    if (!c->wait)
+        return 0;
+    return wait_converged(c, target, st.mzxid);
+}
+
+static int current_color(struct ctl *c, enum bg_color *out, int64_t *mzxid)
+{
+    struct Stat st;
+    int rc = 0;
+    char *cur = get(c, "/active_color", 0, &st, &rc);
+    if (cur == NULL) {
+        fprintf(stderr, "bgctl: cannot read /active_color: %s\n", zerror(rc));
+        return EXIT_ERROR;
+    }
+    *out = bg_parse_color(cur, strlen(cur));
+    *mzxid = st.mzxid;
+    if (*out == BG_COLOR_INVALID) {
+        char clean[64];
+        bg_sanitize(cur, strlen(cur), clean, sizeof(clean));
+        fprintf(stderr, "bgctl: /active_color holds \"%s\", not blue or green\n", clean);
+        free(cur);
+        return EXIT_ERROR;
+    }
+    free(cur);
+    return 0;
+}
+
+static int cmd_rollback(struct ctl *c)
+{
+    enum bg_color cur;
+    int64_t mzxid;
+    int rc = current_color(c, &cur, &mzxid);
+    if (rc != 0)
+        return rc;
+    printf("rolling back from %s to %s\n", bg_color_name(cur),
+           bg_color_name(bg_other_color(cur)));
+    return cmd_switch(c, bg_other_color(cur));
+}
+
+static int cmd_wait(struct ctl *c)
+{
+    enum bg_color cur;
+    int64_t mzxid;
+    int rc = current_color(c, &cur, &mzxid);
+    return rc != 0 ? rc : wait_converged(c, cur, mzxid);
+}
+
+static int cmd_history(struct ctl *c, long limit)
+{
+    struct String_vector kids;
+    int rc = children(c, "/history", &kids);
+    if (rc == ZNONODE) {
+        printf(c->json ? "[]\n" : "(no history)\n");
+        return 0;
+    }
+    if (rc != ZOK) {
+        fprintf(stderr, "bgctl: cannot list /history: %s\n", zerror(rc));
+        return EXIT_ERROR;
+    }
+    json_t *all = json_array();
+    int first = limit > 0 && kids.count > limit ? kids.count - (int)limit : 0;
+    for (int i = first; i < kids.count; i++) {
+        char rel[600];
+        snprintf(rel, sizeof(rel), "/history/%s", kids.data[i]);
+        json_t *e = get_json(c, rel, 0);
+        if (e != NULL)
+            json_array_append_new(all, e);
+    }
+    deallocate_String_vector(&kids);
+    if (c->json) {
+        char *s = json_dumps(all, JSON_INDENT(2));
+        printf("%s\n", s);
+        free(s);
+    } else {
+        printf("%-25s %-6s %-6s %-11s %8s  %s\n", "FINISHED", "FROM", "TO", "RESULT", "MS",
+               "REASON");
+        size_t k;
+        json_t *e;
+        json_array_foreach(all, k, e)
+        {
+            printf("%-25s %-6s %-6s %-11s %8lld  %s\n",
+                   json_string_value(json_object_get(e, "finished")),
+                   json_string_value(json_object_get(e, "from")),
+                   json_string_value(json_object_get(e, "to")),
+                   json_string_value(json_object_get(e, "result")),
+                   (long long)json_integer_value(json_object_get(e, "ms")),
+                   json_string_value(json_object_get(e, "reason")));
+        }
+        if (json_array_size(all) == 0)
+            printf("(no history)\n");
+    }
+    json_decref(all);
+    return 0;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * main
+ * ------------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    bg_log_init("bgctl");
+    if (getenv("BG_LOG_LEVEL") == NULL)
+        bg_log_set_level(BG_LOG_ERROR);
+    const char *connect = getenv("BG_ZK") ? getenv("BG_ZK") : "127.0.0.1:2181";
+    const char *root = getenv("BG_ROOT") ? getenv("BG_ROOT") : "/";
+    const char *color = "blue";
+    struct ctl c = {.timeout_ms = 60000};
+    long limit = 0;
+    static const struct option opts[] = {
+        {"zookeeper", required_argument, NULL, 'z'}, {"root", required_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},           {"wait", no_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 't'},  {"color", required_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "+z:r:n:hV", opts, NULL)) != -1 ||
+           (optind < argc && argv[optind][0] != '-' && optind + 1 < argc &&
+            argv[optind + 1][0] == '-')) {
+        if (o == -1) {
+            /* Options may follow the command: move the word to the end and go on. */
+            char *w = argv[optind];
+            memmove(&argv[optind], &argv[optind + 1], (size_t)(argc - optind - 1) * sizeof(*argv));
+            argv[argc - 1] = w;
+            continue;
+        }
+        switch (o) {
+        case 'z':
+            connect = optarg;
+            break;
+        case 'r':
+            root = optarg;
+            break;
+        case 'j':
+            c.json = true;
+            break;
+        case 'w':
+            c.wait = true;
+            break;
+        case 'n':
+            limit = atol(optarg);
+            break;
+        case 'C':
+            color = optarg;
+            break;
+        case 't':
+            if (bg_parse_duration(optarg, &c.timeout_ms) != 0) {
+                fprintf(stderr, "bgctl: --timeout: expected a duration like 30s, got \"%s\"\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("bgctl %s\n", BG_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[optind];
+    int nargs = argc - optind - 1;
+    char **args = argv + optind + 1;
+    enum bg_color target = BG_COLOR_INVALID;
+    if (strcmp(cmd, "switch") == 0) {
+        if (nargs != 1 || (target = bg_parse_color(args[0], strlen(args[0]))) == BG_COLOR_INVALID) {
+            fprintf(stderr, "bgctl: switch needs one colour: blue or green\n");
+            return EXIT_USAGE;
+        }
+    } else if (nargs != 0) {
+        fprintf(stderr, "bgctl: %s: unexpected argument \"%s\"\n", cmd, args[0]);
+        return EXIT_USAGE;
+    }
+    if (strcmp(cmd, "init") == 0 && bg_parse_color(color, strlen(color)) == BG_COLOR_INVALID) {
+        fprintf(stderr, "bgctl: --color must be blue or green\n");
+        return EXIT_USAGE;
+    }
+    static const char *known[] = {"init", "status", "switch", "rollback", "wait", "history"};
+    bool ok = false;
+    for (size_t i = 0; i < BG_ARRAY_LEN(known); i++)
+        ok |= strcmp(cmd, known[i]) == 0;
+    if (!ok) {
+        fprintf(stderr, "bgctl: unknown command \"%s\"\n", cmd);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    int rc = connect_zk(&c, connect, root);
+    if (rc == 0) {
+        if (strcmp(cmd, "init") == 0)
+            rc = cmd_init(&c, color);
+        else if (strcmp(cmd, "status") == 0)
+            rc = cmd_status(&c);
+        else if (strcmp(cmd, "switch") == 0)
+            rc = cmd_switch(&c, target);
+        else if (strcmp(cmd, "rollback") == 0)
+            rc = cmd_rollback(&c);
+        else if (strcmp(cmd, "wait") == 0)
+            rc = cmd_wait(&c);
+        else
+            rc = cmd_history(&c, limit);
+    }
+    bg_zk_close(&c.zk);
+    return rc;
+}

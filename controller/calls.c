@@ -1,0 +1,181 @@
+/* calls.c -- PUT /v1/status to agents with libcurl multi: timeouts, retries, backoff. */
+#include "calls.h"
+#include "log.h"
+#include "util.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct call {
+    struct bg_call_req *req;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    char body[128];
+    char resp[1024];
+    size_t resp_len;
+    int attempt;
+    bool active;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct call *k = ud;
+    size_t n = size * nmemb;
+    size_t room = sizeof(k->resp) - 1 - k->resp_len;
+    size_t take = n < room ? n : room;
+    memcpy(k->resp + k->resp_len, ptr, take);
+    k->resp_len += take;
+    k->resp[k->resp_len] = '\0';
+    return n;
+}
+
+static void start(CURLM *multi, struct call *k, const struct bg_call_opts *o)
+{
+    char url[600];
+    snprintf(url, sizeof(url), "%s/v1/status", k->req->endpoint);
+    snprintf(k->body, sizeof(k->body), "{\"status\":\"%s\",\"epoch\":%lld}",
+             k->req->up ? "UP" : "OUT_OF_SERVICE", (long long)o->epoch);
+    k->resp_len = 0;
+    k->resp[0] = '\0';
+    if (k->easy == NULL) {
+        k->easy = curl_easy_init();
+        if (k->easy == NULL) {
+            fprintf(stderr, "level=fatal event=curl_init_failed\n");
+            abort();
+        }
+        k->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+        k->hdrs = curl_slist_append(k->hdrs, "Expect:");
+        if (o->token != NULL) {
+            char auth[600];
+            snprintf(auth, sizeof(auth), "Authorization: Bearer %s", o->token);
+            k->hdrs = curl_slist_append(k->hdrs, auth);
+        }
+    }
+    CURL *e = k->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->hdrs);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, k);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    k->attempt++;
+    k->active = true;
+    curl_multi_add_handle(multi, e);
+}
+
+/* Classify a finished transfer. Returns true when it may be retried. */
+static bool finish(struct call *k, CURLcode cc)
+{
+    struct bg_call_req *r = k->req;
+    long code = 0;
+    curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &code);
+    r->http_code = (int)code;
+    r->attempts = k->attempt;
+    char clean[200];
+    bg_sanitize(k->resp, k->resp_len, clean, sizeof(clean));
+    if (cc != CURLE_OK) {
+        r->result = BG_CALL_FAILED;
+        snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror(cc));
+        return true;
+    }
+    if (code == 200) {
+        r->result = BG_CALL_OK;
+        r->error[0] = '\0';
+        return false;
+    }
+    if (code == 409) {
+        r->result = BG_CALL_STALE;
+        snprintf(r->error, sizeof(r->error), "409 stale epoch: %s", clean);
+        return false;
+    }
+    r->result = BG_CALL_FAILED;
+    snprintf(r->error, sizeof(r->error), "HTTP %ld: %s", code, clean);
+    /* 4xx other than 408/429 will not get better by asking again. */
+    return code >= 500 || code == 408 || code == 429;
+}
+
+/* Wait for curl or the wake fd; returns false when the caller must stop. */
+static bool wait_some(CURLM *multi, const struct bg_call_opts *o, int64_t max_ms)
+{
+    struct curl_waitfd extra = {.fd = o->wake_fd, .events = CURL_WAIT_POLLIN};
+    int numfds = 0;
+    curl_multi_poll(multi, &extra, 1, (int)max_ms, &numfds);
+    if (extra.revents != 0 && o->on_wake != NULL)
+        return o->on_wake(o->ctx);
+    return true;
+}
+
+int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct bg_call_opts *o)
+{
+    struct call *k = bg_xcalloc(n, sizeof(*k));
+    int rc = BG_OK;
+    for (size_t i = 0; i < n; i++) {
+        k[i].req = &reqs[i];
+        reqs[i].result = BG_CALL_FAILED;
+        start(multi, &k[i], o);
+    }
+    size_t active = n;
+    int64_t retry_at[BG_CALLS_MAX];
+    memset(retry_at, 0, sizeof(retry_at));
+    while (active > 0) {
+        int running = 0;
+        curl_multi_perform(multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            struct call *c = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+            CURLcode cc = msg->data.result;
+            curl_multi_remove_handle(multi, c->easy);
+            c->active = false;
+            bool again = finish(c, cc);
+            if (again && c->attempt <= o->retries) {
+                int64_t delay = o->backoff_ms << (c->attempt - 1 < 10 ? c->attempt - 1 : 10);
+                retry_at[c - k] = bg_now_ms() + delay;
+                bg_debug("call_retry", "endpoint=%s attempt=%d delay_ms=%lld error=\"%s\"",
+                         c->req->endpoint, c->attempt, (long long)delay, c->req->error);
+            } else {
+                active--;
+            }
+        }
+        if (active == 0)
+            break;
+        int64_t now = bg_now_ms(), next = -1;
+        for (size_t i = 0; i < n; i++) {
+            if (k[i].active || retry_at[i] == 0)
+                continue;
+            if (retry_at[i] <= now) {
+                retry_at[i] = 0;
+                start(multi, &k[i], o);
+            } else if (next < 0 || retry_at[i] - now < next) {
+                next = retry_at[i] - now;
+            }
+        }
+        if (!wait_some(multi, o, next < 0 || next > 100 ? 100 : next)) {
+            rc = BG_ELOST;
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (k[i].active) {
+            curl_multi_remove_handle(multi, k[i].easy);
+            snprintf(reqs[i].error, sizeof(reqs[i].error), "abandoned: %s",
+                     "connection to ZooKeeper lost");
+            reqs[i].result = BG_CALL_FAILED;
+        }
+        if (k[i].easy != NULL)
+            curl_easy_cleanup(k[i].easy);
+        curl_slist_free_all(k[i].hdrs);
+    }
+    free(k);
+    return rc;
+}

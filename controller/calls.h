@@ -1,0 +1,40 @@
+/* calls.h -- the controller's status calls to agents (PUT /v1/status), batched. */
+#ifndef BG_CALLS_H
+#define BG_CALLS_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BG_CALLS_MAX 64
+
+enum bg_call_result { BG_CALL_OK = 0, BG_CALL_FAILED, BG_CALL_STALE };
+
+struct bg_call_req {
+    const char *endpoint; /* "http://host:port" */
+    bool up;
+    /* out */
+    enum bg_call_result result;
+    int http_code;
+    int attempts;
+    char error[256];
+};
+
+struct bg_call_opts {
+    int64_t epoch;
+    const char *token; /* bearer token or NULL */
+    int64_t timeout_ms;
+    int retries;
+    int64_t backoff_ms;
+    int wake_fd;                 /* polled while waiting */
+    bool (*on_wake)(void *ctx);  /* false: abandon the calls (connection lost, stopping) */
+    void *ctx;
+};
+
+/* Run up to BG_CALLS_MAX calls concurrently, each retried on transient failure with
+ * exponential backoff. Returns 0, or BG_ELOST when on_wake said to stop (unfinished calls
+ * are marked failed). Connections are reused through the multi handle's cache. */
+int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct bg_call_opts *o);
+
+#endif

@@ -1,0 +1,801 @@
+/* controller.c -- bg-controller: election, observe, plan, act; /status and /history. */
+#include "controller.h"
+#include "calls.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HISTORY_KEEP 100
+#define STATUS_MIN_INTERVAL_MS 200
+
+static struct bg_ctl *signal_ctl;
+
+static void zpath(struct bg_ctl *c, const char *rel, char *buf, size_t len)
+{
+    bg_zk_path(&c->zk, rel, buf, len);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Members: parse node data, keep what we know across reads.
+ * ------------------------------------------------------------------------------------- */
+
+char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whylen)
+{
+    char host[256];
+    int port;
+    json_error_t jerr;
+    json_t *j = json_loadb(data, len, 0, &jerr);
+    if (j != NULL) {
+        json_t *e = json_is_object(j) ? json_object_get(j, "endpoint") : NULL;
+        char *out = NULL;
+        const char *s = json_string_value(e);
+        if (s == NULL)
+            snprintf(why, whylen, "node data has no \"endpoint\" string");
+        else if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+            snprintf(why, whylen, "endpoint must start with http:// or https://");
+        else if (strlen(s) > 400 || strpbrk(s, " \t\r\n\"") != NULL)
+            snprintf(why, whylen, "endpoint is too long or has white space");
+        else
+            out = bg_xstrdup(s);
+        if (out != NULL) {
+            size_t l = strlen(out);
+            while (l > 0 && out[l - 1] == '/')
+                out[--l] = '\0';
+        }
+        json_decref(j);
+        return out;
+    }
+    /* A bare host:port, as hand-made layouts use. */
+    if (len > 0 && len < 200 && memchr(data, '\0', len) == NULL) {
+        char tmp[200];
+        memcpy(tmp, data, len);
+        tmp[len] = '\0';
+        bg_trim(tmp);
+        if (strpbrk(tmp, " \t/\"{") == NULL &&
+            bg_split_hostport(tmp, host, sizeof(host), &port) == 0 && port > 0)
+            return bg_xasprintf("http://%s", tmp);
+    }
+    char clean[64];
+    bg_sanitize(data, len > 40 ? 40 : len, clean, sizeof(clean));
+    snprintf(why, whylen, "node data is neither JSON with an endpoint nor host:port (%zu bytes: "
+             "%s)", len, clean);
+    return NULL;
+}
+
+static void member_free(struct bg_member *m)
+{
+    bg_free(&m->endpoint);
+    bg_free(&m->problem);
+}
+
+static void members_clear(struct bg_ctl *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        member_free(&c->m[i]);
+    free(c->m);
+    c->m = NULL;
+    c->n = 0;
+}
+
+static struct bg_member *find_member(struct bg_member *m, size_t n, enum bg_color color,
+                                     const char *id, int64_t czxid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m[i].color == color && m[i].czxid == czxid && strcmp(m[i].id, id) == 0)
+            return &m[i];
+    return NULL;
+}
+
+static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **out, size_t *n,
+                      size_t *cap)
+{
+    char dir[600], path[1200];
+    snprintf(path, sizeof(path), "/%s", bg_color_name(color));
+    zpath(c, path, dir, sizeof(dir));
+    struct String_vector kids = {0};
+    int rc = zoo_get_children(c->zk.zh, dir, 1, &kids);
+    if (rc == ZNONODE) {
+        /* Watch for it to appear. */
+        struct Stat st;
+        zoo_exists(c->zk.zh, dir, 1, &st);
+        return BG_OK;
+    }
+    if (rc != ZOK) {
+        bg_warn("zk_read_failed", "path=%s rc=%s", dir, zerror(rc));
+        return BG_EZK;
+    }
+    char buf[4097];
+    for (int i = 0; i < kids.count; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, kids.data[i]);
+        int len = (int)sizeof(buf) - 1;
+        struct Stat st;
+        rc = zoo_get(c->zk.zh, path, 0, buf, &len, &st);
+        if (rc == ZNONODE)
+            continue; /* gone since the listing */
+        if (rc != ZOK) {
+            deallocate_String_vector(&kids);
+            return BG_EZK;
+        }
+        if (*n == *cap) {
+            *cap = *cap ? *cap * 2 : 16;
+            *out = bg_xrealloc(*out, *cap * sizeof(**out));
+        }
+        struct bg_member *m = &(*out)[(*n)++];
+        memset(m, 0, sizeof(*m));
+        snprintf(m->id, sizeof(m->id), "%s", kids.data[i]);
+        m->color = color;
+        m->czxid = st.czxid;
+        char why[256];
+        if (len < 0)
+            len = 0;
+        if (st.dataLength > (int)sizeof(buf) - 1) {
+            snprintf(why, sizeof(why), "node data too large (%d bytes)", st.dataLength);
+            m->problem = bg_xstrdup(why);
+        } else if ((m->endpoint = bg_parse_member_data(buf, (size_t)len, why, sizeof(why))) ==
+                   NULL) {
+            m->problem = bg_xstrdup(why);
+        }
+    }
+    deallocate_String_vector(&kids);
+    return BG_OK;
+}
+
+static void read_active_color(struct bg_ctl *c)
+{
+    char path[600];
+    zpath(c, "/active_color", path, sizeof(path));
+    char buf[257];
+    int len = (int)sizeof(buf) - 1;
+    struct Stat st;
+    int rc = zoo_get(c->zk.zh, path, 1, buf, &len, &st);
+    c->desired_problem[0] = '\0';
+    if (rc == ZNONODE) {
+        zoo_exists(c->zk.zh, path, 1, &st);
+        c->desired = BG_COLOR_INVALID;
+        snprintf(c->desired_problem, sizeof(c->desired_problem), "node does not exist");
+        return;
+    }
+    if (rc != ZOK) {
+        c->desired = BG_COLOR_INVALID;
+        snprintf(c->desired_problem, sizeof(c->desired_problem), "cannot read: %s", zerror(rc));
+        return;
+    }
+    c->active_mzxid = st.mzxid;
+    if (st.dataLength > (int)sizeof(buf) - 1) {
+        c->desired = BG_COLOR_INVALID;
+        snprintf(c->desired_problem, sizeof(c->desired_problem), "%d bytes of data",
+                 st.dataLength);
+        return;
+    }
+    if (len < 0)
+        len = 0;
+    c->desired = bg_parse_color(buf, (size_t)len);
+    if (c->desired == BG_COLOR_INVALID) {
+        char clean[48];
+        bg_sanitize(buf, (size_t)len, clean, sizeof(clean));
+        snprintf(c->desired_problem, sizeof(c->desired_problem), "%s\"%s\"",
+                 len == 0 ? "empty " : "", clean);
+    }
+}
+
+/* Read /active_color and every member afresh, carrying over what we know. */
+static int read_state(struct bg_ctl *c)
+{
+    read_active_color(c);
+    struct bg_member *m = NULL;
+    size_t n = 0, cap = 0;
+    int rc = read_color(c, BG_BLUE, &m, &n, &cap);
+    if (rc == 0)
+        rc = read_color(c, BG_GREEN, &m, &n, &cap);
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++)
+            member_free(&m[i]);
+        free(m);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < n; k++) {
+            if (k != i && m[k].color != m[i].color && strcmp(m[k].id, m[i].id) == 0) {
+                m[i].duplicate = true;
+                if (m[i].problem == NULL)
+                    m[i].problem = bg_xstrdup("id registered under both colours; left as it "
+                                              "is until one node goes");
+            }
+        }
+        if (m[i].duplicate)
+            bg_free(&m[i].endpoint); /* never drive an ambiguous instance */
+        struct bg_member *old = find_member(c->m, c->n, m[i].color, m[i].id, m[i].czxid);
+        if (old != NULL) {
+            m[i].known = old->known;
+            m[i].confirmed_ms = old->confirmed_ms;
+            m[i].failures = old->failures;
+            m[i].retry_at_ms = old->retry_at_ms;
+            memcpy(m[i].last_error, old->last_error, sizeof(m[i].last_error));
+        } else {
+            bg_info("member_seen", "color=%s id=%s czxid=%lld endpoint=%s problem=\"%s\"",
+                    bg_color_name(m[i].color), m[i].id, (long long)m[i].czxid,
+                    m[i].endpoint ? m[i].endpoint : "-", m[i].problem ? m[i].problem : "");
+        }
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (find_member(m, n, c->m[i].color, c->m[i].id, c->m[i].czxid) == NULL)
+            bg_info("member_gone", "color=%s id=%s czxid=%lld", bg_color_name(c->m[i].color),
+                    c->m[i].id, (long long)c->m[i].czxid);
+    members_clear(c);
+    c->m = m;
+    c->n = n;
+    c->need_read = false;
+    return BG_OK;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * /status and /history.
+ * ------------------------------------------------------------------------------------- */
+
+static const char *known_name(enum bg_known k)
+{
+    return k == BG_KNOWN_UP ? "UP" : k == BG_KNOWN_OUT ? "OUT_OF_SERVICE" : "UNKNOWN";
+}
+
+static char *status_json(struct bg_ctl *c)
+{
+    json_t *inst = json_array();
+    for (size_t i = 0; i < c->n; i++) {
+        struct bg_member *m = &c->m[i];
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", m->id, "color",
+                              bg_color_name(m->color), "status", known_name(m->known),
+                              "last_error", m->last_error);
+        if (m->endpoint)
+            json_object_set_new(o, "endpoint", json_string(m->endpoint));
+        if (m->problem)
+            json_object_set_new(o, "problem", json_string(m->problem));
+        json_array_append_new(inst, o);
+    }
+    char since[40], now[40];
+    bg_iso_time(c->phase_since_wall, since, sizeof(since));
+    bg_iso_time(bg_wall_ms(), now, sizeof(now));
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:o}", "desired",
+                          c->desired == BG_COLOR_INVALID ? "" : bg_color_name(c->desired),
+                          "applied",
+                          c->applied == BG_COLOR_INVALID ? "" : bg_color_name(c->applied),
+                          "phase", bg_phase_name(c->phase), "reason", c->reason, "epoch",
+                          (json_int_t)c->epoch, "leader", c->conf->id, "since", since,
+                          "updated", now, "active_mzxid", (json_int_t)c->active_mzxid,
+                          "instances", inst);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+static void write_status(struct bg_ctl *c)
+{
+    char path[600];
+    zpath(c, "/status", path, sizeof(path));
+    char *data = status_json(c);
+    struct Stat st;
+    int rc = ZBADVERSION;
+    for (int attempt = 0; attempt < 3 && (rc == ZBADVERSION || rc == ZNONODE); attempt++) {
+        if (c->status_version < 0) {
+            rc = zoo_exists(c->zk.zh, path, 0, &st);
+            if (rc == ZNONODE) {
+                rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+                                0, NULL, 0);
+                if (rc == ZOK)
+                    c->status_version = 0;
+                continue;
+            }
+            if (rc != ZOK)
+                break;
+            c->status_version = st.version;
+        }
+        rc = zoo_set2(c->zk.zh, path, data, (int)strlen(data), c->status_version, &st);
+        if (rc == ZOK) {
+            c->status_version = st.version;
+        } else if (rc == ZBADVERSION || rc == ZNONODE) {
+            bg_warn("status_conflict", "rc=%s action=reread", zerror(rc));
+            c->status_version = -1;
+        }
+    }
+    free(data);
+    if (rc == ZOK) {
+        c->status_dirty = false;
+        c->status_written_ms = bg_now_ms();
+        zoo_exists(c->zk.zh, path, 1, &st); /* notice if someone deletes it */
+    } else {
+        bg_warn("status_write_failed", "rc=%s", zerror(rc));
+    }
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void history_prune(struct bg_ctl *c, const char *dir)
+{
+    struct String_vector kids = {0};
+    if (zoo_get_children(c->zk.zh, dir, 0, &kids) != ZOK)
+        return;
+    if (kids.count > HISTORY_KEEP) {
+        /* entry-<10 digits>: lexical order is sequence order. */
+        qsort(kids.data, (size_t)kids.count, sizeof(char *), cmp_name);
+        for (int i = 0; i < kids.count - HISTORY_KEEP; i++) {
+            char p[1200];
+            snprintf(p, sizeof(p), "%s/%s", dir, kids.data[i]);
+            zoo_delete(c->zk.zh, p, -1);
+        }
+    }
+    deallocate_String_vector(&kids);
+}
+
+static void history_append(struct bg_ctl *c, const char *result)
+{
+    char dir[600], path[700], started[40], finished[40];
+    bg_zk_ensure(&c->zk, "/history");
+    zpath(c, "/history", dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/entry-", dir);
+    bg_iso_time(c->sw_started_wall, started, sizeof(started));
+    bg_iso_time(bg_wall_ms(), finished, sizeof(finished));
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:O}", "from",
+                          bg_color_name(c->sw_from), "to", bg_color_name(c->sw_to), "started",
+                          started, "finished", finished, "result", result, "ms",
+                          (json_int_t)(bg_wall_ms() - c->sw_started_wall), "epoch",
+                          (json_int_t)c->epoch, "leader", c->conf->id, "reason", c->reason,
+                          "instances", c->sw_outcome ? c->sw_outcome : json_object());
+    char *data = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    int rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+                        ZOO_SEQUENCE, NULL, 0);
+    free(data);
+    if (rc != ZOK)
+        bg_warn("history_write_failed", "rc=%s", zerror(rc));
+    history_prune(c, dir);
+    bg_info("switch_end", "from=%s to=%s result=%s ms=%lld", bg_color_name(c->sw_from),
+            bg_color_name(c->sw_to), result, (long long)(bg_wall_ms() - c->sw_started_wall));
+    c->in_switch = false;
+    json_decref(c->sw_outcome);
+    c->sw_outcome = NULL;
+}
+
+static void outcome(struct bg_ctl *c, const struct bg_member *m, const char *what)
+{
+    if (!c->in_switch)
+        return;
+    if (c->sw_outcome == NULL)
+        c->sw_outcome = json_object();
+    char key[200];
+    snprintf(key, sizeof(key), "%s/%s", bg_color_name(m->color), m->id);
+    json_object_set_new(c->sw_outcome, key, json_string(what));
+}
+
+/* Open, close or supersede the switch record as the desired colour and phase move. */
+static void track_switch(struct bg_ctl *c, const struct bg_plan *p)
+{
+    if (c->in_switch && c->desired != c->sw_to) {
+        history_append(c, c->desired == BG_COLOR_INVALID ? "aborted" : "superseded");
+    }
+    if (!c->in_switch && c->desired != BG_COLOR_INVALID && c->desired != c->applied &&
+        p->phase != BG_PHASE_BLOCKED) {
+        c->in_switch = true;
+        c->sw_from = c->applied == BG_COLOR_INVALID ? bg_other_color(c->desired) : c->applied;
+        c->sw_to = c->desired;
+        c->sw_started_wall = bg_wall_ms();
+        c->n_switches++;
+        bg_info("switch_start", "from=%s to=%s instances=%zu epoch=%lld",
+                bg_color_name(c->sw_from), bg_color_name(c->sw_to), c->n,
+                (long long)c->epoch);
+    }
+    if (p->phase == BG_PHASE_CONVERGED) {
+        c->applied = c->desired;
+        if (c->in_switch)
+            history_append(c, "converged");
+    } else if (p->phase == BG_PHASE_BLOCKED && c->in_switch) {
+        history_append(c, "blocked");
+    }
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Acting.
+ * ------------------------------------------------------------------------------------- */
+
+static bool on_wake(void *ctx)
+{
+    struct bg_ctl *c = ctx;
+    bg_zk_drain(&c->zk);
+    if (c->stop)
+        return false;
+    /* Stop calling agents the moment the connection is lost. */
+    return bg_zk_check(&c->zk) == BG_ZK_CONNECTED;
+}
+
+static void lose_leadership(struct bg_ctl *c, const char *why)
+{
+    if (c->leader)
+        bg_warn("leadership_lost", "epoch=%lld reason=\"%s\"", (long long)c->epoch, why);
+    c->leader = false;
+    c->election_node[0] = '\0';
+    members_clear(c);
+    if (c->in_switch) {
+        json_decref(c->sw_outcome);
+        c->sw_outcome = NULL;
+        c->in_switch = false;
+    }
+}
+
+/* Call a batch of members; update what we know. Returns 0, BG_ELOST or BG_ESTALE. */
+static int act(struct bg_ctl *c, const struct bg_plan *p)
+{
+    struct bg_call_req req[BG_PLAN_MAX_BATCH];
+    memset(req, 0, sizeof(req));
+    bool up = p->action == BG_ACT_UP;
+    for (size_t i = 0; i < p->n_idx; i++) {
+        req[i].endpoint = c->m[p->idx[i]].endpoint;
+        req[i].up = up;
+    }
+    const struct bg_switch_conf *sw = &c->conf->sw;
+    struct bg_call_opts o = {.epoch = c->epoch,
+                             .token = c->conf->http.token,
+                             .timeout_ms = sw->call_timeout_ms,
+                             .retries = sw->retries,
+                             .backoff_ms = sw->backoff_ms,
+                             .wake_fd = c->zk.wake_fd,
+                             .on_wake = on_wake,
+                             .ctx = c};
+    int64_t t0 = bg_now_ms();
+    int rc = bg_calls_run(c->multi, req, p->n_idx, &o);
+    int64_t now = bg_now_ms();
+    int ret = rc;
+    for (size_t i = 0; i < p->n_idx; i++) {
+        struct bg_member *m = &c->m[p->idx[i]];
+        c->n_calls++;
+        if (req[i].result == BG_CALL_OK) {
+            if (up && m->known != BG_KNOWN_UP)
+                c->last_up_ms = now;
+            m->known = up ? BG_KNOWN_UP : BG_KNOWN_OUT;
+            m->confirmed_ms = now;
+            m->failures = 0;
+            m->retry_at_ms = 0;
+            m->last_error[0] = '\0';
+            outcome(c, m, known_name(m->known));
+            bg_info("instance_status", "color=%s id=%s status=%s ms=%lld attempts=%d",
+                    bg_color_name(m->color), m->id, known_name(m->known),
+                    (long long)(now - t0), req[i].attempts);
+            continue;
+        }
+        c->n_call_failures++;
+        if (req[i].result == BG_CALL_STALE)
+            ret = BG_ESTALE;
+        m->failures++;
+        int shift = m->failures < 6 ? m->failures : 6;
+        m->retry_at_ms = now + (sw->backoff_ms > 0 ? sw->backoff_ms : 100) * (1LL << shift);
+        /* A failed call leaves the instance's status unknown: it may or may not have applied. */
+        m->known = BG_KNOWN_NONE;
+        snprintf(m->last_error, sizeof(m->last_error), "%s", req[i].error);
+        char o2[300];
+        snprintf(o2, sizeof(o2), "failed: %s", req[i].error);
+        outcome(c, m, o2);
+        bg_warn("instance_call_failed", "color=%s id=%s status=%s attempts=%d error=\"%s\"",
+                bg_color_name(m->color), m->id, up ? "UP" : "OUT_OF_SERVICE", req[i].attempts,
+                req[i].error);
+    }
+    c->status_dirty = true;
+    return ret;
+}
+
+static void set_phase(struct bg_ctl *c, const struct bg_plan *p)
+{
+    if (p->phase != c->phase) {
+        bg_info("phase", "phase=%s desired=%s reason=\"%s\"", bg_phase_name(p->phase),
+                bg_color_name(c->desired), p->reason);
+        c->phase = p->phase;
+        c->phase_since_wall = bg_wall_ms();
+        c->status_dirty = true;
+    }
+    if (strcmp(c->reason, p->reason) != 0) {
+        snprintf(c->reason, sizeof(c->reason), "%s", p->reason);
+        c->status_dirty = true;
+    }
+}
+
+static void reconcile(struct bg_ctl *c)
+{
+    for (;;) {
+        unsigned ev = atomic_load(&c->zk.node_events);
+        if (ev != c->seen_events || c->need_read) {
+            c->seen_events = ev;
+            if (read_state(c) != 0) {
+                c->need_read = true;
+                return;
+            }
+            c->status_dirty = true;
+        }
+        struct bg_plan_input in = {.desired = c->desired,
+                                   .desired_problem = c->desired_problem,
+                                   .m = c->m,
+                                   .n = c->n,
+                                   .min_ready = c->conf->sw.min_ready,
+                                   .batch_size = c->conf->sw.batch_size,
+                                   .now_ms = bg_now_ms(),
+                                   .settle_ms = c->conf->sw.settle_ms,
+                                   .resync_ms = c->conf->sw.resync_ms,
+                                   .last_up_ms = c->last_up_ms};
+        struct bg_plan p;
+        bg_plan(&in, &p);
+        c->n_passes++;
+        track_switch(c, &p);
+        set_phase(c, &p);
+        c->wake_at_ms = p.wake_at_ms;
+        if (p.n_idx == 0)
+            break;
+        int rc = act(c, &p);
+        if (rc == BG_ESTALE) {
+            lose_leadership(c, "an agent has seen a newer leader's epoch");
+            bg_zk_reopen(&c->zk);
+            return;
+        }
+        if (rc == BG_ELOST || c->stop)
+            return; /* the main loop sees why */
+        if (c->status_dirty && bg_now_ms() - c->status_written_ms >= STATUS_MIN_INTERVAL_MS)
+            write_status(c);
+    }
+    if (c->status_dirty)
+        write_status(c);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Election: lowest sequence leads; each candidate watches only its predecessor.
+ * ------------------------------------------------------------------------------------- */
+
+static long long seq_of(const char *name)
+{
+    const char *d = strrchr(name, '-');
+    return d ? atoll(d + 1) : -1;
+}
+
+static int join_election(struct bg_ctl *c)
+{
+    if (bg_zk_ensure(&c->zk, "/election") != 0)
+        return BG_EZK;
+    char prefix[600], host[256] = "";
+    zpath(c, "/election/member-", prefix, sizeof(prefix));
+    gethostname(host, sizeof(host) - 1);
+    json_t *j = json_pack("{s:s, s:s, s:i}", "id", c->conf->id, "host", host, "pid",
+                          (int)getpid());
+    char *data = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    int rc = zoo_create(c->zk.zh, prefix, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+                        ZOO_EPHEMERAL | ZOO_SEQUENCE, c->election_node,
+                        (int)sizeof(c->election_node));
+    free(data);
+    if (rc != ZOK) {
+        c->election_node[0] = '\0';
+        bg_warn("election_join_failed", "rc=%s", zerror(rc));
+        return BG_EZK;
+    }
+    c->epoch = seq_of(c->election_node);
+    bg_info("election_joined", "node=%s epoch=%lld", c->election_node, (long long)c->epoch);
+    return BG_OK;
+}
+
+static void become_leader(struct bg_ctl *c)
+{
+    c->leader = true;
+    c->leader_since_wall = bg_wall_ms();
+    c->need_read = true;
+    c->status_version = -1;
+    c->status_dirty = true;
+    c->last_up_ms = 0;
+    c->phase = BG_PHASE_IDLE;
+    c->applied = BG_COLOR_INVALID;
+    bg_zk_ensure(&c->zk, "/blue");
+    bg_zk_ensure(&c->zk, "/green");
+    /* Learn which colour the previous leader had converged on, for the history. */
+    char path[600], buf[8192];
+    zpath(c, "/status", path, sizeof(path));
+    int len = (int)sizeof(buf) - 1;
+    struct Stat st;
+    if (zoo_get(c->zk.zh, path, 0, buf, &len, &st) == ZOK && len > 0) {
+        json_t *j = json_loadb(buf, (size_t)len, 0, NULL);
+        const char *ap = json_string_value(json_object_get(j, "applied"));
+        if (ap != NULL)
+            c->applied = bg_parse_color(ap, strlen(ap));
+        json_decref(j);
+    }
+    bg_info("leader_elected", "epoch=%lld node=%s previous_applied=%s", (long long)c->epoch,
+            c->election_node, bg_color_name(c->applied));
+}
+
+static void election_step(struct bg_ctl *c)
+{
+    if (c->election_node[0] == '\0' && join_election(c) != 0)
+        return;
+    char dir[600];
+    zpath(c, "/election", dir, sizeof(dir));
+    for (int round = 0; round < 5; round++) {
+        struct String_vector kids = {0};
+        int rc = zoo_get_children(c->zk.zh, dir, 0, &kids);
+        if (rc != ZOK)
+            return;
+        const char *mine = strrchr(c->election_node, '/') + 1;
+        long long my_seq = seq_of(mine), pred_seq = -1;
+        char pred[256] = "";
+        bool present = false;
+        for (int i = 0; i < kids.count; i++) {
+            long long s = seq_of(kids.data[i]);
+            if (strcmp(kids.data[i], mine) == 0)
+                present = true;
+            else if (s < my_seq && s > pred_seq) {
+                pred_seq = s;
+                snprintf(pred, sizeof(pred), "%s", kids.data[i]);
+            }
+        }
+        deallocate_String_vector(&kids);
+        if (!present) {
+            /* Our node was deleted under us (by hand?): we can no longer claim to lead. */
+            lose_leadership(c, "election node vanished");
+            return;
+        }
+        if (pred_seq < 0) {
+            if (!c->leader)
+                become_leader(c);
+            return;
+        }
+        if (c->leader)
+            lose_leadership(c, "a lower election node exists");
+        char p[900];
+        struct Stat st;
+        snprintf(p, sizeof(p), "%s/%s", dir, pred);
+        rc = zoo_exists(c->zk.zh, p, 1, &st);
+        if (rc == ZOK)
+            return; /* follower; the watch wakes us when the predecessor goes */
+    }
+}
+
+/* ----------------------------------------------------------------------------------------
+ * HTTP (/health, /metrics) and the main loop.
+ * ------------------------------------------------------------------------------------- */
+
+static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
+{
+    struct bg_ctl *c = ctx;
+    if (strcmp(req->url, "/health") == 0) {
+        char *s = bg_xasprintf("{\"leader\":%s,\"epoch\":%lld,\"phase\":\"%s\",\"zk\":\"%s\"}",
+                               c->leader ? "true" : "false", (long long)c->epoch,
+                               bg_phase_name(c->phase),
+                               bg_zk_state_name(atomic_load(&c->zk.state)));
+        enum MHD_Result r = bg_httpd_reply(req->conn, 200, "application/json", s);
+        free(s);
+        return r;
+    }
+    if (strcmp(req->url, "/metrics") == 0) {
+        char *s = bg_xasprintf(
+            "# TYPE bg_controller_leader gauge\nbg_controller_leader %d\n"
+            "# TYPE bg_controller_epoch gauge\nbg_controller_epoch %lld\n"
+            "# TYPE bg_controller_instances gauge\nbg_controller_instances %zu\n"
+            "# TYPE bg_controller_calls_total counter\nbg_controller_calls_total %llu\n"
+            "# TYPE bg_controller_call_failures_total counter\n"
+            "bg_controller_call_failures_total %llu\n"
+            "# TYPE bg_controller_switches_total counter\nbg_controller_switches_total %llu\n"
+            "# TYPE bg_controller_passes_total counter\nbg_controller_passes_total %llu\n"
+            "# TYPE bg_controller_phase gauge\nbg_controller_phase{phase=\"%s\"} 1\n",
+            c->leader, (long long)c->epoch, c->n, c->n_calls, c->n_call_failures,
+            c->n_switches, c->n_passes, bg_phase_name(c->phase));
+        enum MHD_Result r = bg_httpd_reply(req->conn, 200, "text/plain; version=0.0.4", s);
+        free(s);
+        return r;
+    }
+    return bg_httpd_reply(req->conn, 404, "application/json",
+                          "{\"error\":\"not found\",\"reason\":\"try /health or /metrics\"}");
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (signal_ctl != NULL) {
+        signal_ctl->stop = 1;
+        bg_zk_wake(&signal_ctl->zk);
+    }
+}
+
+int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf)
+{
+    memset(c, 0, sizeof(*c));
+    c->conf = conf;
+    c->desired = BG_COLOR_INVALID;
+    c->applied = BG_COLOR_INVALID;
+    c->status_version = -1;
+    c->http.fd = -1;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    c->multi = curl_multi_init();
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    if (conf->http.listen != NULL) {
+        char err[256];
+        if (bg_httpd_start(&c->http, conf->http.listen, ctl_http, c, err, sizeof(err)) != 0) {
+            bg_error("http_listen_failed", "listen=%s reason=\"%s\"", conf->http.listen, err);
+            return BG_EINVAL;
+        }
+    }
+    if (bg_zk_open(&c->zk, conf->zk.connect, conf->zk.root, conf->zk.session_timeout_ms,
+                   conf->zk.auth) != 0)
+        return BG_EZK;
+    bg_info("start", "id=%s zk=%s root=%s batch_size=%d min_ready=%d settle_ms=%lld",
+            conf->id, conf->zk.connect, conf->zk.root, conf->sw.batch_size, conf->sw.min_ready,
+            (long long)conf->sw.settle_ms);
+    return BG_OK;
+}
+
+static int64_t loop_timeout(struct bg_ctl *c)
+{
+    int64_t t = 250, now = bg_now_ms();
+    if (c->leader && c->wake_at_ms > 0)
+        t = c->wake_at_ms <= now ? 0 : (c->wake_at_ms - now < t ? c->wake_at_ms - now : t);
+    int64_t h = bg_httpd_timeout(&c->http);
+    if (h >= 0 && h < t)
+        t = h;
+    return t;
+}
+
+int bg_ctl_run(struct bg_ctl *c)
+{
+    signal_ctl = c;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    bool paused = false;
+    while (!c->stop) {
+        enum bg_zk_health h = bg_zk_check(&c->zk);
+        if (h == BG_ZK_LOST) {
+            lose_leadership(c, "ZooKeeper session lost");
+            bg_zk_reopen(&c->zk);
+        } else if (h == BG_ZK_CONNECTING) {
+            if (c->leader && !paused)
+                bg_warn("leader_paused", "reason=\"connection to ZooKeeper lost\"");
+            paused = c->leader;
+        } else {
+            if (paused)
+                bg_info("leader_resumed", "epoch=%lld", (long long)c->epoch);
+            paused = false;
+            election_step(c);
+            if (c->leader) {
+                if (c->wake_at_ms > 0 && bg_now_ms() >= c->wake_at_ms)
+                    c->wake_at_ms = 0;
+                reconcile(c);
+            }
+        }
+        struct pollfd pfd[2] = {{.fd = c->zk.wake_fd, .events = POLLIN},
+                                {.fd = c->http.fd, .events = POLLIN}};
+        int rc = poll(pfd, c->http.fd >= 0 ? 2 : 1, (int)loop_timeout(c));
+        if (rc < 0 && errno != EINTR) {
+            bg_error("poll_failed", "errno=%d", errno);
+            break;
+        }
+        if (pfd[0].revents)
+            bg_zk_drain(&c->zk);
+        bg_httpd_run(&c->http);
+    }
+    bg_info("stopping", "reason=signal leader=%d", c->leader);
+    return 0;
+}
+
+void bg_ctl_free(struct bg_ctl *c)
+{
+    bg_httpd_stop(&c->http);
+    bg_zk_close(&c->zk);
+    members_clear(c);
+    json_decref(c->sw_outcome);
+    c->sw_outcome = NULL;
+    if (c->multi != NULL)
+        curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+    curl_global_cleanup();
+    signal_ctl = NULL;
+}

@@ -1,0 +1,67 @@
+/* controller.h -- bg-controller: leader election and the reconcile loop (DESIGN §3). */
+#ifndef BG_CONTROLLER_H
+#define BG_CONTROLLER_H
+
+#include "conf.h"
+#include "httpd.h"
+#include "plan.h"
+#include "zk.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bg_ctl {
+    struct bg_controller_conf *conf;
+    struct bg_zk zk;
+    struct bg_httpd http;
+    CURLM *multi;
+
+    /* Election. */
+    char election_node[512];
+    int64_t epoch; /* our election sequence number */
+    bool leader;
+    int64_t leader_since_wall;
+
+    /* Observed state (leader only). */
+    struct bg_member *m;
+    size_t n;
+    bool need_read;
+    unsigned seen_events;
+    enum bg_color desired;
+    char desired_problem[160];
+    int64_t active_mzxid;
+
+    /* Outcome of the last plan. */
+    enum bg_phase phase;
+    char reason[512];
+    int64_t phase_since_wall;
+    enum bg_color applied; /* colour of the last converged state */
+    int64_t last_up_ms;
+    int64_t wake_at_ms;
+
+    /* /status */
+    int status_version; /* -1: unknown */
+    bool status_dirty;
+    int64_t status_written_ms;
+
+    /* The switch in progress, for /history. */
+    bool in_switch;
+    enum bg_color sw_from, sw_to;
+    int64_t sw_started_wall;
+    json_t *sw_outcome;
+
+    volatile int stop;
+    unsigned long long n_calls, n_call_failures, n_switches, n_passes;
+};
+
+int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf);
+int bg_ctl_run(struct bg_ctl *c);
+void bg_ctl_free(struct bg_ctl *c);
+
+/* Parse an instance node's data: JSON {"endpoint":..} or a bare "host:port". Returns a
+ * malloc'd "http://host:port" or NULL with a reason in why. Pure. */
+char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,69 @@
+/* plan.h -- the pure decision: given what is desired and observed, what to do next. */
+#ifndef BG_PLAN_H
+#define BG_PLAN_H
+
+#include "util.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum bg_phase {
+    BG_PHASE_IDLE = 0,
+    BG_PHASE_SWITCHING,
+    BG_PHASE_SETTLING,
+    BG_PHASE_CONVERGED,
+    BG_PHASE_BLOCKED,
+};
+
+enum bg_known { BG_KNOWN_NONE = 0, BG_KNOWN_UP, BG_KNOWN_OUT };
+
+/* One registered instance (one ephemeral node) and what the controller knows of it. */
+struct bg_member {
+    char id[129];
+    enum bg_color color;
+    int64_t czxid;      /* the node's creation: a re-registered agent is a new member */
+    char *endpoint;     /* "http://host:port", NULL when the node's data was unusable */
+    char *problem;      /* why the node is unusable or suspicious (NULL when fine) */
+    bool duplicate;     /* the same id is registered under both colours */
+    enum bg_known known; /* last status confirmed by the agent */
+    int64_t confirmed_ms; /* monotonic ms of that confirmation */
+    int failures;         /* consecutive failed calls */
+    int64_t retry_at_ms;  /* do not call before this (backoff after failures) */
+    char last_error[256];
+};
+
+struct bg_plan_input {
+    enum bg_color desired; /* BG_COLOR_INVALID when /active_color is missing or malformed */
+    const char *desired_problem; /* why desired is invalid, for the reason text */
+    const struct bg_member *m;
+    size_t n;
+    int min_ready;
+    int batch_size;
+    int64_t now_ms;
+    int64_t settle_ms;
+    int64_t resync_ms;   /* 0: never re-assert */
+    int64_t last_up_ms;  /* when an instance of the desired colour last became UP (0: never) */
+};
+
+#define BG_PLAN_MAX_BATCH 64
+
+struct bg_plan {
+    enum bg_phase phase;
+    char reason[512];
+    enum { BG_ACT_NONE = 0, BG_ACT_UP, BG_ACT_OUT } action;
+    size_t idx[BG_PLAN_MAX_BATCH]; /* members to call now (indices into input.m) */
+    size_t n_idx;
+    int64_t wake_at_ms; /* re-plan by then even if nothing happens (0: no deadline) */
+    int ready;          /* desired-colour members known UP */
+    int targets;        /* usable desired-colour members */
+};
+
+/* Decide the next step. Pure: no I/O, no clock, no globals. Make before break: OUT is only
+ * planned once at least min_ready desired-colour members are known UP, every reachable one
+ * is UP, and settle has passed since the last one became UP. */
+void bg_plan(const struct bg_plan_input *in, struct bg_plan *out);
+
+const char *bg_phase_name(enum bg_phase p);
+
+#endif
