@@ -18,6 +18,7 @@ struct bg_waiter {
     struct MHD_Connection *conn;
     enum bg_status target;
     bool done;
+    bool sync; /* being answered inside the request handler itself */
     unsigned code;
     char *body;
 };
@@ -58,7 +59,7 @@ static int backends_init(struct bg_agent *a)
     a->n_backends = c->n_backends + (explicit_health ? 0 : 1);
     a->backends = bg_xcalloc(a->n_backends, sizeof(*a->backends));
     static struct bg_backend_conf default_health = {
-        .type = BG_BACKEND_HEALTH, .confirm_timeout_ms = 3000, .poll_window_ms = 5000,
+        .type = BG_BACKEND_HEALTH, .confirm_timeout_ms = 1500, .poll_window_ms = 5000,
         .confirm_polls = 1};
     size_t k = 0;
     if (!explicit_health)
@@ -108,7 +109,8 @@ static void finish_waiters(struct bg_agent *a, unsigned code, const char *body)
         w->done = true;
         w->code = code;
         w->body = bg_xstrdup(body);
-        MHD_resume_connection(w->conn);
+        if (!w->sync)
+            MHD_resume_connection(w->conn);
     }
 }
 
@@ -217,16 +219,22 @@ void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum 
     a->waiters = w;
     req->user = w;
     req->user_free = waiter_unlink;
-    /* Suspend first: the transition may finish at once and resume it. */
-    MHD_suspend_connection(req->conn);
+    w->sync = true; /* finish_waiters must not resume what was never suspended */
     transition_start(a, st);
+    w->sync = false;
+    if (w->done) {
+        bg_httpd_reply(req->conn, w->code, "application/json", w->body);
+        return;
+    }
+    /* Answered when the transition ends (finish_waiters resumes the connection). */
+    MHD_suspend_connection(req->conn);
 }
 
-/* Called by the HTTP handler when a suspended PUT is resumed: answer it. */
-enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req);
 enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req)
 {
     struct bg_waiter *w = req->user;
+    if (!w->done)
+        return MHD_YES; /* still waiting (spurious call) */
     return bg_httpd_reply(req->conn, w->code, "application/json", w->body);
 }
 

@@ -110,9 +110,11 @@ void bg_agent_free(struct bg_agent *a);
 
 /* HTTP (agent/http.c). */
 enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req);
-/* Start a transition to st for a PUT; returns the waiter to suspend on, or NULL when the
- * answer is already known (then *code and *body are set). */
+/* Apply st for a PUT: answers at once when every backend applied it synchronously, else
+ * suspends the connection until the transition ends. */
 void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum bg_status st);
+/* Answer a resumed PUT with its transition's outcome. */
+enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req);
 /* JSON of the agent's status (caller frees). */
 char *bg_agent_status_json(struct bg_agent *a);
 

@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req);
-
 static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned code, const char *error,
                                    const char *reason)
 {
@@ -132,7 +130,7 @@ enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req)
 {
     struct bg_agent *a = ctx;
     if (req->user != NULL)
-        return bg_agent_answer_waiter(req);
+        return bg_agent_answer_waiter(req); /* a resumed PUT /v1/status */
     const char *m = req->method;
     const char *u = req->url;
     bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;

@@ -44,7 +44,7 @@ struct bg_backend_conf {
     enum bg_backend_type type;
     int line; /* 1-based line of the entry, for messages */
     /* health and haproxy-agent: confirmed propagation */
-    int64_t confirm_timeout_ms; /* default 3000 */
+    int64_t confirm_timeout_ms; /* default 1500 (below switch.call_timeout) */
     int64_t poll_window_ms;     /* default 5000: polls seen this recently must confirm */
     int confirm_polls;          /* default 1: polls per balancer that confirm a change (set to
                                  * HAProxy's max(rise, fall)) */

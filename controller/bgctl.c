@@ -460,16 +460,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "+z:r:n:hV", opts, NULL)) != -1 ||
-           (optind < argc && argv[optind][0] != '-' && optind + 1 < argc &&
-            argv[optind + 1][0] == '-')) {
-        if (o == -1) {
-            /* Options may follow the command: move the word to the end and go on. */
-            char *w = argv[optind];
-            memmove(&argv[optind], &argv[optind + 1], (size_t)(argc - optind - 1) * sizeof(*argv));
-            argv[argc - 1] = w;
-            continue;
-        }
+    while ((o = getopt_long(argc, argv, "z:r:n:hV", opts, NULL)) != -1) {
         switch (o) {
         case 'z':
             connect = optarg;

@@ -180,7 +180,7 @@ static void read_active_color(struct bg_ctl *c)
     if (c->desired == BG_COLOR_INVALID) {
         char clean[48];
         bg_sanitize(buf, (size_t)len, clean, sizeof(clean));
-        snprintf(c->desired_problem, sizeof(c->desired_problem), "%s\"%s\"",
+        snprintf(c->desired_problem, sizeof(c->desired_problem), "%s'%s'",
                  len == 0 ? "empty " : "", clean);
     }
 }
@@ -492,8 +492,10 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
 static void set_phase(struct bg_ctl *c, const struct bg_plan *p)
 {
     if (p->phase != c->phase) {
+        char clean[512];
+        bg_sanitize(p->reason, strlen(p->reason), clean, sizeof(clean));
         bg_info("phase", "phase=%s desired=%s reason=\"%s\"", bg_phase_name(p->phase),
-                bg_color_name(c->desired), p->reason);
+                bg_color_name(c->desired), clean);
         c->phase = p->phase;
         c->phase_since_wall = bg_wall_ms();
         c->status_dirty = true;

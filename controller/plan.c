@@ -81,7 +81,7 @@ void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
     if (in->desired != BG_BLUE && in->desired != BG_GREEN) {
         out->phase = BG_PHASE_BLOCKED;
         snprintf(out->reason, sizeof(out->reason),
-                 "/active_color is invalid (%s): expected \"blue\" or \"green\"; "
+                 "/active_color is invalid (%s): expected blue or green; "
                  "no instance was changed",
                  in->desired_problem ? in->desired_problem : "missing");
         return;
