@@ -60,8 +60,4 @@ int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf);
 int bg_ctl_run(struct bg_ctl *c);
 void bg_ctl_free(struct bg_ctl *c);
 
-/* Parse an instance node's data: JSON {"endpoint":..} or a bare "host:port". Returns a
- * malloc'd "http://host:port" or NULL with a reason in why. Pure. */
-char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whylen);
-
 #endif

@@ -66,4 +66,9 @@ void bg_plan(const struct bg_plan_input *in, struct bg_plan *out);
 
 const char *bg_phase_name(enum bg_phase p);
 
+/* Parse an instance node's data: JSON {"endpoint":"http://host:port",..} or a bare
+ * "host:port". Returns a malloc'd "http://host:port" (no trailing slash), or NULL with the
+ * reason in why. Pure. */
+char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whylen);
+
 #endif

@@ -1,0 +1,51 @@
+/* member.c -- parsing an instance node's data (pure, unit-tested). */
+#include "plan.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whylen)
+{
+    char host[256];
+    int port;
+    json_error_t jerr;
+    json_t *j = json_loadb(data, len, 0, &jerr);
+    if (j != NULL) {
+        json_t *e = json_is_object(j) ? json_object_get(j, "endpoint") : NULL;
+        char *out = NULL;
+        const char *s = json_string_value(e);
+        if (s == NULL)
+            snprintf(why, whylen, "node data has no \"endpoint\" string");
+        else if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+            snprintf(why, whylen, "endpoint must start with http:// or https://");
+        else if (strlen(s) > 400 || strpbrk(s, " \t\r\n\"") != NULL)
+            snprintf(why, whylen, "endpoint is too long or has white space");
+        else
+            out = bg_xstrdup(s);
+        if (out != NULL) {
+            size_t l = strlen(out);
+            while (l > 0 && out[l - 1] == '/')
+                out[--l] = '\0';
+        }
+        json_decref(j);
+        return out;
+    }
+    /* A bare host:port, as hand-made layouts use. */
+    if (len > 0 && len < 200 && memchr(data, '\0', len) == NULL) {
+        char tmp[200];
+        memcpy(tmp, data, len);
+        tmp[len] = '\0';
+        bg_trim(tmp);
+        if (strpbrk(tmp, " \t/\"{") == NULL &&
+            bg_split_hostport(tmp, host, sizeof(host), &port) == 0 && port > 0)
+            return bg_xasprintf("http://%s", tmp);
+    }
+    char clean[64];
+    bg_sanitize(data, len > 40 ? 40 : len, clean, sizeof(clean));
+    snprintf(why, whylen, "node data is neither JSON with an endpoint nor host:port (%zu bytes: "
+             "%s)", len, clean);
+    return NULL;
+}
+

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# deps.sh -- install the Debian packages bluegreen builds, tests and demos with (only the
+# missing ones). Needs root or sudo. Usage: scripts/deps.sh [--test]
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config libzookeeper-mt-dev libcurl4-openssl-dev libyaml-dev
+      libmicrohttpd-dev libjansson-dev libcmocka-dev zookeeper default-jre-headless curl
+      python3 procps)
+if [ "${1:-}" = "--test" ]; then
+    # Real balancers and load for the tests; sanitizer runtimes; formatting check; the npm
+    # client used to check the Eureka double; gnuplot for the benchmark plots.
+    pkgs+=(haproxy nginx-light wrk clang-format nodejs npm gnuplot-nox)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nginx from any flavour will do.
+if printf '%s\n' "${missing[@]}" | grep -qx nginx-light && command -v nginx >/dev/null; then
+    missing=("${missing[@]/nginx-light}")
+fi
+# node/npm may come from elsewhere (e.g. nvm); only install if absent.
+for tool in nodejs:node npm:npm; do
+    p=${tool%%:*} bin=${tool##*:}
+    if printf '%s\n' "${missing[@]}" | grep -qx "$p" && command -v "$bin" >/dev/null; then
+        missing=("${missing[@]/$p}")
+    fi
+done
+read -r -a missing <<<"${missing[*]}"
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "deps: all packages present"
+    exit 0
+fi
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts nginx/haproxy/zookeeper services on install where an init system runs;
+# the tests start their own on free ports, so stop the system ones if any.
+for svc in nginx haproxy zookeeper; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+        $SUDO systemctl stop "$svc" || true
+    fi
+done
+echo "deps: done"
