@@ -9,9 +9,10 @@
 #include <stdio.h>
 
 /* Every message is "file:line:column: what was wrong, what was expected" (1-based), e.g.
- * "agent.yaml:3:15: switch.batch_size: expected an integer >= 1, got "abc"", sorted by position.
- * A file that cannot be read at all gives "file: cannot open: <strerror>" (or "cannot read"
- * for a directory or a file over 1 MiB). Start from a zeroed struct; loading appends to it. */
+ * "controller.yaml:3:15: switch.batch_size: expected an integer >= 1, got "abc"", sorted by
+ * position. A file that cannot be read at all gives "file: cannot open: <strerror>" (or "cannot
+ * read" for a directory or a file over 1 MiB). Start from a zeroed struct; loading appends to it
+ * (errs may be NULL: the messages are then dropped). */
 struct bg_conf_errors {
     char **msgs;
     size_t n;

@@ -300,8 +300,9 @@ static void history_append(struct bg_ctl *c, const char *result)
     snprintf(path, sizeof(path), "%s/entry-", dir);
     bg_iso_time(c->sw_started_wall, started, sizeof(started));
     bg_iso_time(bg_wall_ms(), finished, sizeof(finished));
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:O}", "from",
-                          bg_color_name(c->sw_from), "to", bg_color_name(c->sw_to), "started",
+    const char *from = c->sw_from == BG_COLOR_INVALID ? "none" : bg_color_name(c->sw_from);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:O}", "from", from,
+                          "to", bg_color_name(c->sw_to), "started",
                           started, "finished", finished, "result", result, "ms",
                           (json_int_t)(bg_wall_ms() - c->sw_started_wall), "epoch",
                           (json_int_t)c->epoch, "leader", c->conf->id, "reason", c->reason,
@@ -314,7 +315,7 @@ static void history_append(struct bg_ctl *c, const char *result)
     if (rc != ZOK)
         bg_warn("history_write_failed", "rc=%s", zerror(rc));
     history_prune(c, dir);
-    bg_info("switch_end", "from=%s to=%s result=%s ms=%lld", bg_color_name(c->sw_from),
+    bg_info("switch_end", "from=%s to=%s result=%s ms=%lld", from,
             bg_color_name(c->sw_to), result, (long long)(bg_wall_ms() - c->sw_started_wall));
     c->in_switch = false;
     json_decref(c->sw_outcome);
@@ -341,12 +342,12 @@ static void track_switch(struct bg_ctl *c, const struct bg_plan *p)
     if (!c->in_switch && c->desired != BG_COLOR_INVALID && c->desired != c->applied &&
         p->phase != BG_PHASE_BLOCKED) {
         c->in_switch = true;
-        c->sw_from = c->applied == BG_COLOR_INVALID ? bg_other_color(c->desired) : c->applied;
+        c->sw_from = c->applied; /* BG_COLOR_INVALID: first convergence, shown as "none" */
         c->sw_to = c->desired;
         c->sw_started_wall = bg_wall_ms();
         c->n_switches++;
         bg_info("switch_start", "from=%s to=%s instances=%zu epoch=%lld",
-                bg_color_name(c->sw_from), bg_color_name(c->sw_to), c->n,
+                c->sw_from == BG_COLOR_INVALID ? "none" : bg_color_name(c->sw_from), bg_color_name(c->sw_to), c->n,
                 (long long)c->epoch);
     }
     if (p->phase == BG_PHASE_CONVERGED) {

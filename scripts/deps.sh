@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # deps.sh -- install the Debian packages bluegreen builds, tests and demos with (only the
-# missing ones). Needs root or sudo. Usage: scripts/deps.sh [--test]
+# missing ones). Needs root or sudo. Usage: scripts/deps.sh [--demo|--test]
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libzookeeper-mt-dev libcurl4-openssl-dev libyaml-dev
       libmicrohttpd-dev libjansson-dev libcmocka-dev zookeeper default-jre-headless curl
       python3 procps)
+if [ "${1:-}" = "--demo" ]; then
+    pkgs+=(haproxy)
+fi
 if [ "${1:-}" = "--test" ]; then
     # Real balancers and load for the tests; sanitizer runtimes; formatting check; the npm
     # client used to check the Eureka double; gnuplot for the benchmark plots.

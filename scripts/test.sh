@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# test.sh -- install what is missing, build, and run every test: a -Werror build with all
+# tests (unit, integration, slow), an ASan+UBSan build with unit and integration tests, and a
+# TSan build with unit tests and the threaded daemons' integration tests.
+# Usage: scripts/test.sh [--quick]   (--quick: only the -Werror build, unit+integration)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+scripts/deps.sh --test
+jobs=$(nproc)
+total_pass=0 total_fail=0
+summary=()
+
+run_ctest() { # dir label-regex name
+    local dir=$1 labels=$2 name=$3 log
+    log=$(mktemp)
+    set +e
+    ctest --test-dir "$dir" -L "$labels" --output-on-failure -j "$jobs" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    set -e
+    local line
+    line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1 || true)
+    local failed total
+    failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+    total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+    : "${failed:=0}" "${total:=0}"
+    total_pass=$((total_pass + total - failed))
+    total_fail=$((total_fail + failed))
+    summary+=("$name: $((total - failed)) passed, $failed failed")
+    rm -f "$log"
+    return "$rc"
+}
+
+build() { # dir cmake-args...
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" -DBG_WERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j "$jobs"
+}
+
+status=0
+echo "== format check"
+if command -v clang-format >/dev/null; then
+    bad=$(git ls-files '*.c' '*.h' | xargs clang-format --dry-run 2>&1 | grep -c 'warning:' || true)
+    if [ "$bad" != 0 ]; then
+        git ls-files '*.c' '*.h' | xargs clang-format --dry-run 2>&1 | head -20
+        echo "format: $bad places differ from .clang-format"
+        status=1
+    fi
+fi
+
+echo "== release build (-Werror), unit + integration + slow"
+build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if [ "$quick" = 1 ]; then
+    run_ctest build/release 'unit|integration' release || status=1
+else
+    run_ctest build/release 'unit|integration|slow' release || status=1
+
+    echo "== ASan+UBSan build, unit + integration"
+    build build/asan -DCMAKE_BUILD_TYPE=Debug -DBG_SANITIZE=ON
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        run_ctest build/asan 'unit|integration' asan || status=1
+
+    echo "== TSan build, unit + integration"
+    build build/tsan -DCMAKE_BUILD_TYPE=Debug -DBG_TSAN=ON
+    TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp" \
+        run_ctest build/tsan 'unit|integration' tsan || status=1
+fi
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "all suites: $total_pass passed, $total_fail failed"
+exit "$status"

@@ -1,0 +1,942 @@
+/* test_conf.c -- unit tests for conf/conf.c: good files, every kind of bad file, token files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------------------------
+ * Helpers
+ * ------------------------------------------------------------------------------------------ */
+
+/* Test data lives in tests/unit/data; ctest passes its absolute path in BG_TEST_DATA. */
+static char *data_path(const char *name)
+{
+    const char *dir = getenv("BG_TEST_DATA");
+    return bg_xasprintf("%s/%s", dir && *dir ? dir : "tests/unit/data", name);
+}
+
+/* A private directory for files that must be generated (absolute paths, permissions). */
+struct tmp {
+    char dir[64];
+    char *files[16];
+    size_t n;
+};
+
+static int tmp_setup(void **state)
+{
+    struct tmp *t = bg_xcalloc(1, sizeof(*t));
+    snprintf(t->dir, sizeof(t->dir), "/tmp/bg-test-conf.XXXXXX");
+    if (mkdtemp(t->dir) == NULL) {
+        free(t);
+        return -1;
+    }
+    *state = t;
+    return 0;
+}
+
+static int tmp_teardown(void **state)
+{
+    struct tmp *t = *state;
+    for (size_t i = 0; i < t->n; i++) {
+        chmod(t->files[i], 0700);
+        if (remove(t->files[i]) != 0)
+            fprintf(stderr, "cannot remove %s: %s\n", t->files[i], strerror(errno));
+        free(t->files[i]);
+    }
+    rmdir(t->dir);
+    free(t);
+    return 0;
+}
+
+/* Write len bytes of content to dir/name; returns the path (owned by t). */
+static const char *tmp_write(struct tmp *t, const char *name, const char *content, size_t len)
+{
+    assert_true(t->n < BG_ARRAY_LEN(t->files));
+    char *path = bg_xasprintf("%s/%s", t->dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(content, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    t->files[t->n++] = path;
+    return path;
+}
+
+static const char *tmp_file(struct tmp *t, const char *name, const char *content)
+{
+    return tmp_write(t, name, content, strlen(content));
+}
+
+static const char *tmp_mkdir(struct tmp *t, const char *name)
+{
+    assert_true(t->n < BG_ARRAY_LEN(t->files));
+    char *path = bg_xasprintf("%s/%s", t->dir, name);
+    assert_int_equal(mkdir(path, 0700), 0);
+    t->files[t->n++] = path;
+    return path;
+}
+
+enum which { AGENT, CONTROLLER };
+
+static bool is_zero(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Load path and require exactly the messages in want, each written "line:col: text" or, for
+ * file-level problems, " text" (the path and its colon are prefixed here). */
+static void expect_errors_in(const char *path, enum which which, const char *const *want, size_t n)
+{
+    struct bg_conf_errors errs = {0};
+    int rc;
+    if (which == AGENT) {
+        struct bg_agent_conf c;
+        rc = bg_conf_load_agent(path, &c, &errs);
+        /* On failure nothing half-valid is left behind. */
+        assert_null(c.path);
+        assert_null(c.backends);
+        bg_conf_free_agent(&c);
+    } else {
+        struct bg_controller_conf c;
+        rc = bg_conf_load_controller(path, &c, &errs);
+        assert_true(is_zero(&c, sizeof(c)));
+        bg_conf_free_controller(&c);
+    }
+    bool same = rc == BG_EINVAL && errs.n == n;
+    for (size_t i = 0; same && i < n; i++) {
+        char *full = bg_xasprintf("%s:%s", path, want[i]);
+        same = strcmp(full, errs.msgs[i]) == 0;
+        free(full);
+    }
+    if (!same) {
+        print_error("rc=%d; expected %zu message(s):\n", rc, n);
+        for (size_t i = 0; i < n; i++)
+            print_error("  %s:%s\n", path, want[i]);
+        print_error("got %zu:\n", errs.n);
+        for (size_t i = 0; i < errs.n; i++)
+            print_error("  %s\n", errs.msgs[i]);
+    }
+    bg_conf_errors_free(&errs);
+    assert_true(same);
+}
+
+static void expect_errors(const char *name, enum which which, const char *const *want, size_t n)
+{
+    char *path = data_path(name);
+    expect_errors_in(path, which, want, n);
+    free(path);
+}
+
+#define EXPECT(name, which, ...)                                                                   \
+    do {                                                                                           \
+        static const char *const want_[] = {__VA_ARGS__};                                          \
+        expect_errors(name, which, want_, BG_ARRAY_LEN(want_));                                    \
+    } while (0)
+
+static void load_agent_ok(const char *path, struct bg_agent_conf *c)
+{
+    struct bg_conf_errors errs = {0};
+    int rc = bg_conf_load_agent(path, c, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        print_error("%s\n", errs.msgs[i]);
+    assert_int_equal(errs.n, 0);
+    assert_int_equal(rc, BG_OK);
+    bg_conf_errors_free(&errs);
+}
+
+static void load_controller_ok(const char *path, struct bg_controller_conf *c)
+{
+    struct bg_conf_errors errs = {0};
+    int rc = bg_conf_load_controller(path, c, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        print_error("%s\n", errs.msgs[i]);
+    assert_int_equal(errs.n, 0);
+    assert_int_equal(rc, BG_OK);
+    bg_conf_errors_free(&errs);
+}
+
+#define D "(an integer followed by ms, s or m, e.g. 250ms, 2s, 1m)"
+#define HOSTPORT "\"host:port\" (IPv6 as \"[addr]:port\") with a port between 1 and 65535"
+#define URL "an http:// or https:// URL such as \"http://10.0.0.5:9101\""
+#define ID "1 to 128 characters from A-Z a-z 0-9 . _ - (not \".\" or \"..\")"
+#define NAME "1 to 128 characters from A-Z a-z 0-9 . _ : -"
+#define ROOT "an absolute ZooKeeper path such as \"/\" or \"/services/shop\""
+#define CONNECT "\"host:port[,host:port...][/chroot]\""
+#define TYPES "one of health, eureka, haproxy-agent, exec"
+
+/* ------------------------------------------------------------------------------------------
+ * Good files
+ * ------------------------------------------------------------------------------------------ */
+
+static void test_conf_agent_good(void **state)
+{
+    (void)state;
+    char *path = data_path("agent_good.yaml");
+    struct bg_agent_conf c;
+    load_agent_ok(path, &c);
+    assert_string_equal(c.path, path);
+
+    assert_string_equal(c.zk.connect, "10.0.0.1:2181,10.0.0.2:2181/chroot");
+    assert_string_equal(c.zk.root, "/services/shop");
+    assert_int_equal(c.zk.session_timeout_ms, 6000);
+    assert_string_equal(c.zk.auth, "shop:s3cret");
+
+    assert_string_equal(c.instance.id, "web-1.a_b");
+    assert_int_equal(c.instance.color, BG_GREEN);
+    assert_string_equal(c.instance.endpoint, "http://10.0.0.5:8080");
+    assert_string_equal(c.instance.app, "shop-api");
+    assert_string_equal(c.instance.version, "1.10"); /* the text as written, not a float */
+
+    assert_string_equal(c.http.listen, "127.0.0.1:9101");
+    assert_null(c.http.token_file);
+    assert_null(c.http.token);
+
+    assert_int_equal(c.n_backends, 5);
+    struct bg_backend_conf *b = &c.backends[0];
+    assert_int_equal(b->type, BG_BACKEND_HEALTH);
+    assert_int_equal(b->line, 16);
+    assert_int_equal(b->confirm_timeout_ms, 1500);
+    assert_int_equal(b->poll_window_ms, 7000);
+
+    b = &c.backends[1];
+    assert_int_equal(b->type, BG_BACKEND_EUREKA);
+    assert_int_equal(b->line, 19);
+    assert_int_equal(b->n_urls, 2);
+    assert_string_equal(b->urls[0], "http://127.0.0.1:8761/eureka"); /* trailing / dropped */
+    assert_string_equal(b->urls[1], "https://eureka2.example:8443/eureka");
+    assert_string_equal(b->app, "SHOP-API"); /* upper-cased */
+    assert_string_equal(b->instance_id, "web-1:shop:8080");
+    assert_true(b->reg);
+    assert_int_equal(b->renew_interval_ms, 10000);
+    assert_int_equal(b->duration_ms, 60000);
+    assert_string_equal(b->host_name, "web-1.example");
+    assert_string_equal(b->ip_addr, "10.0.0.5");
+    assert_string_equal(b->vip_address, "shop-vip");
+    assert_int_equal(b->port, 8080);
+    assert_int_equal(b->timeout_ms, 750);
+
+    b = &c.backends[2];
+    assert_int_equal(b->type, BG_BACKEND_HAPROXY_AGENT);
+    assert_int_equal(b->line, 33);
+    assert_string_equal(b->listen, "0.0.0.0:9201");
+    assert_int_equal(b->confirm_timeout_ms, 0);
+    assert_int_equal(b->poll_window_ms, 2000);
+
+    b = &c.backends[3];
+    assert_int_equal(b->type, BG_BACKEND_EXEC);
+    assert_int_equal(b->line, 34);
+    assert_int_equal(b->argc, 4);
+    assert_string_equal(b->argv[0], "/bin/sh");
+    assert_string_equal(b->argv[1], "-c");
+    assert_string_equal(b->argv[2], "echo $BG_STATUS >> /tmp/status");
+    assert_string_equal(b->argv[3], "");
+    assert_null(b->argv[4]);
+    assert_int_equal(b->timeout_ms, 60000);
+
+    b = &c.backends[4];
+    assert_int_equal(b->type, BG_BACKEND_EXEC);
+    assert_int_equal(b->line, 37);
+    assert_int_equal(b->argc, 3); /* split on any white space, no shell */
+    assert_string_equal(b->argv[0], "/usr/local/bin/on-status");
+    assert_string_equal(b->argv[1], "--quiet");
+    assert_string_equal(b->argv[2], "-v");
+    assert_null(b->argv[3]);
+    assert_int_equal(b->timeout_ms, 10000);
+
+    bg_conf_free_agent(&c);
+    assert_null(c.path);
+    assert_null(c.backends);
+    free(path);
+}
+
+static void test_conf_agent_minimal_defaults(void **state)
+{
+    (void)state;
+    char *path = data_path("agent_minimal.yaml");
+    struct bg_agent_conf c;
+    load_agent_ok(path, &c);
+    assert_string_equal(c.zk.connect, "127.0.0.1:2181");
+    assert_string_equal(c.zk.root, "/");
+    assert_int_equal(c.zk.session_timeout_ms, 4000);
+    assert_null(c.zk.auth);
+    assert_string_equal(c.instance.id, "web-2");
+    assert_int_equal(c.instance.color, BG_BLUE);
+    assert_string_equal(c.instance.endpoint, "http://127.0.0.1:9102");
+    assert_string_equal(c.instance.app, "APP");
+    assert_string_equal(c.instance.version, "");
+    assert_string_equal(c.http.listen, "127.0.0.1:9102");
+    assert_null(c.http.token_file);
+    assert_null(c.http.token);
+    assert_int_equal(c.n_backends, 0);
+    assert_null(c.backends);
+    bg_conf_free_agent(&c);
+    free(path);
+}
+
+static void test_conf_agent_backend_defaults(void **state)
+{
+    (void)state;
+    char *path = data_path("agent_eureka_defaults.yaml");
+    struct bg_agent_conf c;
+    load_agent_ok(path, &c);
+    assert_string_equal(c.instance.endpoint, "http://[::1]:9103");
+    assert_string_equal(c.instance.app, "Shop"); /* only the Eureka name is upper-cased */
+    assert_int_equal(c.n_backends, 3);
+
+    struct bg_backend_conf *b = &c.backends[0];
+    assert_int_equal(b->type, BG_BACKEND_EUREKA);
+    assert_int_equal(b->n_urls, 1); /* a single URL may be given without a list */
+    assert_string_equal(b->urls[0], "http://127.0.0.1:8761/eureka");
+    assert_string_equal(b->app, "SHOP");
+    assert_string_equal(b->instance_id, "web-3");
+    assert_false(b->reg);
+    assert_int_equal(b->renew_interval_ms, 30000);
+    assert_int_equal(b->duration_ms, 90000);
+    assert_string_equal(b->host_name, "::1");
+    assert_string_equal(b->ip_addr, "::1");
+    assert_string_equal(b->vip_address, "shop");
+    assert_int_equal(b->port, 9103);
+    assert_int_equal(b->timeout_ms, 2000);
+
+    b = &c.backends[1];
+    assert_int_equal(b->type, BG_BACKEND_HAPROXY_AGENT);
+    assert_string_equal(b->listen, "127.0.0.1:9203");
+    assert_int_equal(b->confirm_timeout_ms, 1500);
+    assert_int_equal(b->poll_window_ms, 5000);
+    assert_int_equal(b->confirm_polls, 1);
+
+    b = &c.backends[2];
+    assert_int_equal(b->type, BG_BACKEND_EXEC);
+    assert_int_equal(b->argc, 1);
+    assert_string_equal(b->argv[0], "/bin/true");
+    assert_null(b->argv[1]);
+    assert_int_equal(b->timeout_ms, 10000);
+    bg_conf_free_agent(&c);
+    free(path);
+}
+
+static void test_conf_controller_good(void **state)
+{
+    (void)state;
+    char *path = data_path("controller_good.yaml");
+    struct bg_controller_conf c;
+    load_controller_ok(path, &c);
+    assert_string_equal(c.path, path);
+    assert_string_equal(c.zk.connect, "127.0.0.1:2181");
+    assert_string_equal(c.zk.root, "/");
+    assert_int_equal(c.zk.session_timeout_ms, 3000);
+    assert_string_equal(c.zk.auth, "ops:pw");
+    assert_int_equal(c.sw.batch_size, 2);
+    assert_int_equal(c.sw.min_ready, 0);
+    assert_int_equal(c.sw.settle_ms, 60000);
+    assert_int_equal(c.sw.call_timeout_ms, 1500);
+    assert_int_equal(c.sw.retries, 5);
+    assert_int_equal(c.sw.resync_ms, 0);
+    assert_int_equal(c.sw.backoff_ms, 250);
+    assert_string_equal(c.http.listen, "127.0.0.1:9100");
+    assert_null(c.http.token_file);
+    assert_null(c.http.token);
+    assert_string_equal(c.id, "ctl-a");
+    bg_conf_free_controller(&c);
+    assert_true(is_zero(&c, sizeof(c)));
+    free(path);
+}
+
+static void test_conf_controller_minimal_defaults(void **state)
+{
+    (void)state;
+    char *path = data_path("controller_minimal.yaml");
+    struct bg_controller_conf c;
+    load_controller_ok(path, &c);
+    assert_string_equal(c.zk.root, "/");
+    assert_int_equal(c.zk.session_timeout_ms, 4000);
+    assert_null(c.zk.auth);
+    /* "switch:" and "http:" with nothing under them are empty sections. */
+    assert_int_equal(c.sw.batch_size, 1);
+    assert_int_equal(c.sw.min_ready, 1);
+    assert_int_equal(c.sw.settle_ms, 0);
+    assert_int_equal(c.sw.call_timeout_ms, 2000);
+    assert_int_equal(c.sw.retries, 3);
+    assert_int_equal(c.sw.resync_ms, 30000);
+    assert_int_equal(c.sw.backoff_ms, 100);
+    assert_null(c.http.listen);
+    assert_null(c.http.token);
+    char host[256] = "";
+    assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
+    char *id = bg_xasprintf("%s-%ld", host, (long)getpid());
+    assert_string_equal(c.id, id);
+    free(id);
+    bg_conf_free_controller(&c);
+    free(path);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Files that cannot be read or parsed
+ * ------------------------------------------------------------------------------------------ */
+
+static void test_conf_missing_file(void **state)
+{
+    (void)state;
+    EXPECT("no-such-file.yaml", AGENT, " cannot open: No such file or directory");
+    EXPECT("no-such-file.yaml", CONTROLLER, " cannot open: No such file or directory");
+}
+
+static void test_conf_directory_is_not_a_file(void **state)
+{
+    struct tmp *t = *state;
+    const char *dir = tmp_mkdir(t, "conf.d");
+    static const char *const want[] = {" cannot read: Is a directory"};
+    expect_errors_in(dir, AGENT, want, 1);
+}
+
+static void test_conf_syntax_error(void **state)
+{
+    (void)state;
+    EXPECT("bad_syntax.yaml", AGENT,
+           "4:1: invalid YAML: found unexpected end of stream (while scanning a quoted scalar at "
+           "line 2, column 12)");
+    EXPECT("bad_flow.yaml", AGENT,
+           "2:1: invalid YAML: did not find expected ',' or '}' (while parsing a flow mapping at "
+           "line 1, column 12)");
+    EXPECT("bad_alias.yaml", CONTROLLER, "1:22: invalid YAML: found undefined alias");
+}
+
+static void test_conf_invalid_utf8(void **state)
+{
+    struct tmp *t = *state;
+    const char *path =
+        tmp_file(t, "utf8.yaml", "zookeeper:\n  connect: \"127.0.0.1:2181\"\nid: ab\xff\n");
+    static const char *const want[] = {"3:7: invalid YAML: invalid leading UTF-8 octet (0xFF)"};
+    expect_errors_in(path, CONTROLLER, want, 1);
+}
+
+static void test_conf_top_level_not_mapping(void **state)
+{
+    (void)state;
+    EXPECT("bad_top_sequence.yaml", AGENT,
+           "1:1: expected a mapping at the top level, got a sequence");
+    EXPECT("bad_top_scalar.yaml", CONTROLLER,
+           "1:1: expected a mapping at the top level, got a scalar");
+    EXPECT("bad_empty.yaml", AGENT,
+           "1:1: expected a mapping at the top level, got an empty document");
+}
+
+static void test_conf_second_document(void **state)
+{
+    (void)state;
+    EXPECT("bad_two_docs.yaml", CONTROLLER,
+           "2:1: expected a single YAML document, found a second one (remove it or the '---')");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Keys and types
+ * ------------------------------------------------------------------------------------------ */
+
+static void test_conf_unknown_keys(void **state)
+{
+    (void)state;
+    EXPECT("bad_unknown_keys.yaml", AGENT,
+           "3:3: zookeeper.sesion_timeout_ms: unknown key, expected one of: connect, root, "
+           "session_timeout_ms, auth",
+           "4:36: instance.colour: unknown key, expected one of: id, color, endpoint, app, version",
+           "5:34: http.tokenfile: unknown key, expected one of: listen, token_file",
+           "6:1: backend: unknown key, expected one of: zookeeper, instance, http, backends",
+           "9:20: backends[0].listen: unknown key for type health, expected one of: type, "
+           "confirm_timeout, poll_window, confirm_polls",
+           "10:38: backends[1].urls: unknown key for type exec, expected one of: type, command, "
+           "timeout");
+}
+
+static void test_conf_wrong_types(void **state)
+{
+    (void)state;
+    EXPECT("bad_types.yaml", AGENT, "1:12: zookeeper: expected a mapping, got \"127.0.0.1:2181\"",
+           "3:3: instance: expected a mapping, got a sequence",
+           "5:11: http.listen: expected " HOSTPORT ", got a mapping",
+           "6:11: backends: expected a sequence of backend mappings, got a mapping");
+    EXPECT("bad_types_inner.yaml", AGENT,
+           "2:12: zookeeper.connect: expected " CONNECT ", got a sequence",
+           "3:9: zookeeper.root: expected " ROOT ", got null",
+           "4:5: zookeeper: expected a scalar key, got a sequence",
+           "7:7: instance.id: expected " ID ", got a mapping",
+           "8:9: instance.color: expected blue or green, got an empty value",
+           "9:8: instance.app: expected " NAME ", got a sequence",
+           "12:15: http.token_file: expected a file name, got \"\"",
+           "15:11: backends[0].urls: expected a sequence of URLs, got a mapping",
+           "16:15: backends[0].register: expected true or false without quotes, got the string "
+           "\"true\"",
+           "17:11: backends[1].type: expected " TYPES ", got a sequence",
+           "18:5: backends[2]: expected a mapping with a \"type\" key, got a sequence",
+           "20:14: backends[3].command: expected a command line (a string or a sequence of "
+           "strings), got a mapping",
+           "22:26: backends[4].command[1]: expected a string, got a sequence");
+}
+
+static void test_conf_bad_durations(void **state)
+{
+    (void)state;
+    EXPECT("bad_durations.yaml", CONTROLLER,
+           "3:11: switch.settle: expected a duration " D ", got \"10\"",
+           "4:17: switch.call_timeout: expected a duration above 0 " D ", got \"0\"",
+           "5:11: switch.resync: expected a duration " D ", got \"1h\"",
+           "6:12: switch.backoff: expected a duration " D ", got \"-1s\"");
+    EXPECT("bad_durations2.yaml", CONTROLLER,
+           "3:11: switch.settle: expected a duration " D ", got \"1.5s\"",
+           "4:17: switch.call_timeout: expected a duration above 0 " D ", got \" 1s\"",
+           "5:11: switch.resync: expected a duration of at most 1440m, got \"1441m\"",
+           "6:12: switch.backoff: expected a duration " D ", got \"99999999999999999999ms\"");
+}
+
+static void test_conf_bad_color(void **state)
+{
+    (void)state;
+    EXPECT("bad_color.yaml", AGENT, "4:10: instance.color: expected blue or green, got \"purple\"");
+}
+
+static void test_conf_missing_required_keys(void **state)
+{
+    (void)state;
+    /* Each points at the start of the mapping the key is missing from. */
+    EXPECT("bad_missing.yaml", AGENT, "2:3: zookeeper: missing required key \"connect\"",
+           "4:3: instance: missing required key \"id\"",
+           "4:3: instance: missing required key \"color\"",
+           "6:3: http: missing required key \"listen\"",
+           "6:15: http.token_file: expected a file name, got \"\"");
+    EXPECT("bad_missing_sections.yaml", AGENT, "1:1: missing required key \"zookeeper\"",
+           "1:1: missing required key \"instance\"", "1:1: missing required key \"http\"");
+    EXPECT("bad_missing_controller.yaml", CONTROLLER, "1:1: missing required key \"zookeeper\"");
+}
+
+static void test_conf_out_of_range(void **state)
+{
+    (void)state;
+    EXPECT("bad_ranges.yaml", CONTROLLER,
+           "1:60: zookeeper.session_timeout_ms: expected an integer >= 1, got \"0\"",
+           "3:15: switch.batch_size: expected an integer >= 1, got \"0\"",
+           "4:14: switch.min_ready: expected an integer >= 0, got \"-1\"",
+           "5:12: switch.retries: expected an integer between 0 and 2147483647, got "
+           "\"2147483648\"");
+}
+
+static void test_conf_not_integers(void **state)
+{
+    (void)state;
+    EXPECT("bad_numbers.yaml", CONTROLLER,
+           "1:60: zookeeper.session_timeout_ms: expected an integer >= 1, got \"4e3\"",
+           "3:15: switch.batch_size: expected an integer >= 1, got \"abc\"",
+           "4:14: switch.min_ready: expected an integer >= 0 without quotes, got the string \"2\"",
+           "5:12: switch.retries: expected an integer >= 0, got \"1.0\"");
+}
+
+static void test_conf_duplicate_keys(void **state)
+{
+    (void)state;
+    EXPECT("bad_duplicates.yaml", CONTROLLER,
+           "5:3: switch.batch_size: duplicate key (first given at line 3, column 3)",
+           "6:1: zookeeper: duplicate key (first given at line 1, column 1)",
+           "8:1: id: duplicate key (first given at line 7, column 1)");
+}
+
+static void test_conf_bad_zookeeper(void **state)
+{
+    (void)state;
+    EXPECT("bad_zk.yaml", CONTROLLER,
+           "2:12: zookeeper.connect: expected " CONNECT ", got \"127.0.0.1:2181,,127.0.0.2:2181\"",
+           "3:9: zookeeper.root: expected " ROOT ", got \"/a//b\"",
+           "4:9: zookeeper.auth: expected \"user:password\" without white space, got "
+           "\"nopassword\"");
+    EXPECT("bad_zk2.yaml", CONTROLLER, "2:12: zookeeper.connect: expected " CONNECT ", got \"\"",
+           "3:9: zookeeper.root: expected " ROOT ", got \"/a/\"",
+           "4:9: zookeeper.auth: expected \"user:password\" without white space, got \":pw\"",
+           "5:5: id: expected " ID ", got \"ctl 1\"");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Addresses, ids and backends
+ * ------------------------------------------------------------------------------------------ */
+
+static void test_conf_bad_listen(void **state)
+{
+    (void)state;
+    EXPECT("bad_listen.yaml", AGENT,
+           "1:22: zookeeper.connect: expected " CONNECT ", got \"127.0.0.1\"",
+           "3:16: http.listen: expected " HOSTPORT ", got \"localhost\"",
+           "5:35: backends[0].listen: expected " HOSTPORT ", got \"127.0.0.1:0\"",
+           "6:35: backends[1].listen: expected " HOSTPORT ", got \"::1:9201\"",
+           "7:35: backends[2].listen: expected " HOSTPORT ", got \"127.0.0.1: 9201\"",
+           "8:35: backends[3].listen: expected " HOSTPORT ", got \"127.0.0.1:65536\"",
+           "9:35: backends[4].listen: expected " HOSTPORT ", got \":9201\"");
+}
+
+static void test_conf_listen_clash_and_second_health(void **state)
+{
+    (void)state;
+    EXPECT("bad_listen_clash.yaml", AGENT,
+           "5:5: backends[0]: listen \"127.0.0.1:9101\" clashes with http.listen",
+           "7:5: backends[2]: listen \"127.0.0.1:9201\" clashes with backends[1].listen",
+           "9:5: backends[4]: a second health backend (the first is backends[3])");
+}
+
+static void test_conf_bad_instance(void **state)
+{
+    (void)state;
+    EXPECT("bad_instance_id.yaml", AGENT, "2:16: instance.id: expected " ID ", got \"web/1\"",
+           "2:48: instance.endpoint: expected " URL ", got \"ftp://web-1\"",
+           "2:68: instance.app: expected " NAME ", got \"my shop\"");
+    EXPECT("bad_instance_dotdot.yaml", AGENT, "2:16: instance.id: expected " ID ", got \"..\"");
+}
+
+static void test_conf_instance_id_length(void **state)
+{
+    struct tmp *t = *state;
+    char id[130];
+    memset(id, 'a', sizeof(id));
+    id[128] = '\0';
+    char *yaml = bg_xasprintf("zookeeper: {connect: \"127.0.0.1:2181\"}\n"
+                              "instance: {id: %s, color: blue}\n"
+                              "http: {listen: \"127.0.0.1:9101\"}\n",
+                              id);
+    const char *path = tmp_file(t, "id128.yaml", yaml);
+    free(yaml);
+    struct bg_agent_conf c;
+    load_agent_ok(path, &c);
+    assert_int_equal(strlen(c.instance.id), 128);
+    bg_conf_free_agent(&c);
+
+    id[128] = 'a';
+    id[129] = '\0';
+    yaml = bg_xasprintf("zookeeper: {connect: \"127.0.0.1:2181\"}\n"
+                        "instance:\n  id: %s\n  color: blue\n"
+                        "http: {listen: \"127.0.0.1:9101\"}\n",
+                        id);
+    path = tmp_file(t, "id129.yaml", yaml);
+    free(yaml);
+    /* Long values are cut in messages: 68 characters and "...". */
+    char cut[69];
+    memset(cut, 'a', 68);
+    cut[68] = '\0';
+    char *msg = bg_xasprintf("3:7: instance.id: expected " ID ", got \"%s...\"", cut);
+    const char *const want[] = {msg};
+    expect_errors_in(path, AGENT, want, 1);
+    free(msg);
+}
+
+static void test_conf_wildcard_listen_needs_endpoint(void **state)
+{
+    (void)state;
+    EXPECT("bad_wildcard.yaml", AGENT,
+           "2:11: instance: missing key \"endpoint\", required because http.listen "
+           "\"0.0.0.0:9101\" is a wildcard address (give the URL the controller should call)");
+}
+
+static void test_conf_backend_requirements(void **state)
+{
+    (void)state;
+    EXPECT("bad_backends.yaml", AGENT,
+           "5:5: backends[0]: missing required key \"command\" for type exec",
+           "7:5: backends[1]: missing required key \"urls\" for type eureka",
+           "9:5: backends[2]: missing required key \"listen\" for type haproxy-agent",
+           "10:11: backends[3].type: expected " TYPES ", got \"consul\"",
+           "12:5: backends[4]: missing required key \"type\" (" TYPES ")",
+           "13:5: backends[5]: expected a mapping with a \"type\" key, got \"eureka\"",
+           "15:14: backends[6].command: expected a command line (a string or a sequence of "
+           "strings), got \"   \"",
+           "17:11: backends[7].urls: expected at least one URL, got an empty sequence",
+           "19:44: backends[8].urls[1]: expected " URL ", got \"127.0.0.1:8762\"",
+           "19:62: backends[8].urls[2]: expected " URL ", got null",
+           "21:15: backends[8].duration: expected a lease duration longer than renew_interval "
+           "(30000 ms), got 30000 ms",
+           "22:11: backends[8].port: expected an integer between 1 and 65535, got \"0\"");
+}
+
+static void test_conf_many_errors_all_reported(void **state)
+{
+    (void)state;
+    EXPECT("bad_many.yaml", AGENT, "3:9: zookeeper.root: expected " ROOT ", got \"services/shop\"",
+           "5:7: instance.id: expected " ID ", got \"web 1\"",
+           "6:10: instance.color: expected blue or green, got \"Blue\"",
+           "7:3: instance.extra: unknown key, expected one of: id, color, endpoint, app, version",
+           "11:5: backends[0]: missing required key \"command\" for type exec",
+           "12:5: backends[1]: missing required key \"urls\" for type eureka",
+           "13:15: backends[1].register: expected true or false, got \"maybe\"");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Token files
+ * ------------------------------------------------------------------------------------------ */
+
+static const char *agent_with_token(struct tmp *t, const char *name, const char *token_path)
+{
+    char *yaml = bg_xasprintf("zookeeper: {connect: \"127.0.0.1:2181\"}\n"
+                              "instance: {id: web-1, color: blue}\n"
+                              "http:\n"
+                              "  listen: \"127.0.0.1:9101\"\n"
+                              "  token_file: %s\n",
+                              token_path);
+    const char *path = tmp_file(t, name, yaml);
+    free(yaml);
+    return path;
+}
+
+/* The single message expected for a bad token file named in agent_with_token's file:
+ * before, the quoted token path, after. */
+static void expect_token_error(const char *conf, const char *before, const char *token_path,
+                               const char *after)
+{
+    char *want = bg_xasprintf("5:15: http.token_file: %s\"%s\"%s", before, token_path, after);
+    const char *const list[] = {want};
+    expect_errors_in(conf, AGENT, list, 1);
+    free(want);
+}
+
+static void test_conf_token_file_trimmed(void **state)
+{
+    struct tmp *t = *state;
+    const char *token = tmp_file(t, "token", "  s3cr3t-T0ken_=\n\n");
+    struct bg_agent_conf a;
+    load_agent_ok(agent_with_token(t, "agent.yaml", token), &a);
+    assert_string_equal(a.http.token_file, token);
+    assert_string_equal(a.http.token, "s3cr3t-T0ken_=");
+    bg_conf_free_agent(&a);
+
+    /* The controller uses its token to call agents, with or without a listen address. */
+    char *yaml = bg_xasprintf("zookeeper: {connect: \"127.0.0.1:2181\"}\n"
+                              "http: {token_file: \"%s\"}\n",
+                              token);
+    const char *conf = tmp_file(t, "controller.yaml", yaml);
+    free(yaml);
+    struct bg_controller_conf c;
+    load_controller_ok(conf, &c);
+    assert_null(c.http.listen);
+    assert_string_equal(c.http.token_file, token);
+    assert_string_equal(c.http.token, "s3cr3t-T0ken_=");
+    bg_conf_free_controller(&c);
+}
+
+static void test_conf_token_file_missing(void **state)
+{
+    struct tmp *t = *state;
+    char *token = bg_xasprintf("%s/no-such-token", t->dir);
+    const char *conf = agent_with_token(t, "agent.yaml", token);
+    expect_token_error(conf, "cannot read ", token, ": No such file or directory");
+    free(token);
+}
+
+static void test_conf_token_file_empty(void **state)
+{
+    struct tmp *t = *state;
+    const char *token = tmp_file(t, "token", " \n\t\n");
+    const char *conf = agent_with_token(t, "agent.yaml", token);
+    expect_token_error(conf, "", token, " is empty, expected a token");
+
+    const char *zero = tmp_file(t, "token0", "");
+    conf = agent_with_token(t, "agent0.yaml", zero);
+    expect_token_error(conf, "", zero, " is empty, expected a token");
+}
+
+static void test_conf_token_file_not_one_word(void **state)
+{
+    struct tmp *t = *state;
+    static const char *const want =
+        " must hold one token of printable characters without white space";
+    const char *token = tmp_file(t, "token", "two words\n");
+    expect_token_error(agent_with_token(t, "a1.yaml", token), "", token, want);
+    const char *lines = tmp_file(t, "token2", "line1\nline2\n");
+    expect_token_error(agent_with_token(t, "a2.yaml", lines), "", lines, want);
+    const char *nul = tmp_write(t, "token3", "abc\0def", 7);
+    expect_token_error(agent_with_token(t, "a3.yaml", nul), "", nul, want);
+}
+
+static void test_conf_token_file_directory_or_too_large(void **state)
+{
+    struct tmp *t = *state;
+    const char *dir = tmp_mkdir(t, "tokendir");
+    expect_token_error(agent_with_token(t, "a1.yaml", dir), "cannot read ", dir,
+                       ": Is a directory");
+    char big[5000];
+    memset(big, 'x', sizeof(big));
+    const char *large = tmp_write(t, "bigtoken", big, sizeof(big));
+    expect_token_error(agent_with_token(t, "a2.yaml", large), "cannot read ", large,
+                       ": File too large");
+}
+
+static void test_conf_token_file_unreadable(void **state)
+{
+    struct tmp *t = *state;
+    const char *token = tmp_file(t, "token", "secret\n");
+    assert_int_equal(chmod(token, 0), 0);
+    if (access(token, R_OK) == 0) /* root reads anything */
+        skip();
+    expect_token_error(agent_with_token(t, "agent.yaml", token), "cannot read ", token,
+                       ": Permission denied");
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The API around loading
+ * ------------------------------------------------------------------------------------------ */
+
+static void test_conf_free_is_safe_on_zeroed_and_twice(void **state)
+{
+    (void)state;
+    struct bg_agent_conf a;
+    memset(&a, 0, sizeof(a));
+    bg_conf_free_agent(&a);
+    bg_conf_free_agent(&a);
+    bg_conf_free_agent(NULL);
+    struct bg_controller_conf c;
+    memset(&c, 0, sizeof(c));
+    bg_conf_free_controller(&c);
+    bg_conf_free_controller(&c);
+    bg_conf_free_controller(NULL);
+    struct bg_conf_errors e = {0};
+    bg_conf_errors_free(&e);
+    bg_conf_errors_free(&e);
+
+    /* A partially built struct, as a caller might assemble by hand. */
+    memset(&a, 0, sizeof(a));
+    a.zk.connect = bg_xstrdup("x:1");
+    a.backends = bg_xcalloc(2, sizeof(*a.backends));
+    a.n_backends = 2;
+    a.backends[1].argv = bg_xcalloc(2, sizeof(char *));
+    a.backends[1].argv[0] = bg_xstrdup("/bin/true");
+    a.backends[1].argc = 1;
+    bg_conf_free_agent(&a);
+    assert_null(a.zk.connect);
+    assert_null(a.backends);
+}
+
+static void test_conf_errors_accumulate_and_print(void **state)
+{
+    struct tmp *t = *state;
+    struct bg_conf_errors errs = {0};
+    struct bg_controller_conf c;
+    char *missing = data_path("no-such-file.yaml");
+    char *ranges = data_path("bad_ranges.yaml");
+    assert_int_equal(bg_conf_load_controller(missing, &c, &errs), BG_EINVAL);
+    assert_int_equal(bg_conf_load_controller(ranges, &c, &errs), BG_EINVAL);
+    assert_int_equal(errs.n, 5); /* the earlier message is kept */
+    bg_conf_free_controller(&c);
+
+    char *out_path = bg_xasprintf("%s/printed", t->dir);
+    t->files[t->n++] = out_path;
+    FILE *f = fopen(out_path, "w+");
+    assert_non_null(f);
+    bg_conf_errors_print(&errs, f);
+    rewind(f);
+    char line[512];
+    size_t lines = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        assert_string_equal(line, errs.msgs[lines]);
+        lines++;
+    }
+    fclose(f);
+    assert_int_equal(lines, 5);
+    bg_conf_errors_free(&errs);
+    assert_null(errs.msgs);
+    assert_int_equal(errs.n, 0);
+    free(missing);
+    free(ranges);
+}
+
+static void test_conf_yes_no_and_null_sections(void **state)
+{
+    struct tmp *t = *state;
+    const char *conf = tmp_file(t, "agent.yaml",
+                                "zookeeper:\n"
+                                "  connect: \"127.0.0.1:2181\"\n"
+                                "instance: {id: w, color: \"green\", endpoint: \"https://w\"}\n"
+                                "http: {listen: \"[::]:9101\"}\n"
+                                "backends:\n"
+                                "  - {type: eureka, urls: [\"http://e\"], register: No}\n"
+                                "  - {type: eureka, urls: [\"http://e\"], register: True}\n");
+    struct bg_agent_conf a;
+    load_agent_ok(conf, &a);
+    assert_int_equal(a.instance.color, BG_GREEN);
+    assert_false(a.backends[0].reg);
+    assert_true(a.backends[1].reg);
+    assert_int_equal(a.backends[0].port, 443); /* from the https endpoint */
+    assert_string_equal(a.backends[0].host_name, "w");
+    assert_string_equal(a.backends[1].app, "APP");
+    assert_string_equal(a.backends[1].vip_address, "app");
+    bg_conf_free_agent(&a);
+
+    conf = tmp_file(t, "empty-backends.yaml",
+                    "zookeeper: {connect: \"127.0.0.1:2181\"}\n"
+                    "instance: {id: w, color: blue}\n"
+                    "http: {listen: \"127.0.0.1:9101\"}\n"
+                    "backends:\n");
+    load_agent_ok(conf, &a);
+    assert_int_equal(a.n_backends, 0);
+    bg_conf_free_agent(&a);
+}
+
+static void test_conf_backend_type_names(void **state)
+{
+    (void)state;
+    assert_string_equal(bg_backend_type_name(BG_BACKEND_HEALTH), "health");
+    assert_string_equal(bg_backend_type_name(BG_BACKEND_EUREKA), "eureka");
+    assert_string_equal(bg_backend_type_name(BG_BACKEND_HAPROXY_AGENT), "haproxy-agent");
+    assert_string_equal(bg_backend_type_name(BG_BACKEND_EXEC), "exec");
+}
+
+#define TMP_TEST(f) cmocka_unit_test_setup_teardown(f, tmp_setup, tmp_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conf_agent_good),
+        cmocka_unit_test(test_conf_agent_minimal_defaults),
+        cmocka_unit_test(test_conf_agent_backend_defaults),
+        cmocka_unit_test(test_conf_controller_good),
+        cmocka_unit_test(test_conf_controller_minimal_defaults),
+        cmocka_unit_test(test_conf_missing_file),
+        TMP_TEST(test_conf_directory_is_not_a_file),
+        cmocka_unit_test(test_conf_syntax_error),
+        TMP_TEST(test_conf_invalid_utf8),
+        cmocka_unit_test(test_conf_top_level_not_mapping),
+        cmocka_unit_test(test_conf_second_document),
+        cmocka_unit_test(test_conf_unknown_keys),
+        cmocka_unit_test(test_conf_wrong_types),
+        cmocka_unit_test(test_conf_bad_durations),
+        cmocka_unit_test(test_conf_bad_color),
+        cmocka_unit_test(test_conf_missing_required_keys),
+        cmocka_unit_test(test_conf_out_of_range),
+        cmocka_unit_test(test_conf_not_integers),
+        cmocka_unit_test(test_conf_duplicate_keys),
+        cmocka_unit_test(test_conf_bad_zookeeper),
+        cmocka_unit_test(test_conf_bad_listen),
+        cmocka_unit_test(test_conf_listen_clash_and_second_health),
+        cmocka_unit_test(test_conf_bad_instance),
+        TMP_TEST(test_conf_instance_id_length),
+        cmocka_unit_test(test_conf_wildcard_listen_needs_endpoint),
+        cmocka_unit_test(test_conf_backend_requirements),
+        cmocka_unit_test(test_conf_many_errors_all_reported),
+        TMP_TEST(test_conf_token_file_trimmed),
+        TMP_TEST(test_conf_token_file_missing),
+        TMP_TEST(test_conf_token_file_empty),
+        TMP_TEST(test_conf_token_file_not_one_word),
+        TMP_TEST(test_conf_token_file_directory_or_too_large),
+        TMP_TEST(test_conf_token_file_unreadable),
+        cmocka_unit_test(test_conf_free_is_safe_on_zeroed_and_twice),
+        TMP_TEST(test_conf_errors_accumulate_and_print),
+        TMP_TEST(test_conf_yes_no_and_null_sections),
+        cmocka_unit_test(test_conf_backend_type_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
