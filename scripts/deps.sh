@@ -12,7 +12,7 @@ fi
 if [ "${1:-}" = "--test" ]; then
     # Real balancers and load for the tests; sanitizer runtimes; formatting check; the npm
     # client used to check the Eureka double; gnuplot for the benchmark plots.
-    pkgs+=(haproxy nginx-light wrk clang-format nodejs npm gnuplot-nox)
+    pkgs+=(haproxy nginx-light wrk clang-format nodejs npm gnuplot-nox jq)
 fi
 
 missing=()
