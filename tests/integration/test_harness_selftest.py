@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""The harness checks itself: ZooKeeper (single and ensemble), zkt, zkCli.sh, bg-demo-app."""
+
+import time
+
+import harness as h
+
+
+def single_zookeeper(t):
+    t.step("single ZooKeeper")
+    zk = t.zookeeper()
+    t.check(zk.four("ruok") == "imok", f"ruok answers imok ({zk.start_seconds:.2f}s to serve)")
+    t.check_eq(zk.mode(), "standalone", "srvr reports standalone mode")
+
+    root = t.root(zk)
+    t.check(h.zk_exists(zk, root), f"unique root {root} created")
+
+    path = root + "/active_color"
+    t.check_eq(h.zk_get(zk, path), None, "zk_get of a missing node is None")
+    h.zk_set(zk, path, "blue")
+    t.check_eq(h.zk_get(zk, path), "blue", "zk_set creates, zk_get reads")
+    h.zk_set(zk, path, "green\n")
+    st = h.zk_stat(zk, path)
+    t.check(st["version"] == 1 and st["dataLength"] == 6 and st["ephemeralOwner"] == "0x0",
+            f"zk_stat after a second set: {st}")
+
+    blob = bytes(range(256)) * 1024  # 256 KiB of binary data through stdin
+    h.zk_set(zk, root + "/blob", blob)
+    t.check(h.zk_get(zk, root + "/blob", binary=True) == blob, "binary 256 KiB round trip")
+
+    h.zk_set(zk, root + "/blue/b", "")
+    h.zk_set(zk, root + "/blue/a", {"id": "a", "endpoint": "http://127.0.0.1:1"})
+    t.check_eq(h.zk_ls(zk, root + "/blue"), ["a", "b"], "zk_ls sorted; set creates parents")
+    t.check_eq(h.zk_get_json(zk, root + "/blue/a")["id"], "a", "JSON data round trip")
+    t.check_eq(h.zk_ls(zk, root + "/nope"), None, "zk_ls of a missing node is None")
+
+    seq = h.zk_create(zk, root + "/history/entry-", "x", sequential=True, parents=True)
+    t.check(seq.startswith(root + "/history/entry-00000"), f"sequential create -> {seq}")
+    try:
+        h.zk_create(zk, seq, "again")
+        t.check(False, "create of an existing node fails")
+    except h.ZkError as e:
+        t.check_eq(e.rc, 4, "create of an existing node exits 4")
+    try:
+        h.zk_delete(zk, root + "/blue")
+        t.check(False, "non-recursive delete of a parent fails")
+    except h.ZkError as e:
+        t.check_eq(e.rc, 6, "non-recursive delete of a parent exits 6")
+
+    # An ephemeral registration held by a background zkt, like an agent's.
+    holder = t.zk_hold(zk, root + "/green/fake-1", '{"id":"fake-1"}')
+    st = h.zk_stat(zk, holder.created)
+    t.check(st is not None and st["ephemeralOwner"] != "0x0",
+            f"held node is ephemeral (owner {st and st['ephemeralOwner']})")
+    holder.stop()
+    t.check(h.zk_wait_gone(zk, holder.created, timeout=5), "ephemeral gone once its holder stops")
+    t.check(not h.zk_wait_exists(zk, holder.created, timeout=0.2), "wait-exists times out")
+
+    # zkt speed (the reason it exists).
+    n = 20
+    t0 = time.monotonic()
+    for _ in range(n):
+        h.zk_get(zk, path)
+    per_call = (time.monotonic() - t0) / n * 1000
+    t.check(per_call < 200, f"zkt get takes {per_call:.1f} ms per call")
+
+    # The real zkCli.sh, as CI and admins use it.
+    r = h.zkcli(zk, "get", path)
+    t.check(r.rc == 0 and r.data.strip() == "green", f"zkCli.sh get -> rc={r.rc} {r.data!r}")
+    r = h.zkcli(zk, "set", path, "blue")
+    t.check(r.rc == 0 and h.zk_get(zk, path) == "blue", "zkCli.sh set is seen by zkt")
+
+    t.check(h.zk_delete(zk, root, recursive=True), "recursive delete of the root")
+    t.check(not h.zk_exists(zk, root), "root gone")
+    t.check(h.zk_delete(zk, root) is False, "delete of a missing node returns False")
+
+    # zkt fails fast and clearly when nobody listens.
+    dead = f"127.0.0.1:{h.free_port()}"
+    r = h.zkt(dead, "get", "/", timeout_ms=300)
+    t.check(r.returncode == 2 and "not connected" in r.stderr,
+            f"zkt against a dead server exits 2: {r.stderr.strip()}")
+
+    zk.stop()
+    t.check(not zk.alive(), "ZooKeeper stopped")
+    zk.start()
+    t.check(h.zk_exists(zk, "/t"), "data survives a restart (same data dir)")
+
+
+def ensemble(t):
+    t.step("3-server ensemble")
+    ens = t.ensemble(3)
+    t.check(ens.start_seconds is not None, f"quorum after {ens.start_seconds:.2f}s")
+    leader = ens.leader_index()
+    t.check(leader is not None, f"a leader: {ens.servers[leader].name}")
+
+    root = t.root(ens)
+    h.zk_set(ens, root + "/active_color", "blue")
+    # A read through each member alone: the write was replicated.
+    for s in ens.servers:
+        got = h.wait_until(lambda s=s: h.zk_get(s, root + "/active_color"), timeout=5,
+                           msg=f"{root}/active_color on {s.name}")
+        t.check_eq(got, "blue", f"{s.name} serves the replicated write")
+
+    t.step(f"kill the leader {ens.servers[leader].name}")
+    ens.kill(leader)
+    t0 = time.monotonic()
+    # At once, during the election: zkt retries until the remaining two elect a leader.
+    h.zk_set(ens, root + "/active_color", "green")
+    t.check_eq(h.zk_get(ens, root + "/active_color"), "green",
+               f"a write during the election succeeds after {time.monotonic() - t0:.2f}s")
+    new_leader = ens.wait_quorum(timeout=30)
+    t.check(new_leader is not None and new_leader != leader,
+            f"new leader {ens.servers[new_leader].name} after {time.monotonic() - t0:.2f}s")
+
+    t.step("restart the old leader")
+    ens.start(leader)
+    ens.wait_quorum(timeout=30)
+    got = h.wait_until(lambda: h.zk_get(ens.servers[leader], root + "/active_color") == "green",
+                       timeout=10, msg="the restarted member catches up")
+    t.check(got, f"{ens.servers[leader].name} rejoined and caught up")
+
+
+def demo_app(t):
+    t.step("bg-demo-app")
+    app = t.demo_app("blue-1", version="1.4.2")
+    status, body, headers = h.http("GET", app.url + "any/path?x=1")
+    t.check_eq((status, body), (200, "blue-1 1.4.2\n"), "GET answers NAME VERSION")
+    t.check_eq(headers.get("x-served-by"), "blue-1", "X-Served-By header")
+    status, body, _ = h.http("POST", app.url, body={"k": "v" * 10000})
+    t.check_eq((status, body), (200, "blue-1 1.4.2\n"), "POST with a body answers too")
+
+    res = h.run_wrk(app.url, duration=2, connections=64)
+    t.check(res["requests"] > 1000 and res["error_total"] == 0,
+            f"wrk -c64 -d2s: {res['requests']} requests, {res['rps']:.0f}/s, "
+            f"latency {res['latency_avg']}, errors {res['error_total']}")
+
+    app.stop()
+    t.check_eq(app.returncode, 0, "SIGTERM stops it cleanly (exit 0)")
+
+    # The error paths the other tests rely on.
+    try:
+        h.http("GET", app.url, timeout=0.5)
+        t.check(False, "a stopped app refuses connections")
+    except OSError:
+        t.check(True, "http() raises OSError when nothing listens")
+    try:
+        h.wait_until(lambda: h.http("GET", app.url, timeout=0.2), timeout=0.3,
+                     ignore=(OSError,), msg="the stopped app")
+        t.check(False, "wait_until times out")
+    except AssertionError as e:
+        t.check("timed out after 0.3s waiting for: the stopped app" in str(e),
+                f"wait_until raises with its message: {e}")
+
+
+def config_writers(t):
+    t.step("config writers")
+    tok = h.write_token(t.dir)
+    a = h.write_agent_conf(t.dir, "127.0.0.1:2181", "/t/x", "web-1", "blue", "127.0.0.1:9101",
+                           token_file=tok, backends=[{"type": "health"},
+                                                     {"type": "eureka",
+                                                      "urls": ["http://127.0.0.1:8761/eureka"],
+                                                      "register": False}])
+    text = a.read_text()
+    t.check('connect: "127.0.0.1:2181"' in text and "color: blue" in text and
+            '- type: eureka' in text and 'urls: ["http://127.0.0.1:8761/eureka"]' in text,
+            "agent.yaml written")
+    c = h.write_controller_conf(t.dir, "127.0.0.1:2181", "/t/x", id="c1", settle=250)
+    t.check("settle: 250ms" in c.read_text() and "id: c1" in c.read_text(),
+            "controller.yaml written (int durations become ms)")
+
+
+def test(t):
+    single_zookeeper(t)
+    ensemble(t)
+    demo_app(t)
+    config_writers(t)
+
+
+if __name__ == "__main__":
+    h.run(test)
