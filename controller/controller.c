@@ -137,8 +137,11 @@ static void read_active_color(struct bg_ctl *c)
     if (c->desired == BG_COLOR_INVALID) {
         char clean[48];
         bg_sanitize(buf, (size_t)len, clean, sizeof(clean));
-        snprintf(c->desired_problem, sizeof(c->desired_problem), "%s'%s'",
-                 len == 0 ? "empty " : "", clean);
+        bool blank = true;
+        for (int i = 0; i < len; i++)
+            blank &= buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r';
+        snprintf(c->desired_problem, sizeof(c->desired_problem), "%s'%s'", blank ? "empty " : "",
+                 clean);
     }
 }
 

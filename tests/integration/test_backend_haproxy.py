@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""The haproxy-agent backend in front of a real HAProxy 2.6.
+
+Two blue and two green bg-demo-app servers behind one HAProxy backend; each server has an
+agent-check pointing at its own bg-agent (real ZooKeeper registration). Statuses are driven
+with PUT /v1/status on the agents. Checked through HAProxy's admin socket (show servers state,
+show stat) and through requests (X-Served-By): only the UP colour serves, a drained server
+finishes its in-flight requests, PUT answers only once HAProxy has read the new word, an
+agent that goes away leaves the server drained, many parallel agent checks are all answered,
+and a change nobody polls for is reported "unconfirmed" but applied.
+"""
+
+import concurrent.futures
+import shutil
+import socket
+import threading
+import time
+
+import harness as h
+
+SERVERS = [("blue-1", "blue"), ("blue-2", "blue"), ("green-1", "green"), ("green-2", "green")]
+SRV_ADMF_FDRAIN = 0x08  # srv_admin_state bit: drain forced (by the agent or the CLI)
+SRV_ADMF_MAINT = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
+SRV_ST_RUNNING = 2  # srv_op_state
+
+
+def admin(sock_path, cmd):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(2)
+        s.connect(str(sock_path))
+        s.sendall(cmd.encode() + b"\n")
+        out = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    return out.decode()
+
+
+def servers_state(sock_path):
+    """{srv_name: {"op": int, "admin": int, "uweight": int}} from `show servers state be`."""
+    text = admin(sock_path, "show servers state be")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    header = next(ln for ln in lines if ln.startswith("# be_id"))[2:].split()
+    out = {}
+    for ln in lines:
+        if ln.startswith("#") or len(ln.split()) != len(header):
+            continue
+        row = dict(zip(header, ln.split()))
+        out[row["srv_name"]] = {"op": int(row["srv_op_state"]),
+                                "admin": int(row["srv_admin_state"]),
+                                "uweight": int(row["srv_uweight"])}
+    return out
+
+
+def stat_status(sock_path):
+    """{svname: status column of `show stat`} for the servers of backend be."""
+    text = admin(sock_path, "show stat")
+    lines = text.splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    out = {}
+    for ln in lines[1:]:
+        row = dict(zip(header, ln.split(",")))
+        if row.get("pxname") == "be" and row.get("svname") not in ("BACKEND", None):
+            out[row["svname"]] = row["status"]
+    return out
+
+
+def drained(st):
+    return bool(st["admin"] & SRV_ADMF_FDRAIN)
+
+
+def put(agent, status, epoch=1, timeout=10):
+    t0 = time.monotonic()
+    code, body, _ = h.http_json("PUT", agent.url + "/v1/status",
+                                {"status": status, "epoch": epoch}, timeout=timeout)
+    return code, body, time.monotonic() - t0
+
+
+def backend_msg(body, kind="haproxy-agent"):
+    return next(b for b in body["backends"] if b["type"] == kind)["message"]
+
+
+def through(fport, n=16, workers=16):
+    """n parallel GETs through HAProxy: [(status, served_by)]."""
+    def one(_):
+        try:
+            code, _, hdrs = h.http("GET", f"http://127.0.0.1:{fport}/", timeout=10)
+            return code, hdrs.get("x-served-by")
+        except OSError as e:
+            return 0, repr(e)
+    with concurrent.futures.ThreadPoolExecutor(workers) as ex:
+        return list(ex.map(one, range(n)))
+
+
+def switch_one(t, sock_path, agent, name, status, epoch):
+    """PUT a status and measure: PUT latency, and when `show servers state` changed (polled
+    by a thread from just before the PUT). Checks the state right after the answer."""
+    want_drain = status == "OUT_OF_SERVICE"
+    seen = {}
+    stop = threading.Event()
+
+    def watch():
+        t0 = time.monotonic()
+        while not stop.is_set() and time.monotonic() - t0 < 5:
+            if drained(servers_state(sock_path)[name]) == want_drain:
+                seen["ms"] = (time.monotonic() - t0) * 1000
+                return
+            time.sleep(0.003)
+
+    th = threading.Thread(target=watch)
+    th.start()
+    code, body, secs = put(agent, status, epoch)
+    after = servers_state(sock_path)[name]  # read at once: no waiting allowed here
+    th.join(6)
+    stop.set()
+    t.check_eq(code, 200, f"PUT {status} {name} answers 200 in {secs * 1000:.0f} ms; "
+                          f"show servers state changed after {seen.get('ms', -1):.0f} ms")
+    t.check(drained(after) == want_drain and after["op"] == SRV_ST_RUNNING,
+            f"{name} {'drained' if want_drain else 'ready'} in HAProxy as soon as PUT "
+            f"answered (admin_state={after['admin']}, op_state={after['op']})")
+    msg = backend_msg(body)
+    t.check("confirmed by 1 balancer(s)" in msg and
+            msg.startswith("answering " + ("drain" if want_drain else "ready")),
+            f"backend message: {msg!r}")
+    return secs * 1000, seen.get("ms")
+
+
+def haproxy_cfg(t, fport, apps, agent_ports):
+    lines = [
+        "global",
+        f"  stats socket {t.path('admin.sock')} level admin",
+        "  maxconn 2000",
+        "defaults",
+        "  mode http",
+        "  timeout connect 1s",
+        "  timeout client 10s",
+        "  timeout server 10s",
+        "frontend fe",
+        f"  bind 127.0.0.1:{fport}",
+        "  default_backend be",
+        "backend be",
+        "  balance roundrobin",
+    ]
+    for (name, _), app, ap in zip(SERVERS, apps, agent_ports):
+        lines.append(f"  server {name} 127.0.0.1:{app.port} check inter 100 rise 1 fall 1 "
+                     f"agent-check agent-addr 127.0.0.1 agent-port {ap} agent-inter 100")
+    p = t.path("haproxy.cfg")
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def many_checks(t, agent_port, word, n=200):
+    t.step(f"{n} agent checks at once")
+    t0 = time.monotonic()
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", agent_port), timeout=5)
+        socks.append(s)
+    for s in socks:
+        s.sendall(b"probe\n")  # like agent-send: must not disturb the answer
+    answers = []
+    for s in socks:
+        data = b""
+        while True:
+            b = s.recv(64)
+            if not b:
+                break
+            data += b
+        answers.append(data)
+        s.close()
+    ms = (time.monotonic() - t0) * 1000
+    good = sum(1 for a in answers if a == word)
+    t.check_eq(good, n, f"all {n} parallel checks answered {word!r} and closed ({ms:.0f} ms)")
+
+
+def test(t):
+    if not shutil.which("haproxy"):
+        raise h.Skip("haproxy not installed")
+    zk = t.zookeeper()
+    root = t.root(zk)
+
+    t.step("four demo apps, four agents (haproxy-agent backend), one HAProxy")
+    apps = [t.demo_app(name, delay_ms=600) for name, _ in SERVERS]
+    agent_ports = h.free_ports(4)
+    agents = {}
+    for (name, color), ap in zip(SERVERS, agent_ports):
+        port = h.free_port()
+        conf = h.write_agent_conf(
+            t.dir, zk, root, name, color, f"127.0.0.1:{port}",
+            backends=[{"type": "haproxy-agent", "listen": f"127.0.0.1:{ap}",
+                       "confirm_timeout": "1s", "poll_window": "2s"}])
+        a = t.proc([h.bin("bg-agent"), "-c", conf], name=name, env={"BG_LOG_LEVEL": "debug"})
+        a.url = f"http://127.0.0.1:{port}"
+        agents[name] = a
+    for a in agents.values():
+        a.wait_log(r"event=registered", timeout=10)
+
+    fport = h.free_port()
+    cfg = haproxy_cfg(t, fport, apps, agent_ports)
+    r = h.run_cmd(["haproxy", "-c", "-f", cfg])
+    t.check_eq(r.returncode, 0, f"haproxy -c accepts the config {r.stdout.strip()}")
+    ha = t.proc(["haproxy", "-db", "-f", cfg], name="haproxy")
+    sock_path = t.path("admin.sock")
+    h.wait_until(lambda: sock_path.exists(), timeout=5, msg="admin socket")
+
+    t.step("new agents answer drain: nothing serves")
+    st = h.wait_until(
+        lambda: (lambda s: s if len(s) == 4 and all(drained(v) and v["op"] == SRV_ST_RUNNING
+                                                    for v in s.values()) else None)(
+            servers_state(sock_path)),
+        timeout=5, msg="all four servers drained by their agents, health checks passing")
+    t.check(all(v["admin"] & SRV_ADMF_MAINT == 0 for v in st.values()),
+            f"drain, never maint: {st}")
+    t.check_eq(set(stat_status(sock_path).values()), {"DRAIN (agent)"},
+               "show stat says DRAIN (agent) for every server")
+    res = through(fport, n=4)
+    t.check_eq({c for c, _ in res}, {503}, "HAProxy answers 503 with every server drained")
+
+    t.step("blue UP")
+    timings = []
+    for i, name in enumerate(["blue-1", "blue-2"]):
+        timings.append(switch_one(t, sock_path, agents[name], name, "UP", 1))
+    res = through(fport)
+    t.check_eq({c for c, _ in res}, {200}, "every request answered 200")
+    t.check_eq({s for _, s in res}, {"blue-1", "blue-2"}, "served by both blues and only blues")
+
+    t.step("switch to green: green UP first, then blue OUT while requests are in flight")
+    for name in ["green-1", "green-2"]:
+        timings.append(switch_one(t, sock_path, agents[name], name, "UP", 2))
+    inflight = {}
+
+    def slow_requests():
+        inflight["res"] = through(fport, n=8, workers=8)
+
+    th = threading.Thread(target=slow_requests)
+    th.start()
+    time.sleep(0.15)  # the 8 requests (600 ms each) are now at the four servers
+    for name in ["blue-1", "blue-2"]:
+        timings.append(switch_one(t, sock_path, agents[name], name, "OUT_OF_SERVICE", 2))
+    th.join(15)
+    res = inflight["res"]
+    t.check_eq({c for c, _ in res}, {200}, "in-flight requests all finish with 200 (drain)")
+    t.check({"blue-1", "blue-2"} <= {s for _, s in res},
+            f"including those at the blues being drained: {sorted(s for _, s in res)}")
+    res = through(fport)
+    t.check_eq({c for c, _ in res}, {200}, "after the switch every request answers 200")
+    t.check_eq({s for _, s in res}, {"green-1", "green-2"}, "served by greens only")
+    st = stat_status(sock_path)
+    t.check_eq(st, {"blue-1": "DRAIN (agent)", "blue-2": "DRAIN (agent)", "green-1": "UP",
+                    "green-2": "UP"}, "show stat")
+
+    t.step("re-asserting a status is answered at once")
+    code, body, secs = put(agents["green-1"], "UP", 2)
+    t.check(code == 200 and backend_msg(body).startswith("unchanged"),
+            f"re-assert UP: {code} {backend_msg(body)!r} in {secs * 1000:.0f} ms")
+
+    many_checks(t, agent_ports[2], b"ready\n")
+    many_checks(t, agent_ports[0], b"drain\n")
+    t0 = time.monotonic()
+    code, _, _ = h.http("GET", agents["green-1"].url + "/v1/status")
+    t.check(code == 200 and time.monotonic() - t0 < 0.5, "the agent's HTTP API still answers")
+
+    t.step("a stopped agent leaves its server drained (agent failures are not health failures)")
+    agents["blue-1"].stop()
+    time.sleep(0.6)  # six agent-inter periods of failed agent checks
+    st = servers_state(sock_path)["blue-1"]
+    t.check(drained(st) and st["op"] == SRV_ST_RUNNING,
+            f"blue-1 still drained, not down: admin_state={st['admin']} op_state={st['op']}")
+    res = through(fport)
+    t.check_eq({s for _, s in res}, {"green-1", "green-2"}, "still served by greens only")
+
+    t.step("no balancer polling: unconfirmed after confirm_timeout, later applied at once")
+    ha.stop()
+    code, body, secs = put(agents["blue-2"], "UP", 3)
+    msg = backend_msg(body)
+    t.check_eq(code, 200, "PUT answers 200 although HAProxy is gone")
+    t.check(msg.startswith("answering ready; unconfirmed") and 0.9 <= secs < 2.0,
+            f"after confirm_timeout 1s it says unconfirmed: {msg!r} ({secs:.2f} s)")
+    time.sleep(2.1)  # poll_window: 2s
+    code, body, secs = put(agents["blue-2"], "OUT_OF_SERVICE", 3)
+    msg = backend_msg(body)
+    t.check(code == 200 and "no balancer polling" in msg and secs < 0.5,
+            f"no poll within poll_window: applied at once: {msg!r} ({secs * 1000:.0f} ms)")
+
+    for put_ms, seen_ms in timings:
+        t.log(f"timing: PUT answered after {put_ms:.0f} ms, HAProxy state changed after "
+              f"{seen_ms if seen_ms is None else round(seen_ms)} ms")
+    worst = max(p for p, _ in timings)
+    t.check(worst < 1000, f"every confirmed PUT answered within 1 s (worst {worst:.0f} ms; "
+                          f"agent-inter 100 ms)")
+
+
+h.run(test)
