@@ -54,6 +54,9 @@ struct bg_backend {
     enum bg_status last_status;
     int64_t last_wall_ms;
     int64_t started_ms;
+    /* Monotonic ms by which the caller wants an answer (0: none): confirmation waits stop
+     * there and report "unconfirmed" rather than let the caller time out. */
+    int64_t deadline_ms;
 };
 
 extern const struct bg_backend_ops bg_backend_health_ops;
@@ -88,6 +91,7 @@ struct bg_agent {
     enum bg_status target;
     size_t step;            /* index of the backend being applied */
     int64_t trans_started;  /* monotonic ms */
+    int64_t deadline_ms;    /* from the request's timeout_ms (0: none) */
     struct bg_waiter *waiters;
 
     /* Registration. */
@@ -112,7 +116,8 @@ void bg_agent_free(struct bg_agent *a);
 enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req);
 /* Apply st for a PUT: answers at once when every backend applied it synchronously, else
  * suspends the connection until the transition ends. */
-void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum bg_status st);
+void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum bg_status st,
+                             int64_t timeout_ms);
 /* Answer a resumed PUT with its transition's outcome. */
 enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req);
 /* JSON of the agent's status (caller frees). */

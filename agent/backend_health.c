@@ -34,6 +34,7 @@ static int health_apply(struct bg_backend *b, enum bg_status st)
         return 0;
     }
     h->served = st;
+    h->confirm.limit_ms = b->deadline_ms;
     if (!bg_confirm_start(&h->confirm, now)) {
         snprintf(b->msg, sizeof(b->msg), "applied (no balancer polling)");
         return 0;
@@ -53,7 +54,10 @@ static int health_progress(struct bg_backend *b, int64_t now)
 static int64_t health_deadline(struct bg_backend *b)
 {
     struct health *h = b->priv;
-    return h->confirm.waiting ? h->confirm.changed_ms + h->confirm.timeout_ms : 0;
+    if (!h->confirm.waiting)
+        return 0;
+    int64_t d = h->confirm.changed_ms + h->confirm.timeout_ms;
+    return h->confirm.limit_ms > 0 && h->confirm.limit_ms < d ? h->confirm.limit_ms : d;
 }
 
 static void health_destroy(struct bg_backend *b)

@@ -70,7 +70,7 @@ int bg_confirm_check(struct bg_confirm *c, int64_t now, char *msg, size_t msglen
         snprintf(msg, msglen, "confirmed by %d balancer(s) in %lld ms", seen, ms);
         return 0;
     }
-    if (now - c->changed_ms >= c->timeout_ms) {
+    if (now - c->changed_ms >= c->timeout_ms || (c->limit_ms > 0 && now >= c->limit_ms)) {
         c->waiting = false;
         snprintf(msg, msglen, "unconfirmed: %d of %d balancer(s) polled within %lld ms", seen,
                  required, ms);

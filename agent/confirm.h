@@ -23,6 +23,7 @@ struct bg_confirm {
     int polls;
     bool waiting;
     int64_t changed_ms;
+    int64_t limit_ms; /* absolute monotonic ms after which waiting stops (0: only timeout) */
 };
 
 void bg_confirm_init(struct bg_confirm *c, int64_t window_ms, int64_t timeout_ms, int polls);

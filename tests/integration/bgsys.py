@@ -106,15 +106,12 @@ class System:
         return {a.id: a.health() for a in self.agents}
 
     def leader(self):
-        """The controller Proc whose log says it leads now (the latest leader_elected)."""
-        best = None
+        """The live controller Proc that /status names as leader."""
+        st = self.status()
         for p in self.controllers:
-            if p.alive() and "event=leader_elected" in p.log_text():
-                last_elected = p.log_text().rfind("event=leader_elected")
-                last_lost = p.log_text().rfind("event=leadership_lost")
-                if last_elected > last_lost:
-                    best = p
-        return best
+            if st and p.alive() and p.name == f"controller-{st['leader']}":
+                return p
+        return None
 
 
 class HealthSampler(threading.Thread):
