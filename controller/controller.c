@@ -57,7 +57,31 @@ static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **
     snprintf(path, sizeof(path), "/%s", bg_color_name(color));
     zpath(c, path, dir, sizeof(dir));
     struct String_vector kids = {0};
-    int rc = zoo_get_children(c->zk.zh, dir, 1, &kids);
+    struct Stat pst;
+    int rc = zoo_get_children2(c->zk.zh, dir, 1, &kids, &pst);
+    bool reuse = rc == ZOK && pst.pzxid == c->members_pzxid[color] && c->m != NULL;
+    for (size_t i = 0; reuse && i < c->n; i++)
+        reuse = !(c->m[i].color == color && c->m[i].duplicate); /* re-judge duplicates */
+    if (reuse) {
+        /* No child came or went since the last read: reuse what we read then. */
+        deallocate_String_vector(&kids);
+        for (size_t i = 0; i < c->n; i++) {
+            if (c->m[i].color != color)
+                continue;
+            if (*n == *cap) {
+                *cap = *cap ? *cap * 2 : 16;
+                *out = bg_xrealloc(*out, *cap * sizeof(**out));
+            }
+            struct bg_member *m = &(*out)[(*n)++];
+            *m = c->m[i];
+            m->endpoint = m->endpoint ? bg_xstrdup(m->endpoint) : NULL;
+            m->problem = m->problem ? bg_xstrdup(m->problem) : NULL;
+            m->duplicate = false;
+        }
+        return BG_OK;
+    }
+    if (rc == ZOK)
+        c->members_pzxid[color] = pst.pzxid;
     if (rc == ZNONODE) {
         /* Watch for it to appear. */
         struct Stat st;

@@ -32,6 +32,7 @@ struct bg_ctl {
     enum bg_color desired;
     char desired_problem[160];
     int64_t active_mzxid;
+    int64_t members_pzxid[2]; /* of /blue and /green at the last read: unchanged, no re-read */
 
     /* Outcome of the last plan. */
     enum bg_phase phase;
