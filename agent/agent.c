@@ -58,9 +58,10 @@ static int backends_init(struct bg_agent *a)
         explicit_health |= c->backends[i].type == BG_BACKEND_HEALTH;
     a->n_backends = c->n_backends + (explicit_health ? 0 : 1);
     a->backends = bg_xcalloc(a->n_backends, sizeof(*a->backends));
-    static struct bg_backend_conf default_health = {
-        .type = BG_BACKEND_HEALTH, .confirm_timeout_ms = 1500, .poll_window_ms = 5000,
-        .confirm_polls = 1};
+    static struct bg_backend_conf default_health = {.type = BG_BACKEND_HEALTH,
+                                                    .confirm_timeout_ms = 1500,
+                                                    .poll_window_ms = 5000,
+                                                    .confirm_polls = 1};
     size_t k = 0;
     if (!explicit_health)
         a->backends[k++].conf = &default_health;
@@ -259,17 +260,17 @@ char *bg_agent_status_json(struct bg_agent *a)
         char ts[40] = "";
         if (b->last_wall_ms)
             bg_iso_time(b->last_wall_ms, ts, sizeof(ts));
-        json_array_append_new(
-            backends, json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", b->ops->type, "result",
-                                result, "status", bg_status_name(b->last_status), "message",
-                                b->msg, "time", ts));
+        json_array_append_new(backends,
+                              json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", b->ops->type, "result",
+                                        result, "status", bg_status_name(b->last_status), "message",
+                                        b->msg, "time", ts));
     }
-    json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:s, s:s, s:b, s:s, s:o}", "id",
-                          in->id, "color", bg_color_name(in->color), "status",
-                          bg_status_name(a->status), "applied", a->applied, "health_up",
-                          bg_health_is_up(a->health), "epoch", (json_int_t)a->epoch, "app",
-                          in->app, "version", in->version ? in->version : "", "registered",
-                          a->registered, "node", a->node, "backends", backends);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:s, s:s, s:b, s:s, s:o}", "id", in->id, "color",
+                  bg_color_name(in->color), "status", bg_status_name(a->status), "applied",
+                  a->applied, "health_up", bg_health_is_up(a->health), "epoch",
+                  (json_int_t)a->epoch, "app", in->app, "version", in->version ? in->version : "",
+                  "registered", a->registered, "node", a->node, "backends", backends);
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
@@ -317,9 +318,10 @@ static void do_register(struct bg_agent *a)
             static int64_t last_note;
             if (now - last_note > 2000) {
                 last_note = now;
-                bg_warn("register_wait", "node=%s owner=0x%llx reason=\"node held by another "
-                        "session; waiting for it to expire\"", a->node,
-                        (unsigned long long)st.ephemeralOwner);
+                bg_warn("register_wait",
+                        "node=%s owner=0x%llx reason=\"node held by another "
+                        "session; waiting for it to expire\"",
+                        a->node, (unsigned long long)st.ephemeralOwner);
             }
             return;
         }
@@ -327,8 +329,8 @@ static void do_register(struct bg_agent *a)
         a->czxid = st.czxid;
         a->n_registrations++;
         a->next_register_ms = 0;
-        bg_info("registered", "node=%s czxid=%lld session=0x%llx", a->node,
-                (long long)st.czxid, (unsigned long long)cid->client_id);
+        bg_info("registered", "node=%s czxid=%lld session=0x%llx", a->node, (long long)st.czxid,
+                (unsigned long long)cid->client_id);
         return;
     }
     bg_warn("register_failed", "node=%s rc=%s", a->node, zerror(rc));
@@ -397,9 +399,9 @@ int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf)
     if (bg_zk_open(&a->zk, conf->zk.connect, conf->zk.root, conf->zk.session_timeout_ms,
                    conf->zk.auth) != 0)
         return BG_EZK;
-    bg_info("start", "id=%s color=%s listen=%s zk=%s root=%s backends=%zu",
-            conf->instance.id, bg_color_name(conf->instance.color), conf->http.listen,
-            conf->zk.connect, conf->zk.root, a->n_backends);
+    bg_info("start", "id=%s color=%s listen=%s zk=%s root=%s backends=%zu", conf->instance.id,
+            bg_color_name(conf->instance.color), conf->http.listen, conf->zk.connect, conf->zk.root,
+            a->n_backends);
     return BG_OK;
 }
 

@@ -49,8 +49,8 @@ struct bg_backend {
     struct bg_agent *agent;
     void *priv;
     /* Result of the last apply, shown by GET /v1/status. */
-    int rc;              /* 0 ok, BG_PENDING, <0 failed */
-    char msg[512];       /* reason or note ("confirmed by 2 polls", "unconfirmed", ...) */
+    int rc;        /* 0 ok, BG_PENDING, <0 failed */
+    char msg[512]; /* reason or note ("confirmed by 2 polls", "unconfirmed", ...) */
     enum bg_status last_status;
     int64_t last_wall_ms;
     int64_t started_ms;
@@ -89,9 +89,9 @@ struct bg_agent {
     /* Transition in progress. */
     bool busy;
     enum bg_status target;
-    size_t step;            /* index of the backend being applied */
-    int64_t trans_started;  /* monotonic ms */
-    int64_t deadline_ms;    /* from the request's timeout_ms (0: none) */
+    size_t step;           /* index of the backend being applied */
+    int64_t trans_started; /* monotonic ms */
+    int64_t deadline_ms;   /* from the request's timeout_ms (0: none) */
     struct bg_waiter *waiters;
 
     /* Registration. */

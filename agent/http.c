@@ -166,8 +166,7 @@ enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req)
         if (strcmp(m, "PUT") == 0)
             return put_status(a, req);
         if (!get)
-            return reply_error(req->conn, 405, "method not allowed",
-                               "use GET or PUT /v1/status");
+            return reply_error(req->conn, 405, "method not allowed", "use GET or PUT /v1/status");
         char *body = bg_agent_status_json(a);
         enum MHD_Result r = bg_httpd_reply(req->conn, 200, "application/json", body);
         free(body);

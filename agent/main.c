@@ -54,8 +54,8 @@ int main(int argc, char **argv)
         }
     }
     if (path == NULL || optind != argc) {
-        fprintf(stderr, "bg-agent: %s\n", path == NULL ? "-c agent.yaml is required"
-                                                       : "unexpected argument");
+        fprintf(stderr, "bg-agent: %s\n",
+                path == NULL ? "-c agent.yaml is required" : "unexpected argument");
         usage(stderr);
         return 2;
     }

@@ -35,9 +35,8 @@ static void peer_text(struct MHD_Connection *c, char *buf, size_t len)
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct bg_httpd *h = cls;
@@ -97,8 +96,8 @@ static int resolve(const char *listen, struct sockaddr_storage *ss, char *err, s
         snprintf(err, errlen, "listen address \"%s\" is not host:port", listen);
         return BG_EINVAL;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     char ports[16];
     snprintf(ports, sizeof(ports), "%d", port);
@@ -166,8 +165,8 @@ int64_t bg_httpd_timeout(struct bg_httpd *h)
 enum MHD_Result bg_httpd_reply(struct MHD_Connection *c, unsigned code, const char *ctype,
                                const char *body)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-                                                             MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", ctype);

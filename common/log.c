@@ -35,8 +35,8 @@ void bg_log(enum bg_log_level level, const char *event, const char *fmt, ...)
     char line[2048];
     char ts[40];
     bg_iso_time(bg_wall_ms(), ts, sizeof(ts));
-    int n = snprintf(line, sizeof(line), "ts=%s level=%s prog=%s event=%s", ts,
-                     level_names[level], log_prog, event);
+    int n = snprintf(line, sizeof(line), "ts=%s level=%s prog=%s event=%s", ts, level_names[level],
+                     log_prog, event);
     if (n < 0)
         return;
     if (fmt != NULL && fmt[0] != '\0' && (size_t)n < sizeof(line) - 2) {

@@ -8,14 +8,14 @@
 
 /* Error codes: 0 is success, failures are negative (BG_E... or -errno). */
 #define BG_OK 0
-#define BG_EINVAL (-1000)  /* malformed input */
+#define BG_EINVAL (-1000) /* malformed input */
 #define BG_ENOTFOUND (-1001)
-#define BG_ESTALE (-1002)  /* a newer epoch/version exists */
+#define BG_ESTALE (-1002) /* a newer epoch/version exists */
 #define BG_ETIMEOUT (-1003)
-#define BG_EZK (-1004)     /* ZooKeeper call failed */
-#define BG_EHTTP (-1005)   /* HTTP call failed */
+#define BG_EZK (-1004)   /* ZooKeeper call failed */
+#define BG_EHTTP (-1005) /* HTTP call failed */
 #define BG_EAUTH (-1006)
-#define BG_ELOST (-1007)   /* connection or leadership lost while working */
+#define BG_ELOST (-1007) /* connection or leadership lost while working */
 
 enum bg_color { BG_COLOR_INVALID = -1, BG_BLUE = 0, BG_GREEN = 1 };
 

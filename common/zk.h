@@ -23,14 +23,14 @@ struct bg_zk {
     int timeout_ms;
     int wake_fd; /* eventfd: readable when a watcher fired; owned by this struct */
     /* Written by the library's completion thread, read by the main loop. */
-    atomic_int state;          /* last ZOO_*_STATE seen by the watcher */
-    atomic_bool fatal;         /* session expired or auth failed */
-    atomic_uint node_events;   /* count of node (non-session) watch events */
+    atomic_int state;        /* last ZOO_*_STATE seen by the watcher */
+    atomic_bool fatal;       /* session expired or auth failed */
+    atomic_uint node_events; /* count of node (non-session) watch events */
     /* Main loop only. */
-    int64_t connecting_since;  /* monotonic ms when a disconnect was first seen; 0 if none */
-    int64_t last_connected;    /* monotonic ms of the last time we saw CONNECTED */
-    int64_t session_id;        /* of the current session, 0 before it is established */
-    unsigned generation;       /* bumped by each bg_zk_reopen */
+    int64_t connecting_since; /* monotonic ms when a disconnect was first seen; 0 if none */
+    int64_t last_connected;   /* monotonic ms of the last time we saw CONNECTED */
+    int64_t session_id;       /* of the current session, 0 before it is established */
+    unsigned generation;      /* bumped by each bg_zk_reopen */
 };
 
 /* Open a session (asynchronous connect). Returns 0 or a negative error. */

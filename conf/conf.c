@@ -808,9 +808,9 @@ enum {
 };
 
 static const char *const backend_keys[B_COUNT] = {
-    "type",     "confirm_timeout", "poll_window", "urls",      "app",     "instance_id",
-    "register", "renew_interval",  "duration",    "host_name", "ip_addr", "vip_address",
-    "port",     "timeout",         "listen",      "command", "confirm_polls"};
+    "type",     "confirm_timeout", "poll_window", "urls",      "app",          "instance_id",
+    "register", "renew_interval",  "duration",    "host_name", "ip_addr",      "vip_address",
+    "port",     "timeout",         "listen",      "command",   "confirm_polls"};
 
 /* Which keys each type takes, in the order they are listed in messages. */
 static const int type_keys[][B_COUNT + 1] = {

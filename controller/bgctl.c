@@ -26,30 +26,29 @@ struct ctl {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: bgctl [-z CONNECT] [-r ROOT] COMMAND [ARGS]\n"
-            "\n"
-            "Commands:\n"
-            "  init [--color blue|green]   create /blue, /green, /election, /history and\n"
-            "                              /active_color (default blue) if missing\n"
-            "  status [--json]             active colour, leader, phase, every instance\n"
-            "  switch blue|green [--wait] [--timeout DUR]\n"
-            "                              set /active_color; with --wait, wait until the\n"
-            "                              controller has converged on it\n"
-            "  rollback [--wait] [--timeout DUR]\n"
-            "                              switch back to the other colour\n"
-            "  wait [--timeout DUR]        wait until /status has converged on /active_color\n"
-            "  history [--json] [-n N]     finished and aborted switches, newest last\n"
-            "\n"
-            "Options:\n"
-            "  -z, --zookeeper CONNECT  ZooKeeper connect string (default $BG_ZK or "
-            "127.0.0.1:2181)\n"
-            "  -r, --root ROOT          root of this service's nodes (default $BG_ROOT or /)\n"
-            "  -h, --help               this text\n"
-            "\n"
-            "DUR is like 500ms, 30s or 2m (default 60s).\n"
-            "Exit status: 0 converged/ok, 1 error (e.g. ZooKeeper unreachable), 2 blocked\n"
-            "(reason on stderr), 3 timed out, 64 usage error.\n");
+    fprintf(f, "usage: bgctl [-z CONNECT] [-r ROOT] COMMAND [ARGS]\n"
+               "\n"
+               "Commands:\n"
+               "  init [--color blue|green]   create /blue, /green, /election, /history and\n"
+               "                              /active_color (default blue) if missing\n"
+               "  status [--json]             active colour, leader, phase, every instance\n"
+               "  switch blue|green [--wait] [--timeout DUR]\n"
+               "                              set /active_color; with --wait, wait until the\n"
+               "                              controller has converged on it\n"
+               "  rollback [--wait] [--timeout DUR]\n"
+               "                              switch back to the other colour\n"
+               "  wait [--timeout DUR]        wait until /status has converged on /active_color\n"
+               "  history [--json] [-n N]     finished and aborted switches, newest last\n"
+               "\n"
+               "Options:\n"
+               "  -z, --zookeeper CONNECT  ZooKeeper connect string (default $BG_ZK or "
+               "127.0.0.1:2181)\n"
+               "  -r, --root ROOT          root of this service's nodes (default $BG_ROOT or /)\n"
+               "  -h, --help               this text\n"
+               "\n"
+               "DUR is like 500ms, 30s or 2m (default 60s).\n"
+               "Exit status: 0 converged/ok, 1 error (e.g. ZooKeeper unreachable), 2 blocked\n"
+               "(reason on stderr), 3 timed out, 64 usage error.\n");
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -152,8 +151,8 @@ static int cmd_init(struct ctl *c, const char *color)
     }
     char path[1024];
     bg_zk_path(&c->zk, "/active_color", path, sizeof(path));
-    int rc = zoo_create(c->zk.zh, path, color, (int)strlen(color), &ZOO_OPEN_ACL_UNSAFE, 0,
-                        NULL, 0);
+    int rc =
+        zoo_create(c->zk.zh, path, color, (int)strlen(color), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
     if (rc == ZNODEEXISTS) {
         char *cur = get(c, "/active_color", 0, NULL, NULL);
         printf("initialised %s (active_color already set: %s)\n", c->zk.root[0] ? c->zk.root : "/",
@@ -200,8 +199,8 @@ static void add_instances(struct ctl *c, json_t *out, const char *color, json_t 
         json_t *node = get_json(c, rel, 0);
         const char *ep = json_string_value(json_object_get(node, "endpoint"));
         json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", kids.data[i],
-                                             "color", color, "status", st, "endpoint",
-                                             ep ? ep : "", "last_error", err));
+                                             "color", color, "status", st, "endpoint", ep ? ep : "",
+                                             "last_error", err));
         json_decref(node);
     }
     deallocate_String_vector(&kids);
@@ -239,8 +238,7 @@ static int cmd_status(struct ctl *c)
         json_t *v;
         json_array_foreach(inst, k, v)
         {
-            printf("%-24s %-6s %-15s %-28s %s\n",
-                   json_string_value(json_object_get(v, "id")),
+            printf("%-24s %-6s %-15s %-28s %s\n", json_string_value(json_object_get(v, "id")),
                    json_string_value(json_object_get(v, "color")),
                    json_string_value(json_object_get(v, "status")),
                    json_string_value(json_object_get(v, "endpoint")),
@@ -333,8 +331,7 @@ static int cmd_switch(struct ctl *c, enum bg_color target)
     if (rc == ZNONODE) {
         bg_zk_ensure(&c->zk, "/blue");
         bg_zk_ensure(&c->zk, "/green");
-        rc = zoo_create(c->zk.zh, path, name, (int)strlen(name), &ZOO_OPEN_ACL_UNSAFE, 0, NULL,
-                        0);
+        rc = zoo_create(c->zk.zh, path, name, (int)strlen(name), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
         if (rc == ZOK)
             rc = zoo_exists(c->zk.zh, path, 0, &st);
     }
@@ -378,8 +375,7 @@ static int cmd_rollback(struct ctl *c)
     int rc = current_color(c, &cur, &mzxid);
     if (rc != 0)
         return rc;
-    printf("rolling back from %s to %s\n", bg_color_name(cur),
-           bg_color_name(bg_other_color(cur)));
+    printf("rolling back from %s to %s\n", bg_color_name(cur), bg_color_name(bg_other_color(cur)));
     return cmd_switch(c, bg_other_color(cur));
 }
 
@@ -453,12 +449,15 @@ int main(int argc, char **argv)
     const char *color = "blue";
     struct ctl c = {.timeout_ms = 60000};
     long limit = 0;
-    static const struct option opts[] = {
-        {"zookeeper", required_argument, NULL, 'z'}, {"root", required_argument, NULL, 'r'},
-        {"json", no_argument, NULL, 'j'},           {"wait", no_argument, NULL, 'w'},
-        {"timeout", required_argument, NULL, 't'},  {"color", required_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"zookeeper", required_argument, NULL, 'z'},
+                                         {"root", required_argument, NULL, 'r'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"wait", no_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"color", required_argument, NULL, 'C'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "z:r:n:hV", opts, NULL)) != -1) {
         switch (o) {

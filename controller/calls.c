@@ -36,8 +36,7 @@ static void start(CURLM *multi, struct call *k, const struct bg_call_opts *o)
     char url[600];
     snprintf(url, sizeof(url), "%s/v1/status", k->req->endpoint);
     snprintf(k->body, sizeof(k->body), "{\"status\":\"%s\",\"epoch\":%lld,\"timeout_ms\":%lld}",
-             k->req->up ? "UP" : "OUT_OF_SERVICE", (long long)o->epoch,
-             (long long)o->timeout_ms);
+             k->req->up ? "UP" : "OUT_OF_SERVICE", (long long)o->epoch, (long long)o->timeout_ms);
     k->resp_len = 0;
     k->resp[0] = '\0';
     if (k->easy == NULL) {

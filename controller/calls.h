@@ -27,8 +27,8 @@ struct bg_call_opts {
     int64_t timeout_ms;
     int retries;
     int64_t backoff_ms;
-    int wake_fd;                 /* polled while waiting */
-    bool (*on_wake)(void *ctx);  /* false: abandon the calls (connection lost, stopping) */
+    int wake_fd;                /* polled while waiting */
+    bool (*on_wake)(void *ctx); /* false: abandon the calls (connection lost, stopping) */
     void *ctx;
 };
 

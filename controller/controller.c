@@ -151,8 +151,7 @@ static void read_active_color(struct bg_ctl *c)
     c->active_mzxid = st.mzxid;
     if (st.dataLength > (int)sizeof(buf) - 1) {
         c->desired = BG_COLOR_INVALID;
-        snprintf(c->desired_problem, sizeof(c->desired_problem), "%d bytes of data",
-                 st.dataLength);
+        snprintf(c->desired_problem, sizeof(c->desired_problem), "%d bytes of data", st.dataLength);
         return;
     }
     if (len < 0)
@@ -233,9 +232,8 @@ static char *status_json(struct bg_ctl *c)
     json_t *inst = json_array();
     for (size_t i = 0; i < c->n; i++) {
         struct bg_member *m = &c->m[i];
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", m->id, "color",
-                              bg_color_name(m->color), "status", known_name(m->known),
-                              "last_error", m->last_error);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", m->id, "color", bg_color_name(m->color),
+                              "status", known_name(m->known), "last_error", m->last_error);
         if (m->endpoint)
             json_object_set_new(o, "endpoint", json_string(m->endpoint));
         if (m->problem)
@@ -245,14 +243,13 @@ static char *status_json(struct bg_ctl *c)
     char since[40], now[40];
     bg_iso_time(c->phase_since_wall, since, sizeof(since));
     bg_iso_time(bg_wall_ms(), now, sizeof(now));
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:o}", "desired",
-                          c->desired == BG_COLOR_INVALID ? "" : bg_color_name(c->desired),
-                          "applied",
-                          c->applied == BG_COLOR_INVALID ? "" : bg_color_name(c->applied),
-                          "phase", bg_phase_name(c->phase), "reason", c->reason, "epoch",
-                          (json_int_t)c->epoch, "leader", c->conf->id, "since", since,
-                          "updated", now, "active_mzxid", (json_int_t)c->active_mzxid,
-                          "instances", inst);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:o}", "desired",
+                  c->desired == BG_COLOR_INVALID ? "" : bg_color_name(c->desired), "applied",
+                  c->applied == BG_COLOR_INVALID ? "" : bg_color_name(c->applied), "phase",
+                  bg_phase_name(c->phase), "reason", c->reason, "epoch", (json_int_t)c->epoch,
+                  "leader", c->conf->id, "since", since, "updated", now, "active_mzxid",
+                  (json_int_t)c->active_mzxid, "instances", inst);
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
@@ -269,8 +266,8 @@ static void write_status(struct bg_ctl *c)
         if (c->status_version < 0) {
             rc = zoo_exists(c->zk.zh, path, 0, &st);
             if (rc == ZNONODE) {
-                rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
-                                0, NULL, 0);
+                rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE, 0,
+                                NULL, 0);
                 if (rc == ZOK)
                     c->status_version = 0;
                 continue;
@@ -328,22 +325,21 @@ static void history_append(struct bg_ctl *c, const char *result)
     bg_iso_time(c->sw_started_wall, started, sizeof(started));
     bg_iso_time(bg_wall_ms(), finished, sizeof(finished));
     const char *from = c->sw_from == BG_COLOR_INVALID ? "none" : bg_color_name(c->sw_from);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:O}", "from", from,
-                          "to", bg_color_name(c->sw_to), "started",
-                          started, "finished", finished, "result", result, "ms",
-                          (json_int_t)(bg_wall_ms() - c->sw_started_wall), "epoch",
-                          (json_int_t)c->epoch, "leader", c->conf->id, "reason", c->reason,
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:O}", "from", from, "to",
+                          bg_color_name(c->sw_to), "started", started, "finished", finished,
+                          "result", result, "ms", (json_int_t)(bg_wall_ms() - c->sw_started_wall),
+                          "epoch", (json_int_t)c->epoch, "leader", c->conf->id, "reason", c->reason,
                           "instances", c->sw_outcome ? c->sw_outcome : json_object());
     char *data = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    int rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
-                        ZOO_SEQUENCE, NULL, 0);
+    int rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE, ZOO_SEQUENCE,
+                        NULL, 0);
     free(data);
     if (rc != ZOK)
         bg_warn("history_write_failed", "rc=%s", zerror(rc));
     history_prune(c, dir);
-    bg_info("switch_end", "from=%s to=%s result=%s ms=%lld", from,
-            bg_color_name(c->sw_to), result, (long long)(bg_wall_ms() - c->sw_started_wall));
+    bg_info("switch_end", "from=%s to=%s result=%s ms=%lld", from, bg_color_name(c->sw_to), result,
+            (long long)(bg_wall_ms() - c->sw_started_wall));
     c->in_switch = false;
     json_decref(c->sw_outcome);
     c->sw_outcome = NULL;
@@ -374,8 +370,8 @@ static void track_switch(struct bg_ctl *c, const struct bg_plan *p)
         c->sw_started_wall = bg_wall_ms();
         c->n_switches++;
         bg_info("switch_start", "from=%s to=%s instances=%zu epoch=%lld",
-                c->sw_from == BG_COLOR_INVALID ? "none" : bg_color_name(c->sw_from), bg_color_name(c->sw_to), c->n,
-                (long long)c->epoch);
+                c->sw_from == BG_COLOR_INVALID ? "none" : bg_color_name(c->sw_from),
+                bg_color_name(c->sw_to), c->n, (long long)c->epoch);
     }
     if (p->phase == BG_PHASE_CONVERGED) {
         c->applied = c->desired;
@@ -450,8 +446,8 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
             m->last_error[0] = '\0';
             outcome(c, m, known_name(m->known));
             bg_info("instance_status", "color=%s id=%s status=%s ms=%lld attempts=%d",
-                    bg_color_name(m->color), m->id, known_name(m->known),
-                    (long long)(now - t0), req[i].attempts);
+                    bg_color_name(m->color), m->id, known_name(m->known), (long long)(now - t0),
+                    req[i].attempts);
             continue;
         }
         c->n_call_failures++;
@@ -553,13 +549,12 @@ static int join_election(struct bg_ctl *c)
     char prefix[600], host[256] = "";
     zpath(c, "/election/member-", prefix, sizeof(prefix));
     gethostname(host, sizeof(host) - 1);
-    json_t *j = json_pack("{s:s, s:s, s:i}", "id", c->conf->id, "host", host, "pid",
-                          (int)getpid());
+    json_t *j = json_pack("{s:s, s:s, s:i}", "id", c->conf->id, "host", host, "pid", (int)getpid());
     char *data = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    int rc = zoo_create(c->zk.zh, prefix, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
-                        ZOO_EPHEMERAL | ZOO_SEQUENCE, c->election_node,
-                        (int)sizeof(c->election_node));
+    int rc =
+        zoo_create(c->zk.zh, prefix, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+                   ZOO_EPHEMERAL | ZOO_SEQUENCE, c->election_node, (int)sizeof(c->election_node));
     free(data);
     if (rc != ZOK) {
         c->election_node[0] = '\0';
@@ -653,10 +648,10 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
 {
     struct bg_ctl *c = ctx;
     if (strcmp(req->url, "/health") == 0) {
-        char *s = bg_xasprintf("{\"leader\":%s,\"epoch\":%lld,\"phase\":\"%s\",\"zk\":\"%s\"}",
-                               c->leader ? "true" : "false", (long long)c->epoch,
-                               bg_phase_name(c->phase),
-                               bg_zk_state_name(atomic_load(&c->zk.state)));
+        char *s =
+            bg_xasprintf("{\"leader\":%s,\"epoch\":%lld,\"phase\":\"%s\",\"zk\":\"%s\"}",
+                         c->leader ? "true" : "false", (long long)c->epoch, bg_phase_name(c->phase),
+                         bg_zk_state_name(atomic_load(&c->zk.state)));
         enum MHD_Result r = bg_httpd_reply(req->conn, 200, "application/json", s);
         free(s);
         return r;
@@ -672,8 +667,8 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
             "# TYPE bg_controller_switches_total counter\nbg_controller_switches_total %llu\n"
             "# TYPE bg_controller_passes_total counter\nbg_controller_passes_total %llu\n"
             "# TYPE bg_controller_phase gauge\nbg_controller_phase{phase=\"%s\"} 1\n",
-            c->leader, (long long)c->epoch, c->n, c->n_calls, c->n_call_failures,
-            c->n_switches, c->n_passes, bg_phase_name(c->phase));
+            c->leader, (long long)c->epoch, c->n, c->n_calls, c->n_call_failures, c->n_switches,
+            c->n_passes, bg_phase_name(c->phase));
         enum MHD_Result r = bg_httpd_reply(req->conn, 200, "text/plain; version=0.0.4", s);
         free(s);
         return r;
@@ -712,8 +707,8 @@ int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf)
     if (bg_zk_open(&c->zk, conf->zk.connect, conf->zk.root, conf->zk.session_timeout_ms,
                    conf->zk.auth) != 0)
         return BG_EZK;
-    bg_info("start", "id=%s zk=%s root=%s batch_size=%d min_ready=%d settle_ms=%lld",
-            conf->id, conf->zk.connect, conf->zk.root, conf->sw.batch_size, conf->sw.min_ready,
+    bg_info("start", "id=%s zk=%s root=%s batch_size=%d min_ready=%d settle_ms=%lld", conf->id,
+            conf->zk.connect, conf->zk.root, conf->sw.batch_size, conf->sw.min_ready,
             (long long)conf->sw.settle_ms);
     return BG_OK;
 }

@@ -56,8 +56,8 @@ int main(int argc, char **argv)
         }
     }
     if (path == NULL || optind != argc) {
-        fprintf(stderr, "bg-controller: %s\n", path == NULL ? "-c controller.yaml is required"
-                                                       : "unexpected argument");
+        fprintf(stderr, "bg-controller: %s\n",
+                path == NULL ? "-c controller.yaml is required" : "unexpected argument");
         usage(stderr);
         return 2;
     }

@@ -44,8 +44,9 @@ char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whyle
     }
     char clean[64];
     bg_sanitize(data, len > 40 ? 40 : len, clean, sizeof(clean));
-    snprintf(why, whylen, "node data is neither JSON with an endpoint nor host:port (%zu bytes: "
-             "%s)", len, clean);
+    snprintf(why, whylen,
+             "node data is neither JSON with an endpoint nor host:port (%zu bytes: "
+             "%s)",
+             len, clean);
     return NULL;
 }
-

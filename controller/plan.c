@@ -105,8 +105,8 @@ void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
     if (out->targets < in->min_ready) {
         out->phase = BG_PHASE_BLOCKED;
         snprintf(out->reason, sizeof(out->reason),
-                 "%s has %d registered instance(s), min_ready is %d; no instance was changed",
-                 want, out->targets, in->min_ready);
+                 "%s has %d registered instance(s), min_ready is %d; no instance was changed", want,
+                 out->targets, in->min_ready);
         return;
     }
 
@@ -138,8 +138,8 @@ void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
             out->n_idx = 0;
             earliest(&out->wake_at_ms, settled);
             snprintf(out->reason, sizeof(out->reason),
-                     "%s is UP; waiting %lld ms of settle before taking the other colour out",
-                     want, (long long)(settled - in->now_ms));
+                     "%s is UP; waiting %lld ms of settle before taking the other colour out", want,
+                     (long long)(settled - in->now_ms));
             return;
         }
         out->phase = BG_PHASE_SWITCHING;

@@ -22,11 +22,11 @@ enum bg_known { BG_KNOWN_NONE = 0, BG_KNOWN_UP, BG_KNOWN_OUT };
 struct bg_member {
     char id[129];
     enum bg_color color;
-    int64_t czxid;      /* the node's creation: a re-registered agent is a new member */
-    char *endpoint;     /* "http://host:port", NULL when the node's data was unusable */
-    char *problem;      /* why the node is unusable or suspicious (NULL when fine) */
-    bool duplicate;     /* the same id is registered under both colours */
-    enum bg_known known; /* last status confirmed by the agent */
+    int64_t czxid;        /* the node's creation: a re-registered agent is a new member */
+    char *endpoint;       /* "http://host:port", NULL when the node's data was unusable */
+    char *problem;        /* why the node is unusable or suspicious (NULL when fine) */
+    bool duplicate;       /* the same id is registered under both colours */
+    enum bg_known known;  /* last status confirmed by the agent */
     int64_t confirmed_ms; /* monotonic ms of that confirmation */
     int failures;         /* consecutive failed calls */
     int64_t retry_at_ms;  /* do not call before this (backoff after failures) */
@@ -34,7 +34,7 @@ struct bg_member {
 };
 
 struct bg_plan_input {
-    enum bg_color desired; /* BG_COLOR_INVALID when /active_color is missing or malformed */
+    enum bg_color desired;       /* BG_COLOR_INVALID when /active_color is missing or malformed */
     const char *desired_problem; /* why desired is invalid, for the reason text */
     const struct bg_member *m;
     size_t n;
@@ -42,8 +42,8 @@ struct bg_plan_input {
     int batch_size;
     int64_t now_ms;
     int64_t settle_ms;
-    int64_t resync_ms;   /* 0: never re-assert */
-    int64_t last_up_ms;  /* when an instance of the desired colour last became UP (0: never) */
+    int64_t resync_ms;  /* 0: never re-assert */
+    int64_t last_up_ms; /* when an instance of the desired colour last became UP (0: never) */
 };
 
 #define BG_PLAN_MAX_BATCH 64

@@ -210,6 +210,8 @@ echo "out is quick"
     # The PUT that supersedes is answered by agent.c (transition_start cancels before it
     # waits); what this backend owns is that the newer status ends applied.
     t.log(f"superseding PUT answered {code}: {body}")
+    if code != 200:  # answered early: wait for the transition itself
+        h.wait_until(lambda: get_status(a)["applied"], timeout=5, msg="the transition ends")
     st = get_status(a)
     ex = [b for b in st["backends"] if b["type"] == "exec"][0]
     t.check(st["status"] == "OUT_OF_SERVICE" and st["applied"] and ex["result"] == "ok" and

@@ -273,13 +273,21 @@ def test(t):
 
     t.step("no balancer polling: unconfirmed after confirm_timeout, later applied at once")
     ha.stop()
-    code, body, secs = put(agents["blue-2"], "UP", 3)
+    t0 = time.monotonic()
+    code, body, _ = h.http_json("PUT", agents["blue-2"].url + "/v1/status",
+                                {"status": "UP", "epoch": 3, "timeout_ms": 500}, timeout=5)
+    secs = time.monotonic() - t0
+    msg = backend_msg(body)
+    t.check(code == 200 and msg.startswith("answering ready; unconfirmed") and
+            0.3 <= secs < 0.5, f"with the caller's timeout_ms 500 it answers before it: "
+                               f"{code} {msg!r} ({secs:.2f} s)")
+    code, body, secs = put(agents["blue-2"], "OUT_OF_SERVICE", 3)
     msg = backend_msg(body)
     t.check_eq(code, 200, "PUT answers 200 although HAProxy is gone")
-    t.check(msg.startswith("answering ready; unconfirmed") and 0.9 <= secs < 2.0,
+    t.check(msg.startswith("answering drain; unconfirmed") and 0.9 <= secs < 2.0,
             f"after confirm_timeout 1s it says unconfirmed: {msg!r} ({secs:.2f} s)")
     time.sleep(2.1)  # poll_window: 2s
-    code, body, secs = put(agents["blue-2"], "OUT_OF_SERVICE", 3)
+    code, body, secs = put(agents["blue-2"], "UP", 3)
     msg = backend_msg(body)
     t.check(code == 200 and "no balancer polling" in msg and secs < 0.5,
             f"no poll within poll_window: applied at once: {msg!r} ({secs * 1000:.0f} ms)")
