@@ -102,10 +102,11 @@ static void waiter_unlink(void *p)
     free(w);
 }
 
-static void finish_waiters(struct bg_agent *a, unsigned code, const char *body)
+/* Answer every waiting PUT, except those that asked for `spare` (-1: spare none). */
+static void finish_waiters(struct bg_agent *a, unsigned code, const char *body, int spare)
 {
     for (struct bg_waiter *w = a->waiters; w != NULL; w = w->next) {
-        if (w->done)
+        if (w->done || (int)w->target == spare)
             continue;
         w->done = true;
         w->code = code;
@@ -125,7 +126,7 @@ static void transition_done(struct bg_agent *a, int rc, struct bg_backend *faile
         bg_info("status_applied", "status=%s epoch=%lld ms=%lld", bg_status_name(a->status),
                 (long long)a->epoch, (long long)ms);
         char *body = bg_agent_status_json(a);
-        finish_waiters(a, 200, body);
+        finish_waiters(a, 200, body, -1);
         free(body);
         return;
     }
@@ -137,7 +138,7 @@ static void transition_done(struct bg_agent *a, int rc, struct bg_backend *faile
                           "reason", failed->msg, "status", bg_status_name(a->status));
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    finish_waiters(a, 502, body);
+    finish_waiters(a, 502, body, -1);
     free(body);
 }
 
@@ -172,7 +173,8 @@ static void transition_run(struct bg_agent *a)
         transition_done(a, 0, NULL);
 }
 
-static void transition_cancel(struct bg_agent *a, const char *why)
+/* Stop the transition in progress; its waiters hear 503 unless they asked for `spare`. */
+static void transition_cancel(struct bg_agent *a, const char *why, int spare)
 {
     if (!a->busy)
         return;
@@ -189,7 +191,7 @@ static void transition_cancel(struct bg_agent *a, const char *why)
     json_t *j = json_pack("{s:s, s:s}", "error", "superseded", "reason", why);
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    finish_waiters(a, 503, body);
+    finish_waiters(a, 503, body, spare);
     free(body);
 }
 
@@ -198,7 +200,7 @@ static void transition_start(struct bg_agent *a, enum bg_status st)
     if (a->busy && a->target == st)
         return; /* already on its way: the new request waits for the same outcome */
     if (a->busy)
-        transition_cancel(a, "superseded by a newer status");
+        transition_cancel(a, "superseded by a newer status", (int)st);
     if (a->status != st)
         bg_info("status_change", "from=%s to=%s epoch=%lld", bg_status_name(a->status),
                 bg_status_name(st), (long long)a->epoch);
@@ -470,7 +472,7 @@ int bg_agent_run(struct bg_agent *a)
         bg_httpd_run(&a->http); /* answer connections resumed by the transition */
     }
     bg_info("stopping", "reason=signal");
-    transition_cancel(a, "agent shutting down");
+    transition_cancel(a, "agent shutting down", -1);
     bg_httpd_run(&a->http);
     if (a->registered && a->zk.zh != NULL) {
         int rc = zoo_delete(a->zk.zh, a->node, -1);

@@ -1,0 +1,836 @@
+/* backend_eureka.c -- Eureka status overrides, optional self-registration, libcurl multi. */
+
+/*
+ * UP              DELETE {url}/apps/{APP}/{ID}/status?value=UP    (clear our override)
+ * OUT_OF_SERVICE  PUT    {url}/apps/{APP}/{ID}/status?value=OUT_OF_SERVICE
+ * then            GET    {url}/apps/{APP}/{ID} until instance.status says so (the registry
+ *                 itself, not the 30 s response cache), retried briefly.
+ * Every apply sends the status call again, so a server that forgot its overrides is repaired
+ * by the controller's resync. We never PUT value=UP (it would pin UP over the application's
+ * own health), never send value=UNKNOWN, never register with an override, never send the
+ * replication header. Each request tries the URLs in turn on connection errors and 5xx,
+ * starting with the last one that worked.
+ *
+ * register: true (for an application that is no Eureka client) makes the agent the client:
+ * it registers, heartbeats every renew_interval, registers again when a heartbeat is answered
+ * 404 (and re-applies the status), and deregisters on SIGTERM. The status it registers with
+ * is its own view of the instance, by Eureka's override rules (AbstractInstanceRegistry,
+ * FirstMatchWinsCompositeRule):
+ *   - STARTING while the agent is OUT_OF_SERVICE: DownOrStartingRule makes a STARTING
+ *     registration win over any lease, so the instance is never UP before the controller
+ *     says so, not even after a server restart that forgot the overrides. Registering
+ *     OUT_OF_SERVICE instead would be a trap: with no override to delete, DELETE ?value=UP
+ *     does nothing, and LeaseExistsRule keeps the lease OUT_OF_SERVICE on every later
+ *     registration, so the instance could never come UP without PUT ?value=UP.
+ *   - UP once the agent is UP: registered before the DELETE of the override, so that the
+ *     instance is UP whether or not an override existed.
+ * Going OUT registers STARTING first and then PUTs the override, which leaves the registry
+ * at OUT_OF_SERVICE (a STARTING registration after the PUT would show STARTING instead).
+ *
+ * One request at a time serves the current job (an apply, or a background re-registration);
+ * heartbeats have a slot of their own. Sockets and timers come from libcurl's multi socket
+ * API; nothing here blocks except the deregistration at exit (bounded by timeout per URL).
+ */
+#include "agent.h"
+#include "log.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EU_MAX_SOCKS 16
+#define EU_MAX_BODY (256 * 1024)
+#define EU_CONFIRM_TRIES 10
+#define EU_CONFIRM_GAP_MS 100
+#define EU_REG_BACKOFF_MIN_MS 1000
+#define EU_REG_BACKOFF_MAX_MS 30000
+
+enum rq_kind { RQ_REGISTER, RQ_STATUS, RQ_CONFIRM, RQ_HEARTBEAT };
+enum job_step { J_REGISTER, J_STATUS, J_CONFIRM, J_DONE };
+
+static const char *const kind_name[] = {"register", "status", "confirm", "heartbeat"};
+
+/* One HTTP request, tried on each URL in turn. */
+struct req {
+    CURL *easy;
+    enum rq_kind kind;
+    const char *method;
+    char *path; /* appended to the base URL, query included */
+    char *body; /* JSON body (POST) or NULL */
+    struct curl_slist *headers;
+    size_t first, tries, url; /* failover: started at urls[first], now at urls[url] */
+    char *resp;
+    size_t resp_len;
+    char errbuf[CURL_ERROR_SIZE];
+    char skipped[300]; /* URLs that failed before this one, and why */
+    long code;         /* HTTP status of the final attempt, 0 for none */
+    CURLcode cc;
+};
+
+struct job {
+    bool active;
+    bool fg;         /* an apply the agent waits for */
+    bool has_target; /* false: register only (start-up) */
+    enum bg_status target;
+    enum job_step step;
+    int64_t not_before;
+    int64_t started;
+    int confirm_tries;
+    int registers;    /* re-registrations after a 404, at most one per job */
+    size_t url;       /* the URL that took the status call: confirm there first */
+    int64_t limit_ms; /* the caller's deadline (0: none): stop re-reading before it */
+    char skipped[300];
+};
+
+struct eureka {
+    const struct bg_backend_conf *c;
+    CURLM *multi;
+    struct {
+        curl_socket_t fd;
+        int what;
+    } socks[EU_MAX_SOCKS];
+    int n_socks;
+    int64_t timer_at; /* libcurl's timer, 0 for none */
+    size_t good_url;  /* the last URL that answered */
+    char *base;       /* "/apps/APP/ID" (escaped) */
+    char *app_path;   /* "/apps/APP" */
+
+    /* Registration (register: true). */
+    bool registered;
+    const char *registered_as; /* "UP" or "STARTING" */
+    int64_t dirty_ts;          /* lastDirtyTimestamp of our registration */
+    int64_t next_heartbeat;
+    int64_t reg_retry_at;
+    int64_t reg_backoff;
+    bool need_reassert;
+    struct req *hb;
+
+    struct job job;
+    struct req *jreq;
+    bool fg_done; /* the last apply finished; fg_rc is its result */
+    int fg_rc;
+
+    bool ever_applied;
+    enum bg_status last_target;
+};
+
+/* ----------------------------------------------------------------------------------------
+ * Requests.
+ * ------------------------------------------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *user)
+{
+    struct req *r = user;
+    size_t len = size * n;
+    if (r->resp_len + len > EU_MAX_BODY)
+        return len; /* keep the start; the rest is dropped */
+    r->resp = bg_xrealloc(r->resp, r->resp_len + len + 1);
+    memcpy(r->resp + r->resp_len, data, len);
+    r->resp_len += len;
+    r->resp[r->resp_len] = '\0';
+    return len;
+}
+
+static void req_free(struct eureka *e, struct req **pr)
+{
+    struct req *r = *pr;
+    if (r == NULL)
+        return;
+    if (r->easy != NULL) {
+        curl_multi_remove_handle(e->multi, r->easy);
+        curl_easy_cleanup(r->easy);
+    }
+    curl_slist_free_all(r->headers);
+    free(r->path);
+    free(r->body);
+    free(r->resp);
+    free(r);
+    *pr = NULL;
+}
+
+/* Set up the easy handle for urls[r->url]. */
+static CURL *req_easy(struct eureka *e, struct req *r)
+{
+    CURL *h = curl_easy_init();
+    if (h == NULL) {
+        fprintf(stderr, "level=fatal event=curl_init_failed\n");
+        abort();
+    }
+    char *url = bg_xasprintf("%s%s", e->c->urls[r->url], r->path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    free(url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)e->c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)e->c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "bluegreen-agent");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, r);
+    if (strcmp(r->method, "POST") == 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(r->body));
+    } else if (strcmp(r->method, "PUT") == 0) {
+        /* An empty body, sent with Content-Length: 0 as Eureka's own client does. */
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+    } else if (strcmp(r->method, "DELETE") == 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+    }
+    return h;
+}
+
+static struct req *req_new(struct eureka *e, enum rq_kind kind, const char *method, char *path,
+                           char *body, size_t first)
+{
+    struct req *r = bg_xcalloc(1, sizeof(*r));
+    r->kind = kind;
+    r->method = method;
+    r->path = path;
+    r->body = body;
+    r->first = first % e->c->n_urls;
+    r->url = r->first;
+    r->headers = curl_slist_append(NULL, "Accept: application/json");
+    if (body != NULL)
+        r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
+    else
+        r->headers = curl_slist_append(r->headers, "Content-Type:"); /* none for PUT "" */
+    r->headers = curl_slist_append(r->headers, "Expect:");
+    return r;
+}
+
+static void req_send(struct eureka *e, struct req *r)
+{
+    r->errbuf[0] = '\0';
+    r->code = 0;
+    free(r->resp);
+    r->resp = NULL;
+    r->resp_len = 0;
+    r->easy = req_easy(e, r);
+    curl_multi_add_handle(e->multi, r->easy);
+}
+
+/* Why an attempt failed, for messages: "connection refused" or "HTTP 503: body". */
+static void attempt_error(const struct req *r, char *buf, size_t len)
+{
+    if (r->cc != CURLE_OK) {
+        snprintf(buf, len, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->cc));
+        return;
+    }
+    char body[160];
+    bg_sanitize(r->resp ? r->resp : "", r->resp_len, body, sizeof(body));
+    snprintf(buf, len, "HTTP %ld%s%s", r->code, body[0] ? ": " : "", body);
+}
+
+/* An attempt ended. Returns true when the request is finished (r->cc/r->code final), false
+ * when it went on to the next URL. */
+static bool req_attempt_done(struct eureka *e, struct req *r)
+{
+    bool retry = r->cc != CURLE_OK || r->code >= 500;
+    if (!retry || r->tries + 1 >= e->c->n_urls) {
+        if (!retry)
+            e->good_url = r->url;
+        return true;
+    }
+    char why[200];
+    attempt_error(r, why, sizeof(why));
+    size_t used = strlen(r->skipped);
+    snprintf(r->skipped + used, sizeof(r->skipped) - used, "%s%s: %s", used ? "; " : "",
+             e->c->urls[r->url], why);
+    bg_warn("eureka_failover", "op=%s url=%s reason=\"%s\" next=%s", kind_name[r->kind],
+            e->c->urls[r->url], why, e->c->urls[(r->url + 1) % e->c->n_urls]);
+    curl_multi_remove_handle(e->multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    r->easy = NULL;
+    r->tries++;
+    r->url = (r->first + r->tries) % e->c->n_urls;
+    req_send(e, r);
+    return false;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Request bodies and paths.
+ * ------------------------------------------------------------------------------------- */
+
+/* Percent-encode everything but RFC 3986 unreserved characters. */
+static char *escape(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = bg_xmalloc(strlen(s) * 3 + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static char *register_body(struct bg_backend *b, const char *status)
+{
+    struct eureka *e = b->priv;
+    const struct bg_backend_conf *c = e->c;
+    const struct bg_instance_conf *in = &b->agent->conf->instance;
+    const char *host = c->host_name ? c->host_name : (c->ip_addr ? c->ip_addr : "localhost");
+    const char *ip = c->ip_addr ? c->ip_addr : host;
+    const char *vip = c->vip_address ? c->vip_address : c->app;
+    char home[300], health[300], dirty[32];
+    snprintf(home, sizeof(home), "http://%s:%d/", host, c->port);
+    /* The agent's /health tells the truth about this instance's traffic state. */
+    snprintf(health, sizeof(health), "%s/health", in->endpoint ? in->endpoint : "");
+    snprintf(dirty, sizeof(dirty), "%lld", (long long)e->dirty_ts);
+    json_int_t renew = c->renew_interval_ms / 1000 > 0 ? c->renew_interval_ms / 1000 : 1;
+    json_int_t dur = c->duration_ms / 1000 > renew ? c->duration_ms / 1000 : renew + 1;
+    /* The shape of Eureka's JSON codec (EurekaJacksonCodec), field by field. */
+    json_t *inst = json_object();
+    json_object_set_new(inst, "instanceId", json_string(c->instance_id));
+    json_object_set_new(inst, "hostName", json_string(host));
+    json_object_set_new(inst, "app", json_string(c->app));
+    json_object_set_new(inst, "ipAddr", json_string(ip));
+    json_object_set_new(inst, "vipAddress", json_string(vip));
+    json_object_set_new(inst, "secureVipAddress", json_string(vip));
+    json_object_set_new(inst, "status", json_string(status));
+    json_object_set_new(inst, "overriddenStatus", json_string("UNKNOWN"));
+    json_object_set_new(inst, "port", json_pack("{s:i, s:s}", "$", c->port, "@enabled", "true"));
+    json_object_set_new(inst, "securePort", json_pack("{s:i, s:s}", "$", 443, "@enabled", "false"));
+    json_object_set_new(inst, "countryId", json_integer(1));
+    json_object_set_new(inst, "dataCenterInfo",
+                        json_pack("{s:s, s:s}", "@class",
+                                  "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo", "name",
+                                  "MyOwn"));
+    json_object_set_new(
+        inst, "leaseInfo",
+        json_pack("{s:I, s:I}", "renewalIntervalInSecs", renew, "durationInSecs", dur));
+    json_object_set_new(inst, "metadata",
+                        json_pack("{s:s, s:s}", "bluegreen.color", bg_color_name(in->color),
+                                  "bluegreen.version", in->version ? in->version : ""));
+    json_object_set_new(inst, "homePageUrl", json_string(home));
+    json_object_set_new(inst, "statusPageUrl", json_string(home));
+    json_object_set_new(inst, "healthCheckUrl", json_string(health));
+    json_object_set_new(inst, "lastDirtyTimestamp", json_string(dirty));
+    json_object_set_new(inst, "isCoordinatingDiscoveryServer", json_string("false"));
+    json_t *root = json_pack("{s:o}", "instance", inst);
+    char *s = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return s;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Jobs: [register] -> status call -> confirm.
+ * ------------------------------------------------------------------------------------- */
+
+static const char *own_status(const struct job *j)
+{
+    return j->has_target && j->target == BG_STATUS_UP ? "UP" : "STARTING";
+}
+
+static void job_start(struct eureka *e, bool fg, bool has_target, enum bg_status target)
+{
+    req_free(e, &e->jreq);
+    memset(&e->job, 0, sizeof(e->job));
+    e->job.active = true;
+    e->job.fg = fg;
+    e->job.has_target = has_target;
+    e->job.target = target;
+    e->job.step = e->c->reg ? J_REGISTER : J_STATUS;
+    e->job.started = bg_now_ms();
+    if (fg)
+        e->fg_done = false;
+}
+
+static void job_finish(struct bg_backend *b, int rc, const char *msg)
+{
+    struct eureka *e = b->priv;
+    struct job *j = &e->job;
+    j->active = false;
+    req_free(e, &e->jreq);
+    long long ms = (long long)(bg_now_ms() - j->started);
+    if (j->fg) {
+        e->fg_done = true;
+        e->fg_rc = rc;
+        if (j->skipped[0] != '\0')
+            snprintf(b->msg, sizeof(b->msg), "%s (failed over: %s)", msg, j->skipped);
+        else
+            snprintf(b->msg, sizeof(b->msg), "%s", msg);
+    }
+    if (rc == 0)
+        bg_info("eureka_applied", "job=%s status=%s ms=%lld note=\"%s\"",
+                j->fg ? "apply" : "reassert", j->has_target ? bg_status_name(j->target) : "-", ms,
+                msg);
+    else
+        bg_warn("eureka_apply_failed", "job=%s status=%s ms=%lld reason=\"%s\"",
+                j->fg ? "apply" : "reassert", j->has_target ? bg_status_name(j->target) : "-", ms,
+                msg);
+    if (rc != 0 && !j->fg && e->c->reg && !e->registered) {
+        /* A background registration failed: try again later, backing off. */
+        e->reg_retry_at = bg_now_ms() + e->reg_backoff;
+        e->reg_backoff =
+            e->reg_backoff * 2 > EU_REG_BACKOFF_MAX_MS ? EU_REG_BACKOFF_MAX_MS : e->reg_backoff * 2;
+        e->need_reassert = j->has_target;
+    }
+}
+
+static void job_request(struct bg_backend *b, int64_t now)
+{
+    struct eureka *e = b->priv;
+    struct job *j = &e->job;
+    if (j->step == J_REGISTER) {
+        const char *want = own_status(j);
+        if (e->registered && strcmp(e->registered_as, want) == 0) {
+            j->step = J_STATUS;
+        } else {
+            /* A newer lastDirtyTimestamp, or the registry would keep its older copy. */
+            int64_t ts = bg_wall_ms();
+            e->dirty_ts = ts > e->dirty_ts ? ts : e->dirty_ts + 1;
+            e->jreq = req_new(e, RQ_REGISTER, "POST", bg_xstrdup(e->app_path),
+                              register_body(b, want), e->good_url);
+            req_send(e, e->jreq);
+            return;
+        }
+    }
+    if (j->step == J_STATUS && !j->has_target)
+        j->step = J_DONE;
+    if (j->step == J_STATUS) {
+        bool up = j->target == BG_STATUS_UP;
+        char *path = bg_xasprintf("%s/status?value=%s", e->base, up ? "UP" : "OUT_OF_SERVICE");
+        e->jreq = req_new(e, RQ_STATUS, up ? "DELETE" : "PUT", path, NULL, e->good_url);
+        req_send(e, e->jreq);
+        return;
+    }
+    if (j->step == J_CONFIRM) {
+        e->jreq = req_new(e, RQ_CONFIRM, "GET", bg_xstrdup(e->base), NULL, j->url);
+        req_send(e, e->jreq);
+        return;
+    }
+    char msg[200];
+    snprintf(msg, sizeof(msg), "registered as %s at %s in %lld ms", e->registered_as,
+             e->c->urls[e->good_url], (long long)(now - j->started));
+    job_finish(b, 0, msg);
+}
+
+/* The instance's status in a GET /apps/APP/ID answer, or NULL. */
+static char *instance_status(const struct req *r)
+{
+    json_t *root = r->resp ? json_loadb(r->resp, r->resp_len, 0, NULL) : NULL;
+    json_t *st = json_object_get(json_object_get(root, "instance"), "status");
+    char *s = json_is_string(st) ? bg_xstrdup(json_string_value(st)) : NULL;
+    json_decref(root);
+    return s;
+}
+
+/* The job's request finished (after failover). */
+static void job_response(struct bg_backend *b, struct req *r, int64_t now)
+{
+    struct eureka *e = b->priv;
+    struct job *j = &e->job;
+    const char *url = e->c->urls[r->url];
+    char why[300], msg[480];
+    if (r->skipped[0] != '\0') {
+        size_t used = strlen(j->skipped);
+        snprintf(j->skipped + used, sizeof(j->skipped) - used, "%s%s", used ? "; " : "",
+                 r->skipped);
+    }
+    attempt_error(r, why, sizeof(why));
+    bool ok = r->cc == CURLE_OK && r->code >= 200 && r->code < 300;
+    bool gone = r->cc == CURLE_OK && r->code == 404;
+    e->jreq = NULL; /* r is freed by the caller */
+
+    switch (r->kind) {
+    case RQ_REGISTER:
+        if (!ok) {
+            snprintf(msg, sizeof(msg), "register at %s failed: %s", url, why);
+            job_finish(b, BG_EHTTP, msg);
+            return;
+        }
+        if (!e->registered || strcmp(e->registered_as, own_status(j)) != 0)
+            bg_info("eureka_registered", "url=%s app=%s id=%s status=%s", url, e->c->app,
+                    e->c->instance_id, own_status(j));
+        e->registered = true;
+        e->registered_as = own_status(j);
+        e->reg_backoff = EU_REG_BACKOFF_MIN_MS;
+        e->next_heartbeat = now + e->c->renew_interval_ms;
+        j->step = J_STATUS;
+        return;
+    case RQ_STATUS:
+    case RQ_CONFIRM:
+        if (gone && e->c->reg && j->registers == 0) {
+            /* The registry lost us: register again, then repeat the status call. */
+            bg_warn("eureka_not_registered", "op=%s url=%s action=register", kind_name[r->kind],
+                    url);
+            j->registers++;
+            e->registered = false;
+            j->step = J_REGISTER;
+            return;
+        }
+        if (gone) {
+            snprintf(msg, sizeof(msg), "instance %s/%s is not registered at %s (HTTP 404)",
+                     e->c->app, e->c->instance_id, url);
+            job_finish(b, BG_ENOTFOUND, msg);
+            return;
+        }
+        break;
+    case RQ_HEARTBEAT:
+        return;
+    }
+
+    const char *want = bg_status_name(j->target);
+    if (r->kind == RQ_STATUS) {
+        if (!ok) {
+            snprintf(msg, sizeof(msg), "%s %s/status?value=%s at %s failed: %s", r->method, e->base,
+                     j->target == BG_STATUS_UP ? "UP" : "OUT_OF_SERVICE", url, why);
+            job_finish(b, BG_EHTTP, msg);
+            return;
+        }
+        j->url = r->url;
+        j->step = J_CONFIRM;
+        j->confirm_tries = 0;
+        return;
+    }
+    /* RQ_CONFIRM */
+    char *seen = ok ? instance_status(r) : NULL;
+    j->confirm_tries++;
+    if (seen != NULL && strcmp(seen, want) == 0) {
+        snprintf(msg, sizeof(msg), "%s confirmed at %s in %lld ms", want, url,
+                 (long long)(now - j->started));
+        free(seen);
+        job_finish(b, 0, msg);
+        return;
+    }
+    bool late = j->limit_ms > 0 && now + EU_CONFIRM_GAP_MS >= j->limit_ms;
+    if (j->confirm_tries < EU_CONFIRM_TRIES && !late) {
+        free(seen);
+        j->not_before = now + EU_CONFIRM_GAP_MS;
+        return;
+    }
+    if (seen != NULL)
+        snprintf(msg, sizeof(msg), "%s reports status %s, expected %s (after %d reads)", url, seen,
+                 want, j->confirm_tries);
+    else
+        snprintf(msg, sizeof(msg), "cannot confirm %s at %s: %s", want, url,
+                 ok ? "no instance.status in the answer" : why);
+    free(seen);
+    job_finish(b, BG_EHTTP, msg);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Heartbeats.
+ * ------------------------------------------------------------------------------------- */
+
+static void heartbeat_start(struct eureka *e)
+{
+    char *path = bg_xasprintf("%s?status=%s&lastDirtyTimestamp=%lld", e->base, e->registered_as,
+                              (long long)e->dirty_ts);
+    e->hb = req_new(e, RQ_HEARTBEAT, "PUT", path, NULL, e->good_url);
+    req_send(e, e->hb);
+}
+
+static void heartbeat_response(struct eureka *e, struct req *r, int64_t now)
+{
+    e->hb = NULL;
+    e->next_heartbeat = now + e->c->renew_interval_ms;
+    if (r->cc == CURLE_OK && r->code == 200)
+        return;
+    char why[300];
+    attempt_error(r, why, sizeof(why));
+    if (r->cc == CURLE_OK && r->code == 404) {
+        bg_warn("eureka_heartbeat_404", "url=%s reason=\"%s\" action=register", e->c->urls[r->url],
+                why);
+        e->registered = false;
+        e->need_reassert = true;
+        e->reg_retry_at = 0;
+        return;
+    }
+    bg_warn("eureka_heartbeat_failed", "url=%s reason=\"%s\" skipped=\"%s\"", e->c->urls[r->url],
+            why, r->skipped);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * The engine: start what is due, handle what finished.
+ * ------------------------------------------------------------------------------------- */
+
+static void pump(struct bg_backend *b, int64_t now)
+{
+    struct eureka *e = b->priv;
+    for (int guard = 0; guard < 8; guard++) {
+        if (!e->job.active && e->c->reg && (e->need_reassert || !e->registered) &&
+            now >= e->reg_retry_at) {
+            /* Registration lost or not yet done: register, then re-apply what was applied. */
+            e->need_reassert = false;
+            job_start(e, false, e->ever_applied, e->last_target);
+        }
+        if (!e->job.active || e->jreq != NULL || now < e->job.not_before)
+            break;
+        job_request(b, now);
+    }
+    if (e->c->reg && e->registered && e->hb == NULL && now >= e->next_heartbeat)
+        heartbeat_start(e);
+}
+
+static void check_done(struct bg_backend *b)
+{
+    struct eureka *e = b->priv;
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        char *priv = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+        struct req *r = (struct req *)(void *)priv;
+        r->cc = m->data.result;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &r->code);
+        if (!req_attempt_done(e, r))
+            continue;
+        int64_t now = bg_now_ms();
+        bg_debug("eureka_response", "op=%s method=%s url=%s%s code=%ld curl=%d", kind_name[r->kind],
+                 r->method, e->c->urls[r->url], r->path, r->code, (int)r->cc);
+        if (r == e->hb) {
+            heartbeat_response(e, r, now);
+        } else if (r == e->jreq) {
+            job_response(b, r, now);
+        }
+        req_free(e, &r);
+    }
+}
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *user, void *sockp)
+{
+    (void)easy;
+    (void)sockp;
+    struct eureka *e = user;
+    int i;
+    for (i = 0; i < e->n_socks; i++)
+        if (e->socks[i].fd == s)
+            break;
+    if (what == CURL_POLL_REMOVE) {
+        if (i < e->n_socks)
+            e->socks[i] = e->socks[--e->n_socks];
+        return 0;
+    }
+    if (i == e->n_socks) {
+        if (e->n_socks == EU_MAX_SOCKS)
+            return -1; /* cannot happen with two transfers at a time */
+        e->n_socks++;
+    }
+    e->socks[i].fd = s;
+    e->socks[i].what = what;
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *user)
+{
+    (void)multi;
+    struct eureka *e = user;
+    e->timer_at = timeout_ms < 0 ? 0 : bg_now_ms() + timeout_ms;
+    return 0;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Backend operations.
+ * ------------------------------------------------------------------------------------- */
+
+static int eureka_init(struct bg_backend *b, char *err, size_t errlen)
+{
+    const struct bg_backend_conf *c = b->conf;
+    if (c->n_urls == 0 || c->app == NULL || c->instance_id == NULL) {
+        snprintf(err, errlen, "eureka: urls, app and instance_id are required");
+        return BG_EINVAL;
+    }
+    if (c->reg && c->port <= 0) {
+        snprintf(err, errlen, "eureka: register needs a port");
+        return BG_EINVAL;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct eureka *e = bg_xcalloc(1, sizeof(*e));
+    e->c = c;
+    e->multi = curl_multi_init();
+    if (e->multi == NULL) {
+        snprintf(err, errlen, "eureka: curl_multi_init failed");
+        free(e);
+        return BG_EINVAL;
+    }
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+    char *app = escape(c->app), *id = escape(c->instance_id);
+    e->app_path = bg_xasprintf("/apps/%s", app);
+    e->base = bg_xasprintf("/apps/%s/%s", app, id);
+    free(app);
+    free(id);
+    e->registered_as = "STARTING";
+    e->reg_backoff = EU_REG_BACKOFF_MIN_MS;
+    b->priv = e;
+    bg_info("eureka_init", "urls=%zu first=%s app=%s id=%s register=%d", c->n_urls, c->urls[0],
+            c->app, c->instance_id, c->reg);
+    return BG_OK;
+}
+
+static int eureka_apply(struct bg_backend *b, enum bg_status st)
+{
+    struct eureka *e = b->priv;
+    e->ever_applied = true;
+    e->last_target = st;
+    e->need_reassert = false; /* this apply registers if it must */
+    job_start(e, true, true, st);
+    e->job.limit_ms = b->deadline_ms;
+    snprintf(b->msg, sizeof(b->msg), "applying %s", bg_status_name(st));
+    pump(b, bg_now_ms());
+    return BG_PENDING;
+}
+
+static int eureka_progress(struct bg_backend *b, int64_t now)
+{
+    struct eureka *e = b->priv;
+    pump(b, now);
+    if (e->job.active && e->job.fg)
+        return BG_PENDING;
+    return e->fg_done ? e->fg_rc : 0;
+}
+
+static void eureka_cancel(struct bg_backend *b)
+{
+    struct eureka *e = b->priv;
+    if (e->job.active && e->job.fg) {
+        req_free(e, &e->jreq);
+        e->job.active = false;
+        bg_info("eureka_cancelled", "status=%s", bg_status_name(e->job.target));
+    }
+}
+
+static int eureka_fds(struct bg_backend *b, struct pollfd *pfd, int max)
+{
+    struct eureka *e = b->priv;
+    int n = 0;
+    for (int i = 0; i < e->n_socks && n < max; i++) {
+        short ev = 0;
+        if (e->socks[i].what & CURL_POLL_IN)
+            ev |= POLLIN;
+        if (e->socks[i].what & CURL_POLL_OUT)
+            ev |= POLLOUT;
+        pfd[n++] = (struct pollfd){.fd = e->socks[i].fd, .events = ev};
+    }
+    return n;
+}
+
+static void eureka_on_fds(struct bg_backend *b, struct pollfd *pfd, int n)
+{
+    struct eureka *e = b->priv;
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+        if (pfd[i].revents == 0)
+            continue;
+        int mask = 0;
+        if (pfd[i].revents & POLLIN)
+            mask |= CURL_CSELECT_IN;
+        if (pfd[i].revents & POLLOUT)
+            mask |= CURL_CSELECT_OUT;
+        if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL))
+            mask |= CURL_CSELECT_ERR;
+        int running;
+        curl_multi_socket_action(e->multi, pfd[i].fd, mask, &running);
+        any = true;
+    }
+    if (!any)
+        return;
+    check_done(b);
+    pump(b, bg_now_ms());
+}
+
+static int64_t eureka_deadline(struct bg_backend *b)
+{
+    struct eureka *e = b->priv;
+    int64_t now = bg_now_ms();
+    int64_t d = e->timer_at;
+#define EU_SOONER(t) (d = (d == 0 || (t) < d) ? (t) : d)
+    if (e->job.active && e->jreq == NULL)
+        EU_SOONER(e->job.not_before > now ? e->job.not_before : now);
+    if (e->c->reg && e->registered && e->hb == NULL)
+        EU_SOONER(e->next_heartbeat);
+    if (e->c->reg && !e->job.active && (e->need_reassert || !e->registered))
+        EU_SOONER(e->reg_retry_at > now ? e->reg_retry_at : now);
+#undef EU_SOONER
+    return d;
+}
+
+static void eureka_tick(struct bg_backend *b, int64_t now)
+{
+    struct eureka *e = b->priv;
+    if (e->timer_at != 0 && e->timer_at <= now) {
+        e->timer_at = 0;
+        int running;
+        curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        check_done(b);
+    }
+    pump(b, now);
+}
+
+/* SIGTERM: leave the registry. Blocks for at most timeout per URL: we are exiting. */
+static void eureka_shutdown(struct bg_backend *b)
+{
+    struct eureka *e = b->priv;
+    req_free(e, &e->jreq);
+    req_free(e, &e->hb);
+    e->job.active = false;
+    if (!e->c->reg || !e->registered)
+        return;
+    for (size_t t = 0; t < e->c->n_urls; t++) {
+        size_t u = (e->good_url + t) % e->c->n_urls;
+        struct req *r = req_new(e, RQ_HEARTBEAT, "DELETE", bg_xstrdup(e->base), NULL, u);
+        r->easy = req_easy(e, r);
+        r->cc = curl_easy_perform(r->easy);
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->code);
+        char why[300];
+        attempt_error(r, why, sizeof(why));
+        bool done = r->cc == CURLE_OK && r->code < 500;
+        curl_easy_cleanup(r->easy);
+        r->easy = NULL;
+        if (done) {
+            bg_info("eureka_deregistered", "url=%s code=%ld", e->c->urls[u], r->code);
+            req_free(e, &r);
+            e->registered = false;
+            return;
+        }
+        bg_warn("eureka_deregister_failed", "url=%s reason=\"%s\"", e->c->urls[u], why);
+        req_free(e, &r);
+    }
+}
+
+static void eureka_destroy(struct bg_backend *b)
+{
+    struct eureka *e = b->priv;
+    if (e == NULL)
+        return;
+    req_free(e, &e->jreq);
+    req_free(e, &e->hb);
+    curl_multi_cleanup(e->multi);
+    free(e->base);
+    free(e->app_path);
+    free(e);
+    b->priv = NULL;
+    curl_global_cleanup();
+}
+
+const struct bg_backend_ops bg_backend_eureka_ops = {
+    .type = "eureka",
+    .init = eureka_init,
+    .apply = eureka_apply,
+    .progress = eureka_progress,
+    .cancel = eureka_cancel,
+    .fds = eureka_fds,
+    .on_fds = eureka_on_fds,
+    .deadline = eureka_deadline,
+    .tick = eureka_tick,
+    .shutdown = eureka_shutdown,
+    .destroy = eureka_destroy,
+};

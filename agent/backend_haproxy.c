@@ -1,0 +1,443 @@
+/* backend_haproxy.c -- HAProxy agent-check responder: "ready" / "drain", confirmed by polls. */
+
+/*
+ * HAProxy's agent check (server option "agent-check", every "agent-inter") connects to our
+ * port, may send its "agent-send" string, reads one line and closes. We answer
+ *
+ *   UP              "ready\n"  admin state READY: cancels a DRAIN (or MAINT) set by the agent
+ *   OUT_OF_SERVICE  "drain\n"  admin state DRAIN: weight 0, no new connections, but the
+ *                              connections in flight (and sessions pinned by persistence)
+ *                              finish normally
+ *
+ * Why not "maint": MAINT also stops the server's health checks and refuses persistent
+ * sessions; when the agent later says "ready" HAProxy must first see the health checks pass
+ * again, so going UP would take rise*inter longer than the poll that carried it. Why not
+ * "down"/"stopped": they change the operational state, which HAProxy reports as a failure
+ * (alerts, "server is DOWN" logs) and with "on-marked-down shutdown-sessions" cuts live
+ * connections -- the opposite of a drain. DRAIN is exactly "out of service, let in-flight
+ * work finish" and it is sticky: if the agent dies HAProxy keeps the last word it read
+ * (agent failures are not health failures), so a dead agent never brings an instance back.
+ *
+ * Confirmed propagation (DESIGN §5): a poll counts for a balancer once HAProxy has read the
+ * whole answer and closed the connection, i.e. after it acted on the word. Balancers are
+ * told apart by source address, as for the health backend.
+ *
+ * Every socket is non-blocking and lives in one epoll set, so the agent's poll() loop sees a
+ * single descriptor however many checks are in flight.
+ */
+#include "agent.h"
+#include "confirm.h"
+#include "log.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HA_MAX_CONNS 2048      /* open check connections; beyond, answer and close at once */
+#define HA_LINGER_MS 2000      /* how long we wait for HAProxy to close after our answer */
+#define HA_EVENTS 256          /* epoll events handled per batch */
+#define HA_ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE */
+
+static const char WORD_READY[] = "ready\n";
+static const char WORD_DRAIN[] = "drain\n";
+
+struct ha_conn {
+    struct ha_conn *prev, *next; /* in creation order: the head expires first */
+    int fd;
+    char peer[64];
+    const char *word;    /* the answer this connection gets */
+    size_t off;          /* bytes of word written */
+    int64_t answered_ms; /* when the whole word was written, 0 before */
+    int64_t expires_ms;
+};
+
+struct haproxy {
+    int lfd;  /* listening socket */
+    int epfd; /* epoll set: the listener and every connection */
+    enum bg_status served;
+    bool settled; /* the last change was confirmed (or timed out, or nobody polled) */
+    struct bg_confirm confirm;
+    struct ha_conn *head, *tail;
+    int n_conns;
+    int64_t accept_paused_until;
+    unsigned long long n_polls;
+};
+
+static int listener_tag; /* epoll data.ptr of the listener */
+
+static const char *word_for(enum bg_status st)
+{
+    return st == BG_STATUS_UP ? WORD_READY : WORD_DRAIN;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Listening socket.
+ * ------------------------------------------------------------------------------------- */
+
+/* Bind a non-blocking listener on "host:port". Returns the fd or -1 with err filled. */
+static int listen_on(const char *addr, char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+    if (bg_split_hostport(addr, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "listen address \"%s\" is not host:port", addr);
+        return -1;
+    }
+    const char *node = host;
+    if (host[0] == '\0' || strcmp(host, "*") == 0)
+        node = NULL; /* every address */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", port);
+    int rc = getaddrinfo(node, ports, &hints, &ai);
+    if (rc != 0 || ai == NULL) {
+        snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        freeaddrinfo(ai);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static void peer_text(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ss)->sin_addr, buf,
+                  (socklen_t)len);
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr, buf,
+                  (socklen_t)len);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Check connections.
+ * ------------------------------------------------------------------------------------- */
+
+/* The connection is over. It counts as a poll when the current word was answered after the
+ * last change (an answer written before it told HAProxy the old state). */
+static void conn_close(struct haproxy *h, struct ha_conn *c, int64_t now)
+{
+    if (c->answered_ms != 0) {
+        h->n_polls++;
+        if (c->word == word_for(h->served) &&
+            (!h->confirm.waiting || c->answered_ms >= h->confirm.changed_ms))
+            bg_confirm_polled(&h->confirm, c->peer, now);
+    }
+    close(c->fd); /* also removes it from the epoll set */
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        h->head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    else
+        h->tail = c->prev;
+    h->n_conns--;
+    free(c);
+}
+
+/* Write what is left of the answer. Returns 0 when done, 1 when the socket is full, -1 when
+ * the peer went away. After the answer we half-close and wait for HAProxy's close: closing
+ * with its agent-send string unread would reset the connection, possibly before it read us. */
+static int conn_write(struct haproxy *h, struct ha_conn *c, int64_t now)
+{
+    size_t len = strlen(c->word);
+    while (c->off < len) {
+        ssize_t w = send(c->fd, c->word + c->off, len - c->off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 1;
+        if (w < 0)
+            return -1;
+        c->off += (size_t)w;
+    }
+    if (c->answered_ms == 0) {
+        c->answered_ms = now;
+        shutdown(c->fd, SHUT_WR);
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+        epoll_ctl(h->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    }
+    return 0;
+}
+
+/* Read and drop whatever HAProxy sent (agent-send). Returns true once it has closed. */
+static bool conn_drain(struct ha_conn *c)
+{
+    char buf[512];
+    for (int i = 0; i < 16; i++) {
+        ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
+        if (r > 0)
+            continue;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return false;
+        return true; /* EOF or reset */
+    }
+    return false;
+}
+
+static void conn_event(struct haproxy *h, struct ha_conn *c, uint32_t events, int64_t now)
+{
+    if (c->answered_ms == 0 && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        if (conn_write(h, c, now) < 0) {
+            conn_close(h, c, now);
+            return;
+        }
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
+        bool closed = conn_drain(c);
+        if (closed || (events & (EPOLLERR | EPOLLHUP)))
+            conn_close(h, c, now);
+    }
+}
+
+static void accept_one(struct haproxy *h, int fd, const struct sockaddr_storage *ss, int64_t now)
+{
+    struct ha_conn *c = bg_xcalloc(1, sizeof(*c));
+    c->fd = fd;
+    c->word = word_for(h->served);
+    c->expires_ms = now + HA_LINGER_MS;
+    peer_text(ss, c->peer, sizeof(c->peer));
+    c->prev = h->tail;
+    if (h->tail != NULL)
+        h->tail->next = c;
+    else
+        h->head = c;
+    h->tail = c;
+    h->n_conns++;
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        conn_close(h, c, now);
+        return;
+    }
+    /* Answer at once: the check needs nothing from HAProxy. */
+    if (conn_write(h, c, now) < 0)
+        conn_close(h, c, now);
+}
+
+static void accept_all(struct haproxy *h, int64_t now)
+{
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(h->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                bg_warn("haproxy_agent_accept_failed", "errno=%d reason=\"%s\" action=pause", errno,
+                        strerror(errno));
+                h->accept_paused_until = now + HA_ACCEPT_PAUSE_MS;
+                struct epoll_event ev = {.events = 0, .data.ptr = &listener_tag};
+                epoll_ctl(h->epfd, EPOLL_CTL_MOD, h->lfd, &ev);
+            }
+            return; /* EAGAIN: all taken */
+        }
+        if (h->n_conns >= HA_MAX_CONNS) {
+            /* Too many lingering: answer best-effort and close without waiting. */
+            const char *w = word_for(h->served);
+            ssize_t r = send(fd, w, strlen(w), MSG_NOSIGNAL);
+            (void)r;
+            close(fd);
+            continue;
+        }
+        accept_one(h, fd, &ss, now);
+    }
+}
+
+/* Handle every ready event; bounded so that a flood cannot hold the loop. */
+static void service(struct haproxy *h)
+{
+    struct epoll_event ev[HA_EVENTS];
+    int64_t now = bg_now_ms();
+    for (int round = 0; round < 8; round++) {
+        int n = epoll_wait(h->epfd, ev, HA_EVENTS, 0);
+        if (n <= 0)
+            return;
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.ptr == &listener_tag)
+                accept_all(h, now);
+            else
+                conn_event(h, ev[i].data.ptr, ev[i].events, now);
+        }
+        if (n < HA_EVENTS)
+            return;
+    }
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Backend operations.
+ * ------------------------------------------------------------------------------------- */
+
+static int haproxy_init(struct bg_backend *b, char *err, size_t errlen)
+{
+    const struct bg_backend_conf *c = b->conf;
+    if (c->listen == NULL) {
+        snprintf(err, errlen, "haproxy-agent: no listen address");
+        return BG_EINVAL;
+    }
+    int lfd = listen_on(c->listen, err, errlen);
+    if (lfd < 0)
+        return BG_EINVAL;
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listener_tag};
+    if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) != 0) {
+        snprintf(err, errlen, "epoll: %s", strerror(errno));
+        close(lfd);
+        if (epfd >= 0)
+            close(epfd);
+        return BG_EINVAL;
+    }
+    struct haproxy *h = bg_xcalloc(1, sizeof(*h));
+    h->lfd = lfd;
+    h->epfd = epfd;
+    h->served = BG_STATUS_OUT; /* a new instance takes no traffic until told */
+    h->settled = true;
+    bg_confirm_init(&h->confirm, c->poll_window_ms, c->confirm_timeout_ms, c->confirm_polls);
+    b->priv = h;
+    bg_info("haproxy_agent_listen", "listen=%s word=drain confirm_timeout_ms=%lld polls=%d",
+            c->listen, (long long)c->confirm_timeout_ms, h->confirm.polls);
+    return BG_OK;
+}
+
+static int haproxy_apply(struct bg_backend *b, enum bg_status st)
+{
+    struct haproxy *h = b->priv;
+    int64_t now = bg_now_ms();
+    if (h->served == st && h->settled) {
+        snprintf(b->msg, sizeof(b->msg), "unchanged (answering %.5s)", word_for(st));
+        return 0;
+    }
+    h->served = st;
+    h->settled = false;
+    h->confirm.limit_ms = b->deadline_ms; /* answer before the caller gives up */
+    if (!bg_confirm_start(&h->confirm, now)) {
+        h->settled = true;
+        snprintf(b->msg, sizeof(b->msg), "answering %.5s; applied (no balancer polling)",
+                 word_for(st));
+        return 0;
+    }
+    snprintf(b->msg, sizeof(b->msg), "answering %.5s; waiting for balancers to poll", word_for(st));
+    return BG_PENDING;
+}
+
+static int haproxy_progress(struct bg_backend *b, int64_t now)
+{
+    struct haproxy *h = b->priv;
+    char note[400];
+    int rc = bg_confirm_check(&h->confirm, now, note, sizeof(note));
+    if (rc == 1)
+        return BG_PENDING;
+    h->settled = true;
+    snprintf(b->msg, sizeof(b->msg), "answering %.5s; %s", word_for(h->served), note);
+    /* Unconfirmed is reported, not failed: the balancer may simply have gone away. */
+    return 0;
+}
+
+/* Superseded: stop waiting, so that a stale confirm deadline does not keep waking the loop;
+ * the change stays unsettled, so the next apply confirms again even for the same word. */
+static void haproxy_cancel(struct bg_backend *b)
+{
+    struct haproxy *h = b->priv;
+    h->confirm.waiting = false;
+}
+
+static int haproxy_fds(struct bg_backend *b, struct pollfd *pfd, int max)
+{
+    struct haproxy *h = b->priv;
+    if (max < 1)
+        return 0;
+    pfd[0] = (struct pollfd){.fd = h->epfd, .events = POLLIN};
+    return 1;
+}
+
+static void haproxy_on_fds(struct bg_backend *b, struct pollfd *pfd, int n)
+{
+    if (n >= 1 && pfd[0].revents != 0)
+        service(b->priv);
+}
+
+static int64_t haproxy_deadline(struct bg_backend *b)
+{
+    struct haproxy *h = b->priv;
+    int64_t d = 0;
+    if (h->confirm.waiting) {
+        d = h->confirm.changed_ms + h->confirm.timeout_ms;
+        if (h->confirm.limit_ms > 0 && h->confirm.limit_ms < d)
+            d = h->confirm.limit_ms;
+    }
+    if (h->head != NULL && (d == 0 || h->head->expires_ms < d))
+        d = h->head->expires_ms;
+    if (h->accept_paused_until != 0 && (d == 0 || h->accept_paused_until < d))
+        d = h->accept_paused_until;
+    return d;
+}
+
+static void haproxy_tick(struct bg_backend *b, int64_t now)
+{
+    struct haproxy *h = b->priv;
+    /* HAProxy normally closes right after reading; these did not (or never read). */
+    while (h->head != NULL && h->head->expires_ms <= now)
+        conn_close(h, h->head, now);
+    if (h->accept_paused_until != 0 && h->accept_paused_until <= now) {
+        h->accept_paused_until = 0;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listener_tag};
+        epoll_ctl(h->epfd, EPOLL_CTL_MOD, h->lfd, &ev);
+    }
+}
+
+static void haproxy_destroy(struct bg_backend *b)
+{
+    struct haproxy *h = b->priv;
+    if (h == NULL)
+        return;
+    while (h->head != NULL) {
+        struct ha_conn *c = h->head;
+        h->head = c->next;
+        close(c->fd);
+        free(c);
+    }
+    close(h->lfd);
+    close(h->epfd);
+    free(h);
+    b->priv = NULL;
+}
+
+const struct bg_backend_ops bg_backend_haproxy_ops = {
+    .type = "haproxy-agent",
+    .init = haproxy_init,
+    .apply = haproxy_apply,
+    .progress = haproxy_progress,
+    .cancel = haproxy_cancel,
+    .fds = haproxy_fds,
+    .on_fds = haproxy_on_fds,
+    .deadline = haproxy_deadline,
+    .tick = haproxy_tick,
+    .destroy = haproxy_destroy,
+};
