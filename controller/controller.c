@@ -255,6 +255,28 @@ static char *status_json(struct bg_ctl *c)
     return s;
 }
 
+static long long seq_of(const char *name);
+
+/* Is our election node still the lowest? (No side effects.) */
+static bool still_lowest(struct bg_ctl *c)
+{
+    char dir[600];
+    zpath(c, "/election", dir, sizeof(dir));
+    struct String_vector kids = {0};
+    if (c->election_node[0] == '\0' || zoo_get_children(c->zk.zh, dir, 0, &kids) != ZOK)
+        return false;
+    const char *mine = strrchr(c->election_node, '/') + 1;
+    bool present = false, lowest = true;
+    for (int i = 0; i < kids.count; i++) {
+        if (strcmp(kids.data[i], mine) == 0)
+            present = true;
+        else if (seq_of(kids.data[i]) < seq_of(mine))
+            lowest = false;
+    }
+    deallocate_String_vector(&kids);
+    return present && lowest;
+}
+
 static void write_status(struct bg_ctl *c)
 {
     char path[600];
@@ -280,6 +302,12 @@ static void write_status(struct bg_ctl *c)
         if (rc == ZOK) {
             c->status_version = st.version;
         } else if (rc == ZBADVERSION || rc == ZNONODE) {
+            /* Someone else wrote it: only overwrite while we are provably still the leader. */
+            if (!still_lowest(c)) {
+                bg_warn("status_conflict", "rc=%s action=step_down", zerror(rc));
+                c->deposed = true;
+                break;
+            }
             bg_warn("status_conflict", "rc=%s action=reread", zerror(rc));
             c->status_version = -1;
         }
@@ -396,12 +424,15 @@ static bool on_wake(void *ctx)
     return bg_zk_check(&c->zk) == BG_ZK_CONNECTED;
 }
 
-static void lose_leadership(struct bg_ctl *c, const char *why)
+/* Stop leading. drop_node: our election node is gone (or about to be, with the session), so
+ * the next election step joins afresh. */
+static void lose_leadership(struct bg_ctl *c, const char *why, bool drop_node)
 {
     if (c->leader)
         bg_warn("leadership_lost", "epoch=%lld reason=\"%s\"", (long long)c->epoch, why);
     c->leader = false;
-    c->election_node[0] = '\0';
+    if (drop_node)
+        c->election_node[0] = '\0';
     members_clear(c);
     if (c->in_switch) {
         json_decref(c->sw_outcome);
@@ -519,7 +550,7 @@ static void reconcile(struct bg_ctl *c)
             break;
         int rc = act(c, &p);
         if (rc == BG_ESTALE) {
-            lose_leadership(c, "an agent has seen a newer leader's epoch");
+            lose_leadership(c, "an agent has seen a newer leader's epoch", true);
             bg_zk_reopen(&c->zk);
             return;
         }
@@ -527,9 +558,16 @@ static void reconcile(struct bg_ctl *c)
             return; /* the main loop sees why */
         if (c->status_dirty && bg_now_ms() - c->status_written_ms >= STATUS_MIN_INTERVAL_MS)
             write_status(c);
+        if (c->deposed)
+            break;
     }
-    if (c->status_dirty)
+    if (c->status_dirty && !c->deposed)
         write_status(c);
+    if (c->deposed) {
+        c->deposed = false;
+        lose_leadership(c, "/status was written by a newer leader", true);
+        bg_zk_reopen(&c->zk);
+    }
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -621,7 +659,7 @@ static void election_step(struct bg_ctl *c)
         deallocate_String_vector(&kids);
         if (!present) {
             /* Our node was deleted under us (by hand?): we can no longer claim to lead. */
-            lose_leadership(c, "election node vanished");
+            lose_leadership(c, "election node vanished", true);
             return;
         }
         if (pred_seq < 0) {
@@ -630,7 +668,7 @@ static void election_step(struct bg_ctl *c)
             return;
         }
         if (c->leader)
-            lose_leadership(c, "a lower election node exists");
+            lose_leadership(c, "a lower election node exists", false);
         char p[900];
         struct Stat st;
         snprintf(p, sizeof(p), "%s/%s", dir, pred);
@@ -736,7 +774,7 @@ int bg_ctl_run(struct bg_ctl *c)
     while (!c->stop) {
         enum bg_zk_health h = bg_zk_check(&c->zk);
         if (h == BG_ZK_LOST) {
-            lose_leadership(c, "ZooKeeper session lost");
+            lose_leadership(c, "ZooKeeper session lost", true);
             bg_zk_reopen(&c->zk);
         } else if (h == BG_ZK_CONNECTING) {
             if (c->leader && !paused)

@@ -45,6 +45,7 @@ struct bg_ctl {
     /* /status */
     int status_version; /* -1: unknown */
     bool status_dirty;
+    bool deposed; /* found out while writing /status that someone else leads */
     int64_t status_written_ms;
 
     /* The switch in progress, for /history. */
