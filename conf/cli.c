@@ -1,0 +1,81 @@
+/* cli.c -- shared main() of bg-agent and bg-controller. */
+#include "cli.h"
+#include "log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(const struct bg_daemon *d, FILE *f)
+{
+    fprintf(f,
+            "usage: %s -c %s [--check-config]\n"
+            "\n"
+            "%s\n"
+            "\n"
+            "  -c, --config FILE   configuration file (required)\n"
+            "      --check-config  validate the configuration, print every error, exit 0/1\n"
+            "  -h, --help          this text\n"
+            "  -V, --version       print the version\n"
+            "\n"
+            "Environment: BG_LOG_LEVEL=debug|info|warn|error\n",
+            d->name, d->conf_name, d->about);
+}
+
+int bg_daemon_main(const struct bg_daemon *d, void *conf, int argc, char **argv)
+{
+    bg_log_init(d->name);
+    const char *path = NULL;
+    int check = 0;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'k':
+            check = 1;
+            break;
+        case 'h':
+            usage(d, stdout);
+            return 0;
+        case 'V':
+            printf("%s %s\n", d->name, d->version);
+            return 0;
+        default:
+            usage(d, stderr);
+            return 2;
+        }
+    }
+    if (path == NULL || optind != argc) {
+        fprintf(stderr, "%s: %s\n", d->name,
+                path == NULL ? "-c FILE is required" : "unexpected argument");
+        usage(d, stderr);
+        return 2;
+    }
+    struct bg_conf_errors errs = {0};
+    int rc = d->load(path, conf, &errs);
+    if (rc != 0) {
+        bg_conf_errors_print(&errs, stderr);
+        fprintf(stderr, "%s: %zu error(s) in %s\n", d->name, errs.n, path);
+        bg_conf_errors_free(&errs);
+        d->free_conf(conf);
+        return 1;
+    }
+    bg_conf_errors_free(&errs);
+    if (check) {
+        printf("%s: ok\n", path);
+        d->free_conf(conf);
+        return 0;
+    }
+    rc = d->run(conf);
+    d->free_conf(conf);
+    bg_info("exit", "rc=%d", rc == 0 ? 0 : 1);
+    return rc == 0 ? 0 : 1;
+}
