@@ -71,5 +71,5 @@ fi
 
 echo
 printf '%s\n' "${summary[@]}"
-echo "all suites: $total_pass passed, $total_fail failed"
+echo "total: $total_pass passed, $total_fail failed"
 exit "$status"
