@@ -155,6 +155,18 @@ void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
         note_retries(in, out);
         return;
     }
+    /* An id registered under both colours is never driven (we cannot tell which node is the
+     * real instance), so it may still be serving as the old colour: do not claim success. */
+    for (size_t i = 0; i < in->n; i++) {
+        if (in->m[i].duplicate) {
+            out->phase = BG_PHASE_BLOCKED;
+            snprintf(out->reason, sizeof(out->reason),
+                     "%s is UP (%d of %d), but %s is registered under both blue and green and "
+                     "was left as it is; delete the stray node",
+                     want, out->ready, out->targets, in->m[i].id);
+            return;
+        }
+    }
     out->phase = BG_PHASE_CONVERGED;
     snprintf(out->reason, sizeof(out->reason), "%s is UP (%d instance(s)), %s is out", want,
              out->ready, bg_color_name(bg_other_color(in->desired)));

@@ -238,6 +238,23 @@ static void test_plan_new_standby_member_marked_out(void **state)
     assert_string_equal(m[p.idx[0]].id, "g9");
 }
 
+static void test_plan_duplicate_id_is_not_converged(void **state)
+{
+    (void)state;
+    /* Regression: a duplicate id (never driven) let /status claim "converged". */
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_NONE), mk("b1", BG_GREEN, BG_KNOWN_NONE),
+                            mk("g1", BG_GREEN, BG_KNOWN_UP), mk("b2", BG_BLUE, BG_KNOWN_OUT)};
+    m[0].duplicate = m[1].duplicate = true;
+    m[0].endpoint = m[1].endpoint = NULL;
+    struct bg_plan_input in = input(BG_GREEN, m, 4);
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.n_idx, 0);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_string_equal(p.reason, "green is UP (1 of 1), but b1 is registered under both blue "
+                                  "and green and was left as it is; delete the stray node");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_plan_resync_reasserts),
         cmocka_unit_test(test_plan_unusable_members_ignored),
         cmocka_unit_test(test_plan_new_standby_member_marked_out),
+        cmocka_unit_test(test_plan_duplicate_id_is_not_converged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
