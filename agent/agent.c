@@ -111,8 +111,10 @@ static void finish_waiters(struct bg_agent *a, unsigned code, const char *body, 
         w->done = true;
         w->code = code;
         w->body = bg_xstrdup(body);
-        if (!w->sync)
+        if (!w->sync) {
             MHD_resume_connection(w->conn);
+            a->resumed = true;
+        }
     }
 }
 
@@ -450,13 +452,16 @@ int bg_agent_run(struct bg_agent *a)
             if (b->ops->fds != NULL)
                 n += b->ops->fds(b, pfd + n, MAX_POLLFDS - n);
         }
-        int rc = poll(pfd, (nfds_t)n, (int)next_timeout(a));
+        /* A connection resumed after the last MHD run (e.g. a transition confirmed by a poll
+         * that run itself handled) must be answered now, not at the next wake-up. */
+        int rc = poll(pfd, (nfds_t)n, a->resumed ? 0 : (int)next_timeout(a));
         if (rc < 0 && errno != EINTR) {
             bg_error("poll_failed", "errno=%d", errno);
             break;
         }
         if (pfd[0].revents)
             bg_zk_drain(&a->zk);
+        a->resumed = false;
         bg_httpd_run(&a->http);
         int64_t now = bg_now_ms();
         for (size_t i = 0; i < a->n_backends && i < BG_ARRAY_LEN(owner_start); i++) {

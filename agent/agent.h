@@ -93,6 +93,7 @@ struct bg_agent {
     int64_t trans_started; /* monotonic ms */
     int64_t deadline_ms;   /* from the request's timeout_ms (0: none) */
     struct bg_waiter *waiters;
+    bool resumed; /* a suspended PUT was resumed since the last MHD run */
 
     /* Registration. */
     bool registered;
