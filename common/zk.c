@@ -17,8 +17,10 @@
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
     (void)zh;
-    (void)path;
     struct bg_zk *z = ctx;
+    if (type == ZOO_CHANGED_EVENT && z->quiet_path[0] != '\0' && path != NULL &&
+        strcmp(path, z->quiet_path) == 0)
+        return; /* our own writes to a node we only watch for deletion */
     if (type == ZOO_SESSION_EVENT) {
         atomic_store(&z->state, state);
         if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE)

@@ -31,6 +31,9 @@ struct bg_zk {
     int64_t last_connected;   /* monotonic ms of the last time we saw CONNECTED */
     int64_t session_id;       /* of the current session, 0 before it is established */
     unsigned generation;      /* bumped by each bg_zk_reopen */
+    /* Data changes of this node (absolute path) do not count as events: set once, before any
+     * watch on it is set, by a daemon that writes the node itself. */
+    char quiet_path[512];
 };
 
 /* Open a session (asynchronous connect). Returns 0 or a negative error. */

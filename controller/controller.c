@@ -227,7 +227,8 @@ static const char *known_name(enum bg_known k)
     return k == BG_KNOWN_UP ? "UP" : k == BG_KNOWN_OUT ? "OUT_OF_SERVICE" : "UNKNOWN";
 }
 
-static char *status_json(struct bg_ctl *c)
+/* /status as JSON; with_time adds "updated" (left out to compare contents). */
+static char *status_json(struct bg_ctl *c, bool with_time)
 {
     json_t *inst = json_array();
     for (size_t i = 0; i < c->n; i++) {
@@ -250,6 +251,8 @@ static char *status_json(struct bg_ctl *c)
                   bg_phase_name(c->phase), "reason", c->reason, "epoch", (json_int_t)c->epoch,
                   "leader", c->conf->id, "since", since, "updated", now, "active_mzxid",
                   (json_int_t)c->active_mzxid, "instances", inst);
+    if (!with_time)
+        json_object_del(j, "updated");
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
@@ -281,8 +284,15 @@ static void write_status(struct bg_ctl *c)
 {
     char path[600];
     zpath(c, "/status", path, sizeof(path));
-    char *data = status_json(c);
     struct Stat st;
+    char *body = status_json(c, false);
+    if (c->last_status != NULL && strcmp(body, c->last_status) == 0 && c->status_version >= 0 &&
+        zoo_exists(c->zk.zh, path, 1, &st) == ZOK) {
+        free(body); /* nothing new to say (and it still exists) */
+        c->status_dirty = false;
+        return;
+    }
+    char *data = status_json(c, true);
     int rc = ZBADVERSION;
     for (int attempt = 0; attempt < 3 && (rc == ZBADVERSION || rc == ZNONODE); attempt++) {
         if (c->status_version < 0) {
@@ -314,12 +324,16 @@ static void write_status(struct bg_ctl *c)
     }
     free(data);
     if (rc == ZOK) {
+        free(c->last_status);
+        c->last_status = body;
+        body = NULL;
         c->status_dirty = false;
         c->status_written_ms = bg_now_ms();
         zoo_exists(c->zk.zh, path, 1, &st); /* notice if someone deletes it */
     } else {
         bg_warn("status_write_failed", "rc=%s", zerror(rc));
     }
+    free(body);
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -745,6 +759,7 @@ int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf)
     if (bg_zk_open(&c->zk, conf->zk.connect, conf->zk.root, conf->zk.session_timeout_ms,
                    conf->zk.auth) != 0)
         return BG_EZK;
+    bg_zk_path(&c->zk, "/status", c->zk.quiet_path, sizeof(c->zk.quiet_path));
     bg_info("start", "id=%s zk=%s root=%s batch_size=%d min_ready=%d settle_ms=%lld", conf->id,
             conf->zk.connect, conf->zk.root, conf->sw.batch_size, conf->sw.min_ready,
             (long long)conf->sw.settle_ms);
@@ -811,6 +826,7 @@ void bg_ctl_free(struct bg_ctl *c)
     bg_httpd_stop(&c->http);
     bg_zk_close(&c->zk);
     members_clear(c);
+    bg_free(&c->last_status);
     json_decref(c->sw_outcome);
     c->sw_outcome = NULL;
     if (c->multi != NULL)

@@ -45,7 +45,8 @@ struct bg_ctl {
     /* /status */
     int status_version; /* -1: unknown */
     bool status_dirty;
-    bool deposed; /* found out while writing /status that someone else leads */
+    char *last_status; /* contents last written, without "updated" */
+    bool deposed;      /* found out while writing /status that someone else leads */
     int64_t status_written_ms;
 
     /* The switch in progress, for /history. */
