@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# run.sh -- rerun the benchmarks: a release build in build/release (configured if missing,
+# brought up to date otherwise), bench_core.py (switch time vs instances, failover, memory,
+# CPU), bench_lb.py (failed requests and cutover under wrk load, bluegreen vs nginx reloads),
+# then the plot. Results: bench/out/{core.json,lb.json,lb.png}.
+#
+# Usage: bench/run.sh [--flips N] [--sleep S] [--sizes LIST] [--scenarios LIST] [--quick]
+#   --flips N        flips per load-balancer scenario (default 50)
+#   --sleep S        the fixed sleep of scenario d, seconds (default 1)
+#   --sizes LIST     instances per colour for bench_core.py (default 2,20,100,200)
+#   --scenarios LIST bench_lb.py scenarios (default a,b,a2,b2,c,d,e)
+#   --quick          a smoke run: 10 flips, sizes 2,20, 2 failovers
+set -euo pipefail
+cd "$(dirname "$0")/.."
+flips=50 sleep_s=1 sizes=2,20,100,200 scenarios=a,b,a2,b2,c,d,e core_flips=11 failovers=5
+while [ $# -gt 0 ]; do
+    case $1 in
+    --flips) flips=$2; shift ;;
+    --sleep) sleep_s=$2; shift ;;
+    --sizes) sizes=$2; shift ;;
+    --scenarios) scenarios=$2; shift ;;
+    --quick) flips=10 sizes=2,20 core_flips=5 failovers=2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 64 ;;
+    esac
+    shift
+done
+
+for exe in cmake wrk haproxy nginx gnuplot java; do
+    command -v "$exe" >/dev/null || { echo "run.sh: $exe is not installed" >&2; exit 1; }
+done
+
+build=build/release
+if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake --build "$build" -j "$(nproc)" >/dev/null
+export BG_BUILD_DIR=$PWD/$build
+mkdir -p bench/out
+
+# Many agents (200+200) and wrk's connections need descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+echo "== bench_core.py: switch time vs instances ($sizes per colour), failover, memory, CPU"
+python3 bench/bench_core.py --sizes "$sizes" --flips "$core_flips" --failovers "$failovers" \
+    --out bench/out/core.json | tee bench/out/core.txt
+echo
+echo "== bench_lb.py: failed requests and cutover under wrk -c64 ($flips flips per scenario)"
+python3 bench/bench_lb.py --flips "$flips" --sleep "$sleep_s" --scenarios "$scenarios" \
+    --out bench/out/lb.json --core bench/out/core.json | tee bench/out/lb.txt
+gnuplot -e "outdir='bench/out'" bench/plot.gp
+echo
+echo "plot: bench/out/lb.png   tables: bench/out/core.txt bench/out/lb.txt"
