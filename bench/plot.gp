@@ -14,8 +14,9 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
 set grid ytics
-set xtics rotate by -25 noenhanced
-set key top left
+set xtics rotate by 25 right noenhanced
+set key top left reverse Left
+set xlabel "scenario"
 
 set title "Cutover: flip -> only the new colour answers (ms)"
 set ylabel "ms"
@@ -33,7 +34,7 @@ unset logscale y
 set yrange [*:*]
 
 set style data points
-set xtics norotate
+set xtics norotate center
 set title "Cutover of every flip (ms)"
 set xlabel "flip"
 set ylabel "ms"
