@@ -19,8 +19,12 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
     (void)zh;
     struct bg_zk *z = ctx;
     if (type == ZOO_CHANGED_EVENT && z->quiet_path[0] != '\0' && path != NULL &&
-        strcmp(path, z->quiet_path) == 0)
-        return; /* our own writes to a node we only watch for deletion */
+        strcmp(path, z->quiet_path) == 0) {
+        /* Mostly our own writes: counted apart so they do not trigger a full re-read. */
+        atomic_fetch_add(&z->quiet_events, 1);
+        bg_zk_wake(z);
+        return;
+    }
     if (type == ZOO_SESSION_EVENT) {
         atomic_store(&z->state, state);
         if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE)

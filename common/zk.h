@@ -34,6 +34,7 @@ struct bg_zk {
     /* Data changes of this node (absolute path) do not count as events: set once, before any
      * watch on it is set, by a daemon that writes the node itself. */
     char quiet_path[512];
+    atomic_uint quiet_events; /* data changes of quiet_path */
 };
 
 /* Open a session (asynchronous connect). Returns 0 or a negative error. */

@@ -104,10 +104,11 @@ static bool finish(struct call *k, CURLcode cc)
 /* Wait for curl or the wake fd; returns false when the caller must stop. */
 static bool wait_some(CURLM *multi, const struct bg_call_opts *o, int64_t max_ms)
 {
-    struct curl_waitfd extra = {.fd = o->wake_fd, .events = CURL_WAIT_POLLIN};
+    struct curl_waitfd extra[2] = {{.fd = o->wake_fd, .events = CURL_WAIT_POLLIN},
+                                   {.fd = o->http_fd, .events = CURL_WAIT_POLLIN}};
     int numfds = 0;
-    curl_multi_poll(multi, &extra, 1, (int)max_ms, &numfds);
-    if (extra.revents != 0 && o->on_wake != NULL)
+    curl_multi_poll(multi, extra, o->http_fd >= 0 ? 2 : 1, (int)max_ms, &numfds);
+    if ((extra[0].revents != 0 || extra[1].revents != 0) && o->on_wake != NULL)
         return o->on_wake(o->ctx);
     return true;
 }

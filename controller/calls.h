@@ -28,6 +28,7 @@ struct bg_call_opts {
     int retries;
     int64_t backoff_ms;
     int wake_fd;                /* polled while waiting */
+    int http_fd;                /* also polled (-1: none); on_wake runs when either is ready */
     bool (*on_wake)(void *ctx); /* false: abandon the calls (connection lost, stopping) */
     void *ctx;
 };

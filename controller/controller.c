@@ -432,6 +432,7 @@ static bool on_wake(void *ctx)
 {
     struct bg_ctl *c = ctx;
     bg_zk_drain(&c->zk);
+    bg_httpd_run(&c->http); /* /health and /metrics stay responsive during slow calls */
     if (c->stop)
         return false;
     /* Stop calling agents the moment the connection is lost. */
@@ -472,6 +473,7 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
                              .retries = sw->retries,
                              .backoff_ms = sw->backoff_ms,
                              .wake_fd = c->zk.wake_fd,
+                             .http_fd = c->http.fd,
                              .on_wake = on_wake,
                              .ctx = c};
     int64_t t0 = bg_now_ms();
@@ -532,8 +534,40 @@ static void set_phase(struct bg_ctl *c, const struct bg_plan *p)
     }
 }
 
+/* /status changed: if it is not our last write, someone overwrote it; repair it (only while
+ * we are provably still the leader). */
+static void check_status_version(struct bg_ctl *c)
+{
+    char path[600];
+    zpath(c, "/status", path, sizeof(path));
+    struct Stat st;
+    if (zoo_exists(c->zk.zh, path, 1, &st) != ZOK || c->status_version < 0 ||
+        st.version == c->status_version)
+        return;
+    if (!still_lowest(c)) {
+        c->deposed = true;
+        return;
+    }
+    bg_warn("status_overwritten", "version=%d ours=%d action=rewrite", st.version,
+            c->status_version);
+    c->status_version = st.version;
+    bg_free(&c->last_status);
+    c->status_dirty = true;
+}
+
 static void reconcile(struct bg_ctl *c)
 {
+    unsigned q = atomic_load(&c->zk.quiet_events);
+    if (q != c->seen_quiet) {
+        c->seen_quiet = q;
+        check_status_version(c);
+        if (c->deposed) {
+            c->deposed = false;
+            lose_leadership(c, "/status was written by a newer leader", true);
+            bg_zk_reopen(&c->zk);
+            return;
+        }
+    }
     for (;;) {
         unsigned ev = atomic_load(&c->zk.node_events);
         if (ev != c->seen_events || c->need_read) {
@@ -791,12 +825,13 @@ int bg_ctl_run(struct bg_ctl *c)
         if (h == BG_ZK_LOST) {
             lose_leadership(c, "ZooKeeper session lost", true);
             bg_zk_reopen(&c->zk);
+            paused = false; /* whoever leads next, it is not a resumption */
         } else if (h == BG_ZK_CONNECTING) {
             if (c->leader && !paused)
                 bg_warn("leader_paused", "reason=\"connection to ZooKeeper lost\"");
             paused = c->leader;
         } else {
-            if (paused)
+            if (paused && c->leader)
                 bg_info("leader_resumed", "epoch=%lld", (long long)c->epoch);
             paused = false;
             election_step(c);

@@ -45,8 +45,9 @@ struct bg_ctl {
     /* /status */
     int status_version; /* -1: unknown */
     bool status_dirty;
-    char *last_status; /* contents last written, without "updated" */
-    bool deposed;      /* found out while writing /status that someone else leads */
+    char *last_status;   /* contents last written, without "updated" */
+    unsigned seen_quiet; /* zk.quiet_events already looked at */
+    bool deposed;        /* found out while writing /status that someone else leads */
     int64_t status_written_ms;
 
     /* The switch in progress, for /history. */
