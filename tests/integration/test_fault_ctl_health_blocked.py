@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Bug repro: the controller serves GET /health and /metrics on its main loop, and that loop
-does not serve HTTP while it waits for agent calls. With one agent that does not answer
-(SIGSTOP, still registered) and call_timeout 2s, retries 3 (the defaults), the leader's
-/health does not answer for seconds at a time -- exactly when an operator or a liveness probe
-needs it. Expected: /health and /metrics answer within 1 s throughout."""
+"""Regression (failed when written; fixed by 8256ca2): the controller served GET /health and
+/metrics on its main loop, and that loop did not serve HTTP while it waited for agent calls.
+With one agent that does not answer (SIGSTOP, still registered) and call_timeout 2s,
+retries 3 (the defaults), the leader's /health did not answer for seconds at a time --
+exactly when an operator or a liveness probe needs it. Expected: /health answers within 1 s
+throughout."""
 
 import signal
 import time
@@ -17,9 +18,9 @@ def test(t):
     s = f.system(t, zk, blue=1, green=1, controllers=1, call_timeout=2000, retries=3)
     ctl = s.controllers[0]
     g = s.agent("green-2", "green", session_timeout_ms=30000)
-    s.wait_converged("blue")
+    f.wait_converged(s, "blue")
     g.proc.kill(signal.SIGSTOP)
-    s.flip("green")
+    f.flip(s, "green")
     time.sleep(0.3)
     worst, fails = 0.0, 0
     t_end = time.time() + 8

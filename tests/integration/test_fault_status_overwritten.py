@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Bug repro: /status overwritten by hand (garbage, or a stale copy written by a script or a
-deposed controller) is not repaired while the leader has nothing new to say. Since commit
-1247fc8 the controller ignores data changes of /status (zk.quiet_path) and write_status()
-returns early when the contents equal the last ones it wrote, checking only that the node
-exists, not that its version is still the one it wrote. A deleted /status is re-created at
-once; an overwritten one stays wrong until the next change of state. Expected: repaired within
-a couple of seconds, like a deletion."""
+"""Regression (failed when written; fixed by 8256ca2): /status overwritten by hand (garbage,
+or a stale copy written by a script or a deposed controller) was not repaired while the
+leader had nothing new to say: since 1247fc8 the controller ignored data changes of /status
+(zk.quiet_path) and write_status() returned early when the contents equalled the last ones it
+wrote, checking only that the node exists, not that its version is still the one it wrote.
+A deleted /status is re-created at once; an overwritten one stayed wrong until the next
+change of state. Expected: repaired within a few seconds, like a deletion."""
 
 import json
 import time
