@@ -10,6 +10,7 @@ void bg_confirm_init(struct bg_confirm *c, int64_t window_ms, int64_t timeout_ms
     c->window_ms = window_ms;
     c->timeout_ms = timeout_ms;
     c->polls = polls > 0 ? polls : 1;
+    c->min_peer_polls = 1;
 }
 
 bool bg_confirm_start(struct bg_confirm *c, int64_t now)
@@ -17,7 +18,8 @@ bool bg_confirm_start(struct bg_confirm *c, int64_t now)
     int required = 0;
     for (int i = 0; i < c->n_peers; i++) {
         c->peer[i].since_change = 0;
-        c->peer[i].required = now - c->peer[i].last_ms <= c->window_ms;
+        c->peer[i].required =
+            c->peer[i].polls >= c->min_peer_polls && now - c->peer[i].last_ms <= c->window_ms;
         required += c->peer[i].required;
     }
     c->changed_ms = now;
@@ -46,6 +48,7 @@ void bg_confirm_polled(struct bg_confirm *c, const char *addr, int64_t now)
         snprintf(c->peer[i].addr, sizeof(c->peer[i].addr), "%s", addr);
     }
     c->peer[i].last_ms = now;
+    c->peer[i].polls++;
     if (c->waiting)
         c->peer[i].since_change++;
 }
@@ -83,6 +86,6 @@ int bg_confirm_active_peers(const struct bg_confirm *c, int64_t now)
 {
     int n = 0;
     for (int i = 0; i < c->n_peers; i++)
-        n += now - c->peer[i].last_ms <= c->window_ms;
+        n += c->peer[i].polls >= c->min_peer_polls && now - c->peer[i].last_ms <= c->window_ms;
     return n;
 }

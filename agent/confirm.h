@@ -8,19 +8,22 @@
 
 #define BG_CONFIRM_MAX_PEERS 32
 
-/* Each distinct peer address that polls is one balancer. A change made at time T is
- * confirmed once every peer that had polled within poll_window before T has polled `polls`
- * times since T (each answered with the new state), or "unconfirmed" after timeout. */
+/* Each distinct peer address that polls is one balancer. A change made at time T is confirmed
+ * once every peer that had polled at least min_peer_polls times, the last time within
+ * poll_window before T, has polled `polls` times since T (each answered with the new state),
+ * or "unconfirmed" after timeout. */
 struct bg_confirm {
     struct {
         char addr[64];
         int64_t last_ms;
         int since_change;
+        unsigned polls; /* in all; a peer that polled once (a stray curl) is no balancer */
         bool required;
     } peer[BG_CONFIRM_MAX_PEERS];
     int n_peers;
     int64_t window_ms, timeout_ms;
     int polls;
+    unsigned min_peer_polls; /* polls before a peer counts as a balancer (default 1) */
     bool waiting;
     int64_t changed_ms;
     int64_t limit_ms; /* absolute monotonic ms after which waiting stops (0: only timeout) */
