@@ -22,9 +22,15 @@ def test(t):
     t.check_eq(code, 200, "PUT UP")
     t.check_eq(obj["backends"][0]["message"], "applied (no balancer polling)", "no confirmation")
 
+    t.step("a single stray poll is no balancer: still applied at once")
+    h.http("GET", a.url + "/health")
+    code, obj, _ = a.put("OUT_OF_SERVICE", 1)
+    t.check_eq(obj["backends"][0]["message"], "applied (no balancer polling)",
+               "one poll does not make a balancer")
+    status = "OUT_OF_SERVICE"
+
     t.step("a balancer polls: the PUT waits for its next poll and answers right after it")
     lags = []
-    status = "UP"
     for i in range(7):
         h.http("GET", a.url + "/health")  # we are the balancer
         status = "OUT_OF_SERVICE" if status == "UP" else "UP"
