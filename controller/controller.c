@@ -591,8 +591,8 @@ static void reconcile(struct bg_ctl *c)
         struct bg_plan p;
         bg_plan(&in, &p);
         c->n_passes++;
+        set_phase(c, &p); /* first: a history entry carries the outcome's reason */
         track_switch(c, &p);
-        set_phase(c, &p);
         c->wake_at_ms = p.wake_at_ms;
         if (p.n_idx == 0)
             break;
