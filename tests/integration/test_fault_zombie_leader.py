@@ -36,9 +36,11 @@ def test(t):
     mark_before_flip = zombie.mark()
 
     t.step("flip to green; freeze the leader while its first call is in flight")
-    # A balancer (here: this test) polled every agent's /health just now, so an agent answers
-    # a change only once the next poll saw it, or after confirm_timeout (1.5 s) "unconfirmed".
-    # Nobody polls now: the leader's first UP call waits ~1.5 s, and we freeze it meanwhile.
+    # A balancer (here: this test, polling twice: one poll alone is not a balancer) polled
+    # every agent's /health just now, so an agent answers a change only once the next poll
+    # saw it, or after confirm_timeout (1.5 s) "unconfirmed". Nobody polls now: the leader's
+    # first UP call waits ~1.5 s, and we freeze it meanwhile.
+    s.healths()
     t.check_eq(s.healths(), f.expected_health(s, "blue"), "converged on blue")
     f.flip(s, "green")
     g = f.wait_log_any([a.proc for a in s.agents if a.color == "green"],
