@@ -570,6 +570,7 @@ class Ensemble:
       .wait_quorum(timeout=30) every live member serves and exactly one leads; returns leader index
       .start(i, wait=True) .stop(i) .kill(i) .alive(i)
       .leader_index()     index of the member whose srvr says "Mode: leader", or None
+      .wait_leader(timeout=20, exclude=None)  wait for a leader (other than exclude); its index
       .stop_all() .kill_all()
     """
 
@@ -621,6 +622,15 @@ class Ensemble:
             if s.alive() and s.mode() == "leader":
                 return i
         return None
+
+    def wait_leader(self, timeout=20, exclude=None):
+        """Wait until some live member other than exclude leads; return its index. Index 0 is a
+        leader like any other (a truthiness test on leader_index() would wait forever for it)."""
+        def found():
+            i = self.leader_index()
+            return (i,) if i is not None and i != exclude else None
+        return wait_until(found, timeout=timeout, msg=f"{self.name}: a leader other than "
+                          f"{exclude}")[0]
 
     def alive(self, i):
         return self.servers[i].alive()

@@ -48,7 +48,7 @@ def test(t):
         st = f.wait_converged(s, color, timeout=30)
         t_conv = f.iso_to_epoch(st["since"])
         t.check_eq(s.healths(), f.expected_health(s, color), f"every /health on {color}")
-        new_leader = h.wait_until(ens.leader_index, timeout=20, msg="a new ZooKeeper leader")
+        new_leader = ens.wait_leader(timeout=20, exclude=zl)
         t.check(new_leader != zl, f"{ens.servers[new_leader].name} leads now")
         now = czxids(s)
         t.check_eq(now, before, "no agent ephemeral was lost (czxid unchanged)")

@@ -112,6 +112,13 @@ def ensemble(t):
     t.check(new_leader is not None and new_leader != leader,
             f"new leader {ens.servers[new_leader].name} after {time.monotonic() - t0:.2f}s")
 
+    # Regression: CI once waited 20 s for "a new leader" because the new leader had index 0.
+    fake = type("Fake", (), {"leader_index": lambda self: 0, "name": "fake"})()
+    t.check_eq(h.Ensemble.wait_leader(fake, timeout=2), 0,
+               "wait_leader accepts index 0 (a truthiness wait raises a timeout here)")
+    t.check_eq(ens.wait_leader(timeout=20, exclude=leader), new_leader,
+               "wait_leader(exclude=old) finds the new leader")
+
     t.step("restart the old leader")
     ens.start(leader)
     ens.wait_quorum(timeout=30)
