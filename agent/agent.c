@@ -295,6 +295,30 @@ static char *node_json(struct bg_agent *a)
     return s;
 }
 
+/* Fence from the start: the leader is the lowest election member, so any call with a lower
+ * epoch comes from a deposed leader. Without this a restarted agent (epoch 0) would obey a
+ * zombie until the current leader called it. */
+static void learn_epoch(struct bg_agent *a)
+{
+    char dir[600];
+    bg_zk_path(&a->zk, "/election", dir, sizeof(dir));
+    struct String_vector kids = {0};
+    if (zoo_get_children(a->zk.zh, dir, 0, &kids) != ZOK)
+        return; /* no controller yet (ZNONODE) or a lost connection: nothing to learn */
+    int64_t lowest = -1;
+    for (int i = 0; i < kids.count; i++) {
+        int64_t s = bg_election_seq(kids.data[i]);
+        if (s >= 0 && (lowest < 0 || s < lowest))
+            lowest = s;
+    }
+    deallocate_String_vector(&kids);
+    if (lowest > a->epoch) {
+        bg_info("epoch_learned", "epoch=%lld previous=%lld source=election", (long long)lowest,
+                (long long)a->epoch);
+        a->epoch = lowest;
+    }
+}
+
 static void do_register(struct bg_agent *a)
 {
     struct bg_zk *z = &a->zk;
@@ -335,6 +359,7 @@ static void do_register(struct bg_agent *a)
         a->next_register_ms = 0;
         bg_info("registered", "node=%s czxid=%lld session=0x%llx", a->node, (long long)st.czxid,
                 (unsigned long long)cid->client_id);
+        learn_epoch(a);
         return;
     }
     bg_warn("register_failed", "node=%s rc=%s", a->node, zerror(rc));

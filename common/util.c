@@ -206,6 +206,22 @@ bool bg_ct_equal(const char *a, size_t alen, const char *b, size_t blen)
     return diff == 0;
 }
 
+int64_t bg_election_seq(const char *name)
+{
+    static const char prefix[] = "member-";
+    if (name == NULL || strncmp(name, prefix, sizeof(prefix) - 1) != 0)
+        return -1;
+    const char *d = name + sizeof(prefix) - 1;
+    int64_t v = 0;
+    size_t n = 0;
+    for (; d[n] != '\0'; n++) {
+        if (d[n] < '0' || d[n] > '9' || n >= 18)
+            return -1;
+        v = v * 10 + (d[n] - '0');
+    }
+    return n > 0 ? v : -1;
+}
+
 int bg_split_hostport(const char *s, char *host, size_t hostlen, int *port)
 {
     const char *colon = strrchr(s, ':');

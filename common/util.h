@@ -54,6 +54,9 @@ char *bg_read_file(const char *path, size_t max, size_t *len_out);
 char *bg_trim(char *s);
 /* Constant-time comparison of two byte strings (time depends only on the lengths). */
 bool bg_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
+/* The sequence number of a controller's election node name ("member-0000000042" -> 42), or
+ * -1 for any other name (nodes made by hand under /election are ignored, never obeyed). */
+int64_t bg_election_seq(const char *name);
 /* Split "host:port" into its parts. Returns 0 or BG_EINVAL. */
 int bg_split_hostport(const char *s, char *host, size_t hostlen, int *port);
 /* Printable, bounded copy of untrusted bytes for log lines and reasons (non-printables

@@ -273,7 +273,7 @@ static bool still_lowest(struct bg_ctl *c)
     for (int i = 0; i < kids.count; i++) {
         if (strcmp(kids.data[i], mine) == 0)
             present = true;
-        else if (seq_of(kids.data[i]) < seq_of(mine))
+        else if (seq_of(kids.data[i]) >= 0 && seq_of(kids.data[i]) < seq_of(mine))
             lowest = false;
     }
     deallocate_String_vector(&kids);
@@ -622,10 +622,11 @@ static void reconcile(struct bg_ctl *c)
  * Election: lowest sequence leads; each candidate watches only its predecessor.
  * ------------------------------------------------------------------------------------- */
 
+/* A name or path's election sequence number; -1 for a node that is not an election member. */
 static long long seq_of(const char *name)
 {
-    const char *d = strrchr(name, '-');
-    return d ? atoll(d + 1) : -1;
+    const char *base = strrchr(name, '/');
+    return (long long)bg_election_seq(base ? base + 1 : name);
 }
 
 static int join_election(struct bg_ctl *c)

@@ -190,6 +190,23 @@ static void test_util_split_hostport_bad(void **state)
  * bg_trim and bg_sanitize
  * ------------------------------------------------------------------------------------------ */
 
+static void test_util_election_seq(void **state)
+{
+    (void)state;
+    assert_int_equal(bg_election_seq("member-0000000000"), 0);
+    assert_int_equal(bg_election_seq("member-0000000042"), 42);
+    assert_int_equal(bg_election_seq("member-2147483648"), 2147483648LL);
+    /* Anything else is not an election member: never a predecessor, never an epoch. */
+    assert_int_equal(bg_election_seq("member-abc"), -1);
+    assert_int_equal(bg_election_seq("member-12x"), -1);
+    assert_int_equal(bg_election_seq("member-"), -1);
+    assert_int_equal(bg_election_seq("member--1"), -1);
+    assert_int_equal(bg_election_seq("zzz"), -1);
+    assert_int_equal(bg_election_seq("x-member-0000000001"), -1);
+    assert_int_equal(bg_election_seq("member-0000000000000000000001"), -1); /* overflow guard */
+    assert_int_equal(bg_election_seq(NULL), -1);
+}
+
 static void test_util_trim(void **state)
 {
     (void)state;
@@ -285,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_util_ct_equal),
         cmocka_unit_test(test_util_split_hostport_good),
         cmocka_unit_test(test_util_split_hostport_bad),
+        cmocka_unit_test(test_util_election_seq),
         cmocka_unit_test(test_util_trim),
         cmocka_unit_test(test_util_sanitize),
         cmocka_unit_test(test_util_sanitize_cuts_long_input),
