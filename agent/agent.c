@@ -331,8 +331,8 @@ static void do_register(struct bg_agent *a)
              a->conf->instance.id);
     bg_zk_path(z, rel, a->node, sizeof(a->node));
     char *data = node_json(a);
-    int rc = zoo_create(z->zh, a->node, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
-                        ZOO_EPHEMERAL, NULL, 0);
+    int rc =
+        zoo_create(z->zh, a->node, data, (int)strlen(data), bg_zk_acl(z), ZOO_EPHEMERAL, NULL, 0);
     free(data);
     struct Stat st;
     if (rc == ZOK || rc == ZNODEEXISTS) {

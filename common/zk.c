@@ -184,18 +184,40 @@ void bg_zk_path(const struct bg_zk *z, const char *rel, char *buf, size_t len)
         snprintf(buf, len, "%s%s", z->root, strcmp(rel, "/") == 0 ? "" : rel);
 }
 
+/* With credentials: everything for the authenticated identity that created the node (every
+ * daemon and CI share one digest user), reading for anyone. */
+static char scheme_auth[] = "auth", scheme_world[] = "world", id_none[] = "",
+            id_anyone[] = "anyone";
+static struct ACL protected_acl[] = {{0, {scheme_auth, id_none}}, {0, {scheme_world, id_anyone}}};
+static struct ACL_vector protected_acls = {2, protected_acl};
+
+const struct ACL_vector *bg_zk_acl(const struct bg_zk *z)
+{
+    /* The library's ZOO_PERM_* are extern constants, not constant expressions. */
+    protected_acl[0].perms = ZOO_PERM_ALL;
+    protected_acl[1].perms = ZOO_PERM_READ;
+    return z->auth != NULL ? &protected_acls : &ZOO_OPEN_ACL_UNSAFE;
+}
+
 int bg_zk_ensure(struct bg_zk *z, const char *rel)
 {
     char full[1024];
     bg_zk_path(z, rel, full, sizeof(full));
     if (strcmp(full, "/") == 0)
         return BG_OK;
+    size_t root_len = strlen(z->root);
     for (char *p = full + 1;; p++) {
         if (*p != '/' && *p != '\0')
             continue;
         char saved = *p;
         *p = '\0';
-        int rc = zoo_create(z->zh, full, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        /* Parents above the root stay open (other services live beside this one); the root
+         * and everything below it are protected when credentials are configured. */
+        const struct ACL_vector *acl =
+            (size_t)(p - full) < root_len ? &ZOO_OPEN_ACL_UNSAFE : bg_zk_acl(z);
+        int rc = zoo_create(z->zh, full, "", 0, acl, 0, NULL, 0);
+        if (rc == ZNOAUTH && zoo_exists(z->zh, full, 0, NULL) == ZOK)
+            rc = ZNODEEXISTS; /* we may not create here, but it is there already */
         *p = saved;
         if (rc != ZOK && rc != ZNODEEXISTS) {
             bg_warn("zk_create_failed", "path=%s rc=%s", full, zerror(rc));

@@ -54,6 +54,9 @@ enum bg_zk_health bg_zk_check(struct bg_zk *z);
 int bg_zk_wait_connected(struct bg_zk *z, int64_t timeout_ms);
 /* Absolute path for a path relative to the root ("/active_color" -> "/svc/active_color"). */
 void bg_zk_path(const struct bg_zk *z, const char *rel, char *buf, size_t len);
+/* The ACL for nodes this daemon creates: open without credentials; with zookeeper.auth,
+ * ALL for the authenticated creator and READ for anyone. */
+const struct ACL_vector *bg_zk_acl(const struct bg_zk *z);
 /* Create the root and a persistent node at rel and all its parents (ignores NODEEXISTS). */
 int bg_zk_ensure(struct bg_zk *z, const char *rel);
 const char *bg_zk_state_name(int state);

@@ -44,6 +44,9 @@ static void usage(FILE *f)
                "  -z, --zookeeper CONNECT  ZooKeeper connect string (default $BG_ZK or "
                "127.0.0.1:2181)\n"
                "  -r, --root ROOT          root of this service's nodes (default $BG_ROOT or /)\n"
+               "  -a, --auth USER:PASS     ZooKeeper digest credentials, as the daemons'\n"
+               "                           zookeeper.auth (default $BG_ZK_AUTH; prefer the\n"
+               "                           variable: arguments are visible in ps)\n"
                "  -h, --help               this text\n"
                "\n"
                "DUR is like 500ms, 30s or 2m (default 60s).\n"
@@ -54,6 +57,15 @@ static void usage(FILE *f)
 /* ----------------------------------------------------------------------------------------
  * ZooKeeper helpers.
  * ------------------------------------------------------------------------------------- */
+
+/* zerror() plus what to do about the one error users can fix themselves. */
+static const char *why(int rc)
+{
+    if (rc == ZNOAUTH)
+        return "not authorised (the nodes are protected by zookeeper.auth: pass -a USER:PASS "
+               "or set BG_ZK_AUTH)";
+    return zerror(rc);
+}
 
 /* Read a node into a malloc'd NUL-terminated buffer (NULL if missing or on error). */
 static char *get(struct ctl *c, const char *rel, int watch, struct Stat *st, int *rc_out)
@@ -103,9 +115,9 @@ static int children(struct ctl *c, const char *rel, struct String_vector *kids)
     return rc;
 }
 
-static int connect_zk(struct ctl *c, const char *connect, const char *root)
+static int connect_zk(struct ctl *c, const char *connect, const char *root, const char *auth)
 {
-    if (bg_zk_open(&c->zk, connect, root, 10000, NULL) != 0) {
+    if (bg_zk_open(&c->zk, connect, root, 10000, auth) != 0) {
         fprintf(stderr, "bgctl: cannot start a ZooKeeper client for %s\n", connect);
         return EXIT_ERROR;
     }
@@ -125,9 +137,19 @@ static char *leader_id(struct ctl *c)
         deallocate_String_vector(&kids);
         return NULL;
     }
-    /* member-<10 digits>: lexical order is sequence order. */
+    /* The lowest member-<digits>; anything else under /election is not a controller. */
+    int lowest = -1;
+    for (int i = 0; i < kids.count; i++) {
+        int64_t s = bg_election_seq(kids.data[i]);
+        if (s >= 0 && (lowest < 0 || s < bg_election_seq(kids.data[lowest])))
+            lowest = i;
+    }
+    if (lowest < 0) {
+        deallocate_String_vector(&kids);
+        return NULL;
+    }
     char rel[600];
-    snprintf(rel, sizeof(rel), "/election/%s", kids.data[0]);
+    snprintf(rel, sizeof(rel), "/election/%s", kids.data[lowest]);
     deallocate_String_vector(&kids);
     json_t *j = get_json(c, rel, 0);
     const char *id = json_string_value(json_object_get(j, "id"));
@@ -151,8 +173,7 @@ static int cmd_init(struct ctl *c, const char *color)
     }
     char path[1024];
     bg_zk_path(&c->zk, "/active_color", path, sizeof(path));
-    int rc =
-        zoo_create(c->zk.zh, path, color, (int)strlen(color), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    int rc = zoo_create(c->zk.zh, path, color, (int)strlen(color), bg_zk_acl(&c->zk), 0, NULL, 0);
     if (rc == ZNODEEXISTS) {
         char *cur = get(c, "/active_color", 0, NULL, NULL);
         printf("initialised %s (active_color already set: %s)\n", c->zk.root[0] ? c->zk.root : "/",
@@ -161,7 +182,7 @@ static int cmd_init(struct ctl *c, const char *color)
         return 0;
     }
     if (rc != ZOK) {
-        fprintf(stderr, "bgctl: cannot create %s: %s\n", path, zerror(rc));
+        fprintf(stderr, "bgctl: cannot create %s: %s\n", path, why(rc));
         return EXIT_ERROR;
     }
     printf("initialised %s (active_color=%s)\n", c->zk.root[0] ? c->zk.root : "/", color);
@@ -331,12 +352,12 @@ static int cmd_switch(struct ctl *c, enum bg_color target)
     if (rc == ZNONODE) {
         bg_zk_ensure(&c->zk, "/blue");
         bg_zk_ensure(&c->zk, "/green");
-        rc = zoo_create(c->zk.zh, path, name, (int)strlen(name), &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+        rc = zoo_create(c->zk.zh, path, name, (int)strlen(name), bg_zk_acl(&c->zk), 0, NULL, 0);
         if (rc == ZOK)
             rc = zoo_exists(c->zk.zh, path, 0, &st);
     }
     if (rc != ZOK) {
-        fprintf(stderr, "bgctl: cannot set %s: %s\n", path, zerror(rc));
+        fprintf(stderr, "bgctl: cannot set %s: %s\n", path, why(rc));
         return EXIT_ERROR;
     }
     printf("active_color set to %s\n", name);
@@ -352,7 +373,7 @@ static int current_color(struct ctl *c, enum bg_color *out, int64_t *mzxid)
     int rc = 0;
     char *cur = get(c, "/active_color", 0, &st, &rc);
     if (cur == NULL) {
-        fprintf(stderr, "bgctl: cannot read /active_color: %s\n", zerror(rc));
+        fprintf(stderr, "bgctl: cannot read /active_color: %s\n", why(rc));
         return EXIT_ERROR;
     }
     *out = bg_parse_color(cur, strlen(cur));
@@ -396,7 +417,7 @@ static int cmd_history(struct ctl *c, long limit)
         return 0;
     }
     if (rc != ZOK) {
-        fprintf(stderr, "bgctl: cannot list /history: %s\n", zerror(rc));
+        fprintf(stderr, "bgctl: cannot list /history: %s\n", why(rc));
         return EXIT_ERROR;
     }
     json_t *all = json_array();
@@ -446,11 +467,14 @@ int main(int argc, char **argv)
         bg_log_set_level(BG_LOG_ERROR);
     const char *connect = getenv("BG_ZK") ? getenv("BG_ZK") : "127.0.0.1:2181";
     const char *root = getenv("BG_ROOT") ? getenv("BG_ROOT") : "/";
+    const char *auth =
+        getenv("BG_ZK_AUTH") && getenv("BG_ZK_AUTH")[0] ? getenv("BG_ZK_AUTH") : NULL;
     const char *color = "blue";
     struct ctl c = {.timeout_ms = 60000};
     long limit = 0;
     static const struct option opts[] = {{"zookeeper", required_argument, NULL, 'z'},
                                          {"root", required_argument, NULL, 'r'},
+                                         {"auth", required_argument, NULL, 'a'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"wait", no_argument, NULL, 'w'},
                                          {"timeout", required_argument, NULL, 't'},
@@ -459,13 +483,16 @@ int main(int argc, char **argv)
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "z:r:n:hV", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "z:r:a:n:hV", opts, NULL)) != -1) {
         switch (o) {
         case 'z':
             connect = optarg;
             break;
         case 'r':
             root = optarg;
+            break;
+        case 'a':
+            auth = optarg;
             break;
         case 'j':
             c.json = true;
@@ -527,7 +554,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    int rc = connect_zk(&c, connect, root);
+    if (auth != NULL && (strchr(auth, ':') == NULL || auth[0] == ':' || strpbrk(auth, " \t\n"))) {
+        fprintf(stderr, "bgctl: --auth / BG_ZK_AUTH: expected USER:PASS without white space\n");
+        return EXIT_USAGE;
+    }
+    int rc = connect_zk(&c, connect, root, auth);
     if (rc == 0) {
         if (strcmp(cmd, "init") == 0)
             rc = cmd_init(&c, color);

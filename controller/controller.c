@@ -298,8 +298,8 @@ static void write_status(struct bg_ctl *c)
         if (c->status_version < 0) {
             rc = zoo_exists(c->zk.zh, path, 0, &st);
             if (rc == ZNONODE) {
-                rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE, 0,
-                                NULL, 0);
+                rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), bg_zk_acl(&c->zk), 0, NULL,
+                                0);
                 if (rc == ZOK)
                     c->status_version = 0;
                 continue;
@@ -374,7 +374,7 @@ static void history_append(struct bg_ctl *c, const char *result)
                           "instances", c->sw_outcome ? c->sw_outcome : json_object());
     char *data = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    int rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE, ZOO_SEQUENCE,
+    int rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), bg_zk_acl(&c->zk), ZOO_SEQUENCE,
                         NULL, 0);
     free(data);
     if (rc != ZOK)
@@ -640,7 +640,7 @@ static int join_election(struct bg_ctl *c)
     char *data = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     int rc =
-        zoo_create(c->zk.zh, prefix, data, (int)strlen(data), &ZOO_OPEN_ACL_UNSAFE,
+        zoo_create(c->zk.zh, prefix, data, (int)strlen(data), bg_zk_acl(&c->zk),
                    ZOO_EPHEMERAL | ZOO_SEQUENCE, c->election_node, (int)sizeof(c->election_node));
     free(data);
     if (rc != ZOK) {

@@ -1103,17 +1103,20 @@ class ZkCliResult(collections.namedtuple("ZkCliResult", "rc out err")):
         return "\n".join(ln for ln in self.out.splitlines() if not self._NOISE.match(ln))
 
 
-def zkcli(target, *args, timeout=30):
+def zkcli(target, *args, timeout=30, script=None):
     """Run the real /usr/share/zookeeper/bin/zkCli.sh -server CONNECT ARGS (e.g. "set",
-    "/active_color", "green"); returns ZkCliResult(rc, out, err) (+ .data). ~0.6 s a call."""
+    "/active_color", "green"); returns ZkCliResult(rc, out, err) (+ .data). ~0.6 s a call.
+    script: a list of command lines typed into an interactive zkCli.sh instead of ARGS
+    (e.g. ["addauth digest bg:secret", "set /active_color green"]); "quit" is appended."""
     if not os.path.exists(ZKCLI):
         raise HarnessError(f"{ZKCLI} missing (apt-get install zookeeper)")
     env = {"JVMFLAGS": "-Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto "
                        + os.environ.get("JVMFLAGS", "")}
     argv = [ZKCLI, "-waitforconnection", "-timeout", "5000", "-server", _connect(target),
             *map(str, args)]
-    r = run_cmd(argv, timeout=timeout, env=env, quiet=True)
-    log(f"$ zkCli.sh {' '.join(map(str, args))} -> rc={r.returncode}")
+    stdin = None if script is None else "\n".join([*script, "quit", ""])
+    r = run_cmd(argv, timeout=timeout, env=env, quiet=True, input=stdin)
+    log(f"$ zkCli.sh {' '.join(map(str, args)) or '; '.join(script or [])} -> rc={r.returncode}")
     return ZkCliResult(r.returncode, r.stdout, r.stderr)
 
 
