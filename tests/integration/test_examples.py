@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""What `cmake --install` ships works as shipped: the three binaries in bin/, the example
+configurations (valid: --check-config exits 0) and the systemd units, whose ExecStartPre /
+ExecStart lines run against the installed binaries and examples and which
+`systemd-analyze verify` accepts without a warning (when systemd-analyze is installed)."""
+
+import re
+import shutil
+import subprocess
+
+import harness as h
+
+
+def unit_commands(text):
+    return {k: v.split() for k, v in re.findall(r"^(ExecStart(?:Pre)?)=(.+)$", text, re.M)}
+
+
+def test(t):
+    prefix = t.path("prefix")
+    build = h.build_dir()
+    r = h.run_cmd(["cmake", "--install", build, "--prefix", prefix], timeout=120)
+    t.check_eq(r.returncode, 0, f"cmake --install --prefix {prefix}")
+    for rel in ("bin/bg-agent", "bin/bg-controller", "bin/bgctl",
+                "share/bluegreen/examples/agent.yaml", "share/bluegreen/examples/controller.yaml",
+                "lib/systemd/system/bg-agent.service",
+                "lib/systemd/system/bg-controller.service"):
+        t.check(prefix.joinpath(rel).exists(), f"installed {rel}")
+    t.check(not prefix.joinpath("bin/zkt").exists(), "test tools are not installed")
+
+    examples = prefix / "share/bluegreen/examples"
+    t.step("the example configurations are valid as shipped")
+    for daemon, conf in (("bg-agent", "agent.yaml"), ("bg-controller", "controller.yaml")):
+        r = h.run_cmd([prefix / "bin" / daemon, "-c", examples / conf, "--check-config"])
+        t.check_eq((r.returncode, r.stdout.strip()), (0, f"{examples / conf}: ok"),
+                   f"{daemon} --check-config {conf}")
+
+    t.step("the systemd units' command lines run against what was installed")
+    units = t.path("units")
+    units.mkdir()
+    for name, conf in (("bg-agent.service", "agent.yaml"),
+                       ("bg-controller.service", "controller.yaml")):
+        text = prefix.joinpath("lib/systemd/system", name).read_text()
+        cmds = unit_commands(text)
+        t.check_eq(sorted(cmds), ["ExecStart", "ExecStartPre"], f"{name}: ExecStartPre, ExecStart")
+        t.check("--check-config" in cmds["ExecStartPre"], f"{name}: validates before starting")
+        local = (text.replace("/usr/local/bin/", f"{prefix}/bin/")
+                 .replace(f"/etc/bluegreen/{conf}", str(examples / conf)))
+        pre = unit_commands(local)["ExecStartPre"]
+        r = h.run_cmd(pre)
+        t.check_eq(r.returncode, 0, f"{name}: ExecStartPre {' '.join(pre[1:])} -> 0")
+        start = unit_commands(local)["ExecStart"]
+        t.check_eq(start, [a for a in pre if a != "--check-config"],
+                   f"{name}: ExecStart runs the config ExecStartPre checked")
+        units.joinpath(name).write_text(local)
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        h.log("systemd-analyze not installed: unit syntax not verified (command lines were)")
+        return
+    t.step("systemd-analyze verify")
+    bad = units / "bad.service"
+    bad.write_text("[Service]\nExecStart=/bin/true\nRestart=sometimes\n")
+    r = subprocess.run([analyze, "verify", str(bad)], capture_output=True, text=True, timeout=60)
+    t.check("sometimes" in r.stdout + r.stderr, "the check can fail: a bad unit is reported")
+    bad.unlink()
+    r = subprocess.run([analyze, "verify", *map(str, sorted(units.iterdir()))],
+                       capture_output=True, text=True, timeout=60)
+    # Complaints about a unit name the unit; other lines (no bus in a container, ...) are
+    # about the machine and only logged.
+    out = (r.stdout + r.stderr).splitlines()
+    about_units = [ln for ln in out if "bg-agent.service" in ln or "bg-controller.service" in ln]
+    if len(out) > len(about_units):
+        h.log("systemd-analyze also said:\n" + "\n".join(set(out) - set(about_units)))
+    t.check_eq(about_units, [], "systemd-analyze verify: no warning for either unit")
+
+
+h.run(test)
