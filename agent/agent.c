@@ -297,14 +297,19 @@ static char *node_json(struct bg_agent *a)
 
 /* Fence from the start: the leader is the lowest election member, so any call with a lower
  * epoch comes from a deposed leader. Without this a restarted agent (epoch 0) would obey a
- * zombie until the current leader called it. */
-static void learn_epoch(struct bg_agent *a)
+ * zombie until the current leader called it. Done once per session as soon as it is
+ * connected (before registering, which may wait for a dead predecessor's node to expire) and
+ * again on registration. Returns 0 when /election was read or does not exist. */
+static int learn_epoch(struct bg_agent *a)
 {
     char dir[600];
     bg_zk_path(&a->zk, "/election", dir, sizeof(dir));
     struct String_vector kids = {0};
-    if (zoo_get_children(a->zk.zh, dir, 0, &kids) != ZOK)
-        return; /* no controller yet (ZNONODE) or a lost connection: nothing to learn */
+    int rc = zoo_get_children(a->zk.zh, dir, 0, &kids);
+    if (rc == ZNONODE)
+        return 0; /* no controller has ever run here: nothing to learn */
+    if (rc != ZOK)
+        return -1; /* a lost connection: try again on the next pass */
     int64_t lowest = -1;
     for (int i = 0; i < kids.count; i++) {
         int64_t s = bg_election_seq(kids.data[i]);
@@ -317,6 +322,7 @@ static void learn_epoch(struct bg_agent *a)
                 (long long)a->epoch);
         a->epoch = lowest;
     }
+    return 0;
 }
 
 static void do_register(struct bg_agent *a)
@@ -359,7 +365,7 @@ static void do_register(struct bg_agent *a)
         a->next_register_ms = 0;
         bg_info("registered", "node=%s czxid=%lld session=0x%llx", a->node, (long long)st.czxid,
                 (unsigned long long)cid->client_id);
-        learn_epoch(a);
+        (void)learn_epoch(a); /* a leader may have been elected while we waited */
         return;
     }
     bg_warn("register_failed", "node=%s rc=%s", a->node, zerror(rc));
@@ -389,6 +395,8 @@ static void zk_step(struct bg_agent *a, unsigned *seen_events)
     }
     if (h != BG_ZK_CONNECTED)
         return;
+    if (a->epoch_session != a->zk.session_id && learn_epoch(a) == 0)
+        a->epoch_session = a->zk.session_id;
     unsigned ev = atomic_load(&a->zk.node_events);
     if (!a->registered) {
         if (bg_now_ms() >= a->next_register_ms || ev != *seen_events)

@@ -85,6 +85,7 @@ struct bg_agent {
     enum bg_status status; /* last status asked for (and applied, when !busy) */
     bool applied;          /* every backend applied status */
     int64_t epoch;         /* highest epoch seen */
+    int64_t epoch_session; /* session in which /election was last read (learn_epoch) */
 
     /* Transition in progress. */
     bool busy;

@@ -66,6 +66,13 @@ static int zk_start(struct bg_zk *z)
     return BG_OK;
 }
 
+/* With credentials: everything for the authenticated identity that created the node (every
+ * daemon and CI share one digest user), reading for anyone. */
+static char scheme_auth[] = "auth", scheme_world[] = "world", id_none[] = "",
+            id_anyone[] = "anyone";
+static struct ACL protected_acl[] = {{0, {scheme_auth, id_none}}, {0, {scheme_world, id_anyone}}};
+static struct ACL_vector protected_acls = {2, protected_acl};
+
 int bg_zk_open(struct bg_zk *z, const char *connect, const char *root, int timeout_ms,
                const char *auth)
 {
@@ -75,6 +82,10 @@ int bg_zk_open(struct bg_zk *z, const char *connect, const char *root, int timeo
         return -errno;
     z->connect = bg_xstrdup(connect);
     z->auth = auth ? bg_xstrdup(auth) : NULL;
+    /* The library's ZOO_PERM_* are extern constants, not constant expressions: set the
+     * protected ACL's permissions here, on the main thread, before any create. */
+    protected_acl[0].perms = ZOO_PERM_ALL;
+    protected_acl[1].perms = ZOO_PERM_READ;
     z->timeout_ms = timeout_ms;
     size_t rl = strlen(root);
     while (rl > 0 && root[rl - 1] == '/')
@@ -184,18 +195,8 @@ void bg_zk_path(const struct bg_zk *z, const char *rel, char *buf, size_t len)
         snprintf(buf, len, "%s%s", z->root, strcmp(rel, "/") == 0 ? "" : rel);
 }
 
-/* With credentials: everything for the authenticated identity that created the node (every
- * daemon and CI share one digest user), reading for anyone. */
-static char scheme_auth[] = "auth", scheme_world[] = "world", id_none[] = "",
-            id_anyone[] = "anyone";
-static struct ACL protected_acl[] = {{0, {scheme_auth, id_none}}, {0, {scheme_world, id_anyone}}};
-static struct ACL_vector protected_acls = {2, protected_acl};
-
 const struct ACL_vector *bg_zk_acl(const struct bg_zk *z)
 {
-    /* The library's ZOO_PERM_* are extern constants, not constant expressions. */
-    protected_acl[0].perms = ZOO_PERM_ALL;
-    protected_acl[1].perms = ZOO_PERM_READ;
     return z->auth != NULL ? &protected_acls : &ZOO_OPEN_ACL_UNSAFE;
 }
 

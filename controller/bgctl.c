@@ -174,6 +174,8 @@ static int cmd_init(struct ctl *c, const char *color)
     char path[1024];
     bg_zk_path(&c->zk, "/active_color", path, sizeof(path));
     int rc = zoo_create(c->zk.zh, path, color, (int)strlen(color), bg_zk_acl(&c->zk), 0, NULL, 0);
+    if (rc == ZNOAUTH && zoo_exists(c->zk.zh, path, 0, NULL) == ZOK)
+        rc = ZNODEEXISTS; /* protected, and initialised already: nothing to do */
     if (rc == ZNODEEXISTS) {
         char *cur = get(c, "/active_color", 0, NULL, NULL);
         printf("initialised %s (active_color already set: %s)\n", c->zk.root[0] ? c->zk.root : "/",

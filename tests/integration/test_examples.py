@@ -34,6 +34,14 @@ def test(t):
         t.check_eq((r.returncode, r.stdout.strip()), (0, f"{examples / conf}: ok"),
                    f"{daemon} --check-config {conf}")
 
+    every = t.path("agent-all-backends.yaml")
+    every.write_text(re.sub(r"^  # - \{type", "  - {type",
+                            examples.joinpath("agent.yaml").read_text(), flags=re.M))
+    t.check(every.read_text().count("  - {type") == 4, "agent.yaml with its 3 commented "
+            "backend examples uncommented (4 backends)")
+    r = h.run_cmd([prefix / "bin/bg-agent", "-c", every, "--check-config"])
+    t.check_eq((r.returncode, r.stderr.strip()), (0, ""), "... is valid too")
+
     t.step("the systemd units' command lines run against what was installed")
     units = t.path("units")
     units.mkdir()
@@ -43,8 +51,9 @@ def test(t):
         cmds = unit_commands(text)
         t.check_eq(sorted(cmds), ["ExecStart", "ExecStartPre"], f"{name}: ExecStartPre, ExecStart")
         t.check("--check-config" in cmds["ExecStartPre"], f"{name}: validates before starting")
-        local = (text.replace("/usr/local/bin/", f"{prefix}/bin/")
-                 .replace(f"/etc/bluegreen/{conf}", str(examples / conf)))
+        t.check_eq(cmds["ExecStart"][0], f"{prefix}/bin/{name.split('.')[0]}",
+                   f"{name}: names the binary under the install prefix")
+        local = text.replace(f"/etc/bluegreen/{conf}", str(examples / conf))
         pre = unit_commands(local)["ExecStartPre"]
         r = h.run_cmd(pre)
         t.check_eq(r.returncode, 0, f"{name}: ExecStartPre {' '.join(pre[1:])} -> 0")

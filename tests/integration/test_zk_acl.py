@@ -7,6 +7,7 @@ parents above the root stay open. Without the credentials nobody can flip /activ
 
 import base64
 import hashlib
+import os
 
 import harness as h
 from bgsys import System
@@ -19,24 +20,38 @@ def digest_id(cred):
     return user + ":" + base64.b64encode(hashlib.sha1(cred.encode()).digest()).decode()
 
 
-def acl_of(zk, path, auth=None):
-    """zkCli.sh getAcl as a sorted list of (scheme, id, perms). ZooKeeper 3.8 shows a digest
-    id's hash only to a client with ADMIN permission (others see "user:x")."""
-    r = h.zkcli(zk, script=[f"addauth digest {auth}", f"getAcl {path}"]) if auth else \
-        h.zkcli(zk, "getAcl", path)
+def acl_entries(r):
+    """(scheme, id, perms) for each entry zkCli.sh getAcl printed, in order."""
     lines = [ln.strip() for ln in r.data.splitlines() if ln.strip()]
     out = []
     for i, ln in enumerate(lines):
         if ln.startswith("'") and "," in ln and i + 1 < len(lines) and lines[i + 1].startswith(":"):
             scheme, ident = ln[1:].split(",", 1)
             out.append((scheme, ident.strip("'"), lines[i + 1][1:].strip()))
-    return sorted(out)
+    return out
+
+
+def acl_of(zk, path, auth=None):
+    """zkCli.sh getAcl as a sorted list of (scheme, id, perms). ZooKeeper 3.8 shows a digest
+    id's hash only to a client with ADMIN permission (others see "user:x")."""
+    r = h.zkcli(zk, script=[f"addauth digest {auth}", f"getAcl {path}"]) if auth else \
+        h.zkcli(zk, "getAcl", path)
+    return sorted(acl_entries(r))
+
+
+def acls_of_protected(zk, paths):
+    """getAcl of several nodes that each hold two entries, in one zkCli.sh (one JVM)."""
+    entries = acl_entries(h.zkcli(zk, script=[f"getAcl {p}" for p in paths]))
+    if len(entries) != 2 * len(paths):
+        return {"entries": entries}  # some node does not have exactly two: fails the check
+    return {p: sorted(entries[2 * i:2 * i + 2]) for i, p in enumerate(paths)}
 
 
 def test(t):
+    os.environ.pop("BG_ZK_AUTH", None)  # the "without credentials" steps must be without
     zk = t.zookeeper()
     s = System(t, zk)
-    parent = s.root  # created open by the harness
+    parent = s.root + "/up"  # missing: bgctl init creates it open (above the root)
     s.root = parent + "/svc"  # created by bgctl init, protected
     zkx = {"zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": 2000,
                          "auth": AUTH}}
@@ -52,14 +67,18 @@ def test(t):
     t.check_eq(s.healths(), {"blue-1": 200, "green-1": 503}, "converged on blue with auth")
 
     member = [k for k in h.zk_ls(zk, s.root + "/election")][0]
-    for rel in ("", "/active_color", "/blue", "/blue/blue-1", "/green/green-1", "/status",
-                "/election", "/election/" + member, "/history"):
-        t.check_eq(acl_of(zk, s.root + rel), protected, f"ACL of {s.root}{rel}")
+    paths = [s.root + rel for rel in ("", "/active_color", "/blue", "/blue/blue-1",
+                                      "/green/green-1", "/status", "/election",
+                                      "/election/" + member, "/history")]
+    t.check_eq(acls_of_protected(zk, paths), {p: protected for p in paths},
+               f"ACL of the root and {len(paths) - 1} nodes below it: creator ALL, anyone READ")
     t.check_eq(acl_of(zk, s.root + "/status", auth=AUTH),
                sorted([("digest", digest_id(AUTH), "cdrwa"), ("world", "anyone", "r")]),
                "with the credentials the digest shows: it is the configured user's")
     t.check_eq(acl_of(zk, parent), [("world", "anyone", "cdrwa")],
-               "the parent above the root stays open")
+               f"{parent}, created above the root by bgctl init, is open")
+    rc, out, err = s.bgctl("init")
+    t.check_eq(rc, 0, f"bgctl init again, without credentials, is a no-op: {out.strip()}")
 
     t.step("without credentials: reads work, flips are refused and change nothing")
     rc, out, err = s.bgctl("status")
