@@ -693,7 +693,8 @@ class Test:
                         log in <dir>/<name>.log)
       .zookeeper(**kw) -> ZooKeeper (started, tracked; kw as ZooKeeper())
       .ensemble(n=3, **kw) -> Ensemble (started with quorum, tracked)
-      .demo_app(name, version="1.0", port=None, delay_ms=None) -> Proc with .port and .url,
+      .demo_app(name, version="1.0", port=None, delay_ms=None, fail_file=None, flap_ms=None,
+                broken=False, start=True) -> Proc with .port, .url, .health_url, .admin(),
                         answering once it listens
       .zk_hold(zk, path, data="", sequential=False) -> Proc holding an ephemeral node
                         (see zk_hold); .created is the node's path
@@ -845,16 +846,34 @@ class Test:
         ens = self.track(Ensemble(self.dir, n=n, name=name, **kw))
         return ens.start_all(timeout)
 
-    def demo_app(self, name, version="1.0", port=None, delay_ms=None, host="127.0.0.1"):
+    def demo_app(self, name, version="1.0", port=None, delay_ms=None, host="127.0.0.1",
+                 fail_file=None, flap_ms=None, broken=False, start=True):
+        """bg-demo-app NAME on host:port (free port unless given). fail_file / flap_ms /
+        broken: see bg-demo-app --help (broken = /healthz 503, other requests 500).
+        start=False returns the Proc unstarted (an application that is down): .start() it
+        later, then .wait_listening(). Proc has .port, .url, .health_url, .admin(verb)."""
         port = port or free_port()
         argv = [bin("bg-demo-app"), "--listen", f"{host}:{port}", "--name", name,
                 "--version", version]
         if delay_ms:
             argv += ["--delay-ms", str(delay_ms)]
-        p = self.proc(argv, name=f"app-{name}")
-        p.wait_log(r"event=listening", timeout=5)
+        if fail_file:
+            argv += ["--fail-file", str(fail_file)]
+        if flap_ms:
+            argv += ["--flap-ms", str(flap_ms)]
+        if broken:
+            argv.append("--broken")
+        p = Proc(argv, self._log_path(f"app-{name}"), name=f"app-{name}", start=False)
+        self.track(p)
         p.port = port
         p.url = f"http://{host}:{port}/"
+        p.health_url = f"http://{host}:{port}/healthz"
+        p.wait_listening = lambda timeout=5: p.wait_log(r"event=listening", timeout=timeout)
+        p.admin = lambda verb: http("POST" if verb in ("break", "fix") else "GET",
+                                    f"http://{host}:{port}/admin/{verb}", timeout=2)
+        if start:
+            p.start()
+            p.wait_listening()
         return p
 
     def zk_hold(self, zk, path, data="", sequential=False):
@@ -1202,10 +1221,13 @@ def _ms(v):
 
 def write_agent_conf(dir, zk_connect, root, id, color, listen, token_file=None, backends=None,
                      session_timeout_ms=2000, endpoint=None, app="DEMO", version="1.0",
-                     filename=None, extra=None):
+                     filename=None, extra=None, address=None, check=None):
     """Write <dir>/<filename or agent-<id>.yaml>; returns its Path. zk_connect may be a
     ZooKeeper/Ensemble. backends: list of dicts, e.g. [{"type": "health"},
     {"type": "haproxy-agent", "listen": "127.0.0.1:9201"}, {"type": "exec", "command": "..."}].
+    address: instance.address (the application's host:port). check: the application health
+    check (DESIGN §11), e.g. {"http": "http://127.0.0.1:8080/healthz", "interval": 200,
+    "rise": 2}; int durations mean milliseconds.
     extra: dict merged into the top level (to add or override keys)."""
     conf = {
         "zookeeper": {"connect": _connect(zk_connect), "root": root,
@@ -1214,6 +1236,11 @@ def write_agent_conf(dir, zk_connect, root, id, color, listen, token_file=None, 
                      "app": app, "version": version},
         "http": {"listen": listen},
     }
+    if address is not None:
+        conf["instance"]["address"] = address
+    if check is not None:
+        conf["check"] = {k: _ms(v) if k in ("interval", "timeout") else v
+                         for k, v in check.items()}
     if token_file is not None:
         conf["http"]["token_file"] = str(token_file)
     if backends:
@@ -1232,7 +1259,8 @@ def write_controller_conf(dir, zk_connect, root, listen=None, token_file=None, i
     (batch_size, min_ready, settle, call_timeout, retries, resync, backoff) override
     SWITCH_DEFAULTS; an int duration means milliseconds (settle=500 -> "500ms")."""
     sw = dict(SWITCH_DEFAULTS)
-    sw.update({k: _ms(v) if k in ("settle", "call_timeout", "resync", "backoff") else v
+    sw.update({k: _ms(v) if k in ("settle", "call_timeout", "resync", "backoff",
+                                  "min_healthy_time") else v
                for k, v in switch.items()})
     conf = {
         "zookeeper": {"connect": _connect(zk_connect), "root": root,

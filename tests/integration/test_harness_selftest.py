@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The harness checks itself: ZooKeeper (single and ensemble), zkt, zkCli.sh, bg-demo-app."""
 
+import json
 import time
 
 import harness as h
@@ -135,6 +136,45 @@ def demo_app(t):
     t.check_eq(headers.get("x-served-by"), "blue-1", "X-Served-By header")
     status, body, _ = h.http("POST", app.url, body={"k": "v" * 10000})
     t.check_eq((status, body), (200, "blue-1 1.4.2\n"), "POST with a body answers too")
+
+    t.step("bg-demo-app: health endpoint, broken and fixed at run time")
+    t.check_eq(h.http("GET", app.health_url)[:2], (200, "OK\n"), "GET /healthz: 200 OK")
+    t.check_eq(app.admin("break")[0], 200, "POST /admin/break")
+    t.check_eq(h.http("GET", app.health_url)[0], 503, "broken: /healthz 503")
+    status, body, headers = h.http("GET", app.url)
+    t.check_eq((status, body, headers.get("x-served-by")), (500, "blue-1 1.4.2 broken\n",
+                                                           "blue-1"),
+               "broken: ordinary requests 500, still marked X-Served-By")
+    t.check_eq(app.admin("fix")[0], 200, "POST /admin/fix")
+    t.check_eq(h.http("GET", app.url)[0], 200, "fixed: 200 again")
+    stats = json.loads(app.admin("stats")[1])
+    t.check_eq((stats["served"], stats["served_broken"], stats["health_checks"]), (3, 1, 2),
+               f"GET /admin/stats counts ordinary (200 / 500) and health requests: {stats}")
+    ff = t.path("broken-flag")
+    app2 = t.demo_app("green-1", fail_file=ff)
+    t.check_eq(h.http("GET", app2.health_url)[0], 200, "--fail-file absent: healthy")
+    ff.write_text("")
+    t.check_eq((h.http("GET", app2.health_url)[0], h.http("GET", app2.url)[0]), (503, 500),
+               "--fail-file present: /healthz 503, requests 500")
+    ff.unlink()
+    t.check_eq(h.http("GET", app2.health_url)[0], 200, "--fail-file removed: healthy again")
+    app2.stop()
+    app3 = t.demo_app("green-2", flap_ms=200)
+    seen = []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 1.2:
+        seen.append(h.http("GET", app3.health_url)[0])
+        time.sleep(0.02)
+    changes = sum(1 for a, b in zip(seen, seen[1:]) if a != b)
+    t.check(set(seen) == {200, 503} and 3 <= changes <= 8,
+            f"--flap-ms 200: /healthz alternates ({changes} changes in 1.2 s)")
+    app3.stop()
+    app4 = t.demo_app("green-3", broken=True, start=False)
+    t.check(not app4.alive(), "start=False: an application that is down")
+    app4.start()
+    app4.wait_listening()
+    t.check_eq(h.http("GET", app4.health_url)[0], 503, "--broken: starts broken")
+    app4.stop()
 
     res = h.run_wrk(app.url, duration=2, connections=64)
     t.check(res["requests"] > 1000 and res["error_total"] == 0,
