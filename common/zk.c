@@ -30,6 +30,8 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
         if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE)
             atomic_store(&z->fatal, true);
     } else {
+        if (type == ZOO_CHANGED_EVENT)
+            atomic_fetch_add(&z->data_events, 1);
         atomic_fetch_add(&z->node_events, 1);
     }
     bg_zk_wake(z);

@@ -1156,13 +1156,22 @@ int bg_conf_load_agent(const char *path, struct bg_agent_conf *out, struct bg_co
  * controller.yaml
  * ------------------------------------------------------------------------------------------ */
 
-enum { SW_BATCH, SW_MIN_READY, SW_SETTLE, SW_CALL_TIMEOUT, SW_RETRIES, SW_RESYNC, SW_BACKOFF };
+enum {
+    SW_BATCH,
+    SW_MIN_READY,
+    SW_SETTLE,
+    SW_CALL_TIMEOUT,
+    SW_RETRIES,
+    SW_RESYNC,
+    SW_BACKOFF,
+    SW_MIN_HEALTHY_TIME
+};
 
 static void load_switch(struct loader *l, yaml_node_t *n, struct bg_switch_conf *sw)
 {
-    struct slot s[] = {{.key = "batch_size"},   {.key = "min_ready"}, {.key = "settle"},
-                       {.key = "call_timeout"}, {.key = "retries"},   {.key = "resync"},
-                       {.key = "backoff"}};
+    struct slot s[] = {{.key = "batch_size"},   {.key = "min_ready"},       {.key = "settle"},
+                       {.key = "call_timeout"}, {.key = "retries"},         {.key = "resync"},
+                       {.key = "backoff"},      {.key = "min_healthy_time"}};
     *sw = (struct bg_switch_conf){.batch_size = 1,
                                   .min_ready = 1,
                                   .settle_ms = 0,
@@ -1179,6 +1188,8 @@ static void load_switch(struct loader *l, yaml_node_t *n, struct bg_switch_conf 
     get_int(l, s[SW_RETRIES].val, "switch.retries", 0, INT_MAX, &sw->retries);
     get_duration(l, s[SW_RESYNC].val, "switch.resync", 0, &sw->resync_ms);
     get_duration(l, s[SW_BACKOFF].val, "switch.backoff", 0, &sw->backoff_ms);
+    get_duration(l, s[SW_MIN_HEALTHY_TIME].val, "switch.min_healthy_time", 0,
+                 &sw->min_healthy_time_ms);
 }
 
 static char *default_controller_id(void)

@@ -221,9 +221,22 @@ static void add_instances(struct ctl *c, json_t *out, const char *color, json_t 
         snprintf(rel, sizeof(rel), "/%s/%s", color, kids.data[i]);
         json_t *node = get_json(c, rel, 0);
         const char *ep = json_string_value(json_object_get(node, "endpoint"));
-        json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", kids.data[i],
-                                             "color", color, "status", st, "endpoint", ep ? ep : "",
-                                             "last_error", err));
+        /* As the controller reads it: missing means healthy, a non-boolean unhealthy. */
+        json_t *hv = json_object_get(node, "healthy");
+        bool healthy = hv == NULL || json_is_true(hv);
+        char check[160] = "";
+        const char *msg = json_string_value(json_object_get(node, "check"));
+        if (!healthy && msg != NULL)
+            bg_sanitize(msg, strlen(msg), check, sizeof(check));
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "id", kids.data[i], "color", color,
+                              "status", st, "endpoint", ep ? ep : "", "last_error", err, "healthy",
+                              healthy);
+        if (o == NULL) /* not UTF-8: a node made by hand */
+            o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "id", "?", "color", color, "status", st,
+                          "endpoint", "", "last_error", "", "healthy", healthy);
+        if (!healthy)
+            json_object_set_new(o, "check", json_string(check));
+        json_array_append_new(out, o);
         json_decref(node);
     }
     deallocate_String_vector(&kids);
@@ -255,17 +268,21 @@ static int cmd_status(struct ctl *c)
         printf("phase:        %s\n", phase ? phase : "(no /status yet)");
         if (reason && reason[0])
             printf("reason:       %s\n", reason);
-        printf("\n%-24s %-6s %-15s %-28s %s\n", "INSTANCE", "COLOR", "STATUS", "ENDPOINT",
-               "LAST ERROR");
+        printf("\n%-24s %-6s %-15s %-9s %-28s %s\n", "INSTANCE", "COLOR", "STATUS", "HEALTH",
+               "ENDPOINT", "LAST ERROR / CHECK");
         size_t k;
         json_t *v;
         json_array_foreach(inst, k, v)
         {
-            printf("%-24s %-6s %-15s %-28s %s\n", json_string_value(json_object_get(v, "id")),
-                   json_string_value(json_object_get(v, "color")),
-                   json_string_value(json_object_get(v, "status")),
-                   json_string_value(json_object_get(v, "endpoint")),
-                   json_string_value(json_object_get(v, "last_error")));
+            bool healthy = json_is_true(json_object_get(v, "healthy"));
+            const char *err = json_string_value(json_object_get(v, "last_error"));
+            const char *chk = json_string_value(json_object_get(v, "check"));
+            printf(
+                "%-24s %-6s %-15s %-9s %-28s %s%s%s\n", json_string_value(json_object_get(v, "id")),
+                json_string_value(json_object_get(v, "color")),
+                json_string_value(json_object_get(v, "status")), healthy ? "healthy" : "UNHEALTHY",
+                json_string_value(json_object_get(v, "endpoint")), err ? err : "",
+                err && err[0] && chk ? "; " : "", chk ? chk : "");
         }
         if (json_array_size(inst) == 0)
             printf("(no instances registered)\n");

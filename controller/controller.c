@@ -50,8 +50,18 @@ static struct bg_member *find_member(struct bg_member *m, size_t n, enum bg_colo
     return NULL;
 }
 
+/* The member's health from its node: the verdict, the check message, and since when (the
+ * node's mtime, as the agent rewrites its node only when the verdict changes; it survives a
+ * change of leader, unlike a time of our own). */
+static void member_health(struct bg_member *m, const char *buf, int len, const struct Stat *st)
+{
+    m->healthy = bg_parse_member_health(buf, (size_t)len, m->check, sizeof(m->check));
+    int64_t now = bg_now_ms(), age = bg_wall_ms() - st->mtime;
+    m->healthy_since_ms = now - (age > 0 ? age : 0);
+}
+
 static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **out, size_t *n,
-                      size_t *cap)
+                      size_t *cap, bool data_changed)
 {
     char dir[600], path[1200];
     snprintf(path, sizeof(path), "/%s", bg_color_name(color));
@@ -59,7 +69,7 @@ static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **
     struct String_vector kids = {0};
     struct Stat pst;
     int rc = zoo_get_children2(c->zk.zh, dir, 1, &kids, &pst);
-    bool reuse = rc == ZOK && pst.pzxid == c->members_pzxid[color] && c->m != NULL;
+    bool reuse = rc == ZOK && !data_changed && pst.pzxid == c->members_pzxid[color] && c->m != NULL;
     for (size_t i = 0; reuse && i < c->n; i++)
         reuse = !(c->m[i].color == color && c->m[i].duplicate); /* re-judge duplicates */
     if (reuse) {
@@ -80,8 +90,8 @@ static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **
         }
         return BG_OK;
     }
-    if (rc == ZOK)
-        c->members_pzxid[color] = pst.pzxid;
+    /* Remembered only once every child was read: a failed read must not be reused. */
+    c->members_pzxid[color] = -1;
     if (rc == ZNONODE) {
         /* Watch for it to appear. */
         struct Stat st;
@@ -97,7 +107,8 @@ static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **
         snprintf(path, sizeof(path), "%s/%s", dir, kids.data[i]);
         int len = (int)sizeof(buf) - 1;
         struct Stat st;
-        rc = zoo_get(c->zk.zh, path, 0, buf, &len, &st);
+        /* Watched: an agent rewrites its node when its application's health changes. */
+        rc = zoo_get(c->zk.zh, path, 1, buf, &len, &st);
         if (rc == ZNONODE)
             continue; /* gone since the listing */
         if (rc != ZOK) {
@@ -122,9 +133,12 @@ static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **
         } else if ((m->endpoint = bg_parse_member_data(buf, (size_t)len, why, sizeof(why))) ==
                    NULL) {
             m->problem = bg_xstrdup(why);
+        } else {
+            member_health(m, buf, len, &st);
         }
     }
     deallocate_String_vector(&kids);
+    c->members_pzxid[color] = pst.pzxid;
     return BG_OK;
 }
 
@@ -174,9 +188,11 @@ static int read_state(struct bg_ctl *c)
     read_active_color(c);
     struct bg_member *m = NULL;
     size_t n = 0, cap = 0;
-    int rc = read_color(c, BG_BLUE, &m, &n, &cap);
+    unsigned de = atomic_load(&c->zk.data_events);
+    bool data_changed = de != c->seen_data_events;
+    int rc = read_color(c, BG_BLUE, &m, &n, &cap, data_changed);
     if (rc == 0)
-        rc = read_color(c, BG_GREEN, &m, &n, &cap);
+        rc = read_color(c, BG_GREEN, &m, &n, &cap, data_changed);
     if (rc != 0) {
         for (size_t i = 0; i < n; i++)
             member_free(&m[i]);
@@ -201,10 +217,18 @@ static int read_state(struct bg_ctl *c)
             m[i].failures = old->failures;
             m[i].retry_at_ms = old->retry_at_ms;
             memcpy(m[i].last_error, old->last_error, sizeof(m[i].last_error));
+            if (old->endpoint != NULL && m[i].endpoint != NULL && old->healthy != m[i].healthy) {
+                bg_info("member_health", "color=%s id=%s healthy=%s check=\"%s\"",
+                        bg_color_name(m[i].color), m[i].id, m[i].healthy ? "true" : "false",
+                        m[i].check);
+                m[i].retry_at_ms = 0; /* act on the news now, not after a backoff */
+            }
         } else {
-            bg_info("member_seen", "color=%s id=%s czxid=%lld endpoint=%s problem=\"%s\"",
+            bg_info("member_seen",
+                    "color=%s id=%s czxid=%lld endpoint=%s healthy=%s problem=\"%s\"",
                     bg_color_name(m[i].color), m[i].id, (long long)m[i].czxid,
-                    m[i].endpoint ? m[i].endpoint : "-", m[i].problem ? m[i].problem : "");
+                    m[i].endpoint ? m[i].endpoint : "-", m[i].healthy ? "true" : "false",
+                    m[i].problem ? m[i].problem : (m[i].healthy ? "" : m[i].check));
         }
     }
     for (size_t i = 0; i < c->n; i++)
@@ -215,6 +239,7 @@ static int read_state(struct bg_ctl *c)
     c->m = m;
     c->n = n;
     c->need_read = false;
+    c->seen_data_events = de;
     return BG_OK;
 }
 
@@ -235,8 +260,12 @@ static char *status_json(struct bg_ctl *c, bool with_time)
         struct bg_member *m = &c->m[i];
         json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", m->id, "color", bg_color_name(m->color),
                               "status", known_name(m->known), "last_error", m->last_error);
-        if (m->endpoint)
+        if (m->endpoint) {
             json_object_set_new(o, "endpoint", json_string(m->endpoint));
+            json_object_set_new(o, "healthy", json_boolean(m->healthy));
+            if (!m->healthy)
+                json_object_set_new(o, "check", json_string(m->check));
+        }
         if (m->problem)
             json_object_set_new(o, "problem", json_string(m->problem));
         json_array_append_new(inst, o);
@@ -417,11 +446,37 @@ static void track_switch(struct bg_ctl *c, const struct bg_plan *p)
     }
     if (p->phase == BG_PHASE_CONVERGED) {
         c->applied = c->desired;
-        if (c->in_switch)
+        if (c->in_switch) {
+            c->fallback = false; /* this entry says how it ended */
             history_append(c, "converged");
+        }
     } else if (p->phase == BG_PHASE_BLOCKED && c->in_switch) {
-        history_append(c, "blocked");
+        c->fallback = p->fallback;
+        history_append(c, p->fallback ? "fallback" : "blocked");
     }
+}
+
+/* Outside a switch (its own entries say it), record each fallback to the other colour and the
+ * recovery from it: the desired colour's application died after it had taken traffic, or a
+ * blocked switch was refused for health from the start. */
+static void track_fallback(struct bg_ctl *c, const struct bg_plan *p)
+{
+    bool recovered = c->fallback && p->phase == BG_PHASE_CONVERGED;
+    if (p->fallback == c->fallback && !recovered)
+        return;
+    if (!p->fallback && !recovered)
+        return; /* e.g. now waiting for min_healthy_time: the fallback goes on */
+    c->fallback = p->fallback;
+    char clean[512];
+    bg_sanitize(c->reason, strlen(c->reason), clean, sizeof(clean));
+    bg_warn("fallback", "state=%s desired=%s reason=\"%s\"", p->fallback ? "start" : "end",
+            bg_color_name(c->desired), clean);
+    if (c->in_switch)
+        return;
+    c->sw_from = p->fallback ? c->desired : bg_other_color(c->desired);
+    c->sw_to = p->fallback ? bg_other_color(c->desired) : c->desired;
+    c->sw_started_wall = bg_wall_ms();
+    history_append(c, p->fallback ? "fallback" : "recovered");
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -587,12 +642,14 @@ static void reconcile(struct bg_ctl *c)
                                    .now_ms = bg_now_ms(),
                                    .settle_ms = c->conf->sw.settle_ms,
                                    .resync_ms = c->conf->sw.resync_ms,
-                                   .last_up_ms = c->last_up_ms};
+                                   .last_up_ms = c->last_up_ms,
+                                   .min_healthy_ms = c->conf->sw.min_healthy_time_ms};
         struct bg_plan p;
         bg_plan(&in, &p);
         c->n_passes++;
         set_phase(c, &p); /* first: a history entry carries the outcome's reason */
         track_switch(c, &p);
+        track_fallback(c, &p);
         c->wake_at_ms = p.wake_at_ms;
         if (p.n_idx == 0)
             break;
@@ -662,6 +719,7 @@ static void become_leader(struct bg_ctl *c)
     c->status_dirty = true;
     c->last_up_ms = 0;
     c->phase = BG_PHASE_IDLE;
+    c->fallback = false;
     c->applied = BG_COLOR_INVALID;
     bg_zk_ensure(&c->zk, "/blue");
     bg_zk_ensure(&c->zk, "/green");
@@ -744,6 +802,9 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
         return r;
     }
     if (strcmp(req->url, "/metrics") == 0) {
+        size_t unhealthy = 0;
+        for (size_t i = 0; i < c->n; i++)
+            unhealthy += c->m[i].endpoint != NULL && !c->m[i].healthy;
         char *s = bg_xasprintf(
             "# TYPE bg_controller_leader gauge\nbg_controller_leader %d\n"
             "# TYPE bg_controller_epoch gauge\nbg_controller_epoch %lld\n"
@@ -753,9 +814,16 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
             "bg_controller_call_failures_total %llu\n"
             "# TYPE bg_controller_switches_total counter\nbg_controller_switches_total %llu\n"
             "# TYPE bg_controller_passes_total counter\nbg_controller_passes_total %llu\n"
-            "# TYPE bg_controller_phase gauge\nbg_controller_phase{phase=\"%s\"} 1\n",
+            "# TYPE bg_controller_phase gauge\nbg_controller_phase{phase=\"%s\"} 1\n"
+            "# HELP bg_controller_unhealthy_instances Registered instances whose application "
+            "health check fails.\n"
+            "# TYPE bg_controller_unhealthy_instances gauge\n"
+            "bg_controller_unhealthy_instances %zu\n"
+            "# HELP bg_controller_fallback 1 while the desired colour cannot carry traffic and the "
+            "other colour serves instead.\n"
+            "# TYPE bg_controller_fallback gauge\nbg_controller_fallback %d\n",
             c->leader, (long long)c->epoch, c->n, c->n_calls, c->n_call_failures, c->n_switches,
-            c->n_passes, bg_phase_name(c->phase));
+            c->n_passes, bg_phase_name(c->phase), unhealthy, c->fallback);
         enum MHD_Result r = bg_httpd_reply(req->conn, 200, "text/plain; version=0.0.4", s);
         free(s);
         return r;

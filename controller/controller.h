@@ -32,7 +32,9 @@ struct bg_ctl {
     enum bg_color desired;
     char desired_problem[160];
     int64_t active_mzxid;
-    int64_t members_pzxid[2]; /* of /blue and /green at the last read: unchanged, no re-read */
+    int64_t members_pzxid[2];  /* of /blue and /green at the last read: unchanged, no re-read */
+    unsigned seen_data_events; /* zk.data_events at the last read (a member's data changed) */
+    bool fallback;             /* the last plan fell back to the other colour */
 
     /* Outcome of the last plan. */
     enum bg_phase phase;

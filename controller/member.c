@@ -50,3 +50,26 @@ char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whyle
              len, clean);
     return NULL;
 }
+
+bool bg_parse_member_health(const char *data, size_t len, char *check, size_t checklen)
+{
+    check[0] = '\0';
+    json_t *j = json_loadb(data, len, 0, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return true; /* a bare host:port (or garbage, which is unusable anyway) */
+    }
+    bool healthy = true;
+    json_t *h = json_object_get(j, "healthy");
+    if (h != NULL && !json_is_boolean(h)) {
+        healthy = false;
+        snprintf(check, checklen, "node's \"healthy\" is not true or false");
+    } else if (h != NULL) {
+        healthy = json_is_true(h);
+    }
+    const char *msg = json_string_value(json_object_get(j, "check"));
+    if (msg != NULL && check[0] == '\0')
+        bg_sanitize(msg, strlen(msg), check, checklen);
+    json_decref(j);
+    return healthy;
+}

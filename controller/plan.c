@@ -15,6 +15,36 @@ static bool usable(const struct bg_member *m)
     return m->endpoint != NULL;
 }
 
+/* May a desired-colour member carry traffic? Healthy, and either UP already or healthy for
+ * min_healthy_time (which gates marking UP, not staying UP). */
+static bool may_serve(const struct bg_plan_input *in, const struct bg_member *m)
+{
+    if (!m->healthy)
+        return false;
+    if (m->known == BG_KNOWN_UP || in->min_healthy_ms <= 0)
+        return true;
+    return in->now_ms - m->healthy_since_ms >= in->min_healthy_ms;
+}
+
+/* What this member should be told, in normal operation or in fallback (BG_KNOWN_NONE: leave
+ * it as it is). Unhealthy members only ever go OUT. */
+static enum bg_known target(const struct bg_plan_input *in, const struct bg_member *m,
+                            bool fallback)
+{
+    if (!usable(m))
+        return BG_KNOWN_NONE;
+    if (m->color == in->desired) {
+        if (!m->healthy)
+            return BG_KNOWN_OUT;
+        if (fallback)
+            return BG_KNOWN_NONE; /* a refused deploy is not half switched */
+        return may_serve(in, m) ? BG_KNOWN_UP : BG_KNOWN_NONE;
+    }
+    if (fallback)
+        return m->healthy ? BG_KNOWN_UP : BG_KNOWN_OUT;
+    return BG_KNOWN_OUT;
+}
+
 /* Must this member be told `want` now? (Unknown, different, or due for resync.) */
 static bool needs(const struct bg_plan_input *in, const struct bg_member *m, enum bg_known want)
 {
@@ -29,18 +59,21 @@ static void earliest(int64_t *wake, int64_t t)
         *wake = t;
 }
 
-/* Append the names of members that are waiting for a retry to the reason. */
-static void note_retries(const struct bg_plan_input *in, struct bg_plan *out)
+/* Append "<label>: colour id (text); ..." for the members `which` selects. */
+static void note(const struct bg_plan_input *in, struct bg_plan *out, const char *label,
+                 bool (*which)(const struct bg_member *m), bool use_check)
 {
     size_t len = strlen(out->reason);
     int listed = 0;
     for (size_t i = 0; i < in->n; i++) {
         const struct bg_member *m = &in->m[i];
-        if (!usable(m) || m->failures == 0 || len + 8 >= sizeof(out->reason))
+        if (!usable(m) || !which(m) || len + 8 >= sizeof(out->reason))
             continue;
-        int w = snprintf(out->reason + len, sizeof(out->reason) - len, "%s%s %s (%s)",
-                         listed ? "; " : (len ? "; unreachable: " : "unreachable: "),
-                         bg_color_name(m->color), m->id, m->last_error);
+        const char *text =
+            use_check ? (m->check[0] ? m->check : "health check failing") : m->last_error;
+        int w = snprintf(out->reason + len, sizeof(out->reason) - len, "%s%s%s %s (%s)",
+                         listed ? "; " : (len ? "; " : ""), listed ? "" : label,
+                         bg_color_name(m->color), m->id, text);
         if (w < 0 || (size_t)w >= sizeof(out->reason) - len) {
             out->reason[sizeof(out->reason) - 1] = '\0';
             break;
@@ -50,8 +83,30 @@ static void note_retries(const struct bg_plan_input *in, struct bg_plan *out)
     }
 }
 
-/* Collect up to batch_size members of `color` (or not of it) that need `want`. */
-static size_t pick(const struct bg_plan_input *in, struct bg_plan *out, bool of_desired,
+static bool failing(const struct bg_member *m)
+{
+    return m->failures > 0;
+}
+
+static bool unhealthy(const struct bg_member *m)
+{
+    return !m->healthy;
+}
+
+/* Append the names of members that are waiting for a retry to the reason. */
+static void note_retries(const struct bg_plan_input *in, struct bg_plan *out)
+{
+    note(in, out, "unreachable: ", failing, false);
+}
+
+/* Append the names of unhealthy members and their last check result to the reason. */
+static void note_unhealthy(const struct bg_plan_input *in, struct bg_plan *out)
+{
+    note(in, out, "unhealthy: ", unhealthy, true);
+}
+
+/* Collect up to batch_size members whose target is `want` and that need telling. */
+static size_t pick(const struct bg_plan_input *in, struct bg_plan *out, bool fallback,
                    enum bg_known want, bool *waiting)
 {
     size_t batch = in->batch_size > 0 ? (size_t)in->batch_size : 1;
@@ -61,7 +116,7 @@ static size_t pick(const struct bg_plan_input *in, struct bg_plan *out, bool of_
     *waiting = false;
     for (size_t i = 0; i < in->n; i++) {
         const struct bg_member *m = &in->m[i];
-        if (!usable(m) || (m->color == in->desired) != of_desired || !needs(in, m, want))
+        if (target(in, m, fallback) != want || !needs(in, m, want))
             continue;
         if (m->retry_at_ms > in->now_ms) {
             *waiting = true;
@@ -73,6 +128,81 @@ static size_t pick(const struct bg_plan_input *in, struct bg_plan *out, bool of_
     }
     out->n_idx = n;
     return n;
+}
+
+/* Fallback actions: the other colour's healthy members UP, then unhealthy members OUT.
+ * Returns the action planned (BG_ACT_NONE when there is nothing to do). */
+static int fall_back(const struct bg_plan_input *in, struct bg_plan *out)
+{
+    bool waiting;
+    if (pick(in, out, true, BG_KNOWN_UP, &waiting) > 0)
+        out->action = BG_ACT_UP;
+    else if (pick(in, out, true, BG_KNOWN_OUT, &waiting) > 0)
+        out->action = BG_ACT_OUT;
+    return out->action;
+}
+
+/* Count the desired colour's members and note when a re-plan is due. Returns how many are
+ * healthy but still inside min_healthy_time. */
+static int count(const struct bg_plan_input *in, struct bg_plan *out)
+{
+    int pending = 0;
+    for (size_t i = 0; i < in->n; i++) {
+        const struct bg_member *m = &in->m[i];
+        if (!usable(m))
+            continue;
+        if (in->resync_ms > 0 && m->confirmed_ms > 0)
+            earliest(&out->wake_at_ms, m->confirmed_ms + in->resync_ms);
+        if (m->color != in->desired)
+            continue;
+        out->targets++;
+        if (may_serve(in, m)) {
+            out->healthy++;
+            out->ready += m->known == BG_KNOWN_UP;
+        } else if (m->healthy) {
+            pending++;
+            earliest(&out->wake_at_ms, m->healthy_since_ms + in->min_healthy_ms);
+        }
+    }
+    return pending;
+}
+
+/* The desired colour cannot carry traffic (fewer than min_ready healthy members): keep the
+ * other colour serving, say why. */
+static void plan_unhealthy(const struct bg_plan_input *in, struct bg_plan *out, int pending)
+{
+    const char *want = bg_color_name(in->desired);
+    const char *other = bg_color_name(bg_other_color(in->desired));
+    int act = fall_back(in, out);
+    bool other_healthy = false;
+    for (size_t i = 0; i < in->n; i++)
+        other_healthy |= usable(&in->m[i]) && in->m[i].color != in->desired && in->m[i].healthy;
+    char tail[128];
+    if (act == BG_ACT_UP)
+        snprintf(tail, sizeof(tail), "; making %s UP again", other);
+    else if (act == BG_ACT_OUT)
+        snprintf(tail, sizeof(tail), "; taking unhealthy instances out");
+    else
+        snprintf(tail, sizeof(tail), "; %s %s", other,
+                 other_healthy ? "is kept UP" : "has no healthy instance either");
+    if (out->targets >= in->min_ready && out->healthy + pending >= in->min_ready) {
+        out->phase = BG_PHASE_SWITCHING; /* healthy, not yet for min_healthy_time */
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s: %d instance(s) healthy for less than min_healthy_time (%lld ms); waiting%s",
+                 want, pending, (long long)in->min_healthy_ms, tail);
+        return;
+    }
+    out->phase = BG_PHASE_BLOCKED;
+    out->fallback = other_healthy;
+    if (out->targets < in->min_ready)
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s has %d registered instance(s), min_ready is %d%s", want, out->targets,
+                 in->min_ready, act == BG_ACT_NONE ? "; no instance was changed" : tail);
+    else
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s has %d healthy instance(s) of %d, min_ready is %d%s", want, out->healthy,
+                 out->targets, in->min_ready, tail);
+    note_unhealthy(in, out);
 }
 
 void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
@@ -87,32 +217,17 @@ void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
         return;
     }
     const char *want = bg_color_name(in->desired);
-    for (size_t i = 0; i < in->n; i++) {
-        const struct bg_member *m = &in->m[i];
-        if (!usable(m) || m->color != in->desired)
-            continue;
-        out->targets++;
-        out->ready += m->known == BG_KNOWN_UP;
-        if (in->resync_ms > 0 && m->confirmed_ms > 0)
-            earliest(&out->wake_at_ms, m->confirmed_ms + in->resync_ms);
-    }
-    for (size_t i = 0; i < in->n; i++)
-        if (usable(&in->m[i]) && in->m[i].color != in->desired && in->resync_ms > 0 &&
-            in->m[i].confirmed_ms > 0)
-            earliest(&out->wake_at_ms, in->m[i].confirmed_ms + in->resync_ms);
+    int pending = count(in, out);
 
     /* Gate: never break the old colour for a target that cannot carry traffic. */
-    if (out->targets < in->min_ready) {
-        out->phase = BG_PHASE_BLOCKED;
-        snprintf(out->reason, sizeof(out->reason),
-                 "%s has %d registered instance(s), min_ready is %d; no instance was changed", want,
-                 out->targets, in->min_ready);
+    if (out->healthy < in->min_ready || out->targets < in->min_ready) {
+        plan_unhealthy(in, out, pending);
         return;
     }
 
-    /* Make: every desired-colour instance UP. */
+    /* Make: every healthy desired-colour instance UP. */
     bool waiting_up = false;
-    if (pick(in, out, true, BG_KNOWN_UP, &waiting_up) > 0) {
+    if (pick(in, out, false, BG_KNOWN_UP, &waiting_up) > 0) {
         out->phase = BG_PHASE_SWITCHING;
         out->action = BG_ACT_UP;
         snprintf(out->reason, sizeof(out->reason), "marking %s UP (%d of %d ready)", want,
@@ -121,10 +236,12 @@ void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
     }
     if (out->ready < in->min_ready || out->ready == 0) {
         out->phase = BG_PHASE_BLOCKED;
+        int act = fall_back(in, out);
         snprintf(out->reason, sizeof(out->reason),
-                 "only %d of %d %s instance(s) are UP, min_ready is %d; the other colour is "
-                 "left as it was",
-                 out->ready, out->targets, want, in->min_ready);
+                 "only %d of %d %s instance(s) are UP, min_ready is %d; %s", out->ready,
+                 out->targets, want, in->min_ready,
+                 act == BG_ACT_NONE ? "the other colour is left as it was"
+                                    : "keeping the other colour's healthy instances UP");
         note_retries(in, out);
         return;
     }
@@ -170,4 +287,5 @@ void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
     out->phase = BG_PHASE_CONVERGED;
     snprintf(out->reason, sizeof(out->reason), "%s is UP (%d instance(s)), %s is out", want,
              out->ready, bg_color_name(bg_other_color(in->desired)));
+    note_unhealthy(in, out);
 }

@@ -22,14 +22,17 @@ enum bg_known { BG_KNOWN_NONE = 0, BG_KNOWN_UP, BG_KNOWN_OUT };
 struct bg_member {
     char id[129];
     enum bg_color color;
-    int64_t czxid;        /* the node's creation: a re-registered agent is a new member */
-    char *endpoint;       /* "http://host:port", NULL when the node's data was unusable */
-    char *problem;        /* why the node is unusable or suspicious (NULL when fine) */
-    bool duplicate;       /* the same id is registered under both colours */
-    enum bg_known known;  /* last status confirmed by the agent */
-    int64_t confirmed_ms; /* monotonic ms of that confirmation */
-    int failures;         /* consecutive failed calls */
-    int64_t retry_at_ms;  /* do not call before this (backoff after failures) */
+    int64_t czxid;            /* the node's creation: a re-registered agent is a new member */
+    char *endpoint;           /* "http://host:port", NULL when the node's data was unusable */
+    char *problem;            /* why the node is unusable or suspicious (NULL when fine) */
+    bool duplicate;           /* the same id is registered under both colours */
+    bool healthy;             /* the application's health check passes (node "healthy") */
+    int64_t healthy_since_ms; /* monotonic ms since when it has been healthy (node mtime) */
+    char check[160];          /* last check result when unhealthy (sanitised) */
+    enum bg_known known;      /* last status confirmed by the agent */
+    int64_t confirmed_ms;     /* monotonic ms of that confirmation */
+    int failures;             /* consecutive failed calls */
+    int64_t retry_at_ms;      /* do not call before this (backoff after failures) */
     char last_error[256];
 };
 
@@ -42,8 +45,9 @@ struct bg_plan_input {
     int batch_size;
     int64_t now_ms;
     int64_t settle_ms;
-    int64_t resync_ms;  /* 0: never re-assert */
-    int64_t last_up_ms; /* when an instance of the desired colour last became UP (0: never) */
+    int64_t resync_ms;      /* 0: never re-assert */
+    int64_t last_up_ms;     /* when an instance of the desired colour last became UP (0: never) */
+    int64_t min_healthy_ms; /* a desired-colour instance must be healthy this long before UP */
 };
 
 #define BG_PLAN_MAX_BATCH 64
@@ -55,13 +59,20 @@ struct bg_plan {
     size_t idx[BG_PLAN_MAX_BATCH]; /* members to call now (indices into input.m) */
     size_t n_idx;
     int64_t wake_at_ms; /* re-plan by then even if nothing happens (0: no deadline) */
-    int ready;          /* desired-colour members known UP */
+    int ready;          /* desired-colour members known UP and healthy */
     int targets;        /* usable desired-colour members */
+    int healthy;        /* usable desired-colour members that may carry traffic (healthy, and
+                         * for min_healthy_time or already UP) */
+    bool fallback;      /* the desired colour cannot carry traffic: the other colour's healthy
+                         * instances are kept (or made) UP instead */
 };
 
 /* Decide the next step. Pure: no I/O, no clock, no globals. Make before break: OUT is only
  * planned once at least min_ready desired-colour members are known UP, every reachable one
- * is UP, and settle has passed since the last one became UP. */
+ * is UP, and settle has passed since the last one became UP. An unhealthy member is never
+ * marked UP (and is taken out once it is); when the desired colour has fewer than min_ready
+ * healthy members the plan falls back: the other colour's healthy members are kept or made
+ * UP, and the switch completes by itself once the desired colour is healthy again. */
 void bg_plan(const struct bg_plan_input *in, struct bg_plan *out);
 
 const char *bg_phase_name(enum bg_phase p);
@@ -70,5 +81,10 @@ const char *bg_phase_name(enum bg_phase p);
  * "host:port". Returns a malloc'd "http://host:port" (no trailing slash), or NULL with the
  * reason in why. Pure. */
 char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whylen);
+
+/* The application health an instance node reports: "healthy" (missing: true, as for a bare
+ * host:port or an agent without a check; anything but a boolean: false) and the last check
+ * message, sanitised into check (empty when none). Pure; never fails. */
+bool bg_parse_member_health(const char *data, size_t len, char *check, size_t checklen);
 
 #endif

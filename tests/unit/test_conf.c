@@ -348,6 +348,7 @@ static void test_conf_controller_good(void **state)
     assert_int_equal(c.sw.retries, 5);
     assert_int_equal(c.sw.resync_ms, 0);
     assert_int_equal(c.sw.backoff_ms, 250);
+    assert_int_equal(c.sw.min_healthy_time_ms, 5000);
     assert_string_equal(c.http.listen, "127.0.0.1:9100");
     assert_null(c.http.token_file);
     assert_null(c.http.token);
@@ -374,6 +375,7 @@ static void test_conf_controller_minimal_defaults(void **state)
     assert_int_equal(c.sw.retries, 3);
     assert_int_equal(c.sw.resync_ms, 30000);
     assert_int_equal(c.sw.backoff_ms, 100);
+    assert_int_equal(c.sw.min_healthy_time_ms, 0);
     assert_null(c.http.listen);
     assert_null(c.http.token);
     char host[256] = "";

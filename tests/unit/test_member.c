@@ -53,12 +53,41 @@ static void test_member_garbage(void **state)
     assert_null(parse("host:0", 6, why));
 }
 
+static void test_member_health(void **state)
+{
+    (void)state;
+    char check[64];
+    const char *ok = "{\"endpoint\":\"http://h:1\",\"healthy\":true,\"check\":\"HTTP 200\"}";
+    assert_true(bg_parse_member_health(ok, strlen(ok), check, sizeof(check)));
+    const char *old = "{\"endpoint\":\"http://h:1\"}"; /* an agent without a check */
+    assert_true(bg_parse_member_health(old, strlen(old), check, sizeof(check)));
+    assert_string_equal(check, "");
+    assert_true(bg_parse_member_health("h:1", 3, check, sizeof(check)));
+    const char *bad = "{\"endpoint\":\"http://h:1\",\"healthy\":false,\"check\":\"HTTP 503\"}";
+    assert_false(bg_parse_member_health(bad, strlen(bad), check, sizeof(check)));
+    assert_string_equal(check, "HTTP 503");
+    /* Anything but a boolean is unhealthy: never mark UP on a guess. */
+    const char *odd = "{\"endpoint\":\"http://h:1\",\"healthy\":\"yes\"}";
+    assert_false(bg_parse_member_health(odd, strlen(odd), check, sizeof(check)));
+    assert_string_equal(check, "node's \"healthy\" is not true or false");
+    /* A hostile message is bounded and printable (it ends up in /status and logs). */
+    char msg[1000] = "{\"endpoint\":\"http://h:1\",\"healthy\":false,\"check\":\"";
+    for (int i = 0; i < 100; i++)
+        strcat(msg, "\xc3\xa9\\n\\\"");
+    strcat(msg, "\"}");
+    assert_false(bg_parse_member_health(msg, strlen(msg), check, sizeof(check)));
+    assert_true(strlen(check) < sizeof(check));
+    for (const char *c = check; *c; c++)
+        assert_true(*c >= 0x20 && *c < 0x7f && *c != '"');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_member_json),
         cmocka_unit_test(test_member_bare_hostport),
         cmocka_unit_test(test_member_garbage),
+        cmocka_unit_test(test_member_health),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@ static struct bg_member mk(const char *id, enum bg_color color, enum bg_known kn
     m.endpoint = ep;
     m.known = known;
     m.confirmed_ms = known == BG_KNOWN_NONE ? 0 : 1000;
+    m.healthy = true;
     return m;
 }
 
@@ -255,6 +256,172 @@ static void test_plan_duplicate_id_is_not_converged(void **state)
                                   "and green and was left as it is; delete the stray node");
 }
 
+static struct bg_member sick(const char *id, enum bg_color color, enum bg_known known,
+                             const char *check)
+{
+    struct bg_member m = mk(id, color, known);
+    m.healthy = false;
+    strcpy(m.check, check);
+    return m;
+}
+
+static void test_plan_unhealthy_target_is_refused_and_old_colour_kept(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP),
+                            sick("g1", BG_GREEN, BG_KNOWN_OUT, "HTTP 503")};
+    struct bg_plan_input in = input(BG_GREEN, m, 2);
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_int_equal(p.n_idx, 0);
+    assert_true(p.fallback);
+    assert_int_equal(p.healthy, 0);
+    assert_string_equal(p.reason, "green has 0 healthy instance(s) of 1, min_ready is 1; blue is "
+                                  "kept UP; unhealthy: green g1 (HTTP 503)");
+}
+
+/* Drive the plan to its end as a perfect world would; returns the last plan. */
+static void settle_plan(struct bg_plan_input *in, struct bg_member *m, struct bg_plan *p,
+                        const char **calls, int max)
+{
+    int n = 0;
+    for (;;) {
+        bg_plan(in, p);
+        if (p->n_idx == 0)
+            break;
+        assert_true(n < max);
+        struct bg_member *x = &m[p->idx[0]];
+        if (p->action == BG_ACT_UP) {
+            assert_true(x->healthy); /* never UP while unhealthy */
+            x->known = BG_KNOWN_UP;
+        } else {
+            x->known = BG_KNOWN_OUT;
+        }
+        x->confirmed_ms = in->now_ms;
+        calls[n++] = x->id;
+    }
+    calls[n] = NULL;
+}
+
+static void test_plan_falls_back_when_the_new_colour_dies_and_recovers(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_OUT), mk("b2", BG_BLUE, BG_KNOWN_OUT),
+                            mk("g1", BG_GREEN, BG_KNOWN_UP)};
+    struct bg_plan_input in = input(BG_GREEN, m, 3);
+    struct bg_plan p;
+    const char *calls[8];
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+
+    /* g1's application dies: blue UP again first (make), then g1 out (break). */
+    m[2].healthy = false;
+    strcpy(m[2].check, "connect: Connection refused");
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_string_equal(m[p.idx[0]].id, "b1");
+    assert_true(p.fallback);
+    assert_non_null(strstr(p.reason, "making blue UP again"));
+    settle_plan(&in, m, &p, calls, 6);
+    assert_string_equal(calls[0], "b1");
+    assert_string_equal(calls[1], "b2");
+    assert_string_equal(calls[2], "g1");
+    assert_null(calls[3]);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_non_null(strstr(p.reason, "blue is kept UP; unhealthy: green g1 (connect: Connection "
+                                     "refused)"));
+
+    /* It recovers: the switch completes by itself, make before break. */
+    m[2].healthy = true;
+    m[2].check[0] = '\0';
+    settle_plan(&in, m, &p, calls, 6);
+    assert_string_equal(calls[0], "g1");
+    assert_string_equal(calls[1], "b1");
+    assert_string_equal(calls[2], "b2");
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_false(p.fallback);
+}
+
+static void test_plan_unhealthy_member_never_marked_up_and_named(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP), mk("g1", BG_GREEN, BG_KNOWN_NONE),
+                            sick("g2", BG_GREEN, BG_KNOWN_NONE, "HTTP 500")};
+    struct bg_plan_input in = input(BG_GREEN, m, 3);
+    struct bg_plan p;
+    const char *calls[8];
+    settle_plan(&in, m, &p, calls, 6);
+    assert_string_equal(calls[0], "g1");
+    /* g2's agent may hold UP from before (its status is unknown): out with the old colour. */
+    assert_string_equal(calls[1], "b1");
+    assert_string_equal(calls[2], "g2");
+    assert_null(calls[3]);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_string_equal(p.reason,
+                        "green is UP (1 instance(s)), blue is out; unhealthy: green g2 (HTTP 500)");
+}
+
+static void test_plan_min_healthy_time_delays_up(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP), mk("g1", BG_GREEN, BG_KNOWN_OUT)};
+    m[1].healthy_since_ms = 1500;
+    struct bg_plan_input in = input(BG_GREEN, m, 2);
+    in.min_healthy_ms = 5000;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_int_equal(p.n_idx, 0);
+    assert_false(p.fallback);
+    assert_int_equal(p.wake_at_ms, 6500);
+    assert_non_null(strstr(p.reason, "healthy for less than min_healthy_time (5000 ms)"));
+    in.now_ms = 6500;
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_string_equal(m[p.idx[0]].id, "g1");
+    /* Once UP it keeps serving: min_healthy_time gates marking UP, not staying UP. */
+    m[1].known = BG_KNOWN_UP;
+    in.now_ms = 1600;
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_OUT);
+    assert_string_equal(m[p.idx[0]].id, "b1");
+}
+
+static void test_plan_nothing_healthy_anywhere(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {sick("b1", BG_BLUE, BG_KNOWN_UP, "HTTP 500"),
+                            sick("g1", BG_GREEN, BG_KNOWN_OUT, "HTTP 500")};
+    struct bg_plan_input in = input(BG_GREEN, m, 2);
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    /* Unhealthy instances are taken out (their /health says 503 already); no fallback. */
+    assert_int_equal(p.action, BG_ACT_OUT);
+    assert_string_equal(m[p.idx[0]].id, "b1");
+    assert_false(p.fallback);
+    m[0].known = BG_KNOWN_OUT;
+    bg_plan(&in, &p);
+    assert_int_equal(p.n_idx, 0);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_non_null(strstr(p.reason, "blue has no healthy instance either"));
+}
+
+static void test_plan_registered_gate_falls_back_to_healthy_old_colour(void **state)
+{
+    (void)state;
+    /* After a takeover (nothing known) with no green instance at all: blue is made UP. */
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_NONE)};
+    struct bg_plan_input in = input(BG_GREEN, m, 1);
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_string_equal(p.reason,
+                        "green has 0 registered instance(s), min_ready is 1; making blue UP again");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +438,12 @@ int main(void)
         cmocka_unit_test(test_plan_unusable_members_ignored),
         cmocka_unit_test(test_plan_new_standby_member_marked_out),
         cmocka_unit_test(test_plan_duplicate_id_is_not_converged),
+        cmocka_unit_test(test_plan_unhealthy_target_is_refused_and_old_colour_kept),
+        cmocka_unit_test(test_plan_falls_back_when_the_new_colour_dies_and_recovers),
+        cmocka_unit_test(test_plan_unhealthy_member_never_marked_up_and_named),
+        cmocka_unit_test(test_plan_min_healthy_time_delays_up),
+        cmocka_unit_test(test_plan_nothing_healthy_anywhere),
+        cmocka_unit_test(test_plan_registered_gate_falls_back_to_healthy_old_colour),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
