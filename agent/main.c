@@ -2,6 +2,8 @@
 #include "agent.h"
 #include "cli.h"
 
+#include <stdio.h>
+
 static int load(const char *path, void *conf, struct bg_conf_errors *errs)
 {
     return bg_conf_load_agent(path, conf, errs);
@@ -10,6 +12,16 @@ static int load(const char *path, void *conf, struct bg_conf_errors *errs)
 static void free_conf(void *conf)
 {
     bg_conf_free_agent(conf);
+}
+
+static void warnings(const void *conf, FILE *f)
+{
+    const struct bg_agent_conf *c = conf;
+    if (c->check.type == BG_CHECK_NONE)
+        fprintf(f,
+                "%s: warning: no check: configured; the application counts as healthy "
+                "whether it works or not (see check: http, tcp or exec)\n",
+                c->path);
 }
 
 static int run(void *conf)
@@ -33,6 +45,7 @@ int main(int argc, char **argv)
         .version = BG_VERSION,
         .load = load,
         .free_conf = free_conf,
+        .warnings = warnings,
         .run = run,
     };
     struct bg_agent_conf conf;

@@ -70,6 +70,8 @@ int bg_daemon_main(const struct bg_daemon *d, void *conf, int argc, char **argv)
     }
     bg_conf_errors_free(&errs);
     if (check) {
+        if (d->warnings != NULL)
+            d->warnings(conf, stderr);
         printf("%s: ok\n", path);
         d->free_conf(conf);
         return 0;

@@ -12,6 +12,9 @@ struct bg_daemon {
     /* Load the configuration into conf (a struct of the daemon's own type). */
     int (*load)(const char *path, void *conf, struct bg_conf_errors *errs);
     void (*free_conf)(void *conf);
+    /* Print warnings about a valid configuration (one line each, "file: warning: ...") for
+     * --check-config. May be NULL. */
+    void (*warnings)(const void *conf, FILE *f);
     /* Run the daemon with a valid configuration; returns 0 on a clean stop. */
     int (*run)(void *conf);
 };

@@ -749,14 +749,14 @@ static void load_http(struct loader *l, yaml_node_t *n, bool listen_required,
  * agent.yaml
  * ------------------------------------------------------------------------------------------ */
 
-enum { IN_ID, IN_COLOR, IN_ENDPOINT, IN_APP, IN_VERSION };
+enum { IN_ID, IN_COLOR, IN_ENDPOINT, IN_APP, IN_VERSION, IN_ADDRESS };
 
 /* listen is http.listen when valid (NULL otherwise): the endpoint defaults to it. */
 static void load_instance(struct loader *l, yaml_node_t *n, const char *listen,
                           struct bg_instance_conf *in)
 {
-    struct slot s[] = {
-        {.key = "id"}, {.key = "color"}, {.key = "endpoint"}, {.key = "app"}, {.key = "version"}};
+    struct slot s[] = {{.key = "id"},  {.key = "color"},   {.key = "endpoint"},
+                       {.key = "app"}, {.key = "version"}, {.key = "address"}};
     in->color = BG_COLOR_INVALID;
     bool mapping = scan_mapping(l, n, "instance", "", s, BG_ARRAY_LEN(s));
     if (mapping) {
@@ -767,6 +767,8 @@ static void load_instance(struct loader *l, yaml_node_t *n, const char *listen,
         get_str(l, s[IN_ENDPOINT].val, "instance.endpoint", EXPECT_URL, url_ok, &in->endpoint);
         get_str(l, s[IN_APP].val, "instance.app", EXPECT_NAME, name_ok, &in->app);
         get_str(l, s[IN_VERSION].val, "instance.version", "a string", NULL, &in->version);
+        get_str(l, s[IN_ADDRESS].val, "instance.address", EXPECT_HOSTPORT, hostport_ok,
+                &in->address);
     }
     if (s[IN_APP].val == NULL)
         in->app = bg_xstrdup("APP");
@@ -893,15 +895,16 @@ static void load_urls(struct loader *l, const yaml_node_t *n, const char *path,
     }
 }
 
-static void add_arg(struct bg_backend_conf *b, char *arg)
+static void add_arg(char ***argv, size_t *argc, char *arg)
 {
-    b->argv = bg_xrealloc(b->argv, (b->argc + 2) * sizeof(char *));
-    b->argv[b->argc++] = arg;
-    b->argv[b->argc] = NULL;
+    *argv = bg_xrealloc(*argv, (*argc + 2) * sizeof(char *));
+    (*argv)[(*argc)++] = arg;
+    (*argv)[*argc] = NULL;
 }
 
-static void load_command(struct loader *l, const yaml_node_t *n, const char *path,
-                         struct bg_backend_conf *b)
+/* A command line: a string split on white space, or a sequence of strings. */
+static void load_command(struct loader *l, const yaml_node_t *n, const char *path, char ***argv,
+                         size_t *argc)
 {
     static const char expected[] = "a command line (a string or a sequence of strings)";
     if (n->type == YAML_SCALAR_NODE) {
@@ -911,7 +914,7 @@ static void load_command(struct loader *l, const yaml_node_t *n, const char *pat
         }
         for (const char *p = text(n) + strspn(text(n), SPACES); *p != '\0';) {
             size_t len = strcspn(p, SPACES);
-            add_arg(b, bg_xstrndup(p, len));
+            add_arg(argv, argc, bg_xstrndup(p, len));
             p += len;
             p += strspn(p, SPACES);
         }
@@ -939,7 +942,7 @@ static void load_command(struct loader *l, const yaml_node_t *n, const char *pat
     }
     for (size_t i = 0; i < count; i++) {
         if (ok)
-            add_arg(b, args[i]);
+            add_arg(argv, argc, args[i]);
         else
             free(args[i]);
     }
@@ -1049,7 +1052,7 @@ static bool load_backend(struct loader *l, yaml_node_t *n, const char *path,
     case BG_BACKEND_EXEC:
         need(l, n, path, kind, &s[B_COMMAND]);
         if (s[B_COMMAND].val != NULL)
-            load_command(l, s[B_COMMAND].val, w[B_COMMAND], b);
+            load_command(l, s[B_COMMAND].val, w[B_COMMAND], &b->argv, &b->argc);
         break;
     }
     return true;
@@ -1122,7 +1125,80 @@ static void load_backends(struct loader *l, yaml_node_t *n, struct bg_agent_conf
     free(typed);
 }
 
-enum { A_ZK, A_INSTANCE, A_HTTP, A_BACKENDS };
+enum { CK_HTTP, CK_TCP, CK_EXEC, CK_INTERVAL, CK_TIMEOUT, CK_RISE, CK_FALL };
+
+const char *bg_check_type_name(enum bg_check_type t)
+{
+    switch (t) {
+    case BG_CHECK_HTTP:
+        return "http";
+    case BG_CHECK_TCP:
+        return "tcp";
+    case BG_CHECK_EXEC:
+        return "exec";
+    case BG_CHECK_NONE:
+        break;
+    }
+    return "none";
+}
+
+/* check: exactly one of http, tcp, exec, and the timing. Absent: BG_CHECK_NONE. */
+static void load_check(struct loader *l, yaml_node_t *n, struct bg_check_conf *ck)
+{
+    struct slot s[] = {{.key = "http"},    {.key = "tcp"},  {.key = "exec"}, {.key = "interval"},
+                       {.key = "timeout"}, {.key = "rise"}, {.key = "fall"}};
+    *ck = (struct bg_check_conf){
+        .type = BG_CHECK_NONE, .interval_ms = 1000, .timeout_ms = 1000, .rise = 2, .fall = 3};
+    if (n == NULL)
+        return;
+    ck->line = (int)n->start_mark.line + 1;
+    if (!scan_mapping(l, n, "check", "", s, BG_ARRAY_LEN(s)))
+        return;
+    int given = (s[CK_HTTP].val != NULL) + (s[CK_TCP].val != NULL) + (s[CK_EXEC].val != NULL);
+    if (given == 0) {
+        fail(l, n->start_mark, "check",
+             "expected exactly one of \"http\", \"tcp\", \"exec\", got none");
+    } else if (given > 1) {
+        /* Point at the second one given: that is where the mapping went wrong. */
+        const yaml_node_t *second = NULL, *first = NULL;
+        for (int i = CK_HTTP; i <= CK_EXEC; i++) {
+            const yaml_node_t *k = s[i].key_node;
+            if (k == NULL)
+                continue;
+            if (first == NULL || k->start_mark.index < first->start_mark.index) {
+                second = first;
+                first = k;
+            } else if (second == NULL || k->start_mark.index < second->start_mark.index) {
+                second = k;
+            }
+        }
+        char where[64];
+        join(where, sizeof(where), "check", text(second));
+        fail(l, second->start_mark, where,
+             "expected exactly one of \"http\", \"tcp\", \"exec\" in the check mapping, "
+             "but \"%s\" is given too",
+             text(first));
+    }
+    if (get_str(l, s[CK_HTTP].val, "check.http",
+                "an http:// or https:// URL such as \"http://127.0.0.1:8080/health\"", url_ok,
+                &ck->http))
+        ck->type = BG_CHECK_HTTP;
+    if (get_str(l, s[CK_TCP].val, "check.tcp", EXPECT_HOSTPORT, hostport_ok, &ck->tcp))
+        ck->type = BG_CHECK_TCP;
+    if (s[CK_EXEC].val != NULL) {
+        load_command(l, s[CK_EXEC].val, "check.exec", &ck->argv, &ck->argc);
+        if (ck->argc > 0)
+            ck->type = BG_CHECK_EXEC;
+    }
+    get_duration(l, s[CK_INTERVAL].val, "check.interval", 1, &ck->interval_ms);
+    get_duration(l, s[CK_TIMEOUT].val, "check.timeout", 1, &ck->timeout_ms);
+    get_int(l, s[CK_RISE].val, "check.rise", 1, 1000, &ck->rise);
+    get_int(l, s[CK_FALL].val, "check.fall", 1, 1000, &ck->fall);
+    if (given != 1)
+        ck->type = BG_CHECK_NONE;
+}
+
+enum { A_ZK, A_INSTANCE, A_HTTP, A_BACKENDS, A_CHECK };
 
 int bg_conf_load_agent(const char *path, struct bg_agent_conf *out, struct bg_conf_errors *errs)
 {
@@ -1132,8 +1208,11 @@ int bg_conf_load_agent(const char *path, struct bg_agent_conf *out, struct bg_co
     out->instance.color = BG_COLOR_INVALID;
     yaml_node_t *root = parse_file(&l, path);
     if (root != NULL) {
-        struct slot s[] = {
-            {.key = "zookeeper"}, {.key = "instance"}, {.key = "http"}, {.key = "backends"}};
+        struct slot s[] = {{.key = "zookeeper"},
+                           {.key = "instance"},
+                           {.key = "http"},
+                           {.key = "backends"},
+                           {.key = "check"}};
         scan_mapping(&l, root, "", "", s, BG_ARRAY_LEN(s));
         need(&l, root, "", "", &s[A_ZK]);
         need(&l, root, "", "", &s[A_INSTANCE]);
@@ -1142,6 +1221,7 @@ int bg_conf_load_agent(const char *path, struct bg_agent_conf *out, struct bg_co
         load_http(&l, s[A_HTTP].val, true, &out->http);
         load_instance(&l, s[A_INSTANCE].val, out->http.listen, &out->instance);
         load_backends(&l, s[A_BACKENDS].val, out);
+        load_check(&l, s[A_CHECK].val, &out->check);
     }
     if (l.have_doc)
         yaml_document_delete(&l.doc);
@@ -1270,6 +1350,10 @@ void bg_conf_free_agent(struct bg_agent_conf *c)
     bg_free(&c->instance.endpoint);
     bg_free(&c->instance.app);
     bg_free(&c->instance.version);
+    bg_free(&c->instance.address);
+    bg_free(&c->check.http);
+    bg_free(&c->check.tcp);
+    free_strv(&c->check.argv, c->check.argc);
     free_http(&c->http);
     for (size_t i = 0; c->backends != NULL && i < c->n_backends; i++) {
         struct bg_backend_conf *b = &c->backends[i];

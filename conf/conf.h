@@ -75,6 +75,23 @@ struct bg_instance_conf {
     char *endpoint;      /* default "http://" + http.listen */
     char *app;           /* default "APP" */
     char *version;       /* default "" */
+    char *address;       /* optional "host:port" where the application takes traffic */
+};
+
+/* The application health check (DESIGN §11). */
+enum bg_check_type { BG_CHECK_NONE = 0, BG_CHECK_HTTP, BG_CHECK_TCP, BG_CHECK_EXEC };
+
+struct bg_check_conf {
+    enum bg_check_type type; /* BG_CHECK_NONE without "check:": the application counts healthy */
+    char *http;              /* http: URL; healthy = 2xx within timeout */
+    char *tcp;               /* tcp: "host:port"; healthy = connect succeeds within timeout */
+    char **argv;             /* exec: healthy = exit 0 within timeout; argv[argc] is NULL */
+    size_t argc;
+    int64_t interval_ms; /* default 1000: from the start of one check to the next */
+    int64_t timeout_ms;  /* default 1000, > 0 (may exceed interval: checks never overlap) */
+    int rise;            /* default 2: consecutive passes before healthy */
+    int fall;            /* default 3: consecutive failures before unhealthy */
+    int line;            /* 1-based line of the check mapping, for messages */
 };
 
 struct bg_agent_conf {
@@ -84,6 +101,7 @@ struct bg_agent_conf {
     struct bg_http_conf http;         /* http.listen required */
     struct bg_backend_conf *backends; /* in the order written; a health entry is optional */
     size_t n_backends;
+    struct bg_check_conf check;
 };
 
 struct bg_switch_conf {
@@ -116,5 +134,7 @@ void bg_conf_free_agent(struct bg_agent_conf *c);
 void bg_conf_free_controller(struct bg_controller_conf *c);
 
 const char *bg_backend_type_name(enum bg_backend_type t);
+/* "http", "tcp", "exec" or "none". */
+const char *bg_check_type_name(enum bg_check_type t);
 
 #endif

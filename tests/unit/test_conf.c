@@ -452,16 +452,18 @@ static void test_conf_second_document(void **state)
 static void test_conf_unknown_keys(void **state)
 {
     (void)state;
-    EXPECT("bad_unknown_keys.yaml", AGENT,
-           "3:3: zookeeper.sesion_timeout_ms: unknown key, expected one of: connect, root, "
-           "session_timeout_ms, auth",
-           "4:36: instance.colour: unknown key, expected one of: id, color, endpoint, app, version",
-           "5:34: http.tokenfile: unknown key, expected one of: listen, token_file",
-           "6:1: backend: unknown key, expected one of: zookeeper, instance, http, backends",
-           "9:20: backends[0].listen: unknown key for type health, expected one of: type, "
-           "confirm_timeout, poll_window, confirm_polls",
-           "10:38: backends[1].urls: unknown key for type exec, expected one of: type, command, "
-           "timeout");
+    EXPECT(
+        "bad_unknown_keys.yaml", AGENT,
+        "3:3: zookeeper.sesion_timeout_ms: unknown key, expected one of: connect, root, "
+        "session_timeout_ms, auth",
+        "4:36: instance.colour: unknown key, expected one of: id, color, endpoint, app, version, "
+        "address",
+        "5:34: http.tokenfile: unknown key, expected one of: listen, token_file",
+        "6:1: backend: unknown key, expected one of: zookeeper, instance, http, backends, check",
+        "9:20: backends[0].listen: unknown key for type health, expected one of: type, "
+        "confirm_timeout, poll_window, confirm_polls",
+        "10:38: backends[1].urls: unknown key for type exec, expected one of: type, command, "
+        "timeout");
 }
 
 static void test_conf_wrong_types(void **state)
@@ -672,7 +674,8 @@ static void test_conf_many_errors_all_reported(void **state)
     EXPECT("bad_many.yaml", AGENT, "3:9: zookeeper.root: expected " ROOT ", got \"services/shop\"",
            "5:7: instance.id: expected " ID ", got \"web 1\"",
            "6:10: instance.color: expected blue or green, got \"Blue\"",
-           "7:3: instance.extra: unknown key, expected one of: id, color, endpoint, app, version",
+           "7:3: instance.extra: unknown key, expected one of: id, color, endpoint, app, version, "
+           "address",
            "11:5: backends[0]: missing required key \"command\" for type exec",
            "12:5: backends[1]: missing required key \"urls\" for type eureka",
            "13:15: backends[1].register: expected true or false, got \"maybe\"");
@@ -897,6 +900,99 @@ static void test_conf_backend_type_names(void **state)
     assert_string_equal(bg_backend_type_name(BG_BACKEND_EXEC), "exec");
 }
 
+/* ------------------------------------------------------------------------------------------
+ * check: and instance.address (issue #8)
+ * ------------------------------------------------------------------------------------------ */
+
+#define CHECK_URL "an http:// or https:// URL such as \"http://127.0.0.1:8080/health\""
+
+static void test_conf_check_http(void **state)
+{
+    (void)state;
+    char *p = data_path("agent_check_http.yaml");
+    struct bg_agent_conf c;
+    load_agent_ok(p, &c);
+    assert_string_equal(c.instance.address, "127.0.0.1:8080");
+    assert_int_equal(c.check.type, BG_CHECK_HTTP);
+    assert_string_equal(c.check.http, "http://127.0.0.1:8080/actuator/health");
+    assert_null(c.check.tcp);
+    assert_null(c.check.argv);
+    assert_int_equal(c.check.interval_ms, 500);
+    assert_int_equal(c.check.timeout_ms, 2000); /* longer than interval is allowed */
+    assert_int_equal(c.check.rise, 1);
+    assert_int_equal(c.check.fall, 5);
+    assert_int_equal(c.check.line, 5); /* a block mapping starts at its first key */
+    assert_string_equal(bg_check_type_name(c.check.type), "http");
+    bg_conf_free_agent(&c);
+    free(p);
+}
+
+static void test_conf_check_exec_defaults(void **state)
+{
+    (void)state;
+    char *p = data_path("agent_check_exec.yaml");
+    struct bg_agent_conf c;
+    load_agent_ok(p, &c);
+    assert_string_equal(c.instance.address, "[::1]:8080");
+    assert_int_equal(c.check.type, BG_CHECK_EXEC);
+    assert_int_equal(c.check.argc, 2);
+    assert_string_equal(c.check.argv[0], "/usr/local/bin/check-shop");
+    assert_string_equal(c.check.argv[1], "--quick");
+    assert_null(c.check.argv[2]);
+    assert_int_equal(c.check.interval_ms, 1000);
+    assert_int_equal(c.check.timeout_ms, 1000);
+    assert_int_equal(c.check.rise, 2);
+    assert_int_equal(c.check.fall, 3);
+    bg_conf_free_agent(&c);
+    free(p);
+}
+
+static void test_conf_check_absent(void **state)
+{
+    (void)state;
+    char *p = data_path("agent_minimal.yaml");
+    struct bg_agent_conf c;
+    load_agent_ok(p, &c);
+    assert_null(c.instance.address);
+    assert_int_equal(c.check.type, BG_CHECK_NONE);
+    assert_string_equal(bg_check_type_name(c.check.type), "none");
+    assert_int_equal(c.check.rise, 2);
+    assert_int_equal(c.check.fall, 3);
+    bg_conf_free_agent(&c);
+    free(p);
+}
+
+static void test_conf_check_bad_values(void **state)
+{
+    (void)state;
+    EXPECT("bad_check.yaml", AGENT,
+           "2:47: instance.address: expected " HOSTPORT ", got \"127.0.0.1\"",
+           "5:9: check.http: expected " CHECK_URL ", got \"ftp://127.0.0.1/health\"",
+           "6:13: check.interval: expected a duration above 0 " D ", got \"0s\"",
+           "7:12: check.timeout: expected a duration above 0 " D ", got \"soon\"",
+           "8:9: check.rise: expected an integer between 1 and 1000, got \"0\"",
+           "9:9: check.fall: expected an integer between 1 and 1000, got \"-1\"",
+           "10:3: check.retries: unknown key, expected one of: http, tcp, exec, interval, "
+           "timeout, rise, fall");
+    EXPECT("bad_check_values.yaml", AGENT,
+           "4:14: check.tcp: expected " HOSTPORT ", got \"127.0.0.1:0\"");
+    EXPECT("bad_check_exec.yaml", AGENT,
+           "5:9: check.exec: expected a command line (a string or a sequence of strings), got an "
+           "empty sequence");
+    EXPECT("bad_check_type.yaml", AGENT,
+           "4:8: check: expected a mapping, got \"http://127.0.0.1:8080/\"");
+}
+
+static void test_conf_check_exactly_one_kind(void **state)
+{
+    (void)state;
+    EXPECT("bad_check_none.yaml", AGENT,
+           "5:3: check: expected exactly one of \"http\", \"tcp\", \"exec\", got none");
+    EXPECT("bad_check_two.yaml", AGENT,
+           "6:3: check.exec: expected exactly one of \"http\", \"tcp\", \"exec\" in the check "
+           "mapping, but \"tcp\" is given too");
+}
+
 #define TMP_TEST(f) cmocka_unit_test_setup_teardown(f, tmp_setup, tmp_teardown)
 
 int main(void)
@@ -939,6 +1035,11 @@ int main(void)
         TMP_TEST(test_conf_errors_accumulate_and_print),
         TMP_TEST(test_conf_yes_no_and_null_sections),
         cmocka_unit_test(test_conf_backend_type_names),
+        cmocka_unit_test(test_conf_check_http),
+        cmocka_unit_test(test_conf_check_exec_defaults),
+        cmocka_unit_test(test_conf_check_absent),
+        cmocka_unit_test(test_conf_check_bad_values),
+        cmocka_unit_test(test_conf_check_exactly_one_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
