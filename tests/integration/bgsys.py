@@ -1,5 +1,6 @@
 """bgsys.py: start bluegreen systems (agents, controllers, bgctl) on top of harness.py."""
 
+import collections
 import json
 import signal
 import threading
@@ -160,3 +161,151 @@ def standard(t, zk=None, blue=2, green=2, controllers=1, token=False, agent_kw=N
         s.controller(f"c{i}", **switch)
     s.wait_converged("blue")
     return s
+
+
+# ----------------------------------------------------------------------------------------------
+# Application health (DESIGN §11): demo apps with agents checking them, HAProxy in front
+# ----------------------------------------------------------------------------------------------
+
+FAST_CHECK = {"interval": 200, "timeout": 500, "rise": 2, "fall": 2}
+
+
+class HealthRig:
+    """n blue + n green bg-demo-app instances, each with a bg-agent whose check: is the app's
+    GET /healthz, one controller (settle 0), and a real HAProxy in front: traffic to each
+    application's port, `option httpchk GET /health` on each agent's port
+    (`check port AGENT inter I rise R fall F`; the agents' health backend confirms with
+    max(R, F) polls). Active colour blue, converged and served through HAProxy when start()
+    returns.
+
+    check: the agents' check: keys besides http (None: the agent's defaults; False: no check
+    at all); app_kw(name)
+    -> extra t.demo_app() kwargs (e.g. {"start": False} for an application that is down);
+    switch: controller switch keys (min_ready, batch_size, min_healthy_time, ...).
+    Attributes after start(): .sys (System), .apps / .agents {name: ...}, .url, .fport,
+    .admin_sock, .ctl (controller Proc)."""
+
+    def __init__(self, t, zk=None, n=2, inter=100, rise=1, fall=1, check=FAST_CHECK,
+                 app_kw=None, label="health", **switch):
+        self.t, self.zk, self.n = t, zk, n
+        self.inter, self.rise, self.fall = inter, rise, fall
+        self.check = check
+        self.app_kw = app_kw or (lambda name: {})
+        self.label = label
+        polls = max(rise, fall)
+        # A confirmation waits for `polls` HAProxy checks: allow them, then some.
+        self.confirm_ms = inter * polls + inter + 500
+        self.switch = {"settle": "0s", "resync": "30s",
+                       "call_timeout": f"{self.confirm_ms + 1000}ms", **switch}
+
+    def start(self):
+        import slow_zero_downtime as zd
+
+        t = self.t
+        self.zk = self.zk or t.zookeeper()
+        self.sys = s = System(t, self.zk)
+        s.flip("blue")
+        self.apps, self.agents, servers = {}, {}, []
+        for color in ("blue", "green"):
+            for i in range(1, self.n + 1):
+                name = f"{color}-{i}"
+                app = t.demo_app(name, version=f"{color}-v", **self.app_kw(name))
+                check = None if self.check is False else {"http": app.health_url,
+                                                          **(self.check or {})}
+                a = s.agent(name, color, start=False, address=f"127.0.0.1:{app.port}",
+                            check=check,
+                            backends=[{"type": "health",
+                                       "confirm_polls": max(self.rise, self.fall),
+                                       "confirm_timeout": f"{self.confirm_ms}ms",
+                                       "poll_window": f"{max(5000, 3 * self.inter)}ms"}])
+                self.apps[name], self.agents[name] = app, a
+                servers.append((name, app.port, a.port, None))
+        for a in s.agents:
+            a.start(wait=False)
+        for a in s.agents:
+            a.proc.wait_log(r"event=registered", timeout=20)
+        self.ctl = s.controller(f"c-{self.label}", **self.switch)
+        s.wait_converged("blue", timeout=60)
+        self.fport = h.free_port()
+        self.url = f"http://127.0.0.1:{self.fport}/"
+        self.admin_sock = t.path(f"haproxy-{self.label}.sock")
+        cfg = t.path(f"haproxy-{self.label}.cfg")
+        cfg.write_text(zd.haproxy_config(self.fport, servers, "httpchk", self.inter, self.rise,
+                                         self.fall, self.admin_sock))
+        r = h.run_cmd(["haproxy", "-c", "-f", cfg], quiet=True)
+        if r.returncode != 0:
+            raise h.HarnessError(f"haproxy -c rejects {cfg}: {r.stdout}{r.stderr}")
+        self.haproxy = t.proc(["haproxy", "-db", "-f", cfg], name=f"haproxy-{self.label}")
+        self.wait_serving("blue", timeout=30 + 3 * self.inter * self.rise / 1000)
+        return self
+
+    def stop(self):
+        """Stop HAProxy, the controller, the agents and the applications."""
+        for p in [self.haproxy, self.ctl, *[a.proc for a in self.agents.values()],
+                  *self.apps.values()]:
+            p.stop()
+
+    def wait_serving(self, color, n=40, timeout=30):
+        """Until n consecutive requests through HAProxy are answered 200 by `color`."""
+        import slow_zero_downtime as zd
+        zd.HaproxyRig.wait_serving(self, color, n, timeout)
+
+    def answered(self):
+        """{server: (responses so far, in flight)} from HAProxy's show stat."""
+        import slow_zero_downtime as zd
+        return zd.haproxy_answered(self.admin_sock)
+
+    def load(self, connections=32):
+        """Start wrk (keep-alive connections through HAProxy) and a probe (one request after
+        another, recording who answered). Returns Load; .stop() gives the figures."""
+        return Load(self.t, self, connections)
+
+    def node(self, name):
+        """The instance node's JSON, or None."""
+        a = self.agents[name]
+        return h.zk_get_json(self.zk, a.node)
+
+    def stats(self, name):
+        """bg-demo-app's GET /admin/stats (ordinary requests answered), or None if down."""
+        try:
+            code, body, _ = self.apps[name].admin("stats")
+        except OSError:
+            return None
+        return json.loads(body) if code == 200 else None
+
+
+class Load:
+    """wrk + probe through a rig's HAProxy (see HealthRig.load)."""
+
+    def __init__(self, t, rig, connections=32):
+        import slow_zero_downtime as zd
+
+        self.zd = zd
+        self.probe = zd.Probe(rig.fport)
+        self.probe.start()
+        self.wrk = zd.Wrk(t, rig.url, connections=connections, threads=2,
+                          name=f"wrk-{rig.label}")
+
+    def records(self, since=0.0):
+        """The probe's (t_send, t_recv, status, colour, served_by) answered since wall time."""
+        return self.probe.since(since)
+
+    def stop(self):
+        """Stops both; returns {"requests", "non2xx", "errors", "failed", "probe_requests",
+        "probe_failed", "probe_failures", "served_by" {name: count}}."""
+        rep = self.wrk.stop()
+        self.probe.stop()
+        served = collections.Counter(r[4] for r in self.probe.records if r[2] == 200)
+        return {"requests": rep["requests"], "non2xx": rep["non2xx"], "errors": rep["errors"],
+                "failed": rep["error_total"], "probe_requests": self.probe.total,
+                "probe_failed": len(self.probe.failures),
+                "probe_failures": self.probe.failures[:10], "served_by": dict(served)}
+
+
+def first_answer_after(records, t0, color):
+    """Wall-clock time of the first request sent at or after t0 that `color` answered 200 (from
+    Probe records), or None."""
+    for r in records:
+        if r[0] >= t0 and r[2] == 200 and r[3] == color:
+            return r[0]
+    return None
