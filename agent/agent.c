@@ -269,12 +269,27 @@ char *bg_agent_status_json(struct bg_agent *a)
                                         result, "status", bg_status_name(b->last_status), "message",
                                         b->msg, "time", ts));
     }
+    const struct bg_check *c = &a->check;
+    char cts[40] = "";
+    if (c->last_wall_ms)
+        bg_iso_time(c->last_wall_ms, cts, sizeof(cts));
+    json_t *check =
+        json_pack("{s:s, s:s, s:s, s:s, s:i}", "type", bg_check_type_name(a->conf->check.type),
+                  "result", bg_check_result_name(c), "message", c->msg, "time", cts, "consecutive",
+                  c->v.have_result ? c->v.consecutive : 0);
     json_t *j =
-        json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:s, s:s, s:b, s:s, s:o}", "id", in->id, "color",
-                  bg_color_name(in->color), "status", bg_status_name(a->status), "applied",
-                  a->applied, "health_up", bg_health_is_up(a->health), "epoch",
-                  (json_int_t)a->epoch, "app", in->app, "version", in->version ? in->version : "",
-                  "registered", a->registered, "node", a->node, "backends", backends);
+        json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:s, s:s, s:b, s:s, s:o, s:b, s:o}", "id", in->id,
+                  "color", bg_color_name(in->color), "status", bg_status_name(a->status), "applied",
+                  a->applied, "health_up", bg_health_is_up(a->health) && bg_agent_app_healthy(a),
+                  "epoch", (json_int_t)a->epoch, "app", in->app, "version",
+                  in->version ? in->version : "", "registered", a->registered, "node", a->node,
+                  "backends", backends, "healthy", bg_agent_app_healthy(a), "check", check);
+    if (j == NULL) { /* cannot happen: every string is ours or sanitised; never answer NULL */
+        fprintf(stderr, "level=fatal event=json_pack_failed where=status\n");
+        abort();
+    }
+    if (in->address != NULL)
+        json_object_set_new(j, "address", json_string(in->address));
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
@@ -284,12 +299,23 @@ char *bg_agent_status_json(struct bg_agent *a)
  * ZooKeeper registration.
  * ------------------------------------------------------------------------------------- */
 
+bool bg_agent_app_healthy(const struct bg_agent *a)
+{
+    return bg_check_healthy(&a->check);
+}
+
+/* {"id","endpoint","version","app","color",["address",]"healthy","check"}: check is the
+ * message of the last check result ("" when none). */
 static char *node_json(struct bg_agent *a)
 {
     const struct bg_instance_conf *in = &a->conf->instance;
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", in->id, "endpoint", in->endpoint,
                           "version", in->version ? in->version : "", "app", in->app, "color",
                           bg_color_name(in->color));
+    if (in->address != NULL)
+        json_object_set_new(j, "address", json_string(in->address));
+    json_object_set_new(j, "healthy", json_boolean(bg_agent_app_healthy(a)));
+    json_object_set_new(j, "check", json_string(a->check.msg)); /* printable ASCII */
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
@@ -361,6 +387,10 @@ static void do_register(struct bg_agent *a)
         }
         a->registered = true;
         a->czxid = st.czxid;
+        if (rc == ZOK)
+            a->node_stale = false; /* created with the current verdict */
+        else
+            a->node_stale = true; /* an older incarnation's data, in our session: rewrite */
         a->n_registrations++;
         a->next_register_ms = 0;
         bg_info("registered", "node=%s czxid=%lld session=0x%llx", a->node, (long long)st.czxid,
@@ -380,6 +410,25 @@ static void check_node(struct bg_agent *a)
         bg_warn("node_vanished", "node=%s action=reregister", a->node);
         a->registered = false;
         a->next_register_ms = 0;
+    }
+}
+
+/* The verdict changed: rewrite our own node in place (any version: only we write it). On a
+ * failure (not connected) node_stale stays set and the next loop turn tries again. */
+static void publish_health(struct bg_agent *a)
+{
+    char *data = node_json(a);
+    int rc = zoo_set(a->zk.zh, a->node, data, (int)strlen(data), -1);
+    free(data);
+    if (rc == ZOK) {
+        a->node_stale = false;
+        bg_info("node_updated", "node=%s healthy=%s", a->node,
+                bg_agent_app_healthy(a) ? "true" : "false");
+    } else if (rc == ZNONODE) {
+        a->registered = false; /* re-registration writes the current verdict */
+        a->next_register_ms = 0;
+    } else {
+        bg_warn("node_update_failed", "node=%s rc=%s action=retry", a->node, zerror(rc));
     }
 }
 
@@ -405,6 +454,8 @@ static void zk_step(struct bg_agent *a, unsigned *seen_events)
         check_node(a);
     }
     *seen_events = ev;
+    if (a->registered && a->node_stale)
+        publish_health(a);
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -426,9 +477,13 @@ int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf)
     a->conf = conf;
     a->status = BG_STATUS_OUT;
     a->started_wall_ms = bg_wall_ms();
+    char err[256];
+    if (bg_check_init(&a->check, &conf->check, err, sizeof(err)) != 0) {
+        bg_error("health_check_init_failed", "reason=\"%s\"", err);
+        return BG_EINVAL;
+    }
     if (backends_init(a) != 0)
         return BG_EINVAL;
-    char err[256];
     if (bg_httpd_start(&a->http, conf->http.listen, bg_agent_http, a, err, sizeof(err)) != 0) {
         bg_error("http_listen_failed", "listen=%s reason=\"%s\"", conf->http.listen, err);
         return BG_EINVAL;
@@ -439,6 +494,19 @@ int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf)
     bg_info("start", "id=%s color=%s listen=%s zk=%s root=%s backends=%zu", conf->instance.id,
             bg_color_name(conf->instance.color), conf->http.listen, conf->zk.connect, conf->zk.root,
             a->n_backends);
+    const struct bg_check_conf *ck = &conf->check;
+    if (ck->type == BG_CHECK_NONE)
+        bg_warn("no_health_check", "reason=\"no check: configured; the application counts as "
+                                   "healthy whether it works or not\"");
+    else
+        bg_info("health_check",
+                "type=%s target=\"%s\" interval_ms=%lld timeout_ms=%lld rise=%d "
+                "fall=%d healthy=false",
+                bg_check_type_name(ck->type),
+                ck->type == BG_CHECK_HTTP  ? ck->http
+                : ck->type == BG_CHECK_TCP ? ck->tcp
+                                           : ck->argv[0],
+                (long long)ck->interval_ms, (long long)ck->timeout_ms, ck->rise, ck->fall);
     return BG_OK;
 }
 
@@ -457,6 +525,9 @@ static int64_t next_timeout(struct bg_agent *a)
         if (d > 0)
             t = d <= now ? 0 : (d - now < t ? d - now : t);
     }
+    int64_t d = bg_check_deadline(&a->check);
+    if (d > 0)
+        t = d <= now ? 0 : (d - now < t ? d - now : t);
     return t;
 }
 
@@ -485,6 +556,9 @@ int bg_agent_run(struct bg_agent *a)
             if (b->ops->fds != NULL)
                 n += b->ops->fds(b, pfd + n, MAX_POLLFDS - n);
         }
+        int check_start = n;
+        n += bg_check_fds(&a->check, pfd + n, MAX_POLLFDS - n);
+        int backends_end = check_start;
         /* A connection resumed after the last MHD run (e.g. a transition confirmed by a poll
          * that run itself handled) must be answered now, not at the next wake-up. */
         int rc = poll(pfd, (nfds_t)n, a->resumed ? 0 : (int)next_timeout(a));
@@ -499,12 +573,17 @@ int bg_agent_run(struct bg_agent *a)
         int64_t now = bg_now_ms();
         for (size_t i = 0; i < a->n_backends && i < BG_ARRAY_LEN(owner_start); i++) {
             struct bg_backend *b = &a->backends[i];
-            int end = i + 1 < a->n_backends ? owner_start[i + 1] : n;
+            int end = i + 1 < a->n_backends ? owner_start[i + 1] : backends_end;
             if (b->ops->on_fds != NULL && end > owner_start[i])
                 b->ops->on_fds(b, pfd + owner_start[i], end - owner_start[i]);
             int64_t d = b->ops->deadline ? b->ops->deadline(b) : 0;
             if (b->ops->tick != NULL && d > 0 && d <= now)
                 b->ops->tick(b, now);
+        }
+        bg_check_run(&a->check, pfd + check_start, n - check_start, now);
+        if (a->check.changed) {
+            a->check.changed = false;
+            a->node_stale = true; /* written by zk_step once registered and connected */
         }
         transition_run(a);
         bg_httpd_run(&a->http); /* answer connections resumed by the transition */
@@ -531,6 +610,7 @@ void bg_agent_free(struct bg_agent *a)
             a->backends[i].ops->destroy(&a->backends[i]);
     free(a->backends);
     a->backends = NULL;
+    bg_check_free(&a->check);
     while (a->waiters != NULL)
         waiter_unlink(a->waiters);
     signal_agent = NULL;

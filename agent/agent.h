@@ -2,6 +2,7 @@
 #ifndef BG_AGENT_H
 #define BG_AGENT_H
 
+#include "check.h"
 #include "conf.h"
 #include "httpd.h"
 #include "zk.h"
@@ -96,6 +97,10 @@ struct bg_agent {
     struct bg_waiter *waiters;
     bool resumed; /* a suspended PUT was resumed since the last MHD run */
 
+    /* The application health check; node_stale: the node's "healthy" must be rewritten. */
+    struct bg_check check;
+    bool node_stale;
+
     /* Registration. */
     bool registered;
     char node[512];
@@ -107,12 +112,15 @@ struct bg_agent {
 
     /* Counters for /metrics. */
     unsigned long long n_put, n_put_ok, n_put_stale, n_put_bad, n_put_auth, n_put_failed;
-    unsigned long long n_health, n_registrations, n_zk_reopens;
+    unsigned long long n_health, n_registrations, n_zk_reopens, n_put_unhealthy;
 };
 
 int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf);
 int bg_agent_run(struct bg_agent *a);
 void bg_agent_free(struct bg_agent *a);
+
+/* The application's health verdict (true when no check is configured). */
+bool bg_agent_app_healthy(const struct bg_agent *a);
 
 /* HTTP (agent/http.c). */
 enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req);

@@ -62,6 +62,7 @@ struct ha_conn {
 struct haproxy {
     int lfd;  /* listening socket */
     int epfd; /* epoll set: the listener and every connection */
+    struct bg_agent *agent;
     enum bg_status served;
     bool settled; /* the last change was confirmed (or timed out, or nobody polled) */
     struct bg_confirm confirm;
@@ -76,6 +77,14 @@ static int listener_tag; /* epoll data.ptr of the listener */
 static const char *word_for(enum bg_status st)
 {
     return st == BG_STATUS_UP ? WORD_READY : WORD_DRAIN;
+}
+
+/* What we answer now: drain also while the application is unhealthy, so that HAProxy drains a
+ * dead application as it would an OUT_OF_SERVICE one. */
+static const char *served_word(const struct haproxy *h)
+{
+    bool healthy = h->agent == NULL || bg_agent_app_healthy(h->agent);
+    return word_for(healthy ? h->served : BG_STATUS_OUT);
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -143,7 +152,7 @@ static void conn_close(struct haproxy *h, struct ha_conn *c, int64_t now)
 {
     if (c->answered_ms != 0) {
         h->n_polls++;
-        if (c->word == word_for(h->served) &&
+        if (c->word == served_word(h) &&
             (!h->confirm.waiting || c->answered_ms >= h->confirm.changed_ms))
             bg_confirm_polled(&h->confirm, c->peer, now);
     }
@@ -221,7 +230,7 @@ static void accept_one(struct haproxy *h, int fd, const struct sockaddr_storage 
 {
     struct ha_conn *c = bg_xcalloc(1, sizeof(*c));
     c->fd = fd;
-    c->word = word_for(h->served);
+    c->word = served_word(h);
     c->expires_ms = now + HA_LINGER_MS;
     peer_text(ss, c->peer, sizeof(c->peer));
     c->prev = h->tail;
@@ -261,7 +270,7 @@ static void accept_all(struct haproxy *h, int64_t now)
         }
         if (h->n_conns >= HA_MAX_CONNS) {
             /* Too many lingering: answer best-effort and close without waiting. */
-            const char *w = word_for(h->served);
+            const char *w = served_word(h);
             ssize_t r = send(fd, w, strlen(w), MSG_NOSIGNAL);
             (void)r;
             close(fd);
@@ -317,6 +326,7 @@ static int haproxy_init(struct bg_backend *b, char *err, size_t errlen)
     struct haproxy *h = bg_xcalloc(1, sizeof(*h));
     h->lfd = lfd;
     h->epfd = epfd;
+    h->agent = b->agent;
     h->served = BG_STATUS_OUT; /* a new instance takes no traffic until told */
     h->settled = true;
     bg_confirm_init(&h->confirm, c->poll_window_ms, c->confirm_timeout_ms, c->confirm_polls);
@@ -355,7 +365,7 @@ static int haproxy_progress(struct bg_backend *b, int64_t now)
     if (rc == 1)
         return BG_PENDING;
     h->settled = true;
-    snprintf(b->msg, sizeof(b->msg), "answering %.5s; %s", word_for(h->served), note);
+    snprintf(b->msg, sizeof(b->msg), "answering %.5s; %s", served_word(h), note);
     /* Unconfirmed is reported, not failed: the balancer may simply have gone away. */
     return 0;
 }

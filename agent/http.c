@@ -100,6 +100,16 @@ static enum MHD_Result put_status(struct bg_agent *a, struct bg_httpd_req *req)
         bg_info("new_epoch", "epoch=%lld previous=%lld peer=%s", (long long)epoch,
                 (long long)a->epoch, req->peer);
     a->epoch = epoch;
+    if (st == BG_STATUS_UP && !bg_agent_app_healthy(a)) {
+        /* Never take traffic to a failing application; OUT_OF_SERVICE is always accepted. */
+        a->n_put_unhealthy++;
+        char reason[400];
+        snprintf(reason, sizeof(reason), "application health check failing: %s",
+                 a->check.msg[0] ? a->check.msg : "no check has passed yet");
+        bg_warn("status_refused", "peer=%s status=UP epoch=%lld reason=\"%s\"", req->peer,
+                (long long)epoch, reason);
+        return reply_error(req->conn, 503, "unhealthy", reason);
+    }
     bg_agent_request_status(a, req, st, timeout_ms);
     return MHD_YES;
 }
@@ -121,12 +131,21 @@ static char *metrics_text(struct bg_agent *a)
         "bg_agent_status_requests_total{result=\"bad_request\"} %llu\n"
         "bg_agent_status_requests_total{result=\"unauthorized\"} %llu\n"
         "bg_agent_status_requests_total{result=\"backend_failed\"} %llu\n"
-        "# TYPE bg_agent_health_checks_total counter\nbg_agent_health_checks_total %llu\n"
+        "bg_agent_status_requests_total{result=\"unhealthy\"} %llu\n"
+        "# HELP bg_agent_healthy 1 when the application health check says healthy (or none).\n"
+        "# TYPE bg_agent_healthy gauge\nbg_agent_healthy %d\n"
+        "# HELP bg_agent_health_checks_total Application health checks run, by result.\n"
+        "# TYPE bg_agent_health_checks_total counter\n"
+        "bg_agent_health_checks_total{result=\"pass\"} %llu\n"
+        "bg_agent_health_checks_total{result=\"fail\"} %llu\n"
+        "# HELP bg_agent_health_requests_total GET /health requests answered.\n"
+        "# TYPE bg_agent_health_requests_total counter\nbg_agent_health_requests_total %llu\n"
         "# TYPE bg_agent_registrations_total counter\nbg_agent_registrations_total %llu\n"
         "# TYPE bg_agent_zk_reconnects_total counter\nbg_agent_zk_reconnects_total %llu\n"
         "# TYPE bg_agent_start_time_seconds gauge\nbg_agent_start_time_seconds %lld\n",
         id, color, a->status == BG_STATUS_UP, a->applied, (long long)a->epoch, a->registered,
-        a->n_put_ok, a->n_put_stale, a->n_put_bad, a->n_put_auth, a->n_put_failed, a->n_health,
+        a->n_put_ok, a->n_put_stale, a->n_put_bad, a->n_put_auth, a->n_put_failed,
+        a->n_put_unhealthy, bg_agent_app_healthy(a), a->check.n_pass, a->check.n_fail, a->n_health,
         a->n_registrations, a->n_zk_reopens, (long long)(a->started_wall_ms / 1000));
     return s;
 }
@@ -144,9 +163,19 @@ enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req)
             return reply_error(req->conn, 405, "method not allowed", "use GET /health");
         a->n_health++;
         bool up = bg_health_is_up(a->health);
+        /* A poll answered with the instance's status confirms a status change, whatever the
+         * application's health (which the controller handles on its own). */
         bg_health_polled(a->health, req->peer, up ? BG_STATUS_UP : BG_STATUS_OUT);
-        return bg_httpd_reply(req->conn, up ? 200 : 503, "text/plain",
-                              up ? "UP\n" : "OUT_OF_SERVICE\n");
+        if (!up)
+            return bg_httpd_reply(req->conn, 503, "text/plain", "OUT_OF_SERVICE\n");
+        if (!bg_agent_app_healthy(a)) {
+            char *body = bg_xasprintf("UNHEALTHY: %s\n",
+                                      a->check.msg[0] ? a->check.msg : "no check has passed yet");
+            enum MHD_Result r = bg_httpd_reply(req->conn, 503, "text/plain", body);
+            free(body);
+            return r;
+        }
+        return bg_httpd_reply(req->conn, 200, "text/plain", "UP\n");
     }
     if (strcmp(u, "/metrics") == 0) {
         if (!get)

@@ -1,0 +1,109 @@
+/* test_check.c -- unit tests for the rise/fall verdict of agent/check.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "check.h"
+
+static void test_check_starts_unhealthy_and_rises(void **state)
+{
+    (void)state;
+    struct bg_check_verdict v;
+    bg_check_verdict_init(&v, 2, 3, false);
+    assert_false(v.healthy);
+    assert_false(v.have_result);
+    assert_false(bg_check_verdict_feed(&v, true, 10));
+    assert_false(v.healthy);
+    assert_int_equal(v.consecutive, 1);
+    assert_true(bg_check_verdict_feed(&v, true, 20)); /* rise = 2 passes in a row */
+    assert_true(v.healthy);
+    assert_int_equal(v.changed_ms, 20);
+    assert_false(bg_check_verdict_feed(&v, true, 30)); /* no change: no event */
+    assert_int_equal(v.consecutive, 3);
+    assert_int_equal(v.last_ms, 30);
+}
+
+static void test_check_falls_after_fall_failures(void **state)
+{
+    (void)state;
+    struct bg_check_verdict v;
+    bg_check_verdict_init(&v, 2, 3, true);
+    assert_false(bg_check_verdict_feed(&v, false, 1));
+    assert_false(bg_check_verdict_feed(&v, false, 2));
+    assert_true(v.healthy);
+    assert_true(bg_check_verdict_feed(&v, false, 3));
+    assert_false(v.healthy);
+    assert_false(v.last_pass);
+    assert_int_equal(v.consecutive, 3);
+    assert_false(bg_check_verdict_feed(&v, false, 4));
+}
+
+static void test_check_interrupted_runs_start_over(void **state)
+{
+    (void)state;
+    struct bg_check_verdict v;
+    bg_check_verdict_init(&v, 3, 2, false);
+    /* pass, pass, fail, pass, pass: never 3 in a row. */
+    assert_false(bg_check_verdict_feed(&v, true, 1));
+    assert_false(bg_check_verdict_feed(&v, true, 2));
+    assert_false(bg_check_verdict_feed(&v, false, 3));
+    assert_int_equal(v.consecutive, 1);
+    assert_false(bg_check_verdict_feed(&v, true, 4));
+    assert_false(bg_check_verdict_feed(&v, true, 5));
+    assert_false(v.healthy);
+    assert_true(bg_check_verdict_feed(&v, true, 6));
+    assert_true(v.healthy);
+    /* Flapping one failure at a time never reaches fall = 2. */
+    for (int i = 0; i < 10; i++) {
+        assert_false(bg_check_verdict_feed(&v, false, 10 + 2 * i));
+        assert_false(bg_check_verdict_feed(&v, true, 11 + 2 * i));
+    }
+    assert_true(v.healthy);
+}
+
+static void test_check_rise_fall_of_one(void **state)
+{
+    (void)state;
+    struct bg_check_verdict v;
+    bg_check_verdict_init(&v, 1, 1, false);
+    assert_true(bg_check_verdict_feed(&v, true, 1));
+    assert_true(bg_check_verdict_feed(&v, false, 2));
+    assert_true(bg_check_verdict_feed(&v, true, 3));
+    /* Values below 1 are treated as 1 (the configuration never gives them). */
+    bg_check_verdict_init(&v, 0, -5, true);
+    assert_true(bg_check_verdict_feed(&v, false, 1));
+    assert_false(v.healthy);
+}
+
+static void test_check_without_check_is_healthy(void **state)
+{
+    (void)state;
+    struct bg_check c;
+    char err[64] = "";
+    assert_int_equal(bg_check_init(&c, NULL, err, sizeof(err)), 0);
+    assert_true(bg_check_healthy(&c));
+    assert_string_equal(bg_check_result_name(&c), "none");
+    assert_int_equal(bg_check_deadline(&c), 0);
+    assert_int_equal(bg_check_fds(&c, NULL, 0), 0);
+    bg_check_free(&c);
+    struct bg_check_conf none = {.type = BG_CHECK_NONE, .rise = 2, .fall = 3};
+    assert_int_equal(bg_check_init(&c, &none, err, sizeof(err)), 0);
+    assert_true(bg_check_healthy(&c));
+    assert_string_equal(c.msg, "");
+    bg_check_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_check_starts_unhealthy_and_rises),
+        cmocka_unit_test(test_check_falls_after_fall_failures),
+        cmocka_unit_test(test_check_interrupted_runs_start_over),
+        cmocka_unit_test(test_check_rise_fall_of_one),
+        cmocka_unit_test(test_check_without_check_is_healthy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
