@@ -168,6 +168,9 @@ def standard(t, zk=None, blue=2, green=2, controllers=1, token=False, agent_kw=N
 # ----------------------------------------------------------------------------------------------
 
 FAST_CHECK = {"interval": 200, "timeout": 500, "rise": 2, "fall": 2}
+# These scenarios run wrk, HAProxy and the probe beside ZooKeeper on a shared 2-core machine:
+# a 2 s session expired now and then under load, which is not what they are about.
+SESSION_MS = 4000
 
 
 class HealthRig:
@@ -213,7 +216,7 @@ class HealthRig:
                 check = None if self.check is False else {"http": app.health_url,
                                                           **(self.check or {})}
                 a = s.agent(name, color, start=False, address=f"127.0.0.1:{app.port}",
-                            check=check,
+                            check=check, session_timeout_ms=SESSION_MS,
                             backends=[{"type": "health",
                                        "confirm_polls": max(self.rise, self.fall),
                                        "confirm_timeout": f"{self.confirm_ms}ms",
@@ -224,7 +227,8 @@ class HealthRig:
             a.start(wait=False)
         for a in s.agents:
             a.proc.wait_log(r"event=registered", timeout=20)
-        self.ctl = s.controller(f"c-{self.label}", **self.switch)
+        self.ctl = s.controller(f"c-{self.label}", session_timeout_ms=SESSION_MS,
+                                **self.switch)
         s.wait_converged("blue", timeout=60)
         self.fport = h.free_port()
         self.url = f"http://127.0.0.1:{self.fport}/"
@@ -260,10 +264,14 @@ class HealthRig:
         another, recording who answered). Returns Load; .stop() gives the figures."""
         return Load(self.t, self, connections)
 
-    def node(self, name):
-        """The instance node's JSON, or None."""
+    def node(self, name, timeout=10):
+        """The instance node's JSON (waits up to timeout for it to exist), or None."""
         a = self.agents[name]
-        return h.zk_get_json(self.zk, a.node)
+        try:
+            return h.wait_until(lambda: h.zk_get_json(self.zk, a.node), timeout=timeout,
+                                msg=f"{a.node} exists")
+        except AssertionError:
+            return None
 
     def stats(self, name):
         """bg-demo-app's GET /admin/stats (ordinary requests answered), or None if down."""
@@ -300,6 +308,53 @@ class Load:
                 "failed": rep["error_total"], "probe_requests": self.probe.total,
                 "probe_failed": len(self.probe.failures),
                 "probe_failures": self.probe.failures[:10], "served_by": dict(served)}
+
+
+class Pinger(threading.Thread):
+    """Starts a new request (on a new connection) every `every` seconds without waiting for
+    the previous ones, so that a request stuck at a dead server (HAProxy waits a turn-around
+    of up to 1 s before each of its retries) does not hide when the balancer routes
+    elsewhere. Records (t_send, t_recv, status, colour, served_by) like Probe."""
+
+    def __init__(self, port, every=0.02, timeout=10, workers=48):
+        super().__init__(daemon=True)
+        import concurrent.futures
+        self.port, self.every, self.timeout = port, every, timeout
+        self.pool = concurrent.futures.ThreadPoolExecutor(workers)
+        self.lock = threading.Lock()
+        self.records = []
+        self.stop_ev = threading.Event()
+
+    def _one(self):
+        import http.client
+        import slow_zero_downtime as zd
+        t0 = time.time()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        try:
+            conn.request("GET", "/", headers={"Connection": "close"})
+            r = conn.getresponse()
+            r.read()
+            code, by = r.status, r.getheader("X-Served-By")
+        except (OSError, http.client.HTTPException) as e:
+            code, by = 0, f"{type(e).__name__}: {e}"
+        finally:
+            conn.close()
+        rec = (t0, time.time(), code, zd.color_of(by) if code == 200 else None, by)
+        with self.lock:
+            self.records.append(rec)
+
+    def run(self):
+        while not self.stop_ev.wait(self.every):
+            self.pool.submit(self._one)
+
+    def since(self, t):
+        with self.lock:
+            return sorted((r for r in self.records if r[0] >= t), key=lambda r: r[0])
+
+    def stop(self):
+        self.stop_ev.set()
+        self.join(5)
+        self.pool.shutdown(wait=True)
 
 
 def first_answer_after(records, t0, color):
