@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh -- the quick start: install what is missing, build, and run the whole system on
 # this machine: a private ZooKeeper, two controllers, two blue and two green demo instances
-# with their agents, and HAProxy in front; then switch blue -> green -> blue while you watch.
+# with their agents, and HAProxy in front; then switch blue -> green -> blue while you watch,
+# and show a bad deploy (green's application broken) being refused and then, once it is
+# fixed, the switch completing by itself.
 # Usage: scripts/demo.sh [--keep]   (--keep: leave everything running until Enter/Ctrl-C)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,15 +70,18 @@ CFG
 done
 apps=(blue-1:$P1:$A1:blue:1.0 blue-2:$P2:$A2:blue:1.0 green-1:$P3:$A3:green:2.0 green-2:$P4:$A4:green:2.0)
 servers=""
+declare -A apppid
 for a in "${apps[@]}"; do
     IFS=: read -r name port aport color version <<<"$a"
     "$B/tests/tools/bg-demo-app" --listen "127.0.0.1:$port" --name "$name" --version "$version" \
         >"$d/$name-app.log" 2>&1 &
     pids+=($!)
+    apppid[$name]=$!
     cat >"$d/$name-agent.yaml" <<CFG
 zookeeper: {connect: "$ZK", root: "/", session_timeout_ms: 2000}
-instance: {id: "$name", color: $color, app: "DEMO", version: "$version"}
+instance: {id: "$name", color: $color, app: "DEMO", version: "$version", address: "127.0.0.1:$port"}
 http: {listen: "127.0.0.1:$aport"}
+check: {http: "http://127.0.0.1:$port/healthz", interval: 500ms, timeout: 1s, rise: 2, fall: 2}
 backends:
   - {type: health, confirm_timeout: 1s}
 CFG
@@ -103,7 +108,16 @@ CFG
 haproxy -f "$d/haproxy.cfg" -db >"$d/haproxy.log" 2>&1 &
 pids+=($!)
 
-"$B/controller/bgctl" -z "$ZK" wait --timeout 20s
+# bgctl wait exits 2 at once while /status says blocked; the agents start unhealthy until their
+# check has passed `rise` times, so ask again until it converges.
+wait_converged() { # tries
+    for _ in $(seq "$1"); do
+        "$B/controller/bgctl" -z "$ZK" wait --timeout 2s 2>/dev/null && return 0
+        sleep 0.5
+    done
+    "$B/controller/bgctl" -z "$ZK" wait --timeout 2s
+}
+wait_converged 40
 sleep 0.5
 echo
 "$B/controller/bgctl" -z "$ZK" status
@@ -128,6 +142,37 @@ echo "== rollback: bgctl rollback --wait"
 "$B/controller/bgctl" -z "$ZK" rollback --wait --timeout 30s
 watch_traffic 1
 echo
+app_port() { case $1 in blue-1) echo "$P1" ;; blue-2) echo "$P2" ;; green-1) echo "$P3" ;; green-2) echo "$P4" ;; esac; }
+echo "== a bad deploy: green's application is broken (GET /healthz 503, every request 500)"
+for name in green-1 green-2; do
+    curl -s -X POST "http://127.0.0.1:$(app_port "$name")/admin/break" >/dev/null
+done
+for _ in $(seq 50); do # the agents see it after fall (2) checks
+    "$B/controller/bgctl" -z "$ZK" status | grep -q "green-2 .*UNHEALTHY" &&
+        "$B/controller/bgctl" -z "$ZK" status | grep -q "green-1 .*UNHEALTHY" && break
+    sleep 0.2
+done
+"$B/controller/bgctl" -z "$ZK" status | sed -n '/^INSTANCE\|^green-/p'
+echo
+echo "== bgctl switch green --wait: refused while green is unhealthy; blue keeps serving"
+(trap - EXIT INT TERM; watch_traffic 2) &
+watcher=$!
+sleep 0.5
+rc=0
+"$B/controller/bgctl" -z "$ZK" switch green --wait --timeout 30s || rc=$?
+echo "(bgctl exit status $rc: 2 means blocked)"
+wait "$watcher" 2>/dev/null || true
+echo
+echo "== fix green's application: the switch completes by itself (make before break)"
+(trap - EXIT INT TERM; watch_traffic 3) &
+watcher=$!
+sleep 0.5
+for name in green-1 green-2; do
+    curl -s -X POST "http://127.0.0.1:$(app_port "$name")/admin/fix" >/dev/null
+done
+wait_converged 30
+wait "$watcher" 2>/dev/null || true
+echo
 "$B/controller/bgctl" -z "$ZK" history
 echo
 if [ "$keep" = 1 ] || [ -t 0 ]; then
@@ -136,6 +181,8 @@ Everything is still running. Try, in another terminal:
   $B/controller/bgctl -z $ZK status
   /usr/share/zookeeper/bin/zkCli.sh -server $ZK set /active_color green
   curl http://127.0.0.1:$HAP/
+  curl -X POST http://127.0.0.1:$P3/admin/break     # green-1's application broken (.../admin/fix)
+  kill ${apppid[green-1]}                  # green-1's application gone: its agent sees it within 1 s
 Logs are in $d/. Press Enter to stop.
 TXT
     read -r _ || true
