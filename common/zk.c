@@ -14,6 +14,16 @@
  * Watcher: runs on the library's completion thread. It only records and wakes.
  * ------------------------------------------------------------------------------------- */
 
+/* Is path an instance node, <root>/blue/<id> or <root>/green/<id>? */
+static bool member_path(const struct bg_zk *z, const char *path)
+{
+    size_t rl = strlen(z->root);
+    if (path == NULL || strncmp(path, z->root, rl) != 0)
+        return false;
+    path += rl;
+    return strncmp(path, "/blue/", 6) == 0 || strncmp(path, "/green/", 7) == 0;
+}
+
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
 {
     (void)zh;
@@ -30,7 +40,7 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
         if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE)
             atomic_store(&z->fatal, true);
     } else {
-        if (type == ZOO_CHANGED_EVENT)
+        if (type == ZOO_CHANGED_EVENT && member_path(z, path))
             atomic_fetch_add(&z->data_events, 1);
         atomic_fetch_add(&z->node_events, 1);
     }

@@ -26,7 +26,7 @@ struct bg_zk {
     atomic_int state;        /* last ZOO_*_STATE seen by the watcher */
     atomic_bool fatal;       /* session expired or auth failed */
     atomic_uint node_events; /* count of node (non-session) watch events */
-    atomic_uint data_events; /* of those, data changes (ZOO_CHANGED_EVENT) */
+    atomic_uint data_events; /* of those, data changes of instance nodes (/blue/x, /green/x) */
     /* Main loop only. */
     int64_t connecting_since; /* monotonic ms when a disconnect was first seen; 0 if none */
     int64_t last_connected;   /* monotonic ms of the last time we saw CONNECTED */
