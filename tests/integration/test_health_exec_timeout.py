@@ -96,7 +96,7 @@ def test(t):
     node = h.zk_get_json(zk, a.node)
     t.check_eq(node.get("healthy"), False, "the node says healthy: false")
     _, metrics, _ = h.http("GET", a.url + "/metrics")
-    fails = [ln for ln in metrics.splitlines() if ln.startswith("bg_agent_health_checks_total")]
+    fails = [ln for ln in metrics.splitlines() if ln.startswith("bg_agent_app_checks_total")]
     t.check(any(not re.search(r'result="(ok|pass|success)"', ln) and float(ln.split()[-1]) >= 2
                 for ln in fails), f"/metrics counts the failed checks: {fails}")
 

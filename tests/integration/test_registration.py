@@ -18,7 +18,8 @@ def test(t):
     t.check_eq(sorted(h.zk_ls(zk, s.root)), ["blue", "green"], "agent created /blue and /green")
     data = json.loads(h.zk_get(zk, a.node))
     t.check_eq(data, {"id": "web-1", "endpoint": a.url, "version": "1.4.2", "app": "SHOP",
-                      "color": "blue"}, "node data is the documented JSON")
+                      "color": "blue", "healthy": True, "check": ""},
+               "node data is the documented JSON (no check configured: healthy)")
     st = h.zk_stat(zk, a.node)
     t.check(st["ephemeralOwner"] not in ("0x0", "0", 0), f"node is ephemeral ({st})")
     t.check_eq(a.health(), 503, "a new instance starts OUT_OF_SERVICE (/health 503)")
