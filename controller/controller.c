@@ -427,6 +427,32 @@ static void outcome(struct bg_ctl *c, const struct bg_member *m, const char *wha
     json_object_set_new(c->sw_outcome, key, json_string(what));
 }
 
+/* How long the desired colour must stay healthy before a fallback ends: 2 s after the first
+ * fallback, doubled by each further one within FALLBACK_MEMORY_MS of the last, at most 5 min. */
+#define FALLBACK_HOLD_MS 2000
+#define FALLBACK_HOLD_MAX_MS 300000
+#define FALLBACK_MEMORY_MS 600000
+
+static int64_t fallback_hold(const struct bg_ctl *c)
+{
+    int64_t hold = FALLBACK_HOLD_MS;
+    for (int i = 1; i < c->fallbacks && hold < FALLBACK_HOLD_MAX_MS; i++)
+        hold *= 2;
+    return hold < FALLBACK_HOLD_MAX_MS ? hold : FALLBACK_HOLD_MAX_MS;
+}
+
+static void count_fallback(struct bg_ctl *c, bool start)
+{
+    int64_t now = bg_now_ms();
+    if (!start) {
+        c->fallback_end_ms = now;
+        return;
+    }
+    if (c->fallback_end_ms > 0 && now - c->fallback_end_ms > FALLBACK_MEMORY_MS)
+        c->fallbacks = 0;
+    c->fallbacks++;
+}
+
 /* Open, close or supersede the switch record as the desired colour and phase move. */
 static void track_switch(struct bg_ctl *c, const struct bg_plan *p)
 {
@@ -447,10 +473,14 @@ static void track_switch(struct bg_ctl *c, const struct bg_plan *p)
     if (p->phase == BG_PHASE_CONVERGED) {
         c->applied = c->desired;
         if (c->in_switch) {
+            if (c->fallback)
+                count_fallback(c, false);
             c->fallback = false; /* this entry says how it ended */
             history_append(c, "converged");
         }
     } else if (p->phase == BG_PHASE_BLOCKED && c->in_switch) {
+        if (p->fallback && !c->fallback)
+            count_fallback(c, true);
         c->fallback = p->fallback;
         history_append(c, p->fallback ? "fallback" : "blocked");
     }
@@ -467,6 +497,7 @@ static void track_fallback(struct bg_ctl *c, const struct bg_plan *p)
     if (!p->fallback && !recovered)
         return; /* e.g. now waiting for min_healthy_time: the fallback goes on */
     c->fallback = p->fallback;
+    count_fallback(c, p->fallback);
     char clean[512];
     bg_sanitize(c->reason, strlen(c->reason), clean, sizeof(clean));
     bg_warn("fallback", "state=%s desired=%s reason=\"%s\"", p->fallback ? "start" : "end",
@@ -643,7 +674,9 @@ static void reconcile(struct bg_ctl *c)
                                    .settle_ms = c->conf->sw.settle_ms,
                                    .resync_ms = c->conf->sw.resync_ms,
                                    .last_up_ms = c->last_up_ms,
-                                   .min_healthy_ms = c->conf->sw.min_healthy_time_ms};
+                                   .min_healthy_ms = c->conf->sw.min_healthy_time_ms,
+                                   .in_fallback = c->fallback,
+                                   .fallback_hold_ms = fallback_hold(c)};
         struct bg_plan p;
         bg_plan(&in, &p);
         c->n_passes++;

@@ -35,6 +35,8 @@ struct bg_ctl {
     int64_t members_pzxid[2];  /* of /blue and /green at the last read: unchanged, no re-read */
     unsigned seen_data_events; /* zk.data_events at the last read (a member's data changed) */
     bool fallback;             /* the last plan fell back to the other colour */
+    int fallbacks;             /* recent fallbacks (damping: each doubles the hold) */
+    int64_t fallback_end_ms;   /* monotonic ms when the last fallback ended (0: none) */
 
     /* Outcome of the last plan. */
     enum bg_phase phase;

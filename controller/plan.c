@@ -17,13 +17,20 @@ static bool usable(const struct bg_member *m)
 
 /* May a desired-colour member carry traffic? Healthy, and either UP already or healthy for
  * min_healthy_time (which gates marking UP, not staying UP). */
+static int64_t min_healthy(const struct bg_plan_input *in)
+{
+    if (in->in_fallback && in->fallback_hold_ms > in->min_healthy_ms)
+        return in->fallback_hold_ms;
+    return in->min_healthy_ms;
+}
+
 static bool may_serve(const struct bg_plan_input *in, const struct bg_member *m)
 {
     if (!m->healthy)
         return false;
-    if (m->known == BG_KNOWN_UP || in->min_healthy_ms <= 0)
+    if (m->known == BG_KNOWN_UP || min_healthy(in) <= 0)
         return true;
-    return in->now_ms - m->healthy_since_ms >= in->min_healthy_ms;
+    return in->now_ms - m->healthy_since_ms >= min_healthy(in);
 }
 
 /* What this member should be told, in normal operation or in fallback (BG_KNOWN_NONE: leave
@@ -161,7 +168,7 @@ static int count(const struct bg_plan_input *in, struct bg_plan *out)
             out->ready += m->known == BG_KNOWN_UP;
         } else if (m->healthy) {
             pending++;
-            earliest(&out->wake_at_ms, m->healthy_since_ms + in->min_healthy_ms);
+            earliest(&out->wake_at_ms, m->healthy_since_ms + min_healthy(in));
         }
     }
     return pending;
@@ -185,11 +192,23 @@ static void plan_unhealthy(const struct bg_plan_input *in, struct bg_plan *out, 
     else
         snprintf(tail, sizeof(tail), "; %s %s", other,
                  other_healthy ? "is kept UP" : "has no healthy instance either");
-    if (out->targets >= in->min_ready && out->healthy + pending >= in->min_ready) {
+    bool soon = out->targets >= in->min_ready && out->healthy + pending >= in->min_ready;
+    if (soon && !in->in_fallback) {
         out->phase = BG_PHASE_SWITCHING; /* healthy, not yet for min_healthy_time */
         snprintf(out->reason, sizeof(out->reason),
                  "%s: %d instance(s) healthy for less than min_healthy_time (%lld ms); waiting%s",
                  want, pending, (long long)in->min_healthy_ms, tail);
+        return;
+    }
+    if (soon) {
+        /* Healthy again after a fallback: stay fallen back until it proves it stays healthy,
+         * so that a flapping application cannot swing the traffic to and fro. */
+        out->phase = BG_PHASE_BLOCKED;
+        out->fallback = true;
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s is healthy again (%d instance(s)); switching back once it has stayed "
+                 "healthy %lld ms%s",
+                 want, pending, (long long)min_healthy(in), tail);
         return;
     }
     out->phase = BG_PHASE_BLOCKED;

@@ -45,9 +45,12 @@ struct bg_plan_input {
     int batch_size;
     int64_t now_ms;
     int64_t settle_ms;
-    int64_t resync_ms;      /* 0: never re-assert */
-    int64_t last_up_ms;     /* when an instance of the desired colour last became UP (0: never) */
-    int64_t min_healthy_ms; /* a desired-colour instance must be healthy this long before UP */
+    int64_t resync_ms;        /* 0: never re-assert */
+    int64_t last_up_ms;       /* when an instance of the desired colour last became UP (0: never) */
+    int64_t min_healthy_ms;   /* a desired-colour instance must be healthy this long before UP */
+    bool in_fallback;         /* the previous plan fell back to the other colour */
+    int64_t fallback_hold_ms; /* while in fallback: how long a desired-colour instance must stay
+                               * healthy before the switch is tried again (flap damping) */
 };
 
 #define BG_PLAN_MAX_BATCH 64

@@ -422,6 +422,32 @@ static void test_plan_registered_gate_falls_back_to_healthy_old_colour(void **st
                         "green has 0 registered instance(s), min_ready is 1; making blue UP again");
 }
 
+static void test_plan_fallback_holds_until_healthy_long_enough(void **state)
+{
+    (void)state;
+    /* Regression: a flapping green swung the phase between blocked and switching (and wrote a
+     * history entry) at every flap. In fallback, healthy again is not enough: it must stay. */
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP), mk("g1", BG_GREEN, BG_KNOWN_OUT)};
+    m[1].healthy_since_ms = 1900;
+    struct bg_plan_input in = input(BG_GREEN, m, 2);
+    in.in_fallback = true;
+    in.fallback_hold_ms = 4000;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_true(p.fallback);
+    assert_int_equal(p.n_idx, 0);
+    assert_int_equal(p.wake_at_ms, 5900);
+    assert_string_equal(p.reason, "green is healthy again (1 instance(s)); switching back once it "
+                                  "has stayed healthy 4000 ms; blue is kept UP");
+    in.now_ms = 5900;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_string_equal(m[p.idx[0]].id, "g1");
+    assert_false(p.fallback);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_plan_min_healthy_time_delays_up),
         cmocka_unit_test(test_plan_nothing_healthy_anywhere),
         cmocka_unit_test(test_plan_registered_gate_falls_back_to_healthy_old_colour),
+        cmocka_unit_test(test_plan_fallback_holds_until_healthy_long_enough),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
