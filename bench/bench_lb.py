@@ -103,10 +103,12 @@ class NginxRig:
     `include service-url.inc` choosing one. mode: "reload" (c), "sleep-reload" (d),
     "restart" (e)."""
 
-    def __init__(self, t, mode, n=2, sleep_s=1.0, label=None):
+    def __init__(self, t, mode, n=2, sleep_s=1.0, label=None, app_kw=None):
         self.t, self.mode, self.n, self.sleep_s = t, mode, n, sleep_s
         self.label = label or f"nginx-{mode}"
+        self.app_kw = app_kw or (lambda name: {})  # extra t.demo_app() kwargs per instance
         self.procs = []
+        self.apps = {}
 
     def start(self):
         t = self.t
@@ -119,8 +121,10 @@ class NginxRig:
         for color in ("blue", "green"):
             ups[color] = []
             for i in range(1, self.n + 1):
-                app = t.demo_app(f"{color}-{i}", version=f"{self.label}-{color}")
+                name = f"{color}-{i}"
+                app = t.demo_app(name, version=f"{self.label}-{color}", **self.app_kw(name))
                 self.procs.append(app)
+                self.apps[name] = app
                 ups[color].append(f"        server 127.0.0.1:{app.port};")
         self.port = h.free_port()
         self.conf = self.prefix / "nginx.conf"

@@ -2,25 +2,30 @@
 # run.sh -- rerun the benchmarks: a release build in build/release (configured if missing,
 # brought up to date otherwise), bench_core.py (switch time vs instances, failover, memory,
 # CPU), bench_lb.py (failed requests and cutover under wrk load, bluegreen vs nginx reloads),
-# then the plot. Results: bench/out/{core.json,lb.json,lb.png}.
+# bench_health.py (a bad deploy and an application that dies after the switch, bluegreen vs
+# nginx), then the plot. Results: bench/out/{core.json,lb.json,health.json,lb.png}.
 #
-# Usage: bench/run.sh [--flips N] [--sleep S] [--sizes LIST] [--scenarios LIST] [--quick]
+# Usage: bench/run.sh [--flips N] [--sleep S] [--sizes LIST] [--scenarios LIST] [--rounds N]
+#                     [--quick]
 #   --flips N        flips per load-balancer scenario (default 50)
 #   --sleep S        the fixed sleep of scenario d, seconds (default 1)
 #   --sizes LIST     instances per colour for bench_core.py (default 2,20,100,200)
 #   --scenarios LIST bench_lb.py scenarios (default a,b,a2,b2,c,d,e)
-#   --quick          a smoke run: 10 flips, sizes 2,20, 2 failovers
+#   --rounds N       rounds per bench_health.py scenario (default 5)
+#   --quick          a smoke run: 10 flips, sizes 2,20, 2 failovers, 2 health rounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flips=50 sleep_s=1 sizes=2,20,100,200 scenarios=a,b,a2,b2,c,d,e core_flips=11 failovers=5
+rounds=5
 while [ $# -gt 0 ]; do
     case $1 in
     --flips) flips=$2; shift ;;
     --sleep) sleep_s=$2; shift ;;
     --sizes) sizes=$2; shift ;;
     --scenarios) scenarios=$2; shift ;;
-    --quick) flips=10 sizes=2,20 core_flips=5 failovers=2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --rounds) rounds=$2; shift ;;
+    --quick) flips=10 sizes=2,20 core_flips=5 failovers=2 rounds=2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 64 ;;
     esac
     shift
@@ -48,6 +53,10 @@ echo
 echo "== bench_lb.py: failed requests and cutover under wrk -c64 ($flips flips per scenario)"
 python3 bench/bench_lb.py --flips "$flips" --sleep "$sleep_s" --scenarios "$scenarios" \
     --out bench/out/lb.json --core bench/out/core.json | tee bench/out/lb.txt
+echo
+echo "== bench_health.py: a bad deploy and an application dying, under wrk -c64 ($rounds rounds)"
+python3 bench/bench_health.py --rounds "$rounds" --out bench/out/health.json |
+    tee bench/out/health.txt
 gnuplot -e "outdir='bench/out'" bench/plot.gp
 echo
-echo "plot: bench/out/lb.png   tables: bench/out/core.txt bench/out/lb.txt"
+echo "plot: bench/out/lb.png   tables: bench/out/core.txt bench/out/lb.txt bench/out/health.txt"

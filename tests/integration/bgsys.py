@@ -184,13 +184,15 @@ class HealthRig:
     check: the agents' check: keys besides http (None: the agent's defaults; False: no check
     at all); app_kw(name)
     -> extra t.demo_app() kwargs (e.g. {"start": False} for an application that is down);
+    backend_extra: more lines for HAProxy's backend (e.g. ["option redispatch 1"]);
     switch: controller switch keys (min_ready, batch_size, min_healthy_time, ...).
     Attributes after start(): .sys (System), .apps / .agents {name: ...}, .url, .fport,
     .admin_sock, .ctl (controller Proc)."""
 
     def __init__(self, t, zk=None, n=2, inter=100, rise=1, fall=1, check=FAST_CHECK,
-                 app_kw=None, label="health", **switch):
+                 app_kw=None, label="health", backend_extra=(), **switch):
         self.t, self.zk, self.n = t, zk, n
+        self.backend_extra = list(backend_extra)  # more lines for HAProxy's backend
         self.inter, self.rise, self.fall = inter, rise, fall
         self.check = check
         self.app_kw = app_kw or (lambda name: {})
@@ -234,8 +236,10 @@ class HealthRig:
         self.url = f"http://127.0.0.1:{self.fport}/"
         self.admin_sock = t.path(f"haproxy-{self.label}.sock")
         cfg = t.path(f"haproxy-{self.label}.cfg")
-        cfg.write_text(zd.haproxy_config(self.fport, servers, "httpchk", self.inter, self.rise,
-                                         self.fall, self.admin_sock))
+        text = zd.haproxy_config(self.fport, servers, "httpchk", self.inter, self.rise,
+                                 self.fall, self.admin_sock)
+        extra = "".join(f"  {ln}\n" for ln in self.backend_extra)
+        cfg.write_text(text.replace("  balance roundrobin\n", "  balance roundrobin\n" + extra))
         r = h.run_cmd(["haproxy", "-c", "-f", cfg], quiet=True)
         if r.returncode != 0:
             raise h.HarnessError(f"haproxy -c rejects {cfg}: {r.stdout}{r.stderr}")
