@@ -14,6 +14,9 @@
 
 #define HISTORY_KEEP 100
 #define STATUS_MIN_INTERVAL_MS 200
+/* Changes other than the phase (an instance's health, the reason's details) are written at
+ * most this often: a flapping application must not turn into a stream of /status writes. */
+#define STATUS_COALESCE_MS 500
 
 static struct bg_ctl *signal_ctl;
 
@@ -357,6 +360,7 @@ static void write_status(struct bg_ctl *c)
         c->last_status = body;
         body = NULL;
         c->status_dirty = false;
+        c->status_urgent = false;
         c->status_written_ms = bg_now_ms();
         zoo_exists(c->zk.zh, path, 1, &st); /* notice if someone deletes it */
     } else {
@@ -613,6 +617,7 @@ static void set_phase(struct bg_ctl *c, const struct bg_plan *p)
         c->phase = p->phase;
         c->phase_since_wall = bg_wall_ms();
         c->status_dirty = true;
+        c->status_urgent = true; /* bgctl wait and CI watch the phase */
     }
     if (strcmp(c->reason, p->reason) != 0) {
         snprintf(c->reason, sizeof(c->reason), "%s", p->reason);
@@ -639,6 +644,7 @@ static void check_status_version(struct bg_ctl *c)
     c->status_version = st.version;
     bg_free(&c->last_status);
     c->status_dirty = true;
+    c->status_urgent = true;
 }
 
 static void reconcile(struct bg_ctl *c)
@@ -699,8 +705,14 @@ static void reconcile(struct bg_ctl *c)
         if (c->deposed)
             break;
     }
-    if (c->status_dirty && !c->deposed)
-        write_status(c);
+    c->status_due_ms = 0;
+    if (c->status_dirty && !c->deposed) {
+        int64_t due = c->status_written_ms + STATUS_COALESCE_MS;
+        if (c->status_urgent || bg_now_ms() >= due)
+            write_status(c);
+        else
+            c->status_due_ms = due; /* the loop wakes up for it */
+    }
     if (c->deposed) {
         c->deposed = false;
         lose_leadership(c, "/status was written by a newer leader", true);
@@ -750,6 +762,7 @@ static void become_leader(struct bg_ctl *c)
     c->need_read = true;
     c->status_version = -1;
     c->status_dirty = true;
+    c->status_urgent = true;
     c->last_up_ms = 0;
     c->phase = BG_PHASE_IDLE;
     c->fallback = false;
@@ -907,6 +920,8 @@ static int64_t loop_timeout(struct bg_ctl *c)
     int64_t t = 250, now = bg_now_ms();
     if (c->leader && c->wake_at_ms > 0)
         t = c->wake_at_ms <= now ? 0 : (c->wake_at_ms - now < t ? c->wake_at_ms - now : t);
+    if (c->leader && c->status_due_ms > 0)
+        t = c->status_due_ms <= now ? 0 : (c->status_due_ms - now < t ? c->status_due_ms - now : t);
     int64_t h = bg_httpd_timeout(&c->http);
     if (h >= 0 && h < t)
         t = h;

@@ -49,9 +49,11 @@ struct bg_ctl {
     /* /status */
     int status_version; /* -1: unknown */
     bool status_dirty;
-    char *last_status;   /* contents last written, without "updated" */
-    unsigned seen_quiet; /* zk.quiet_events already looked at */
-    bool deposed;        /* found out while writing /status that someone else leads */
+    bool status_urgent;    /* the phase changed: write at once */
+    int64_t status_due_ms; /* a coalesced write is due then (0: none) */
+    char *last_status;     /* contents last written, without "updated" */
+    unsigned seen_quiet;   /* zk.quiet_events already looked at */
+    bool deposed;          /* found out while writing /status that someone else leads */
     int64_t status_written_ms;
 
     /* The switch in progress, for /history. */
