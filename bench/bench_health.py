@@ -221,9 +221,10 @@ def fmt(v):
 def table(res):
     head = (f"{'scenario':<11} {'rounds':>6} {'s/round':>7} {'requests':>9} {'failed':>7} "
             f"{'failed/round':>12} {'failed %':>8} {'probe fail':>10} {'refused ms':>10} "
-            f"{'recovered ms':>12} {'keep-alive ms':>13}")
+            f"{'recovered ms':>12} {'rec. max':>8} {'keep-alive ms':>13}")
     out = [f"wrk -c{res['connections']} through the balancer; per-round figures are medians "
            f"over {res['rounds']} rounds", head, "-" * len(head)]
+    per_round = []
     for key in SCENARIOS:
         if key not in res["scenarios"]:
             continue
@@ -237,7 +238,17 @@ def table(res):
                    f"{med([r['probe_failed'] for r in rounds]):>10.0f} "
                    f"{fmt(med([r.get('refused_ms') for r in rounds])):>10} "
                    f"{'never' if rec is None else f'{rec:.0f}':>12} "
+                   f"{fmt(max([r['recovered_ms'] for r in rounds if r.get('recovered_ms')] or [None], key=lambda x: x or 0)):>8} "
                    f"{fmt(med([r.get('probe_back_ms') for r in rounds])):>13}")
+        recs = [r.get("recovered_ms") for r in rounds]
+        if any(recs):
+            per_round.append(f"  {key} recovered ms by round: "
+                             f"{', '.join(fmt(x) for x in recs)}")
+        again = [r.get("recompleted_ms") for r in rounds]
+        if any(again):
+            per_round.append(f"  {key} green started again -> converged on green, ms by round: "
+                             f"{', '.join(fmt(x) for x in again)}")
+    out += per_round
     sc = res["scenarios"]
     for kind, bgk in (("bad", "bad-bg"), ("dies", "dies-bg"), ("dies", "dies-bg-rd")):
         bg, ng = sc.get(bgk), sc.get(f"{kind}-nginx")

@@ -164,14 +164,20 @@ echo "(bgctl exit status $rc: 2 means blocked)"
 wait "$watcher" 2>/dev/null || true
 echo
 echo "== fix green's application: the switch completes by itself (make before break)"
-(trap - EXIT INT TERM; watch_traffic 3) &
+(trap - EXIT INT TERM; watch_traffic 30) &
 watcher=$!
 sleep 0.5
 for name in green-1 green-2; do
     curl -s -X POST "http://127.0.0.1:$(app_port "$name")/admin/fix" >/dev/null
 done
-wait_converged 30
+# green turns healthy after rise (2) checks; after a refused switch the controller then waits
+# a hold (2 s) before it switches, so that a flapping application cannot cause a switch storm
+wait_converged 60
+sleep 0.5
+kill "$watcher" 2>/dev/null || true
 wait "$watcher" 2>/dev/null || true
+echo
+watch_traffic 1
 echo
 "$B/controller/bgctl" -z "$ZK" history
 echo
