@@ -133,4 +133,15 @@ enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req);
 /* JSON of the agent's status (caller frees). */
 char *bg_agent_status_json(struct bg_agent *a);
 
+/* Pure parsers of untrusted input (agent/parse.c; no I/O, safe on any bytes). */
+/* Validate a PUT /v1/status body {"status":"UP"|"OUT_OF_SERVICE","epoch":N[,"timeout_ms":T]}.
+ * Returns 0 and fills *st, *epoch, *timeout_ms (0 when absent), or BG_EINVAL with a printable
+ * reason in why. body need not be NUL-terminated. */
+int bg_agent_parse_put(const char *body, size_t len, enum bg_status *st, int64_t *epoch,
+                       int64_t *timeout_ms, char *why, size_t whylen);
+/* The instance status in a Eureka GET /eureka/apps/{APP}/{ID} answer. Returns 0 with a
+ * printable, bounded copy in status, or BG_EINVAL with the reason in why. */
+int bg_eureka_parse_instance(const char *body, size_t len, char *status, size_t statuslen,
+                             char *why, size_t whylen);
+
 #endif

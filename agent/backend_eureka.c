@@ -421,11 +421,11 @@ static void job_request(struct bg_backend *b, int64_t now)
 /* The instance's status in a GET /apps/APP/ID answer, or NULL. */
 static char *instance_status(const struct req *r)
 {
-    json_t *root = r->resp ? json_loadb(r->resp, r->resp_len, 0, NULL) : NULL;
-    json_t *st = json_object_get(json_object_get(root, "instance"), "status");
-    char *s = json_is_string(st) ? bg_xstrdup(json_string_value(st)) : NULL;
-    json_decref(root);
-    return s;
+    char status[64], why[160];
+    if (bg_eureka_parse_instance(r->resp, r->resp_len, status, sizeof(status), why, sizeof(why)) !=
+        0)
+        return NULL;
+    return bg_xstrdup(status);
 }
 
 /* The job's request finished (after failover). */

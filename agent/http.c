@@ -31,44 +31,6 @@ static bool authorized(struct bg_agent *a, struct bg_httpd_req *req)
     return bg_ct_equal(given, strlen(given), token, strlen(token));
 }
 
-/* Validate {"status":"UP"|"OUT_OF_SERVICE","epoch":N}. Returns 0 or fills why. */
-static int parse_put(const char *body, size_t len, enum bg_status *st, int64_t *epoch,
-                     int64_t *timeout_ms, char *why, size_t whylen)
-{
-    json_error_t jerr;
-    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    int rc = BG_EINVAL;
-    if (j == NULL) {
-        snprintf(why, whylen, "body is not JSON: %s (line %d column %d)", jerr.text, jerr.line,
-                 jerr.column);
-        return rc;
-    }
-    json_t *s = json_object_get(j, "status");
-    json_t *e = json_object_get(j, "epoch");
-    json_t *t = json_object_get(j, "timeout_ms");
-    if (!json_is_object(j))
-        snprintf(why, whylen, "body must be a JSON object");
-    else if (!json_is_string(s))
-        snprintf(why, whylen, "\"status\" must be \"UP\" or \"OUT_OF_SERVICE\"");
-    else if (!json_is_integer(e) || json_integer_value(e) < 0)
-        snprintf(why, whylen, "\"epoch\" must be a non-negative integer");
-    else if (t != NULL && (!json_is_integer(t) || json_integer_value(t) <= 0))
-        snprintf(why, whylen, "\"timeout_ms\" must be a positive integer when given");
-    else if (strcmp(json_string_value(s), "UP") == 0)
-        rc = 0, *st = BG_STATUS_UP;
-    else if (strcmp(json_string_value(s), "OUT_OF_SERVICE") == 0)
-        rc = 0, *st = BG_STATUS_OUT;
-    else
-        snprintf(why, whylen, "\"status\" must be \"UP\" or \"OUT_OF_SERVICE\", got \"%.40s\"",
-                 json_string_value(s));
-    if (rc == 0) {
-        *epoch = json_integer_value(e);
-        *timeout_ms = t != NULL ? json_integer_value(t) : 0;
-    }
-    json_decref(j);
-    return rc;
-}
-
 static enum MHD_Result put_status(struct bg_agent *a, struct bg_httpd_req *req)
 {
     a->n_put++;
@@ -79,7 +41,8 @@ static enum MHD_Result put_status(struct bg_agent *a, struct bg_httpd_req *req)
         a->n_put_bad++;
         return reply_error(req->conn, 413, "bad request", "body too large");
     }
-    if (parse_put(req->body, req->body_len, &st, &epoch, &timeout_ms, why, sizeof(why)) != 0) {
+    if (bg_agent_parse_put(req->body, req->body_len, &st, &epoch, &timeout_ms, why, sizeof(why)) !=
+        0) {
         a->n_put_bad++;
         bg_warn("bad_request", "peer=%s reason=\"%s\"", req->peer, why);
         return reply_error(req->conn, 400, "bad request", why);

@@ -1,0 +1,120 @@
+/* test_agent_parse.c -- unit tests for agent/parse.c: the PUT body and Eureka answer parsers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "agent.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A reason must be usable as a JSON string: valid UTF-8 (json_pack refuses anything else). */
+static void assert_json_safe(const char *s)
+{
+    json_t *j = json_pack("{s:s}", "reason", s);
+    assert_non_null(j);
+    json_decref(j);
+}
+
+static void test_agent_parse_put_good(void **state)
+{
+    (void)state;
+    enum bg_status st = BG_STATUS_OUT;
+    int64_t epoch = -1, timeout = -1;
+    char why[256] = "";
+    const char *b = "{\"status\":\"UP\",\"epoch\":7,\"timeout_ms\":1500}";
+    assert_int_equal(bg_agent_parse_put(b, strlen(b), &st, &epoch, &timeout, why, sizeof(why)), 0);
+    assert_int_equal(st, BG_STATUS_UP);
+    assert_int_equal(epoch, 7);
+    assert_int_equal(timeout, 1500);
+    b = "{\"status\":\"OUT_OF_SERVICE\",\"epoch\":0}";
+    assert_int_equal(bg_agent_parse_put(b, strlen(b), &st, &epoch, &timeout, why, sizeof(why)), 0);
+    assert_int_equal(st, BG_STATUS_OUT);
+    assert_int_equal(timeout, 0);
+}
+
+/* Issue 9: "a" + 20 x "é" was echoed cut at 40 bytes, in the middle of a character. */
+static void test_agent_parse_put_utf8_status_echo(void **state)
+{
+    (void)state;
+    char body[256] = "{\"status\":\"a";
+    for (int i = 0; i < 20; i++)
+        strcat(body, "\xc3\xa9");
+    strcat(body, "\",\"epoch\":0}");
+    enum bg_status st;
+    int64_t epoch, timeout;
+    char why[256];
+    assert_int_equal(
+        bg_agent_parse_put(body, strlen(body), &st, &epoch, &timeout, why, sizeof(why)), BG_EINVAL);
+    assert_non_null(strstr(why, "must be"));
+    assert_json_safe(why);
+}
+
+static void test_agent_parse_put_bad(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "[]",
+        "{\"status\":\"UP\"}",
+        "{\"status\":\"UP\",\"epoch\":-1}",
+        "{\"status\":\"UP\",\"epoch\":1,\"timeout_ms\":0}",
+        "{\"status\":1,\"epoch\":1}",
+        "{\"status\":\"UP\",\"status\":\"UP\",\"epoch\":1}",
+        "{\"status\":\"\xff\xfe\",\"epoch\":1}",
+    };
+    for (size_t i = 0; i < BG_ARRAY_LEN(bad); i++) {
+        enum bg_status st;
+        int64_t epoch, timeout;
+        char why[256] = "";
+        assert_int_equal(
+            bg_agent_parse_put(bad[i], strlen(bad[i]), &st, &epoch, &timeout, why, sizeof(why)),
+            BG_EINVAL);
+        assert_true(why[0] != '\0');
+        assert_json_safe(why);
+    }
+}
+
+static void test_agent_parse_eureka_instance(void **state)
+{
+    (void)state;
+    char st[64], why[160];
+    const char *b = "{\"instance\":{\"instanceId\":\"web-1\",\"status\":\"OUT_OF_SERVICE\"}}";
+    assert_int_equal(bg_eureka_parse_instance(b, strlen(b), st, sizeof(st), why, sizeof(why)), 0);
+    assert_string_equal(st, "OUT_OF_SERVICE");
+    b = "{\"instance\":{}}";
+    assert_int_equal(bg_eureka_parse_instance(b, strlen(b), st, sizeof(st), why, sizeof(why)),
+                     BG_EINVAL);
+    assert_int_equal(bg_eureka_parse_instance(NULL, 0, st, sizeof(st), why, sizeof(why)),
+                     BG_EINVAL);
+    b = "not json";
+    assert_int_equal(bg_eureka_parse_instance(b, strlen(b), st, sizeof(st), why, sizeof(why)),
+                     BG_EINVAL);
+    assert_json_safe(why);
+    /* A long, non-ASCII status is bounded and printable. */
+    char big[600] = "{\"instance\":{\"status\":\"";
+    for (int i = 0; i < 100; i++)
+        strcat(big, "\xc3\xa9");
+    strcat(big, "\"}}");
+    assert_int_equal(bg_eureka_parse_instance(big, strlen(big), st, sizeof(st), why, sizeof(why)),
+                     0);
+    assert_true(strlen(st) < sizeof(st));
+    assert_json_safe(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_agent_parse_put_good),
+        cmocka_unit_test(test_agent_parse_put_utf8_status_echo),
+        cmocka_unit_test(test_agent_parse_put_bad),
+        cmocka_unit_test(test_agent_parse_eureka_instance),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
