@@ -89,7 +89,8 @@ def test(t):
     st = s.wait_converged("green", timeout=90)
     conv_s = time.time() - t_up
     t.log(f"green applications started -> converged on green: {conv_s:.2f} s "
-          f"(agent rise 2 x 1 s, then 4 confirmations of up to 3 HAProxy checks x 2 s)")
+          f"(agent rise 2 x 1 s, the controller's 2 s hold after a refused switch, then 4 "
+          f"confirmations of up to 3 HAProxy checks x 2 s)")
     t.check_eq(sorted((i["id"], i["status"]) for i in st["instances"]),
                [("blue-1", "OUT_OF_SERVICE"), ("blue-2", "OUT_OF_SERVICE"), ("green-1", "UP"),
                 ("green-2", "UP")], "/status converged: green UP, blue OUT_OF_SERVICE")
