@@ -484,7 +484,7 @@ int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf)
     }
     if (backends_init(a) != 0)
         return BG_EINVAL;
-    if (bg_httpd_start(&a->http, conf->http.listen, bg_agent_http, a, err, sizeof(err)) != 0) {
+    if (bg_httpd_start(&a->http, &conf->http.server, bg_agent_http, a, err, sizeof(err)) != 0) {
         bg_error("http_listen_failed", "listen=%s reason=\"%s\"", conf->http.listen, err);
         return BG_EINVAL;
     }

@@ -112,31 +112,72 @@ static int resolve(const char *listen, struct sockaddr_storage *ss, char *err, s
     return BG_OK;
 }
 
-int bg_httpd_start(struct bg_httpd *h, const char *listen, bg_httpd_handler handler, void *ctx,
-                   char *err, size_t errlen)
+bool bg_httpd_tls_supported(void)
+{
+    return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
+}
+
+int bg_httpd_start(struct bg_httpd *h, const struct bg_httpd_opts *o, bg_httpd_handler handler,
+                   void *ctx, char *err, size_t errlen)
 {
     memset(h, 0, sizeof(*h));
     h->fd = -1;
     h->handler = handler;
     h->ctx = ctx;
     struct sockaddr_storage ss;
-    if (resolve(listen, &ss, err, errlen) != 0)
+    if (resolve(o->listen, &ss, err, errlen) != 0)
         return BG_EINVAL;
+    bool tls = o->cert_pem != NULL || o->key_pem != NULL;
+    if (tls && (o->cert_pem == NULL || o->key_pem == NULL)) {
+        snprintf(err, errlen, "TLS needs both a certificate and a key");
+        return BG_EINVAL;
+    }
+    if (tls && !bg_httpd_tls_supported()) {
+        snprintf(err, errlen,
+                 "this libmicrohttpd was built without TLS (GnuTLS): cannot serve "
+                 "HTTPS");
+        return BG_EINVAL;
+    }
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (tls)
+        flags |= MHD_USE_TLS;
     uint16_t port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                              : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    /* The limits keep one peer from holding every connection (and descriptor): beyond
+     * max_conns_per_ip its new connections are closed at once, whoever else is served. */
+    unsigned per_ip = o->max_conns_per_ip ? o->max_conns_per_ip : 64;
+    unsigned total = o->max_conns ? o->max_conns : 1024;
+    unsigned idle = o->idle_timeout_s ? o->idle_timeout_s : 30;
+    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (tls) {
+        /* MHD copies neither: the PEM texts must outlive the daemon (they live in the conf). */
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->cert_pem};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->key_pem};
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     h->d = MHD_start_daemon(flags, port, NULL, NULL, access_cb, h, MHD_OPTION_SOCK_ADDR, &ss,
                             MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_TIMEOUT, idle, MHD_OPTION_CONNECTION_LIMIT, total,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_ARRAY, tls_opts,
+                            MHD_OPTION_END);
     if (h->d == NULL) {
-        snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", listen);
+        if (tls)
+            snprintf(err, errlen,
+                     "cannot serve HTTPS on %s (address in use or not local, or a bad "
+                     "certificate or key: see the line above)",
+                     o->listen);
+        else
+            snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", o->listen);
         return BG_EINVAL;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
     h->fd = di ? di->epoll_fd : -1;
+    bg_info("http_listen",
+            "listen=%s tls=%s max_connections_per_ip=%u max_connections=%u "
+            "idle_timeout_s=%u",
+            o->listen, tls ? "true" : "false", per_ip, total, idle);
     return BG_OK;
 }
 

@@ -34,10 +34,22 @@ struct bg_httpd {
     void *ctx;
 };
 
-/* Listen on "host:port" (IPv4 or IPv6 literal, or "localhost"). Returns 0 or negative with a
- * message in err. */
-int bg_httpd_start(struct bg_httpd *h, const char *listen, bg_httpd_handler handler, void *ctx,
-                   char *err, size_t errlen);
+/* How to serve. Zero limits take the defaults (64 per IP, 1024 in all, 30 s idle). */
+struct bg_httpd_opts {
+    const char *listen;   /* "host:port" (IPv4 or IPv6 literal, or "localhost") */
+    const char *cert_pem; /* PEM certificate (chain) and key: HTTPS; both NULL: plain HTTP */
+    const char *key_pem;
+    unsigned max_conns_per_ip; /* beyond, a peer's new connections are closed at once */
+    unsigned max_conns;        /* beyond, new connections wait in the listen backlog */
+    unsigned idle_timeout_s;   /* a connection idle this long is closed */
+};
+
+/* Whether this libmicrohttpd can serve HTTPS (Debian's is built with GnuTLS). */
+bool bg_httpd_tls_supported(void);
+
+/* Listen as o says. Returns 0 or negative with a message in err. */
+int bg_httpd_start(struct bg_httpd *h, const struct bg_httpd_opts *o, bg_httpd_handler handler,
+                   void *ctx, char *err, size_t errlen);
 void bg_httpd_stop(struct bg_httpd *h);
 /* Run pending work; never blocks. */
 void bg_httpd_run(struct bg_httpd *h);

@@ -68,14 +68,18 @@ int bg_daemon_main(const struct bg_daemon *d, void *conf, int argc, char **argv)
         d->free_conf(conf);
         return 1;
     }
-    bg_conf_errors_free(&errs);
     if (check) {
+        bg_conf_warnings_print(&errs, stderr);
+        bg_conf_errors_free(&errs);
         if (d->warnings != NULL)
             d->warnings(conf, stderr);
         printf("%s: ok\n", path);
         d->free_conf(conf);
         return 0;
     }
+    /* Unsafe but valid settings (no zookeeper.auth, http.insecure) are said at every start. */
+    bg_conf_warnings_log(&errs);
+    bg_conf_errors_free(&errs);
     rc = d->run(conf);
     d->free_conf(conf);
     bg_info("exit", "rc=%d", rc == 0 ? 0 : 1);

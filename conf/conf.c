@@ -1,6 +1,9 @@
 /* conf.c -- agent.yaml and controller.yaml: libyaml document walk, validation and defaults. */
 #include "conf.h"
 
+#include "log.h"
+
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -33,6 +36,8 @@ struct loader {
     bool have_doc;
     struct msg *msgs;
     size_t n_msgs;
+    struct bg_conf_warning *warns;
+    size_t n_warns;
 };
 
 static void add_msg(struct loader *l, size_t line, size_t col, char *text)
@@ -63,6 +68,29 @@ static void fail(struct loader *l, yaml_mark_t m, const char *path, const char *
     free(what);
 }
 
+static void warn(struct loader *l, yaml_mark_t m, const char *path, const char *event,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Record a warning "file:line:column: path: message", logged as event when the daemon runs. */
+static void warn(struct loader *l, yaml_mark_t m, const char *path, const char *event,
+                 const char *fmt, ...)
+{
+    char *what = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&what, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        fprintf(stderr, "level=fatal event=out_of_memory where=conf\n");
+        abort();
+    }
+    l->warns = bg_xrealloc(l->warns, (l->n_warns + 1) * sizeof(*l->warns));
+    l->warns[l->n_warns++] = (struct bg_conf_warning){
+        .event = bg_xstrdup(event),
+        .msg = bg_xasprintf("%s:%zu:%zu: %s: %s", l->file, m.line + 1, m.column + 1, path, what)};
+    free(what);
+}
+
 static int by_position(const void *a, const void *b)
 {
     const struct msg *x = a, *y = b;
@@ -73,9 +101,29 @@ static int by_position(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Hand the messages over to errs, sorted by position. Returns 0 or BG_EINVAL. */
+static void free_warnings(struct bg_conf_warning **w, size_t *n)
+{
+    for (size_t i = 0; *w != NULL && i < *n; i++) {
+        free((*w)[i].event);
+        free((*w)[i].msg);
+    }
+    free(*w);
+    *w = NULL;
+    *n = 0;
+}
+
+/* Hand the messages (and warnings) over to errs, sorted by position. Returns 0 or BG_EINVAL. */
 static int finish(struct loader *l, struct bg_conf_errors *errs)
 {
+    if (errs != NULL && l->n_warns > 0) {
+        errs->warns = bg_xrealloc(errs->warns, (errs->n_warns + l->n_warns) * sizeof(*errs->warns));
+        memcpy(errs->warns + errs->n_warns, l->warns, l->n_warns * sizeof(*l->warns));
+        errs->n_warns += l->n_warns;
+        free(l->warns);
+        l->warns = NULL;
+        l->n_warns = 0;
+    }
+    free_warnings(&l->warns, &l->n_warns);
     if (l->n_msgs == 0)
         return BG_OK;
     qsort(l->msgs, l->n_msgs, sizeof(*l->msgs), by_position);
@@ -105,12 +153,41 @@ void bg_conf_errors_free(struct bg_conf_errors *e)
     free(e->msgs);
     e->msgs = NULL;
     e->n = 0;
+    free_warnings(&e->warns, &e->n_warns);
 }
 
 void bg_conf_errors_print(const struct bg_conf_errors *e, FILE *f)
 {
     for (size_t i = 0; i < e->n; i++)
         fprintf(f, "%s\n", e->msgs[i]);
+}
+
+void bg_conf_warnings_print(const struct bg_conf_errors *e, FILE *f)
+{
+    for (size_t i = 0; i < e->n_warns; i++) {
+        /* "file:line:col: key: text" -> "file:line:col: warning: key: text" */
+        const char *msg = e->warns[i].msg;
+        const char *key = strstr(msg, ": ");
+        if (key == NULL)
+            fprintf(f, "warning: %s\n", msg);
+        else
+            fprintf(f, "%.*s: warning: %s\n", (int)(key - msg), msg, key + 2);
+    }
+}
+
+void bg_conf_warnings_log(const struct bg_conf_errors *e)
+{
+    for (size_t i = 0; i < e->n_warns; i++) {
+        /* The log quotes the reason: its own quotes become apostrophes, not '?'. */
+        char *msg = bg_xstrdup(e->warns[i].msg), clean[600];
+        for (char *p = msg; *p; p++) {
+            if (*p == '"')
+                *p = '\'';
+        }
+        bg_sanitize(msg, strlen(msg), clean, sizeof(clean));
+        free(msg);
+        bg_warn(e->warns[i].event, "reason=\"%s\"", clean);
+    }
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -729,20 +806,146 @@ static void load_token(struct loader *l, const yaml_node_t *n, struct bg_http_co
     free(buf);
 }
 
-enum { HTTP_LISTEN, HTTP_TOKEN_FILE };
-
-static void load_http(struct loader *l, yaml_node_t *n, bool listen_required,
-                      struct bg_http_conf *h)
+/* Read a PEM file (certificate, key or CA bundle) named by the value node n into *pem (may be
+ * NULL: only checked). what is "certificate", "private key" or "CA certificate". */
+static void load_pem(struct loader *l, const yaml_node_t *n, const char *path, const char *file,
+                     const char *what, char **pem)
 {
-    struct slot s[] = {{.key = "listen"}, {.key = "token_file"}};
+    size_t len = 0;
+    int err = 0;
+    bool opened = false;
+    char *buf = slurp(file, MAX_CONF_BYTES, &len, &err, &opened);
+    if (buf == NULL) {
+        fail(l, n->start_mark, path, "cannot read \"%s\": %s", file, strerror(err));
+        return;
+    }
+    if (memchr(buf, '\0', len) != NULL || strstr(buf, "-----BEGIN ") == NULL)
+        fail(l, n->start_mark, path, "\"%s\" is not a PEM file, expected a %s (-----BEGIN ...)",
+             file, what);
+    else if (pem != NULL)
+        *pem = bg_xstrdup(buf);
+    explicit_bzero(buf, len);
+    free(buf);
+}
+
+/* 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or "localhost": only this host can connect. */
+static bool is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) != 1)
+        return false; /* a host name: it may resolve anywhere */
+    if (IN6_IS_ADDR_LOOPBACK(&a6))
+        return true;
+    return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
+enum { TLS_CERT, TLS_KEY };
+
+static void load_tls(struct loader *l, yaml_node_t *n, struct bg_http_conf *h)
+{
+    struct slot s[] = {{.key = "cert"}, {.key = "key"}};
+    if (!scan_mapping(l, n, "http.tls", "", s, BG_ARRAY_LEN(s)) || is_null(n))
+        return;
+    need(l, n, "http.tls", "", &s[TLS_CERT]);
+    need(l, n, "http.tls", "", &s[TLS_KEY]);
+    if (!bg_httpd_tls_supported()) {
+        fail(l, n->start_mark, "http.tls",
+             "this libmicrohttpd was built without TLS (GnuTLS): cannot serve HTTPS");
+        return;
+    }
+    if (get_str(l, s[TLS_CERT].val, "http.tls.cert", "a file name", nonempty_ok, &h->tls_cert))
+        load_pem(l, s[TLS_CERT].val, "http.tls.cert", h->tls_cert, "certificate", &h->tls_cert_pem);
+    if (get_str(l, s[TLS_KEY].val, "http.tls.key", "a file name", nonempty_ok, &h->tls_key))
+        load_pem(l, s[TLS_KEY].val, "http.tls.key", h->tls_key, "private key", &h->tls_key_pem);
+    if (h->tls_cert_pem == NULL || h->tls_key_pem == NULL) {
+        bg_free(&h->tls_cert_pem);
+        bg_free(&h->tls_key_pem);
+    }
+}
+
+enum {
+    HTTP_LISTEN,
+    HTTP_TOKEN_FILE,
+    HTTP_INSECURE,
+    HTTP_TLS,
+    HTTP_PER_IP,
+    HTTP_MAX_CONNS,
+    HTTP_IDLE,
+    HTTP_CA_FILE
+};
+
+/* controller: the controller's section, which may omit listen and takes ca_file. */
+static void load_http(struct loader *l, yaml_node_t *n, bool controller, struct bg_http_conf *h)
+{
+    struct slot s[] = {{.key = "listen"},
+                       {.key = "token_file"},
+                       {.key = "insecure"},
+                       {.key = "tls"},
+                       {.key = "max_connections_per_ip"},
+                       {.key = "max_connections"},
+                       {.key = "idle_timeout"},
+                       {.key = "ca_file", .off = !controller}};
+    h->max_connections_per_ip = BG_HTTP_MAX_CONNS_PER_IP;
+    h->max_connections = BG_HTTP_MAX_CONNS;
+    h->idle_timeout_ms = BG_HTTP_IDLE_TIMEOUT_MS;
     if (!scan_mapping(l, n, "http", "", s, BG_ARRAY_LEN(s)))
         return;
-    if (listen_required)
+    if (!controller)
         need(l, n, "http", "", &s[HTTP_LISTEN]);
     get_str(l, s[HTTP_LISTEN].val, "http.listen", EXPECT_HOSTPORT, hostport_ok, &h->listen);
     if (get_str(l, s[HTTP_TOKEN_FILE].val, "http.token_file", "a file name", nonempty_ok,
                 &h->token_file))
         load_token(l, s[HTTP_TOKEN_FILE].val, h);
+    get_bool(l, s[HTTP_INSECURE].val, "http.insecure", &h->insecure);
+    if (s[HTTP_TLS].val != NULL)
+        load_tls(l, s[HTTP_TLS].val, h);
+    get_int(l, s[HTTP_PER_IP].val, "http.max_connections_per_ip", 1, 65536,
+            &h->max_connections_per_ip);
+    get_int(l, s[HTTP_MAX_CONNS].val, "http.max_connections", 1, 65536, &h->max_connections);
+    get_duration(l, s[HTTP_IDLE].val, "http.idle_timeout", 1, &h->idle_timeout_ms);
+    if (get_str(l, s[HTTP_CA_FILE].val, "http.ca_file", "a file name", nonempty_ok, &h->ca_file))
+        load_pem(l, s[HTTP_CA_FILE].val, "http.ca_file", h->ca_file, "CA certificate", NULL);
+
+    /* Secure by default (DESIGN §14): whoever reaches a non-loopback API without a token can
+     * take the instance out of service, or, on the controller, read it all. */
+    char host[256];
+    int port;
+    if (h->listen != NULL && check_hostport(h->listen, host, sizeof(host), &port) == BG_OK &&
+        !is_loopback(host) && s[HTTP_TOKEN_FILE].val == NULL) {
+        if (!h->insecure)
+            fail(l, s[HTTP_LISTEN].val->start_mark, "http.listen",
+                 "\"%s\" is not a loopback address and http.token_file is not set: anyone who "
+                 "reaches it could %s; set http.token_file (or http.insecure: true to accept that)",
+                 h->listen, controller ? "read the API" : "change this instance's status");
+        else
+            warn(l, s[HTTP_INSECURE].val->start_mark, "http.insecure", "http_insecure",
+                 "true: the API on \"%s\" takes requests from anyone who reaches it, without a "
+                 "token",
+                 h->listen);
+    }
+    h->server =
+        (struct bg_httpd_opts){.listen = h->listen,
+                               .cert_pem = h->tls_cert_pem,
+                               .key_pem = h->tls_key_pem,
+                               .max_conns_per_ip = (unsigned)h->max_connections_per_ip,
+                               .max_conns = (unsigned)h->max_connections,
+                               .idle_timeout_s = (unsigned)((h->idle_timeout_ms + 999) / 1000)};
+}
+
+/* Digest credentials are the only thing that keeps strangers from writing under the root. */
+static void warn_zk_auth(struct loader *l, const yaml_node_t *n, const struct bg_zk_conf *zk)
+{
+    if (n == NULL || zk->auth != NULL)
+        return;
+    warn(l, n->start_mark, "zookeeper.auth", "zookeeper_auth_unset",
+         "not set: the nodes are open to everyone, so anyone who can write to ZooKeeper can "
+         "register an endpoint and receive the token with the controller's calls; set "
+         "\"user:password\" digest credentials");
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -751,10 +954,12 @@ static void load_http(struct loader *l, yaml_node_t *n, bool listen_required,
 
 enum { IN_ID, IN_COLOR, IN_ENDPOINT, IN_APP, IN_VERSION, IN_ADDRESS };
 
-/* listen is http.listen when valid (NULL otherwise): the endpoint defaults to it. */
-static void load_instance(struct loader *l, yaml_node_t *n, const char *listen,
+/* The endpoint defaults to http.listen (when valid), https:// with http.tls. */
+static void load_instance(struct loader *l, yaml_node_t *n, const struct bg_http_conf *http,
                           struct bg_instance_conf *in)
 {
+    const char *listen = http->listen;
+    bool tls = http->tls_cert != NULL;
     struct slot s[] = {{.key = "id"},  {.key = "color"},   {.key = "endpoint"},
                        {.key = "app"}, {.key = "version"}, {.key = "address"}};
     in->color = BG_COLOR_INVALID;
@@ -764,7 +969,11 @@ static void load_instance(struct loader *l, yaml_node_t *n, const char *listen,
         need(l, n, "instance", "", &s[IN_COLOR]);
         get_str(l, s[IN_ID].val, "instance.id", EXPECT_ID, id_ok, &in->id);
         get_color(l, s[IN_COLOR].val, "instance.color", &in->color);
-        get_str(l, s[IN_ENDPOINT].val, "instance.endpoint", EXPECT_URL, url_ok, &in->endpoint);
+        if (get_str(l, s[IN_ENDPOINT].val, "instance.endpoint", EXPECT_URL, url_ok,
+                    &in->endpoint) &&
+            tls && strncmp(in->endpoint, "https://", 8) != 0)
+            fail(l, s[IN_ENDPOINT].val->start_mark, "instance.endpoint",
+                 "expected an https:// URL because http.tls is set, got \"%s\"", in->endpoint);
         get_str(l, s[IN_APP].val, "instance.app", EXPECT_NAME, name_ok, &in->app);
         get_str(l, s[IN_VERSION].val, "instance.version", "a string", NULL, &in->version);
         get_str(l, s[IN_ADDRESS].val, "instance.address", EXPECT_HOSTPORT, hostport_ok,
@@ -785,7 +994,7 @@ static void load_instance(struct loader *l, yaml_node_t *n, const char *listen,
              listen);
         return;
     }
-    in->endpoint = bg_xasprintf("http://%s", listen);
+    in->endpoint = bg_xasprintf("%s://%s", tls ? "https" : "http", listen);
 }
 
 enum {
@@ -1218,8 +1427,9 @@ int bg_conf_load_agent(const char *path, struct bg_agent_conf *out, struct bg_co
         need(&l, root, "", "", &s[A_INSTANCE]);
         need(&l, root, "", "", &s[A_HTTP]);
         load_zk(&l, s[A_ZK].val, &out->zk);
-        load_http(&l, s[A_HTTP].val, true, &out->http);
-        load_instance(&l, s[A_INSTANCE].val, out->http.listen, &out->instance);
+        warn_zk_auth(&l, s[A_ZK].val, &out->zk);
+        load_http(&l, s[A_HTTP].val, false, &out->http);
+        load_instance(&l, s[A_INSTANCE].val, &out->http, &out->instance);
         load_backends(&l, s[A_BACKENDS].val, out);
         load_check(&l, s[A_CHECK].val, &out->check);
     }
@@ -1295,8 +1505,9 @@ int bg_conf_load_controller(const char *path, struct bg_controller_conf *out,
         scan_mapping(&l, root, "", "", s, BG_ARRAY_LEN(s));
         need(&l, root, "", "", &s[C_ZK]);
         load_zk(&l, s[C_ZK].val, &out->zk);
+        warn_zk_auth(&l, s[C_ZK].val, &out->zk);
         load_switch(&l, s[C_SWITCH].val, &out->sw);
-        load_http(&l, s[C_HTTP].val, false, &out->http);
+        load_http(&l, s[C_HTTP].val, true, &out->http);
         get_str(&l, s[C_ID].val, "id", EXPECT_ID, id_ok, &out->id);
         if (s[C_ID].val == NULL)
             out->id = default_controller_id();
@@ -1338,6 +1549,14 @@ static void free_http(struct bg_http_conf *h)
     if (h->token != NULL)
         explicit_bzero(h->token, strlen(h->token));
     bg_free(&h->token);
+    bg_free(&h->tls_cert);
+    bg_free(&h->tls_key);
+    bg_free(&h->tls_cert_pem);
+    if (h->tls_key_pem != NULL)
+        explicit_bzero(h->tls_key_pem, strlen(h->tls_key_pem));
+    bg_free(&h->tls_key_pem);
+    bg_free(&h->ca_file);
+    memset(&h->server, 0, sizeof(h->server));
 }
 
 void bg_conf_free_agent(struct bg_agent_conf *c)

@@ -2,6 +2,7 @@
 #ifndef BG_CONF_H
 #define BG_CONF_H
 
+#include "httpd.h"
 #include "util.h"
 
 #include <stdbool.h>
@@ -16,10 +17,22 @@
 struct bg_conf_errors {
     char **msgs;
     size_t n;
+    /* Warnings about a valid configuration that runs but is unsafe, e.g. no zookeeper.auth.
+     * Also "file:line:column: key: text"; event is the log event name for the same warning
+     * (e.g. "zookeeper_auth_unset"). Filled on success too; freed with the messages. */
+    struct bg_conf_warning {
+        char *event;
+        char *msg;
+    } * warns;
+    size_t n_warns;
 };
 void bg_conf_errors_free(struct bg_conf_errors *e);
 /* Print every message, one per line, to f. */
 void bg_conf_errors_print(const struct bg_conf_errors *e, FILE *f);
+/* Print every warning as "file:line:column: warning: key: text", one per line, to f. */
+void bg_conf_warnings_print(const struct bg_conf_errors *e, FILE *f);
+/* Log every warning: one "level=warn event=<event> reason=..." line each. */
+void bg_conf_warnings_log(const struct bg_conf_errors *e);
 
 struct bg_zk_conf {
     char *connect;          /* required */
@@ -28,10 +41,26 @@ struct bg_zk_conf {
     char *auth;             /* optional "user:pass" digest credentials */
 };
 
+/* Defaults of the HTTP server's limits (http.max_connections_per_ip, ...). */
+#define BG_HTTP_MAX_CONNS_PER_IP 64
+#define BG_HTTP_MAX_CONNS 1024
+#define BG_HTTP_IDLE_TIMEOUT_MS 30000
+
 struct bg_http_conf {
     char *listen;     /* "host:port" */
-    char *token_file; /* optional */
+    char *token_file; /* optional; required when listen is not a loopback address */
     char *token;      /* contents of token_file, trimmed; NULL when no token_file */
+    bool insecure;    /* default false: true allows a non-loopback listen without a token */
+    char *tls_cert;   /* tls.cert: PEM certificate (chain) file; NULL: plain HTTP */
+    char *tls_key;    /* tls.key: PEM private key file; set exactly when tls_cert is */
+    char *tls_cert_pem, *tls_key_pem; /* their contents, read at load */
+    char *ca_file; /* controller only: PEM CA bundle to verify https:// agents with; NULL:
+                    * the system store */
+    int max_connections_per_ip; /* default BG_HTTP_MAX_CONNS_PER_IP */
+    int max_connections;        /* default BG_HTTP_MAX_CONNS */
+    int64_t idle_timeout_ms;    /* default BG_HTTP_IDLE_TIMEOUT_MS, whole seconds (rounded up) */
+    /* What bg_httpd_start needs, pointing into this struct (valid while it is). */
+    struct bg_httpd_opts server;
 };
 
 enum bg_backend_type {

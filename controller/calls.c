@@ -15,8 +15,10 @@ struct call {
     char body[128];
     char resp[1024];
     size_t resp_len;
+    char curl_err[CURL_ERROR_SIZE]; /* libcurl's detail, e.g. why a certificate was refused */
     int attempt;
     bool active;
+    int64_t retry_at; /* 0: no retry pending */
 };
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -39,6 +41,7 @@ static void start(CURLM *multi, struct call *k, const struct bg_call_opts *o)
              k->req->up ? "UP" : "OUT_OF_SERVICE", (long long)o->epoch, (long long)o->timeout_ms);
     k->resp_len = 0;
     k->resp[0] = '\0';
+    k->curl_err[0] = '\0';
     if (k->easy == NULL) {
         k->easy = curl_easy_init();
         if (k->easy == NULL) {
@@ -65,6 +68,11 @@ static void start(CURLM *multi, struct call *k, const struct bg_call_opts *o)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
     curl_easy_setopt(e, CURLOPT_PRIVATE, k);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, k->curl_err);
+    /* https:// agents (http.tls) are verified, never trusted blindly: libcurl's defaults
+     * (VERIFYPEER, VERIFYHOST) stay on; ca_file replaces the system store. */
+    if (o->ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
     k->attempt++;
     k->active = true;
     curl_multi_add_handle(multi, e);
@@ -82,8 +90,14 @@ static bool finish(struct call *k, CURLcode cc)
     bg_sanitize(k->resp, k->resp_len, clean, sizeof(clean));
     if (cc != CURLE_OK) {
         r->result = BG_CALL_FAILED;
-        snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror(cc));
-        return true;
+        char detail[160]; /* leaves room for the curl error name in r->error */
+        bg_sanitize(k->curl_err, strlen(k->curl_err), detail, sizeof(detail));
+        if (detail[0] != '\0')
+            snprintf(r->error, sizeof(r->error), "%s: %s", curl_easy_strerror(cc), detail);
+        else
+            snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror(cc));
+        /* A certificate that fails verification will fail the same way next time. */
+        return cc != CURLE_PEER_FAILED_VERIFICATION && cc != CURLE_SSL_CACERT_BADFILE;
     }
     if (code == 200) {
         r->result = BG_CALL_OK;
@@ -123,8 +137,6 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
         start(multi, &k[i], o);
     }
     size_t active = n;
-    int64_t retry_at[BG_CALLS_MAX];
-    memset(retry_at, 0, sizeof(retry_at));
     while (active > 0) {
         int running = 0;
         curl_multi_perform(multi, &running);
@@ -141,7 +153,7 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
             bool again = finish(c, cc);
             if (again && c->attempt <= o->retries) {
                 int64_t delay = o->backoff_ms << (c->attempt - 1 < 10 ? c->attempt - 1 : 10);
-                retry_at[c - k] = bg_now_ms() + delay;
+                c->retry_at = bg_now_ms() + delay;
                 bg_debug("call_retry", "endpoint=%s attempt=%d delay_ms=%lld error=\"%s\"",
                          c->req->endpoint, c->attempt, (long long)delay, c->req->error);
             } else {
@@ -152,13 +164,13 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
             break;
         int64_t now = bg_now_ms(), next = -1;
         for (size_t i = 0; i < n; i++) {
-            if (k[i].active || retry_at[i] == 0)
+            if (k[i].active || k[i].retry_at == 0)
                 continue;
-            if (retry_at[i] <= now) {
-                retry_at[i] = 0;
+            if (k[i].retry_at <= now) {
+                k[i].retry_at = 0;
                 start(multi, &k[i], o);
-            } else if (next < 0 || retry_at[i] - now < next) {
-                next = retry_at[i] - now;
+            } else if (next < 0 || k[i].retry_at - now < next) {
+                next = k[i].retry_at - now;
             }
         }
         if (!wait_some(multi, o, next < 0 || next > 100 ? 100 : next)) {

@@ -12,7 +12,7 @@
 enum bg_call_result { BG_CALL_OK = 0, BG_CALL_FAILED, BG_CALL_STALE };
 
 struct bg_call_req {
-    const char *endpoint; /* "http://host:port" */
+    const char *endpoint; /* "http://host:port" or "https://host:port" */
     bool up;
     /* out */
     enum bg_call_result result;
@@ -23,7 +23,9 @@ struct bg_call_req {
 
 struct bg_call_opts {
     int64_t epoch;
-    const char *token; /* bearer token or NULL */
+    const char *token;   /* bearer token or NULL */
+    const char *ca_file; /* PEM CA bundle for https:// endpoints; NULL: the system store.
+                          * Certificates and host names are always verified. */
     int64_t timeout_ms;
     int retries;
     int64_t backoff_ms;
@@ -33,7 +35,7 @@ struct bg_call_opts {
     void *ctx;
 };
 
-/* Run up to BG_CALLS_MAX calls concurrently, each retried on transient failure with
+/* Run n calls concurrently (no fixed limit), each retried on transient failure with
  * exponential backoff. Returns 0, or BG_ELOST when on_wake said to stop (unfinished calls
  * are marked failed). Connections are reused through the multi handle's cache. */
 int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct bg_call_opts *o);

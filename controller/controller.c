@@ -559,6 +559,7 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
     const struct bg_switch_conf *sw = &c->conf->sw;
     struct bg_call_opts o = {.epoch = c->epoch,
                              .token = c->conf->http.token,
+                             .ca_file = c->conf->http.ca_file,
                              .timeout_ms = sw->call_timeout_ms,
                              .retries = sw->retries,
                              .backoff_ms = sw->backoff_ms,
@@ -900,7 +901,7 @@ int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf)
     curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 1024L);
     if (conf->http.listen != NULL) {
         char err[256];
-        if (bg_httpd_start(&c->http, conf->http.listen, ctl_http, c, err, sizeof(err)) != 0) {
+        if (bg_httpd_start(&c->http, &conf->http.server, ctl_http, c, err, sizeof(err)) != 0) {
             bg_error("http_listen_failed", "listen=%s reason=\"%s\"", conf->http.listen, err);
             return BG_EINVAL;
         }

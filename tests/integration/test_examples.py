@@ -26,6 +26,12 @@ def test(t):
                 "lib/systemd/system/bg-controller.service"):
         t.check(prefix.joinpath(rel).exists(), f"installed {rel}")
     t.check(not prefix.joinpath("bin/zkt").exists(), "test tools are not installed")
+    # The examples name /etc/bluegreen/token (the agent's listen is not loopback: required).
+    token = t.path("token")
+    token.write_text("example-token\n")
+    for conf in ("agent.yaml", "controller.yaml"):
+        p = prefix / "share/bluegreen/examples" / conf
+        p.write_text(p.read_text().replace("/etc/bluegreen/token", str(token)))
 
     examples = prefix / "share/bluegreen/examples"
     t.step("the example configurations are valid as shipped")

@@ -458,7 +458,8 @@ static void test_conf_unknown_keys(void **state)
         "session_timeout_ms, auth",
         "4:36: instance.colour: unknown key, expected one of: id, color, endpoint, app, version, "
         "address",
-        "5:34: http.tokenfile: unknown key, expected one of: listen, token_file",
+        "5:34: http.tokenfile: unknown key, expected one of: listen, token_file, insecure, tls, "
+        "max_connections_per_ip, max_connections, idle_timeout",
         "6:1: backend: unknown key, expected one of: zookeeper, instance, http, backends, check",
         "9:20: backends[0].listen: unknown key for type health, expected one of: type, "
         "confirm_timeout, poll_window, confirm_polls",
@@ -866,7 +867,7 @@ static void test_conf_yes_no_and_null_sections(void **state)
                                 "zookeeper:\n"
                                 "  connect: \"127.0.0.1:2181\"\n"
                                 "instance: {id: w, color: \"green\", endpoint: \"https://w\"}\n"
-                                "http: {listen: \"[::]:9101\"}\n"
+                                "http: {listen: \"[::]:9101\", insecure: yes}\n"
                                 "backends:\n"
                                 "  - {type: eureka, urls: [\"http://e\"], register: No}\n"
                                 "  - {type: eureka, urls: [\"http://e\"], register: True}\n");
@@ -993,6 +994,291 @@ static void test_conf_check_exactly_one_kind(void **state)
            "mapping, but \"tcp\" is given too");
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Secure by default (DESIGN §14)
+ * ------------------------------------------------------------------------------------------ */
+
+#define ZK_AUTH "zookeeper: {connect: \"127.0.0.1:2181\", auth: \"bg:secret\"}\n"
+#define NO_TOKEN                                                                                   \
+    ": is not a loopback address and http.token_file is not set: anyone who reaches it could "
+
+/* Load an agent from text; returns the rc and leaves the messages in errs. */
+static int load_agent_text(struct tmp *t, const char *name, const char *text,
+                           struct bg_agent_conf *a, struct bg_conf_errors *errs)
+{
+    const char *path = tmp_file(t, name, text);
+    return bg_conf_load_agent(path, a, errs);
+}
+
+static void test_conf_nonloopback_needs_token(void **state)
+{
+    struct tmp *t = *state;
+    static const char *const refused[] = {"0.0.0.0:9101", "[::]:9101", "10.0.0.5:9101",
+                                          "web-1.example:9101"};
+    for (size_t i = 0; i < BG_ARRAY_LEN(refused); i++) {
+        char name[32],
+            *text = bg_xasprintf(ZK_AUTH "instance: {id: w, color: blue, endpoint: "
+                                         "\"http://10.0.0.5:9101\"}\nhttp: {listen: \"%s\"}\n",
+                                 refused[i]);
+        snprintf(name, sizeof(name), "refused-%zu.yaml", i);
+        struct bg_agent_conf a;
+        struct bg_conf_errors errs = {0};
+        assert_int_equal(load_agent_text(t, name, text, &a, &errs), BG_EINVAL);
+        assert_int_equal(errs.n, 1);
+        char *want = bg_xasprintf("%s/%s:3:16: http.listen: \"%s\" is not a loopback address and "
+                                  "http.token_file is not set: anyone who reaches it could change "
+                                  "this instance's status; set http.token_file (or "
+                                  "http.insecure: true to accept that)",
+                                  t->dir, name, refused[i]);
+        assert_string_equal(errs.msgs[0], want);
+        free(want);
+        free(text);
+        bg_conf_errors_free(&errs);
+        bg_conf_free_agent(&a);
+    }
+    static const char *const loopback[] = {"127.0.0.1:9101", "127.3.4.5:9101", "[::1]:9101",
+                                           "localhost:9101", "[::ffff:127.0.0.1]:9101"};
+    for (size_t i = 0; i < BG_ARRAY_LEN(loopback); i++) {
+        char name[32],
+            *text = bg_xasprintf(ZK_AUTH "instance: {id: w, color: blue}\nhttp: {listen: \"%s\"}\n",
+                                 loopback[i]);
+        snprintf(name, sizeof(name), "loopback-%zu.yaml", i);
+        struct bg_agent_conf a;
+        struct bg_conf_errors errs = {0};
+        assert_int_equal(load_agent_text(t, name, text, &a, &errs), BG_OK);
+        assert_int_equal(errs.n_warns, 0);
+        free(text);
+        bg_conf_errors_free(&errs);
+        bg_conf_free_agent(&a);
+    }
+}
+
+static void test_conf_nonloopback_token_or_insecure(void **state)
+{
+    struct tmp *t = *state;
+    const char *token = tmp_file(t, "token", "s3cret\n");
+    char *text = bg_xasprintf(ZK_AUTH "instance: {id: w, color: blue, endpoint: "
+                                      "\"http://10.0.0.5:9101\"}\n"
+                                      "http: {listen: \"0.0.0.0:9101\", token_file: \"%s\"}\n",
+                              token);
+    struct bg_agent_conf a;
+    struct bg_conf_errors errs = {0};
+    assert_int_equal(load_agent_text(t, "token.yaml", text, &a, &errs), BG_OK);
+    assert_int_equal(errs.n_warns, 0);
+    assert_false(a.http.insecure);
+    free(text);
+    bg_conf_errors_free(&errs);
+    bg_conf_free_agent(&a);
+
+    assert_int_equal(load_agent_text(t, "insecure.yaml",
+                                     ZK_AUTH "instance: {id: w, color: blue, endpoint: "
+                                             "\"http://10.0.0.5:9101\"}\n"
+                                             "http:\n  listen: \"0.0.0.0:9101\"\n"
+                                             "  insecure: true\n",
+                                     &a, &errs),
+                     BG_OK);
+    assert_true(a.http.insecure);
+    assert_int_equal(errs.n_warns, 1);
+    assert_string_equal(errs.warns[0].event, "http_insecure");
+    char *want = bg_xasprintf("%s/insecure.yaml:5:13: http.insecure: true: the API on "
+                              "\"0.0.0.0:9101\" takes requests from anyone who reaches it, "
+                              "without a token",
+                              t->dir);
+    assert_string_equal(errs.warns[0].msg, want);
+    free(want);
+    bg_conf_errors_free(&errs);
+    bg_conf_free_agent(&a);
+
+    /* The controller: the same rule; no http section at all is fine. */
+    const char *c1 = tmp_file(t, "c1.yaml", ZK_AUTH "http: {listen: \"0.0.0.0:9100\"}\n");
+    struct bg_controller_conf c;
+    assert_int_equal(bg_conf_load_controller(c1, &c, &errs), BG_EINVAL);
+    assert_int_equal(errs.n, 1);
+    assert_non_null(strstr(errs.msgs[0], ":2:16: http.listen: \"0.0.0.0:9100\" is not a loopback "
+                                         "address and http.token_file is not set"));
+    bg_conf_errors_free(&errs);
+    bg_conf_free_controller(&c);
+    const char *c2 = tmp_file(t, "c2.yaml", ZK_AUTH);
+    load_controller_ok(c2, &c);
+    assert_null(c.http.listen);
+    bg_conf_free_controller(&c);
+}
+
+static void test_conf_zk_auth_warning(void **state)
+{
+    struct tmp *t = *state;
+    struct bg_agent_conf a;
+    struct bg_conf_errors errs = {0};
+    assert_int_equal(load_agent_text(t, "noauth.yaml",
+                                     "instance: {id: w, color: blue}\n"
+                                     "zookeeper: {connect: \"127.0.0.1:2181\"}\n"
+                                     "http: {listen: \"127.0.0.1:9101\"}\n",
+                                     &a, &errs),
+                     BG_OK);
+    assert_int_equal(errs.n, 0);
+    assert_int_equal(errs.n_warns, 1);
+    assert_string_equal(errs.warns[0].event, "zookeeper_auth_unset");
+    char *want = bg_xasprintf("%s/noauth.yaml:2:12: zookeeper.auth: not set: the nodes are open "
+                              "to everyone, so anyone who can write to ZooKeeper can register an "
+                              "endpoint and receive the token with the controller's calls; set "
+                              "\"user:password\" digest credentials",
+                              t->dir);
+    assert_string_equal(errs.warns[0].msg, want);
+    free(want);
+    bg_conf_errors_free(&errs);
+    assert_int_equal(errs.n_warns, 0);
+    bg_conf_free_agent(&a);
+
+    const char *c1 = tmp_file(t, "c.yaml", "zookeeper: {connect: \"127.0.0.1:2181\"}\n");
+    struct bg_controller_conf c;
+    assert_int_equal(bg_conf_load_controller(c1, &c, &errs), BG_OK);
+    assert_int_equal(errs.n_warns, 1);
+    assert_string_equal(errs.warns[0].event, "zookeeper_auth_unset");
+    bg_conf_errors_free(&errs);
+    bg_conf_free_controller(&c);
+    const char *c2 = tmp_file(t, "c2.yaml", ZK_AUTH);
+    assert_int_equal(bg_conf_load_controller(c2, &c, &errs), BG_OK);
+    assert_int_equal(errs.n_warns, 0);
+    bg_conf_errors_free(&errs);
+    bg_conf_free_controller(&c);
+}
+
+static void test_conf_http_limits(void **state)
+{
+    struct tmp *t = *state;
+    struct bg_agent_conf a;
+    struct bg_conf_errors errs = {0};
+    assert_int_equal(load_agent_text(t, "defaults.yaml",
+                                     ZK_AUTH "instance: {id: w, color: blue}\n"
+                                             "http: {listen: \"127.0.0.1:9101\"}\n",
+                                     &a, &errs),
+                     BG_OK);
+    assert_int_equal(a.http.max_connections_per_ip, 64);
+    assert_int_equal(a.http.max_connections, 1024);
+    assert_int_equal(a.http.idle_timeout_ms, 30000);
+    assert_string_equal(a.http.server.listen, "127.0.0.1:9101");
+    assert_int_equal(a.http.server.max_conns_per_ip, 64);
+    assert_int_equal(a.http.server.max_conns, 1024);
+    assert_int_equal(a.http.server.idle_timeout_s, 30);
+    assert_null(a.http.server.cert_pem);
+    bg_conf_free_agent(&a);
+
+    assert_int_equal(load_agent_text(t, "set.yaml",
+                                     ZK_AUTH "instance: {id: w, color: blue}\n"
+                                             "http: {listen: \"127.0.0.1:9101\", "
+                                             "max_connections_per_ip: 8, max_connections: 100, "
+                                             "idle_timeout: 1500ms}\n",
+                                     &a, &errs),
+                     BG_OK);
+    assert_int_equal(a.http.server.max_conns_per_ip, 8);
+    assert_int_equal(a.http.server.max_conns, 100);
+    assert_int_equal(a.http.server.idle_timeout_s, 2); /* rounded up */
+    bg_conf_free_agent(&a);
+
+    assert_int_equal(load_agent_text(t, "bad.yaml",
+                                     ZK_AUTH "instance: {id: w, color: blue}\n"
+                                             "http:\n  listen: \"127.0.0.1:9101\"\n"
+                                             "  max_connections_per_ip: 0\n"
+                                             "  max_connections: many\n  idle_timeout: 0s\n",
+                                     &a, &errs),
+                     BG_EINVAL);
+    assert_int_equal(errs.n, 3);
+    assert_non_null(strstr(errs.msgs[0], ":5:27: http.max_connections_per_ip: expected an "
+                                         "integer between 1 and 65536, got \"0\""));
+    assert_non_null(strstr(errs.msgs[1], ":6:20: http.max_connections: expected"));
+    assert_non_null(strstr(errs.msgs[2], ":7:17: http.idle_timeout: expected a duration above 0"));
+    bg_conf_errors_free(&errs);
+    bg_conf_free_agent(&a);
+}
+
+#define FAKE_CERT "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+#define FAKE_KEY "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+
+static void test_conf_tls(void **state)
+{
+    struct tmp *t = *state;
+    const char *cert = tmp_file(t, "cert.pem", FAKE_CERT);
+    const char *key = tmp_file(t, "key.pem", FAKE_KEY);
+    const char *junk = tmp_file(t, "junk.pem", "not a certificate\n");
+    struct bg_agent_conf a;
+    struct bg_conf_errors errs = {0};
+    char *text = bg_xasprintf(ZK_AUTH "instance: {id: w, color: blue}\n"
+                                      "http:\n  listen: \"127.0.0.1:9101\"\n"
+                                      "  tls: {cert: \"%s\", key: \"%s\"}\n",
+                              cert, key);
+    assert_int_equal(load_agent_text(t, "tls.yaml", text, &a, &errs), BG_OK);
+    free(text);
+    assert_string_equal(a.instance.endpoint, "https://127.0.0.1:9101");
+    assert_string_equal(a.http.server.cert_pem, FAKE_CERT);
+    assert_string_equal(a.http.server.key_pem, FAKE_KEY);
+    bg_conf_free_agent(&a);
+
+    /* An explicit http:// endpoint would make every call fail: refused. */
+    text = bg_xasprintf(ZK_AUTH "instance: {id: w, color: blue, endpoint: \"http://h:9101\"}\n"
+                                "http:\n  listen: \"127.0.0.1:9101\"\n"
+                                "  tls: {cert: \"%s\", key: \"%s\"}\n",
+                        cert, key);
+    assert_int_equal(load_agent_text(t, "tls-http.yaml", text, &a, &errs), BG_EINVAL);
+    free(text);
+    assert_int_equal(errs.n, 1);
+    assert_non_null(strstr(errs.msgs[0], ":2:42: instance.endpoint: expected an https:// URL "
+                                         "because http.tls is set, got \"http://h:9101\""));
+    bg_conf_errors_free(&errs);
+    bg_conf_free_agent(&a);
+
+    /* A missing key, a file that is not PEM, a file that cannot be read. */
+    text = bg_xasprintf(ZK_AUTH "instance: {id: w, color: blue}\n"
+                                "http:\n  listen: \"127.0.0.1:9101\"\n"
+                                "  tls: {cert: \"%s\"}\n",
+                        junk);
+    assert_int_equal(load_agent_text(t, "tls-bad.yaml", text, &a, &errs), BG_EINVAL);
+    free(text);
+    assert_int_equal(errs.n, 2);
+    assert_non_null(strstr(errs.msgs[0], ":5:8: http.tls: missing required key \"key\""));
+    assert_non_null(strstr(errs.msgs[1], ":5:15: http.tls.cert: "));
+    assert_non_null(strstr(errs.msgs[1], "junk.pem\" is not a PEM file, expected a certificate"));
+    bg_conf_errors_free(&errs);
+    bg_conf_free_agent(&a);
+
+    text = bg_xasprintf(ZK_AUTH "instance: {id: w, color: blue}\n"
+                                "http:\n  listen: \"127.0.0.1:9101\"\n"
+                                "  tls: {cert: \"%s\", key: \"%s/nonexistent.pem\"}\n",
+                        cert, t->dir);
+    assert_int_equal(load_agent_text(t, "tls-missing.yaml", text, &a, &errs), BG_EINVAL);
+    free(text);
+    assert_int_equal(errs.n, 1);
+    assert_non_null(strstr(errs.msgs[0], "nonexistent.pem\": No such file or directory"));
+    assert_non_null(strstr(errs.msgs[0], "http.tls.key: cannot read"));
+    bg_conf_errors_free(&errs);
+    bg_conf_free_agent(&a);
+
+    /* ca_file: the controller's, checked at load; not an agent key. */
+    text = bg_xasprintf(ZK_AUTH "http: {ca_file: \"%s\"}\n", cert);
+    const char *c1 = tmp_file(t, "c1.yaml", text);
+    free(text);
+    struct bg_controller_conf c;
+    load_controller_ok(c1, &c);
+    assert_string_equal(c.http.ca_file, cert);
+    bg_conf_free_controller(&c);
+    text = bg_xasprintf(ZK_AUTH "http: {ca_file: \"%s\"}\n", junk);
+    const char *c2 = tmp_file(t, "c2.yaml", text);
+    free(text);
+    assert_int_equal(bg_conf_load_controller(c2, &c, &errs), BG_EINVAL);
+    assert_int_equal(errs.n, 1);
+    assert_non_null(strstr(errs.msgs[0], ":2:17: http.ca_file: "));
+    assert_non_null(strstr(errs.msgs[0], "is not a PEM file, expected a CA certificate"));
+    bg_conf_errors_free(&errs);
+    bg_conf_free_controller(&c);
+    assert_int_equal(load_agent_text(t, "agent-ca.yaml",
+                                     ZK_AUTH "instance: {id: w, color: blue}\n"
+                                             "http: {listen: \"127.0.0.1:9101\", ca_file: x}\n",
+                                     &a, &errs),
+                     BG_EINVAL);
+    assert_non_null(strstr(errs.msgs[0], "http.ca_file: unknown key"));
+    bg_conf_errors_free(&errs);
+    bg_conf_free_agent(&a);
+}
+
 #define TMP_TEST(f) cmocka_unit_test_setup_teardown(f, tmp_setup, tmp_teardown)
 
 int main(void)
@@ -1040,6 +1326,11 @@ int main(void)
         cmocka_unit_test(test_conf_check_absent),
         cmocka_unit_test(test_conf_check_bad_values),
         cmocka_unit_test(test_conf_check_exactly_one_kind),
+        TMP_TEST(test_conf_nonloopback_needs_token),
+        TMP_TEST(test_conf_nonloopback_token_or_insecure),
+        TMP_TEST(test_conf_zk_auth_warning),
+        TMP_TEST(test_conf_http_limits),
+        TMP_TEST(test_conf_tls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
