@@ -1,0 +1,26 @@
+# targets.cmake -- the fuzz targets and what each links; shared by fuzz/CMakeLists.txt (libFuzzer
+# binaries, clang) and tests/fuzz/CMakeLists.txt (corpus regression binaries, any compiler).
+# bg_fuzz_targets(<out-var>): the targets whose libraries exist in this tree.
+function(bg_fuzz_targets out)
+  set(t fuzz_conf_agent fuzz_conf_controller fuzz_member fuzz_color fuzz_duration fuzz_hostport
+        fuzz_election fuzz_sanitize)
+  # The agent's parsers of untrusted input live in their own library (agent/parse.c).
+  if(TARGET bg_agent_parse)
+    list(APPEND t fuzz_agent_put fuzz_eureka)
+  endif()
+  set(${out} ${t} PARENT_SCOPE)
+endfunction()
+
+# bg_fuzz_libs(<target> <out-var>): the project libraries a target links.
+function(bg_fuzz_libs target out)
+  if(target MATCHES "^fuzz_conf_")
+    set(l bg_conf bg_common)
+  elseif(target STREQUAL "fuzz_member")
+    set(l bg_plan bg_common)
+  elseif(target MATCHES "^fuzz_(agent_put|eureka)$")
+    set(l bg_agent_parse bg_conf bg_common)
+  else()
+    set(l bg_common)
+  endif()
+  set(${out} ${l} PkgConfig::JANSSON PARENT_SCOPE)
+endfunction()
