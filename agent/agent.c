@@ -1,5 +1,6 @@
 /* agent.c -- bg-agent main loop: ZooKeeper registration and status transitions. */
 #include "agent.h"
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -136,9 +137,10 @@ static void transition_done(struct bg_agent *a, int rc, struct bg_backend *faile
     const char *type = bg_backend_type_name(failed->conf->type);
     bg_warn("status_failed", "status=%s backend=%s reason=\"%s\" ms=%lld",
             bg_status_name(a->status), type, failed->msg, (long long)ms);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "error", "backend failed", "backend", type,
-                          "reason", failed->msg, "status", bg_status_name(a->status));
-    char *body = json_dumps(j, JSON_COMPACT);
+    json_t *j =
+        json_pack("{s:s, s:s, s:o, s:s}", "error", "backend failed", "backend", type, "reason",
+                  bg_json_text(failed->msg, 0), "status", bg_status_name(a->status));
+    char *body = bg_json_dumps_safe(j, JSON_COMPACT, "backend_failed");
     json_decref(j);
     finish_waiters(a, 502, body, -1);
     free(body);
@@ -190,8 +192,8 @@ static void transition_cancel(struct bg_agent *a, const char *why, int spare)
         }
     }
     a->busy = false;
-    json_t *j = json_pack("{s:s, s:s}", "error", "superseded", "reason", why);
-    char *body = json_dumps(j, JSON_COMPACT);
+    json_t *j = json_pack("{s:s, s:o}", "error", "superseded", "reason", bg_json_text(why, 0));
+    char *body = bg_json_dumps_safe(j, JSON_COMPACT, "superseded");
     json_decref(j);
     finish_waiters(a, 503, body, spare);
     free(body);
@@ -265,18 +267,18 @@ char *bg_agent_status_json(struct bg_agent *a)
         if (b->last_wall_ms)
             bg_iso_time(b->last_wall_ms, ts, sizeof(ts));
         json_array_append_new(backends,
-                              json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", b->ops->type, "result",
+                              json_pack("{s:s, s:s, s:s, s:o, s:s}", "type", b->ops->type, "result",
                                         result, "status", bg_status_name(b->last_status), "message",
-                                        b->msg, "time", ts));
+                                        bg_json_text(b->msg, 0), "time", ts));
     }
     const struct bg_check *c = &a->check;
     char cts[40] = "";
     if (c->last_wall_ms)
         bg_iso_time(c->last_wall_ms, cts, sizeof(cts));
     json_t *check =
-        json_pack("{s:s, s:s, s:s, s:s, s:i}", "type", bg_check_type_name(a->conf->check.type),
-                  "result", bg_check_result_name(c), "message", c->msg, "time", cts, "consecutive",
-                  c->v.have_result ? c->v.consecutive : 0);
+        json_pack("{s:s, s:s, s:o, s:s, s:i}", "type", bg_check_type_name(a->conf->check.type),
+                  "result", bg_check_result_name(c), "message", bg_json_text(c->msg, 0), "time",
+                  cts, "consecutive", c->v.have_result ? c->v.consecutive : 0);
     json_t *j =
         json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:s, s:s, s:b, s:s, s:o, s:b, s:o}", "id", in->id,
                   "color", bg_color_name(in->color), "status", bg_status_name(a->status), "applied",
@@ -284,13 +286,9 @@ char *bg_agent_status_json(struct bg_agent *a)
                   "epoch", (json_int_t)a->epoch, "app", in->app, "version",
                   in->version ? in->version : "", "registered", a->registered, "node", a->node,
                   "backends", backends, "healthy", bg_agent_app_healthy(a), "check", check);
-    if (j == NULL) { /* cannot happen: every string is ours or sanitised; never answer NULL */
-        fprintf(stderr, "level=fatal event=json_pack_failed where=status\n");
-        abort();
-    }
     if (in->address != NULL)
         json_object_set_new(j, "address", json_string(in->address));
-    char *s = json_dumps(j, JSON_COMPACT);
+    char *s = bg_json_dumps_safe(j, JSON_COMPACT, "status");
     json_decref(j);
     return s;
 }
@@ -315,8 +313,8 @@ static char *node_json(struct bg_agent *a)
     if (in->address != NULL)
         json_object_set_new(j, "address", json_string(in->address));
     json_object_set_new(j, "healthy", json_boolean(bg_agent_app_healthy(a)));
-    json_object_set_new(j, "check", json_string(a->check.msg)); /* printable ASCII */
-    char *s = json_dumps(j, JSON_COMPACT);
+    json_object_set_new(j, "check", bg_json_text(a->check.msg, 0));
+    char *s = bg_json_dumps_safe(j, JSON_COMPACT, "node");
     json_decref(j);
     return s;
 }

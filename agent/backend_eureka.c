@@ -32,6 +32,7 @@
  * API; nothing here blocks except the deregistration at exit (bounded by timeout per URL).
  */
 #include "agent.h"
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -320,7 +321,7 @@ static char *register_body(struct bg_backend *b, const char *status)
     json_object_set_new(inst, "lastDirtyTimestamp", json_string(dirty));
     json_object_set_new(inst, "isCoordinatingDiscoveryServer", json_string("false"));
     json_t *root = json_pack("{s:o}", "instance", inst);
-    char *s = json_dumps(root, JSON_COMPACT);
+    char *s = bg_json_dumps_safe(root, JSON_COMPACT, "eureka_register");
     json_decref(root);
     return s;
 }

@@ -1,5 +1,6 @@
 /* http.c -- the agent's HTTP API (DESIGN §4): /v1/status, /health, /metrics. */
 #include "agent.h"
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -11,12 +12,8 @@
 static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned code, const char *error,
                                    const char *reason)
 {
-    json_t *j = json_pack("{s:s, s:s}", "error", error, "reason", reason);
-    char *body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    enum MHD_Result r = bg_httpd_reply(c, code, "application/json", body);
-    free(body);
-    return r;
+    return bg_json_reply(
+        c, code, json_pack("{s:s, s:o}", "error", error, "reason", bg_json_text(reason, 0)));
 }
 
 static bool authorized(struct bg_agent *a, struct bg_httpd_req *req)
@@ -51,13 +48,9 @@ static enum MHD_Result put_status(struct bg_agent *a, struct bg_httpd_req *req)
         a->n_put_stale++;
         bg_warn("stale_epoch", "peer=%s epoch=%lld current=%lld status=%s", req->peer,
                 (long long)epoch, (long long)a->epoch, bg_status_name(st));
-        json_t *j = json_pack("{s:s, s:I, s:I}", "error", "stale epoch", "epoch",
-                              (json_int_t)a->epoch, "given", (json_int_t)epoch);
-        char *body = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
-        enum MHD_Result r = bg_httpd_reply(req->conn, 409, "application/json", body);
-        free(body);
-        return r;
+        return bg_json_reply(req->conn, 409,
+                             json_pack("{s:s, s:I, s:I}", "error", "stale epoch", "epoch",
+                                       (json_int_t)a->epoch, "given", (json_int_t)epoch));
     }
     if (epoch > a->epoch)
         bg_info("new_epoch", "epoch=%lld previous=%lld peer=%s", (long long)epoch,

@@ -50,6 +50,11 @@ void bg_log(enum bg_log_level level, const char *event, const char *fmt, ...)
     }
     if ((size_t)n > sizeof(line) - 2)
         n = (int)sizeof(line) - 2;
+    line[n] = '\0';
+    /* Untrusted text (node names, peers' answers) must not forge a line of its own, and a cut
+     * at the end of the buffer must not leave half a character. */
+    bg_no_controls(line);
+    n = (int)bg_utf8_trim_end(line);
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, (size_t)n);
     (void)w;

@@ -262,3 +262,79 @@ void bg_sanitize(const char *in, size_t inlen, char *out, size_t outlen)
     }
     out[o] = '\0';
 }
+
+/* Length of the UTF-8 sequence that starts with byte c (0: not a valid lead byte). */
+static size_t utf8_seq_len(unsigned char c)
+{
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        return 2;
+    if (c >= 0xe0 && c <= 0xef)
+        return 3;
+    if (c >= 0xf0 && c <= 0xf4)
+        return 4;
+    return 0;
+}
+
+/* Is s[0..n) a well-formed sequence (no overlong forms, surrogates or values > U+10FFFF)? */
+static bool utf8_seq_ok(const unsigned char *s, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return false;
+    if (n == 3 && s[0] == 0xe0 && s[1] < 0xa0)
+        return false;
+    if (n == 3 && s[0] == 0xed && s[1] >= 0xa0)
+        return false;
+    if (n == 4 && s[0] == 0xf0 && s[1] < 0x90)
+        return false;
+    if (n == 4 && s[0] == 0xf4 && s[1] >= 0x90)
+        return false;
+    return true;
+}
+
+size_t bg_utf8_trim_end(char *s)
+{
+    unsigned char *u = (unsigned char *)s;
+    size_t len = strlen(s), i = 0;
+    while (i < len) {
+        size_t n = utf8_seq_len(u[i]);
+        if (n == 1) {
+            i++;
+            continue;
+        }
+        if (n > 1 && i + n > len) {
+            /* Runs off the end: if what is there is a valid prefix, it is the cut. */
+            bool prefix = true;
+            for (size_t k = i + 1; k < len; k++)
+                prefix = prefix && (u[k] & 0xc0) == 0x80;
+            if (prefix) {
+                u[i] = '\0';
+                return i;
+            }
+        }
+        if (n > 1 && i + n <= len && utf8_seq_ok(u + i, n)) {
+            i += n;
+            continue;
+        }
+        u[i++] = '?';
+    }
+    return len;
+}
+
+char *bg_strlcpy_utf8(char *dst, const char *src, size_t dstlen)
+{
+    if (dstlen == 0)
+        return dst;
+    snprintf(dst, dstlen, "%s", src != NULL ? src : "");
+    bg_utf8_trim_end(dst);
+    return dst;
+}
+
+void bg_no_controls(char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            *s = '?';
+}

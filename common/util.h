@@ -62,5 +62,15 @@ int bg_split_hostport(const char *s, char *host, size_t hostlen, int *port);
 /* Printable, bounded copy of untrusted bytes for log lines and reasons (non-printables
  * become '?', cut at max with "..."). */
 void bg_sanitize(const char *in, size_t inlen, char *out, size_t outlen);
+/* Make s valid UTF-8 in place, for text cut by a fixed-size buffer: an incomplete character at
+ * the end (the cut) is dropped, any other invalid byte becomes '?'. Returns the new length.
+ * Every cut of untrusted text that may end up in JSON goes through this. Can't fail. */
+size_t bg_utf8_trim_end(char *s);
+/* snprintf(dst, dstlen, "%s", src) cut at a character boundary, then bg_utf8_trim_end.
+ * Returns dst. */
+char *bg_strlcpy_utf8(char *dst, const char *src, size_t dstlen);
+/* Replace control characters (newline, carriage return, escape, ...) by '?' in place: untrusted
+ * text in a log line must not start a forged line of its own. */
+void bg_no_controls(char *s);
 
 #endif

@@ -1,4 +1,5 @@
 /* bgctl.c -- the operator's and CI's command line: init, status, switch, rollback, wait. */
+#include "json.h"
 #include "log.h"
 #include "util.h"
 #include "zk.h"
@@ -258,7 +259,7 @@ static int cmd_status(struct ctl *c)
                           "phase", phase, "reason", reason, "epoch",
                           json_object_get(status, "epoch"), "instances", inst);
     if (c->json) {
-        char *s = json_dumps(j, JSON_INDENT(2));
+        char *s = bg_json_dumps_safe(j, JSON_INDENT(2), "status");
         printf("%s\n", s);
         free(s);
     } else {
@@ -450,7 +451,7 @@ static int cmd_history(struct ctl *c, long limit)
     }
     deallocate_String_vector(&kids);
     if (c->json) {
-        char *s = json_dumps(all, JSON_INDENT(2));
+        char *s = bg_json_dumps_safe(all, JSON_INDENT(2), "history");
         printf("%s\n", s);
         free(s);
     } else {

@@ -1,6 +1,7 @@
 /* controller.c -- bg-controller: election, observe, plan, act; /status and /history. */
 #include "controller.h"
 #include "calls.h"
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -124,7 +125,7 @@ static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **
         }
         struct bg_member *m = &(*out)[(*n)++];
         memset(m, 0, sizeof(*m));
-        snprintf(m->id, sizeof(m->id), "%s", kids.data[i]);
+        bg_strlcpy_utf8(m->id, kids.data[i], sizeof(m->id));
         m->color = color;
         m->czxid = st.czxid;
         char why[256];
@@ -261,31 +262,34 @@ static char *status_json(struct bg_ctl *c, bool with_time)
     json_t *inst = json_array();
     for (size_t i = 0; i < c->n; i++) {
         struct bg_member *m = &c->m[i];
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", m->id, "color", bg_color_name(m->color),
-                              "status", known_name(m->known), "last_error", m->last_error);
+        json_t *o = json_pack("{s:o, s:s, s:s, s:o}", "id", bg_json_text(m->id, 0), "color",
+                              bg_color_name(m->color), "status", known_name(m->known), "last_error",
+                              bg_json_text(m->last_error, 0));
+        if (o == NULL)
+            continue;
         if (m->endpoint) {
-            json_object_set_new(o, "endpoint", json_string(m->endpoint));
+            json_object_set_new(o, "endpoint", bg_json_text(m->endpoint, 0));
             json_object_set_new(o, "healthy", json_boolean(m->healthy));
             if (!m->healthy)
-                json_object_set_new(o, "check", json_string(m->check));
+                json_object_set_new(o, "check", bg_json_text(m->check, 0));
         }
         if (m->problem)
-            json_object_set_new(o, "problem", json_string(m->problem));
+            json_object_set_new(o, "problem", bg_json_text(m->problem, 0));
         json_array_append_new(inst, o);
     }
     char since[40], now[40];
     bg_iso_time(c->phase_since_wall, since, sizeof(since));
     bg_iso_time(bg_wall_ms(), now, sizeof(now));
     json_t *j =
-        json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:o}", "desired",
+        json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:s, s:I, s:o}", "desired",
                   c->desired == BG_COLOR_INVALID ? "" : bg_color_name(c->desired), "applied",
                   c->applied == BG_COLOR_INVALID ? "" : bg_color_name(c->applied), "phase",
-                  bg_phase_name(c->phase), "reason", c->reason, "epoch", (json_int_t)c->epoch,
-                  "leader", c->conf->id, "since", since, "updated", now, "active_mzxid",
-                  (json_int_t)c->active_mzxid, "instances", inst);
+                  bg_phase_name(c->phase), "reason", bg_json_text(c->reason, 0), "epoch",
+                  (json_int_t)c->epoch, "leader", c->conf->id, "since", since, "updated", now,
+                  "active_mzxid", (json_int_t)c->active_mzxid, "instances", inst);
     if (!with_time)
         json_object_del(j, "updated");
-    char *s = json_dumps(j, JSON_COMPACT);
+    char *s = bg_json_dumps_safe(j, JSON_COMPACT, "status");
     json_decref(j);
     return s;
 }
@@ -400,12 +404,14 @@ static void history_append(struct bg_ctl *c, const char *result)
     bg_iso_time(c->sw_started_wall, started, sizeof(started));
     bg_iso_time(bg_wall_ms(), finished, sizeof(finished));
     const char *from = c->sw_from == BG_COLOR_INVALID ? "none" : bg_color_name(c->sw_from);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:O}", "from", from, "to",
+    /* "o" takes a reference: the outcome is still ours (freed below), a new object is not. */
+    json_t *inst = c->sw_outcome ? json_incref(c->sw_outcome) : json_object();
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:o}", "from", from, "to",
                           bg_color_name(c->sw_to), "started", started, "finished", finished,
                           "result", result, "ms", (json_int_t)(bg_wall_ms() - c->sw_started_wall),
-                          "epoch", (json_int_t)c->epoch, "leader", c->conf->id, "reason", c->reason,
-                          "instances", c->sw_outcome ? c->sw_outcome : json_object());
-    char *data = json_dumps(j, JSON_COMPACT);
+                          "epoch", (json_int_t)c->epoch, "leader", c->conf->id, "reason",
+                          bg_json_text(c->reason, 0), "instances", inst);
+    char *data = bg_json_dumps_safe(j, JSON_COMPACT, "history");
     json_decref(j);
     int rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), bg_zk_acl(&c->zk), ZOO_SEQUENCE,
                         NULL, 0);
@@ -428,7 +434,8 @@ static void outcome(struct bg_ctl *c, const struct bg_member *m, const char *wha
         c->sw_outcome = json_object();
     char key[200];
     snprintf(key, sizeof(key), "%s/%s", bg_color_name(m->color), m->id);
-    json_object_set_new(c->sw_outcome, key, json_string(what));
+    bg_utf8_trim_end(key);
+    json_object_set_new(c->sw_outcome, key, bg_json_text(what, 0));
 }
 
 /* How long the desired colour must stay healthy before a fallback ends: 2 s after the first
@@ -596,9 +603,10 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
         m->retry_at_ms = now + (sw->backoff_ms > 0 ? sw->backoff_ms : 100) * (1LL << shift);
         /* A failed call leaves the instance's status unknown: it may or may not have applied. */
         m->known = BG_KNOWN_NONE;
-        snprintf(m->last_error, sizeof(m->last_error), "%s", req[i].error);
+        bg_strlcpy_utf8(m->last_error, req[i].error, sizeof(m->last_error));
         char o2[300];
         snprintf(o2, sizeof(o2), "failed: %s", req[i].error);
+        bg_utf8_trim_end(o2);
         outcome(c, m, o2);
         bg_warn("instance_call_failed", "color=%s id=%s status=%s attempts=%d error=\"%s\"",
                 bg_color_name(m->color), m->id, up ? "UP" : "OUT_OF_SERVICE", req[i].attempts,
@@ -621,7 +629,7 @@ static void set_phase(struct bg_ctl *c, const struct bg_plan *p)
         c->status_urgent = true; /* bgctl wait and CI watch the phase */
     }
     if (strcmp(c->reason, p->reason) != 0) {
-        snprintf(c->reason, sizeof(c->reason), "%s", p->reason);
+        bg_strlcpy_utf8(c->reason, p->reason, sizeof(c->reason));
         c->status_dirty = true;
     }
 }
@@ -739,8 +747,9 @@ static int join_election(struct bg_ctl *c)
     char prefix[600], host[256] = "";
     zpath(c, "/election/member-", prefix, sizeof(prefix));
     gethostname(host, sizeof(host) - 1);
-    json_t *j = json_pack("{s:s, s:s, s:i}", "id", c->conf->id, "host", host, "pid", (int)getpid());
-    char *data = json_dumps(j, JSON_COMPACT);
+    json_t *j = json_pack("{s:s, s:o, s:i}", "id", c->conf->id, "host", bg_json_text(host, 0),
+                          "pid", (int)getpid());
+    char *data = bg_json_dumps_safe(j, JSON_COMPACT, "election");
     json_decref(j);
     int rc =
         zoo_create(c->zk.zh, prefix, data, (int)strlen(data), bg_zk_acl(&c->zk),

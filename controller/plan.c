@@ -224,7 +224,7 @@ static void plan_unhealthy(const struct bg_plan_input *in, struct bg_plan *out, 
     note_unhealthy(in, out);
 }
 
-void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
+static void decide(const struct bg_plan_input *in, struct bg_plan *out)
 {
     memset(out, 0, sizeof(*out));
     if (in->desired != BG_BLUE && in->desired != BG_GREEN) {
@@ -307,4 +307,12 @@ void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
     snprintf(out->reason, sizeof(out->reason), "%s is UP (%d instance(s)), %s is out", want,
              out->ready, bg_color_name(bg_other_color(in->desired)));
     note_unhealthy(in, out);
+}
+
+void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
+{
+    decide(in, out);
+    /* The reason quotes ids and agents' errors and is cut at its size: never inside a
+     * character (it is written into /status and /history as JSON). */
+    bg_utf8_trim_end(out->reason);
 }
