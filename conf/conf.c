@@ -921,7 +921,8 @@ static void load_http(struct loader *l, yaml_node_t *n, bool controller, struct 
             fail(l, s[HTTP_LISTEN].val->start_mark, "http.listen",
                  "\"%s\" is not a loopback address and http.token_file is not set: anyone who "
                  "reaches it could %s; set http.token_file (or http.insecure: true to accept that)",
-                 h->listen, controller ? "read the API" : "change this instance's status");
+                 h->listen,
+                 controller ? "read its status and metrics" : "change this instance's status");
         else
             warn(l, s[HTTP_INSECURE].val->start_mark, "http.insecure", "http_insecure",
                  "true: the API on \"%s\" takes requests from anyone who reaches it, without a "
