@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #define HA_MAX_CONNS 2048      /* open check connections; beyond, answer and close at once */
+#define HA_MAX_PER_PEER 64     /* the same from one address: a flood cannot crowd out HAProxy */
 #define HA_LINGER_MS 2000      /* how long we wait for HAProxy to close after our answer */
 #define HA_EVENTS 256          /* epoll events handled per batch */
 #define HA_ACCEPT_PAUSE_MS 100 /* after EMFILE/ENFILE */
@@ -250,6 +251,17 @@ static void accept_one(struct haproxy *h, int fd, const struct sockaddr_storage 
         conn_close(h, c, now);
 }
 
+/* Open connections from the address in ss (a linear scan: at most HA_MAX_CONNS). */
+static int conns_from(const struct haproxy *h, const struct sockaddr_storage *ss)
+{
+    char peer[64];
+    int n = 0;
+    peer_text(ss, peer, sizeof(peer));
+    for (const struct ha_conn *c = h->head; c != NULL; c = c->next)
+        n += strcmp(c->peer, peer) == 0;
+    return n;
+}
+
 static void accept_all(struct haproxy *h, int64_t now)
 {
     for (;;) {
@@ -268,7 +280,7 @@ static void accept_all(struct haproxy *h, int64_t now)
             }
             return; /* EAGAIN: all taken */
         }
-        if (h->n_conns >= HA_MAX_CONNS) {
+        if (h->n_conns >= HA_MAX_CONNS || conns_from(h, &ss) >= HA_MAX_PER_PEER) {
             /* Too many lingering: answer best-effort and close without waiting. */
             const char *w = served_word(h);
             ssize_t r = send(fd, w, strlen(w), MSG_NOSIGNAL);

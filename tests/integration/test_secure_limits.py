@@ -42,6 +42,29 @@ def closed_by_peer(s):
         return e.errno in (errno.ECONNRESET, errno.EPIPE)
 
 
+def fully_closed(socks):
+    """How many of socks (answered, then closed or half-closed by the server) the server has
+    closed entirely: after its answer and EOF, our write to those is answered with a reset."""
+    for k in socks:
+        try:
+            while k.recv(64):
+                pass
+            k.send(b"x")
+        except OSError:
+            pass
+    time.sleep(0.2)
+    n = 0
+    for k in socks:
+        try:
+            k.recv(64)
+            k.send(b"x")
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            n += e.errno in (errno.ECONNRESET, errno.EPIPE)
+    return n
+
+
 def count_closed(socks, want, timeout=5):
     """Wait until at least want of socks were closed by the server; returns the count."""
     n = 0
@@ -102,6 +125,26 @@ def test(t):
     t.check(closed >= len(socks) - 64, f"the controller closed {closed} of {len(socks)}")
     (code, _, _), secs = timed(lambda: h.http("GET", f"http://{listen}/health", timeout=1))
     t.check(code == 200 and secs < 1, f"controller GET /health -> {code} in {secs:.3f}s")
+    for k in socks:
+        k.close()
+
+    t.step(f"{FLOOD} idle connections from 127.0.0.2 to a haproxy-agent port")
+    hport = h.free_port()
+    g = s.agent("green-9", "green", backends=[{"type": "health"}, {
+        "type": "haproxy-agent", "listen": f"127.0.0.1:{hport}"}])
+    socks = flood(hport)
+    # Each is answered at once; the first 64 linger up to 2 s for HAProxy's close, the rest
+    # (over the per-peer cap) are closed at once.
+    closed = fully_closed(socks)
+    t.check(closed >= len(socks) - 64,
+            f"all but at most 64 closed within 1 s ({closed} of {len(socks)})")
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", hport), timeout=1) as k:
+        word = k.recv(16)
+    secs = time.monotonic() - t0
+    t.check(word == b"drain\n" and secs < 1, f"a check from 127.0.0.1 is answered: {word!r} "
+                                             f"in {secs:.3f}s")
+    t.check(g.proc.alive(), "agent alive")
     for k in socks:
         k.close()
 
