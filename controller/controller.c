@@ -442,7 +442,7 @@ static void outcome(struct bg_ctl *c, const struct bg_member *m, const char *wha
  * fallback, doubled by each further one within FALLBACK_MEMORY_MS of the last, at most 5 min. */
 #define FALLBACK_HOLD_MS 2000
 #define FALLBACK_HOLD_MAX_MS 300000
-#define FALLBACK_MEMORY_MS 600000
+#define FALLBACK_MEMORY_MS 60000
 
 static int64_t fallback_hold(const struct bg_ctl *c)
 {
