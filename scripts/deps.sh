@@ -11,8 +11,9 @@ if [ "${1:-}" = "--demo" ]; then
 fi
 if [ "${1:-}" = "--test" ]; then
     # Real balancers and load for the tests; sanitizer runtimes; formatting check; the npm
-    # client used to check the Eureka double; gnuplot for the benchmark plots.
-    pkgs+=(haproxy nginx-light wrk clang-format nodejs npm gnuplot-nox jq)
+    # client used to check the Eureka double; gnuplot for the benchmark plots; clang with the
+    # libFuzzer and sanitizer runtimes (libclang_rt.fuzzer-x86_64.a) for fuzz/.
+    pkgs+=(haproxy nginx-light wrk clang-format nodejs npm gnuplot-nox jq clang libclang-rt-14-dev)
 fi
 
 missing=()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test.sh -- install what is missing, build, and run every test: a -Werror build with all
 # tests (unit, integration, slow), an ASan+UBSan build with unit and integration tests, and a
-# TSan build with unit tests and the threaded daemons' integration tests.
+# TSan build with unit tests and the threaded daemons' integration tests, and a clang build of the
+# libFuzzer targets (fuzz/), each run time-boxed (BG_FUZZ_TIME seconds, default 60; a crash
+# fails and prints its reproducer).
 # Usage: scripts/test.sh [--quick]   (--quick: only the -Werror build, unit+integration)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +42,24 @@ build() { # dir cmake-args...
     cmake --build "$dir" -j "$jobs"
 }
 
+run_fuzz() { # every libFuzzer target, time-boxed, two at a time; each counts as one test
+    local log rc=0 t0=$SECONDS
+    # Not -Werror: clang warns differently from gcc, and this build is about crashes.
+    cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DBG_FUZZ=ON -DBG_TESTS=OFF \
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build build/fuzz -j "$jobs" >/dev/null || return 1
+    log=$(mktemp)
+    fuzz/run.sh -d build/fuzz -t "${BG_FUZZ_TIME:-60}" -j "$jobs" | tee "$log" || rc=1
+    local passed failed
+    passed=$(grep -c '^fuzz: [a-z_]* ok ' "$log" || true)
+    failed=$(grep -c '^fuzz: [a-z_]* FAILED' "$log" || true)
+    total_pass=$((total_pass + passed))
+    total_fail=$((total_fail + failed))
+    summary+=("fuzz: $passed passed, $failed failed ($((SECONDS - t0)) s)")
+    rm -f "$log"
+    return "$rc"
+}
+
 status=0
 echo "== format check"
 if command -v clang-format >/dev/null; then
@@ -67,6 +87,9 @@ else
     build build/tsan -DCMAKE_BUILD_TYPE=Debug -DBG_TSAN=ON
     TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp" \
         run_ctest build/tsan 'unit|integration' tsan || status=1
+
+    echo "== fuzz build (clang, libFuzzer + ASan/UBSan), each target ${BG_FUZZ_TIME:-60} s"
+    run_fuzz || status=1
 fi
 
 echo
