@@ -319,32 +319,33 @@ static char *node_json(struct bg_agent *a)
     return s;
 }
 
-/* Fence from the start: the leader is the lowest election member, so any call with a lower
- * epoch comes from a deposed leader. Without this a restarted agent (epoch 0) would obey a
- * zombie until the current leader called it. Done once per session as soon as it is
- * connected (before registering, which may wait for a dead predecessor's node to expire) and
- * again on registration. Returns 0 when /election was read or does not exist. */
+/* Read the live election members (with a watch, so a change wakes us and is read again) and
+ * fence from the start: the leader is the lowest live member, so any call with a lower epoch
+ * comes from a deposed leader. Without this a restarted agent (epoch 0) would obey a zombie
+ * until the current leader called it. Done as soon as a session is connected (before
+ * registering, which may wait for a dead predecessor's node to expire), on every change of
+ * /election, and when a PUT offers an epoch we do not know. Returns 0 when /election was read
+ * or does not exist. */
 static int learn_epoch(struct bg_agent *a)
 {
-    char dir[600];
-    bg_zk_path(&a->zk, "/election", dir, sizeof(dir));
-    struct String_vector kids = {0};
-    int rc = zoo_get_children(a->zk.zh, dir, 0, &kids);
-    if (rc == ZNONODE)
-        return 0; /* no controller has ever run here: nothing to learn */
-    if (rc != ZOK)
+    unsigned ev = atomic_load(&a->zk.election_events);
+    struct bg_election_member *m = NULL;
+    size_t n = 0;
+    if (bg_zk_election_members(&a->zk, 1, &m, &n) != ZOK)
         return -1; /* a lost connection: try again on the next pass */
-    int64_t lowest = -1;
-    for (int i = 0; i < kids.count; i++) {
-        int64_t s = bg_election_seq(kids.data[i]);
-        if (s >= 0 && (lowest < 0 || s < lowest))
-            lowest = s;
-    }
-    deallocate_String_vector(&kids);
-    if (lowest > a->epoch) {
-        bg_info("epoch_learned", "epoch=%lld previous=%lld source=election", (long long)lowest,
+    a->live = bg_xrealloc(a->live, (n > 0 ? n : 1) * sizeof(*a->live));
+    for (size_t i = 0; i < n; i++)
+        a->live[i] = m[i].seq;
+    a->n_live = n;
+    a->live_known = true;
+    a->live_reread = false;
+    a->live_seen_events = ev;
+    a->live_read_ms = bg_now_ms();
+    free(m);
+    if (n > 0 && a->live[0] > a->epoch) {
+        bg_info("epoch_learned", "epoch=%lld previous=%lld source=election", (long long)a->live[0],
                 (long long)a->epoch);
-        a->epoch = lowest;
+        a->epoch = a->live[0];
     }
     return 0;
 }
@@ -442,8 +443,11 @@ static void zk_step(struct bg_agent *a, unsigned *seen_events)
     }
     if (h != BG_ZK_CONNECTED)
         return;
-    if (a->epoch_session != a->zk.session_id && learn_epoch(a) == 0)
-        a->epoch_session = a->zk.session_id;
+    bool election_changed = atomic_load(&a->zk.election_events) != a->live_seen_events;
+    if (a->epoch_session != a->zk.session_id || election_changed || a->live_reread) {
+        if (learn_epoch(a) == 0)
+            a->epoch_session = a->zk.session_id;
+    }
     unsigned ev = atomic_load(&a->zk.node_events);
     if (!a->registered) {
         if (bg_now_ms() >= a->next_register_ms || ev != *seen_events)
@@ -608,6 +612,8 @@ void bg_agent_free(struct bg_agent *a)
             a->backends[i].ops->destroy(&a->backends[i]);
     free(a->backends);
     a->backends = NULL;
+    free(a->live);
+    a->live = NULL;
     bg_check_free(&a->check);
     while (a->waiters != NULL)
         waiter_unlink(a->waiters);

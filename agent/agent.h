@@ -85,8 +85,18 @@ struct bg_agent {
 
     enum bg_status status; /* last status asked for (and applied, when !busy) */
     bool applied;          /* every backend applied status */
-    int64_t epoch;         /* highest epoch seen */
+    int64_t epoch;         /* highest trusted epoch seen (the fence) */
     int64_t epoch_session; /* session in which /election was last read (learn_epoch) */
+
+    /* Live controllers: sequences of the ephemeral members of /election, kept by a watch so
+     * that a PUT is judged without a ZooKeeper call (DESIGN §14: a higher epoch is trusted only
+     * when it is one of these). */
+    int64_t *live;
+    size_t n_live;
+    bool live_known;           /* live reflects a successful read of /election */
+    bool live_reread;          /* an unknown epoch was offered: read /election again */
+    unsigned live_seen_events; /* zk.election_events at the last read */
+    int64_t live_read_ms;      /* monotonic ms of the last read */
 
     /* Transition in progress. */
     bool busy;
@@ -112,7 +122,7 @@ struct bg_agent {
 
     /* Counters for /metrics. */
     unsigned long long n_put, n_put_ok, n_put_stale, n_put_bad, n_put_auth, n_put_failed;
-    unsigned long long n_health, n_registrations, n_zk_reopens, n_put_unhealthy;
+    unsigned long long n_health, n_registrations, n_zk_reopens, n_put_unhealthy, n_put_untrusted;
 };
 
 int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf);
@@ -139,6 +149,17 @@ char *bg_agent_status_json(struct bg_agent *a);
  * reason in why. body need not be NUL-terminated. */
 int bg_agent_parse_put(const char *body, size_t len, enum bg_status *st, int64_t *epoch,
                        int64_t *timeout_ms, char *why, size_t whylen);
+/* How a PUT's epoch is judged against the fence and the live election members. */
+enum bg_epoch_verdict {
+    BG_EPOCH_ACCEPT,         /* equal to the fence, or a live member's higher one: remember it */
+    BG_EPOCH_ACCEPT_NOFENCE, /* higher, and no controller is live: obey, do not raise the fence */
+    BG_EPOCH_STALE,          /* lower than the fence: 409 */
+    BG_EPOCH_UNKNOWN,        /* higher and not a live member's (a stranger, or a leader elected
+                              * since /election was last read): refused, re-read, retry */
+};
+/* Pure. live: the live members' sequences (n_live of them); live_known: they were read. */
+enum bg_epoch_verdict bg_agent_epoch_verdict(int64_t given, int64_t fence, const int64_t *live,
+                                             size_t n_live, bool live_known);
 /* The instance status in a Eureka GET /eureka/apps/{APP}/{ID} answer. Returns 0 with a
  * printable, bounded copy in status, or BG_EINVAL with the reason in why. */
 int bg_eureka_parse_instance(const char *body, size_t len, char *status, size_t statuslen,

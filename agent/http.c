@@ -28,6 +28,37 @@ static bool authorized(struct bg_agent *a, struct bg_httpd_req *req)
     return bg_ct_equal(given, strlen(given), token, strlen(token));
 }
 
+/* A higher epoch that is no live controller's: refused (503: the caller may retry). The real
+ * leader may have been elected since /election was last read: ask the main loop to read it
+ * again (at most every 100 ms, so a flood of made-up epochs cannot hammer ZooKeeper), and its
+ * retry succeeds. A stranger's made-up epoch never does, and never fences anyone out. */
+static enum MHD_Result unknown_epoch(struct bg_agent *a, struct bg_httpd_req *req, int64_t epoch,
+                                     enum bg_status st)
+{
+    a->n_put_untrusted++;
+    if (!a->live_reread && bg_now_ms() - a->live_read_ms >= 100) {
+        a->live_reread = true;
+        bg_zk_wake(&a->zk);
+    }
+    char live[160] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < a->n_live && used + 24 < sizeof(live); i++)
+        used += (size_t)snprintf(live + used, sizeof(live) - used, "%s%lld", i ? "," : "",
+                                 (long long)a->live[i]);
+    char reason[300];
+    snprintf(reason, sizeof(reason),
+             "epoch %lld is not the sequence of a live member of /election (live: %s; current "
+             "%lld); re-reading /election: retry if this leader was just elected",
+             (long long)epoch, a->live_known ? (used ? live : "none") : "not read yet",
+             (long long)a->epoch);
+    bg_warn("untrusted_epoch", "peer=%s epoch=%lld current=%lld status=%s live=%s", req->peer,
+            (long long)epoch, (long long)a->epoch, bg_status_name(st), used ? live : "none");
+    return bg_json_reply(req->conn, 503,
+                         json_pack("{s:s, s:s, s:I, s:I}", "error", "unknown epoch", "reason",
+                                   reason, "epoch", (json_int_t)a->epoch, "given",
+                                   (json_int_t)epoch));
+}
+
 static enum MHD_Result put_status(struct bg_agent *a, struct bg_httpd_req *req)
 {
     a->n_put++;
@@ -44,7 +75,9 @@ static enum MHD_Result put_status(struct bg_agent *a, struct bg_httpd_req *req)
         bg_warn("bad_request", "peer=%s reason=\"%s\"", req->peer, why);
         return reply_error(req->conn, 400, "bad request", why);
     }
-    if (epoch < a->epoch) {
+    enum bg_epoch_verdict v =
+        bg_agent_epoch_verdict(epoch, a->epoch, a->live, a->n_live, a->live_known);
+    if (v == BG_EPOCH_STALE) {
         a->n_put_stale++;
         bg_warn("stale_epoch", "peer=%s epoch=%lld current=%lld status=%s", req->peer,
                 (long long)epoch, (long long)a->epoch, bg_status_name(st));
@@ -52,10 +85,18 @@ static enum MHD_Result put_status(struct bg_agent *a, struct bg_httpd_req *req)
                              json_pack("{s:s, s:I, s:I}", "error", "stale epoch", "epoch",
                                        (json_int_t)a->epoch, "given", (json_int_t)epoch));
     }
-    if (epoch > a->epoch)
+    if (v == BG_EPOCH_UNKNOWN)
+        return unknown_epoch(a, req, epoch, st);
+    if (v == BG_EPOCH_ACCEPT && epoch > a->epoch) {
         bg_info("new_epoch", "epoch=%lld previous=%lld peer=%s", (long long)epoch,
                 (long long)a->epoch, req->peer);
-    a->epoch = epoch;
+        a->epoch = epoch;
+    } else if (v == BG_EPOCH_ACCEPT_NOFENCE) {
+        bg_info("epoch_not_fenced",
+                "epoch=%lld current=%lld peer=%s reason=\"no controller is "
+                "live in /election: obeyed, not remembered\"",
+                (long long)epoch, (long long)a->epoch, req->peer);
+    }
     if (st == BG_STATUS_UP && !bg_agent_app_healthy(a)) {
         /* Never take traffic to a failing application; OUT_OF_SERVICE is always accepted. */
         a->n_put_unhealthy++;
@@ -88,6 +129,7 @@ static char *metrics_text(struct bg_agent *a)
         "bg_agent_status_requests_total{result=\"unauthorized\"} %llu\n"
         "bg_agent_status_requests_total{result=\"backend_failed\"} %llu\n"
         "bg_agent_status_requests_total{result=\"unhealthy\"} %llu\n"
+        "bg_agent_status_requests_total{result=\"unknown_epoch\"} %llu\n"
         "# HELP bg_agent_healthy 1 when the application health check says healthy (or none).\n"
         "# TYPE bg_agent_healthy gauge\nbg_agent_healthy %d\n"
         "# HELP bg_agent_app_checks_total Application health checks run, by result.\n"
@@ -101,8 +143,9 @@ static char *metrics_text(struct bg_agent *a)
         "# TYPE bg_agent_start_time_seconds gauge\nbg_agent_start_time_seconds %lld\n",
         id, color, a->status == BG_STATUS_UP, a->applied, (long long)a->epoch, a->registered,
         a->n_put_ok, a->n_put_stale, a->n_put_bad, a->n_put_auth, a->n_put_failed,
-        a->n_put_unhealthy, bg_agent_app_healthy(a), a->check.n_pass, a->check.n_fail, a->n_health,
-        a->n_registrations, a->n_zk_reopens, (long long)(a->started_wall_ms / 1000));
+        a->n_put_unhealthy, a->n_put_untrusted, bg_agent_app_healthy(a), a->check.n_pass,
+        a->check.n_fail, a->n_health, a->n_registrations, a->n_zk_reopens,
+        (long long)(a->started_wall_ms / 1000));
     return s;
 }
 

@@ -82,3 +82,20 @@ int bg_eureka_parse_instance(const char *body, size_t len, char *status, size_t 
     json_decref(root);
     return rc;
 }
+
+enum bg_epoch_verdict bg_agent_epoch_verdict(int64_t given, int64_t fence, const int64_t *live,
+                                             size_t n_live, bool live_known)
+{
+    if (given < fence)
+        return BG_EPOCH_STALE;
+    if (given == fence)
+        return BG_EPOCH_ACCEPT;
+    for (size_t i = 0; i < n_live; i++)
+        if (live[i] == given)
+            return BG_EPOCH_ACCEPT;
+    /* Nobody leads to be fenced out (agents driven by hand, tests): obey without remembering,
+     * so that a made-up epoch cannot outrank the next real leader. */
+    if (live_known && n_live == 0)
+        return BG_EPOCH_ACCEPT_NOFENCE;
+    return BG_EPOCH_UNKNOWN;
+}

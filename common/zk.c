@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -13,6 +14,13 @@
 /* ----------------------------------------------------------------------------------------
  * Watcher: runs on the library's completion thread. It only records and wakes.
  * ------------------------------------------------------------------------------------- */
+
+/* Is path <root>/election? */
+static bool election_path(const struct bg_zk *z, const char *path)
+{
+    size_t rl = strlen(z->root);
+    return path != NULL && strncmp(path, z->root, rl) == 0 && strcmp(path + rl, "/election") == 0;
+}
 
 /* Is path an instance node, <root>/blue/<id> or <root>/green/<id>? */
 static bool member_path(const struct bg_zk *z, const char *path)
@@ -42,6 +50,8 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
     } else {
         if (type == ZOO_CHANGED_EVENT && member_path(z, path))
             atomic_fetch_add(&z->data_events, 1);
+        if (election_path(z, path))
+            atomic_fetch_add(&z->election_events, 1);
         atomic_fetch_add(&z->node_events, 1);
     }
     bg_zk_wake(z);
@@ -257,4 +267,84 @@ const char *bg_zk_state_name(int state)
     if (state == 0)
         return "closed";
     return "unknown";
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Election members.
+ * ------------------------------------------------------------------------------------- */
+
+static int cmp_member(const void *a, const void *b)
+{
+    int64_t x = ((const struct bg_election_member *)a)->seq;
+    int64_t y = ((const struct bg_election_member *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+/* Warn about a persistent member node, at most once a minute per name (it is re-read often). */
+static void warn_persistent(const char *dir, const char *name)
+{
+    static char last[32];
+    static int64_t last_ms;
+    int64_t now = bg_now_ms();
+    if (strcmp(last, name) == 0 && now - last_ms < 60000)
+        return;
+    snprintf(last, sizeof(last), "%s", name);
+    last_ms = now;
+    bg_warn("election_node_ignored",
+            "node=%s/%s reason=\"persistent (not a live controller's "
+            "ephemeral node; made by hand?): never obeyed as a leader, delete it\"",
+            dir, name);
+}
+
+int bg_zk_election_members(struct bg_zk *z, int watch, struct bg_election_member **out, size_t *n)
+{
+    char dir[600];
+    bg_zk_path(z, "/election", dir, sizeof(dir));
+    *out = NULL;
+    *n = 0;
+    struct String_vector kids = {0};
+    int rc = zoo_get_children(z->zh, dir, watch, &kids);
+    if (rc == ZNONODE) {
+        struct Stat st;
+        if (watch)
+            rc = zoo_exists(z->zh, dir, 1, &st);
+        return rc == ZNONODE || rc == ZOK ? ZOK : rc;
+    }
+    if (rc != ZOK)
+        return rc;
+    struct bg_election_member *m =
+        kids.count > 0 ? bg_xcalloc((size_t)kids.count, sizeof(*m)) : NULL;
+    size_t k = 0;
+    for (int i = 0; i < kids.count; i++) {
+        int64_t seq = bg_election_seq(kids.data[i]);
+        if (seq < 0)
+            continue;
+        char path[700];
+        snprintf(path, sizeof(path), "%s/%s", dir, kids.data[i]);
+        struct Stat st;
+        int erc = zoo_exists(z->zh, path, 0, &st);
+        if (erc == ZNONODE)
+            continue; /* gone since the listing */
+        if (erc != ZOK) {
+            rc = erc;
+            break;
+        }
+        if (st.ephemeralOwner == 0) {
+            warn_persistent(dir, kids.data[i]);
+            continue;
+        }
+        m[k].seq = seq;
+        snprintf(m[k].name, sizeof(m[k].name), "%s", kids.data[i]);
+        k++;
+    }
+    deallocate_String_vector(&kids);
+    if (rc != ZOK) {
+        free(m);
+        return rc;
+    }
+    if (k > 1)
+        qsort(m, k, sizeof(*m), cmp_member);
+    *out = m;
+    *n = k;
+    return ZOK;
 }

@@ -23,10 +23,11 @@ struct bg_zk {
     int timeout_ms;
     int wake_fd; /* eventfd: readable when a watcher fired; owned by this struct */
     /* Written by the library's completion thread, read by the main loop. */
-    atomic_int state;        /* last ZOO_*_STATE seen by the watcher */
-    atomic_bool fatal;       /* session expired or auth failed */
-    atomic_uint node_events; /* count of node (non-session) watch events */
-    atomic_uint data_events; /* of those, data changes of instance nodes (/blue/x, /green/x) */
+    atomic_int state;            /* last ZOO_*_STATE seen by the watcher */
+    atomic_bool fatal;           /* session expired or auth failed */
+    atomic_uint node_events;     /* count of node (non-session) watch events */
+    atomic_uint data_events;     /* of those, data changes of instance nodes (/blue/x, /green/x) */
+    atomic_uint election_events; /* of those, events on <root>/election (children, creation) */
     /* Main loop only. */
     int64_t connecting_since; /* monotonic ms when a disconnect was first seen; 0 if none */
     int64_t last_connected;   /* monotonic ms of the last time we saw CONNECTED */
@@ -61,5 +62,18 @@ const struct ACL_vector *bg_zk_acl(const struct bg_zk *z);
 /* Create the root and a persistent node at rel and all its parents (ignores NODEEXISTS). */
 int bg_zk_ensure(struct bg_zk *z, const char *rel);
 const char *bg_zk_state_name(int state);
+
+/* A live controller: an ephemeral member-<seq> child of /election. */
+struct bg_election_member {
+    int64_t seq;
+    char name[32];
+};
+/* The live election members, sorted by sequence (*out malloc'd, caller frees; may be NULL when
+ * *n is 0). Children that are not member-<digits>, or that are persistent (made by hand:
+ * ephemeralOwner 0; logged as a warning naming them), are left out: only a live controller's
+ * node can lead or vouch for an epoch. watch: leave a child watch on /election (an exists watch
+ * when it is missing). Returns ZOK (a missing /election is ZOK with *n 0) or the ZooKeeper
+ * error. */
+int bg_zk_election_members(struct bg_zk *z, int watch, struct bg_election_member **out, size_t *n);
 
 #endif

@@ -130,28 +130,19 @@ static int connect_zk(struct ctl *c, const char *connect, const char *root, cons
     return 0;
 }
 
-/* The current leader's id, from the lowest /election member (caller frees). */
+/* The current leader's id, from the lowest live /election member (caller frees). A persistent
+ * member-... made by hand is no controller and never named as the leader. */
 static char *leader_id(struct ctl *c)
 {
-    struct String_vector kids;
-    if (children(c, "/election", &kids) != ZOK || kids.count == 0) {
-        deallocate_String_vector(&kids);
-        return NULL;
-    }
-    /* The lowest member-<digits>; anything else under /election is not a controller. */
-    int lowest = -1;
-    for (int i = 0; i < kids.count; i++) {
-        int64_t s = bg_election_seq(kids.data[i]);
-        if (s >= 0 && (lowest < 0 || s < bg_election_seq(kids.data[lowest])))
-            lowest = i;
-    }
-    if (lowest < 0) {
-        deallocate_String_vector(&kids);
+    struct bg_election_member *m = NULL;
+    size_t n = 0;
+    if (bg_zk_election_members(&c->zk, 0, &m, &n) != ZOK || n == 0) {
+        free(m);
         return NULL;
     }
     char rel[600];
-    snprintf(rel, sizeof(rel), "/election/%s", kids.data[lowest]);
-    deallocate_String_vector(&kids);
+    snprintf(rel, sizeof(rel), "/election/%s", m[0].name);
+    free(m);
     json_t *j = get_json(c, rel, 0);
     const char *id = json_string_value(json_object_get(j, "id"));
     char *out = bg_xstrdup(id ? id : "?");

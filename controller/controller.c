@@ -296,24 +296,18 @@ static char *status_json(struct bg_ctl *c, bool with_time)
 
 static long long seq_of(const char *name);
 
-/* Is our election node still the lowest? (No side effects.) */
+/* Is our election node still the lowest live one? Persistent nodes made by hand do not count.
+ * (No side effects.) */
 static bool still_lowest(struct bg_ctl *c)
 {
-    char dir[600];
-    zpath(c, "/election", dir, sizeof(dir));
-    struct String_vector kids = {0};
-    if (c->election_node[0] == '\0' || zoo_get_children(c->zk.zh, dir, 0, &kids) != ZOK)
+    struct bg_election_member *m = NULL;
+    size_t n = 0;
+    if (c->election_node[0] == '\0' || bg_zk_election_members(&c->zk, 0, &m, &n) != ZOK)
         return false;
     const char *mine = strrchr(c->election_node, '/') + 1;
-    bool present = false, lowest = true;
-    for (int i = 0; i < kids.count; i++) {
-        if (strcmp(kids.data[i], mine) == 0)
-            present = true;
-        else if (seq_of(kids.data[i]) >= 0 && seq_of(kids.data[i]) < seq_of(mine))
-            lowest = false;
-    }
-    deallocate_String_vector(&kids);
-    return present && lowest;
+    bool lowest = n > 0 && strcmp(m[0].name, mine) == 0;
+    free(m);
+    return lowest;
 }
 
 static void write_status(struct bg_ctl *c)
@@ -703,9 +697,18 @@ static void reconcile(struct bg_ctl *c)
             break;
         int rc = act(c, &p);
         if (rc == BG_ESTALE) {
-            lose_leadership(c, "an agent has seen a newer leader's epoch", true);
-            bg_zk_reopen(&c->zk);
-            return;
+            /* Step down only when a lower live member really exists: an agent's claim alone
+             * (it may have been fed a made-up epoch) must not fence out the real leader. */
+            if (!still_lowest(c)) {
+                lose_leadership(c, "an agent has seen a newer leader's epoch", true);
+                bg_zk_reopen(&c->zk);
+                return;
+            }
+            bg_warn("stale_epoch_ignored",
+                    "epoch=%lld reason=\"an agent refused our epoch as "
+                    "stale, but no lower live /election member exists: still leading\"",
+                    (long long)c->epoch);
+            break;
         }
         if (rc == BG_ELOST || c->stop)
             return; /* the main loop sees why */
@@ -802,24 +805,26 @@ static void election_step(struct bg_ctl *c)
     char dir[600];
     zpath(c, "/election", dir, sizeof(dir));
     for (int round = 0; round < 5; round++) {
-        struct String_vector kids = {0};
-        int rc = zoo_get_children(c->zk.zh, dir, 0, &kids);
+        struct bg_election_member *m = NULL;
+        size_t n = 0;
+        int rc = bg_zk_election_members(&c->zk, 0, &m, &n);
         if (rc != ZOK)
             return;
         const char *mine = strrchr(c->election_node, '/') + 1;
         long long my_seq = seq_of(mine), pred_seq = -1;
         char pred[256] = "";
         bool present = false;
-        for (int i = 0; i < kids.count; i++) {
-            long long s = seq_of(kids.data[i]);
-            if (strcmp(kids.data[i], mine) == 0)
+        /* Live (ephemeral) members only: a persistent member-... made by hand is never obeyed. */
+        for (size_t i = 0; i < n; i++) {
+            long long s = (long long)m[i].seq;
+            if (strcmp(m[i].name, mine) == 0)
                 present = true;
             else if (s < my_seq && s > pred_seq) {
                 pred_seq = s;
-                snprintf(pred, sizeof(pred), "%s", kids.data[i]);
+                snprintf(pred, sizeof(pred), "%s", m[i].name);
             }
         }
-        deallocate_String_vector(&kids);
+        free(m);
         if (!present) {
             /* Our node was deleted under us (by hand?): we can no longer claim to lead. */
             lose_leadership(c, "election node vanished", true);

@@ -28,12 +28,17 @@ def test(t):
     epoch = a.status()["epoch"]
     code, obj, _ = a.put("OUT_OF_SERVICE", epoch - 1 if epoch > 0 else -1)
     t.check_eq(code, 409 if epoch > 0 else 400, "older epoch refused")
+    # DESIGN §14: a higher epoch counts only when it is a live /election member's.
     code, obj, _ = a.put("UP", epoch + 100)
-    t.check_eq(code, 200, "newer epoch accepted")
-    t.check_eq(obj["epoch"], epoch + 100, "agent remembers the newer epoch")
-    code, obj, _ = a.put("OUT_OF_SERVICE", epoch + 99)
-    t.check_eq(code, 409, "stale epoch -> 409")
-    t.check_eq(obj["error"], "stale epoch", "409 body says why")
+    t.check_eq(code, 503, "newer epoch that no live controller holds -> refused")
+    t.check_eq(obj["error"], "unknown epoch", "503 body says why")
+    t.check_eq(a.status()["epoch"], epoch, "agent did not remember it")
+    code, obj, _ = a.put("UP", epoch)
+    t.check_eq(code, 200, "the leader's epoch accepted")
+    if epoch > 0:
+        code, obj, _ = a.put("OUT_OF_SERVICE", epoch - 1)
+        t.check_eq(code, 409, "stale epoch -> 409")
+        t.check_eq(obj["error"], "stale epoch", "409 body says why")
     t.check_eq(a.health(), 200, "stale call changed nothing")
 
     t.step("malformed requests -> 400, nothing changes")
@@ -49,8 +54,8 @@ def test(t):
     code, _, _ = h.http("GET", a.url + "/nope", headers=s.auth())
     t.check_eq(code, 404, "unknown path -> 404")
     code, text, _ = h.http("GET", a.url + "/metrics")
-    t.check(code == 200 and "bg_agent_status_requests_total{result=\"stale_epoch\"} 1" in text,
-            "metrics count the stale call")
+    t.check(code == 200 and "bg_agent_status_requests_total{result=\"unknown_epoch\"} 1" in text,
+            "metrics count the call with an unknown epoch")
 
     t.step("the controller (with the token) still drives the agents")
     s.flip("green")

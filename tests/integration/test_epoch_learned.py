@@ -20,11 +20,13 @@ def test(t):
     t.step("no controller; the newest leader's member node is member-<E>")
     s.controllers[0].stop()
     t.check_eq(h.zk_ls(s.zk, election), [], "the stopped controller's election node is gone")
-    made = [h.zk_create(s.zk, election + "/member-", "{}", sequential=True) for _ in range(3)]
+    # Ephemeral, as a live controller's: persistent member nodes are never trusted (issue 9).
+    holds = [t.zk_hold(s.zk, election + "/member-", "{}", sequential=True) for _ in range(3)]
+    made = [p.created for p in holds]
     epoch = int(made[-1].rsplit("-", 1)[1])
     t.check(epoch >= 3, f"sequential nodes: {made}")
-    for p in made[:-1]:
-        h.zk_delete(s.zk, p)
+    for p in holds[:-1]:
+        p.stop()
     for junk in ("member-abc", "zzz", "member-"):
         h.zk_create(s.zk, election + "/" + junk, "{}")
 
@@ -57,8 +59,10 @@ def test(t):
     t.check_eq(a.status()["epoch"], epoch, "registered later, same epoch")
 
     t.step("a new controller ignores the junk nodes")
-    h.zk_delete(s.zk, made[-1])
+    holds[-1].stop()
     s.controller("c2")
+    h.wait_until(lambda: (s.status() or {}).get("leader") == "c2", timeout=20,
+                 msg="c2 writes /status")
     st = s.wait_converged("blue", timeout=20)
     t.check_eq(st["leader"], "c2", "c2 leads although member-abc / zzz / member- exist")
     s.flip("green")

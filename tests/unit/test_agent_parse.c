@@ -108,6 +108,24 @@ static void test_agent_parse_eureka_instance(void **state)
     assert_json_safe(st);
 }
 
+/* DESIGN §14: a higher epoch is trusted only when it is a live election member's. */
+static void test_agent_parse_epoch_verdict(void **state)
+{
+    (void)state;
+    const int64_t live[] = {5, 9};
+    assert_int_equal(bg_agent_epoch_verdict(4, 5, live, 2, true), BG_EPOCH_STALE);
+    assert_int_equal(bg_agent_epoch_verdict(5, 5, live, 2, true), BG_EPOCH_ACCEPT);
+    assert_int_equal(bg_agent_epoch_verdict(9, 5, live, 2, true), BG_EPOCH_ACCEPT);
+    /* Issue 9: a made-up epoch must not be remembered, or it fences out every real leader. */
+    assert_int_equal(bg_agent_epoch_verdict(INT64_MAX, 5, live, 2, true), BG_EPOCH_UNKNOWN);
+    assert_int_equal(bg_agent_epoch_verdict(7, 5, live, 2, true), BG_EPOCH_UNKNOWN);
+    assert_int_equal(bg_agent_epoch_verdict(6, 5, NULL, 0, false), BG_EPOCH_UNKNOWN);
+    /* No live controller: obeyed, never remembered. */
+    assert_int_equal(bg_agent_epoch_verdict(INT64_MAX, 0, NULL, 0, true),
+                     BG_EPOCH_ACCEPT_NOFENCE);
+    assert_int_equal(bg_agent_epoch_verdict(0, 0, NULL, 0, true), BG_EPOCH_ACCEPT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +133,7 @@ int main(void)
         cmocka_unit_test(test_agent_parse_put_utf8_status_echo),
         cmocka_unit_test(test_agent_parse_put_bad),
         cmocka_unit_test(test_agent_parse_eureka_instance),
+        cmocka_unit_test(test_agent_parse_epoch_verdict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
