@@ -768,6 +768,33 @@ static int join_election(struct bg_ctl *c)
     return BG_OK;
 }
 
+/* A node's whole data, whatever its size (ZooKeeper's limit is about 1 MB): the size is read
+ * first and the buffer sized to it; read again if it grew in between. NULL when missing or on
+ * an error; caller frees. */
+static char *read_whole(struct bg_ctl *c, const char *path, size_t *len_out)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        struct Stat st;
+        if (zoo_exists(c->zk.zh, path, 0, &st) != ZOK)
+            return NULL;
+        int cap = st.dataLength + 1024; /* room to notice growth */
+        char *buf = bg_xmalloc((size_t)cap + 1);
+        int len = cap;
+        int rc = zoo_get(c->zk.zh, path, 0, buf, &len, &st);
+        if (rc != ZOK) {
+            free(buf);
+            return NULL;
+        }
+        if (len >= 0 && len < cap && st.dataLength == len) {
+            buf[len] = '\0';
+            *len_out = (size_t)len;
+            return buf;
+        }
+        free(buf); /* it grew past our buffer: again */
+    }
+    return NULL;
+}
+
 static void become_leader(struct bg_ctl *c)
 {
     c->leader = true;
@@ -783,17 +810,20 @@ static void become_leader(struct bg_ctl *c)
     bg_zk_ensure(&c->zk, "/blue");
     bg_zk_ensure(&c->zk, "/green");
     /* Learn which colour the previous leader had converged on, for the history. */
-    char path[600], buf[8192];
+    char path[600];
     zpath(c, "/status", path, sizeof(path));
-    int len = (int)sizeof(buf) - 1;
-    struct Stat st;
-    if (zoo_get(c->zk.zh, path, 0, buf, &len, &st) == ZOK && len > 0) {
-        json_t *j = json_loadb(buf, (size_t)len, 0, NULL);
+    size_t len = 0;
+    char *buf = read_whole(c, path, &len);
+    if (buf != NULL && len > 0) {
+        json_t *j = json_loadb(buf, len, 0, NULL);
         const char *ap = json_string_value(json_object_get(j, "applied"));
         if (ap != NULL)
             c->applied = bg_parse_color(ap, strlen(ap));
+        else
+            bg_warn("status_unreadable", "bytes=%zu reason=\"no applied colour in /status\"", len);
         json_decref(j);
     }
+    free(buf);
     bg_info("leader_elected", "epoch=%lld node=%s previous_applied=%s", (long long)c->epoch,
             c->election_node, bg_color_name(c->applied));
 }
