@@ -186,7 +186,10 @@ enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req)
     }
     if (strncmp(u, "/v1/", 4) == 0 && !authorized(a, req)) {
         a->n_put_auth++;
-        bg_warn("unauthorized", "peer=%s method=%s url=%s", req->peer, m, u);
+        char cm[24], cu[200]; /* the client's text: no forged keys or lines */
+        bg_log_token(m, cm, sizeof(cm));
+        bg_sanitize(u, strlen(u), cu, sizeof(cu));
+        bg_warn("unauthorized", "peer=%s method=%s url=\"%s\"", req->peer, cm, cu);
         return reply_error(req->conn, 401, "unauthorized",
                            "missing or wrong \"Authorization: Bearer\" token");
     }

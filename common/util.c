@@ -338,3 +338,17 @@ void bg_no_controls(char *s)
         if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
             *s = '?';
 }
+
+void bg_log_token(const char *in, char *out, size_t outlen)
+{
+    if (outlen == 0)
+        return;
+    size_t o = 0;
+    for (; in != NULL && in[o] != '\0' && o + 1 < outlen; o++) {
+        unsigned char c = (unsigned char)in[o];
+        bool bad = c <= 0x20 || c == 0x7f || c == '"' || c == '\\' || c == '=';
+        out[o] = bad ? '?' : (char)c;
+    }
+    out[o] = '\0';
+    bg_utf8_trim_end(out);
+}

@@ -72,5 +72,8 @@ char *bg_strlcpy_utf8(char *dst, const char *src, size_t dstlen);
 /* Replace control characters (newline, carriage return, escape, ...) by '?' in place: untrusted
  * text in a log line must not start a forged line of its own. */
 void bg_no_controls(char *s);
+/* A log value of untrusted text that cannot forge keys or lines: controls, spaces, '"', '\\'
+ * and '=' become '?', cut at a character boundary to fit out. Other UTF-8 is kept. */
+void bg_log_token(const char *in, char *out, size_t outlen);
 
 #endif

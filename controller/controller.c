@@ -126,6 +126,7 @@ static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **
         struct bg_member *m = &(*out)[(*n)++];
         memset(m, 0, sizeof(*m));
         bg_strlcpy_utf8(m->id, kids.data[i], sizeof(m->id));
+        bg_log_token(m->id, m->lid, sizeof(m->lid));
         m->color = color;
         m->czxid = st.czxid;
         char why[256];
@@ -223,14 +224,14 @@ static int read_state(struct bg_ctl *c)
             memcpy(m[i].last_error, old->last_error, sizeof(m[i].last_error));
             if (old->endpoint != NULL && m[i].endpoint != NULL && old->healthy != m[i].healthy) {
                 bg_info("member_health", "color=%s id=%s healthy=%s check=\"%s\"",
-                        bg_color_name(m[i].color), m[i].id, m[i].healthy ? "true" : "false",
+                        bg_color_name(m[i].color), m[i].lid, m[i].healthy ? "true" : "false",
                         m[i].check);
                 m[i].retry_at_ms = 0; /* act on the news now, not after a backoff */
             }
         } else {
             bg_info("member_seen",
                     "color=%s id=%s czxid=%lld endpoint=%s healthy=%s problem=\"%s\"",
-                    bg_color_name(m[i].color), m[i].id, (long long)m[i].czxid,
+                    bg_color_name(m[i].color), m[i].lid, (long long)m[i].czxid,
                     m[i].endpoint ? m[i].endpoint : "-", m[i].healthy ? "true" : "false",
                     m[i].problem ? m[i].problem : (m[i].healthy ? "" : m[i].check));
         }
@@ -238,7 +239,7 @@ static int read_state(struct bg_ctl *c)
     for (size_t i = 0; i < c->n; i++)
         if (find_member(m, n, c->m[i].color, c->m[i].id, c->m[i].czxid) == NULL)
             bg_info("member_gone", "color=%s id=%s czxid=%lld", bg_color_name(c->m[i].color),
-                    c->m[i].id, (long long)c->m[i].czxid);
+                    c->m[i].lid, (long long)c->m[i].czxid);
     members_clear(c);
     c->m = m;
     c->n = n;
@@ -585,7 +586,7 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
             m->last_error[0] = '\0';
             outcome(c, m, known_name(m->known));
             bg_info("instance_status", "color=%s id=%s status=%s ms=%lld attempts=%d",
-                    bg_color_name(m->color), m->id, known_name(m->known), (long long)(now - t0),
+                    bg_color_name(m->color), m->lid, known_name(m->known), (long long)(now - t0),
                     req[i].attempts);
             continue;
         }
@@ -603,7 +604,7 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
         bg_utf8_trim_end(o2);
         outcome(c, m, o2);
         bg_warn("instance_call_failed", "color=%s id=%s status=%s attempts=%d error=\"%s\"",
-                bg_color_name(m->color), m->id, up ? "UP" : "OUT_OF_SERVICE", req[i].attempts,
+                bg_color_name(m->color), m->lid, up ? "UP" : "OUT_OF_SERVICE", req[i].attempts,
                 req[i].error);
     }
     c->status_dirty = true;

@@ -21,6 +21,7 @@ enum bg_known { BG_KNOWN_NONE = 0, BG_KNOWN_UP, BG_KNOWN_OUT };
 /* One registered instance (one ephemeral node) and what the controller knows of it. */
 struct bg_member {
     char id[129];
+    char lid[129]; /* id as logged (bg_log_token): a name cannot forge log keys or lines */
     enum bg_color color;
     int64_t czxid;            /* the node's creation: a re-registered agent is a new member */
     char *endpoint;           /* "http://host:port", NULL when the node's data was unusable */

@@ -88,6 +88,21 @@ static void test_utf8_no_controls(void **state)
     assert_string_equal(s, "name? ts=x level=error??[2J");
 }
 
+static void test_utf8_log_token(void **state)
+{
+    (void)state;
+    char out[32];
+    bg_log_token("evil level=error\n\"x\\", out, sizeof(out));
+    assert_string_equal(out, "evil?level?error??x?");
+    bg_log_token("g" E_ACUTE E_ACUTE, out, sizeof(out));
+    assert_string_equal(out, "g" E_ACUTE E_ACUTE);
+    char small[5];
+    bg_log_token("g" E_ACUTE E_ACUTE, small, sizeof(small)); /* 4 bytes fit: "g", "é", half */
+    assert_string_equal(small, "g" E_ACUTE);
+    bg_log_token(NULL, out, sizeof(out));
+    assert_string_equal(out, "");
+}
+
 static void test_utf8_json_dumps_safe_null(void **state)
 {
     (void)state;
@@ -147,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_utf8_trim_end_invalid_bytes),
         cmocka_unit_test(test_utf8_strlcpy),
         cmocka_unit_test(test_utf8_no_controls),
+        cmocka_unit_test(test_utf8_log_token),
         cmocka_unit_test(test_utf8_json_dumps_safe_null),
         cmocka_unit_test(test_utf8_plan_reason),
     };
