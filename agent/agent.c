@@ -220,8 +220,7 @@ static void transition_start(struct bg_agent *a, enum bg_status st)
 void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum bg_status st,
                              int64_t timeout_ms)
 {
-    /* Answer a little before the caller gives up, so it hears "unconfirmed" not a timeout. */
-    a->deadline_ms = timeout_ms > 0 ? bg_now_ms() + timeout_ms * 8 / 10 : 0;
+    a->deadline_ms = bg_agent_answer_deadline(bg_now_ms(), timeout_ms);
     struct bg_waiter *w = bg_xcalloc(1, sizeof(*w));
     w->agent = a;
     w->conn = req->conn;

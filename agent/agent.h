@@ -160,6 +160,11 @@ enum bg_epoch_verdict {
 /* Pure. live: the live members' sequences (n_live of them); live_known: they were read. */
 enum bg_epoch_verdict bg_agent_epoch_verdict(int64_t given, int64_t fence, const int64_t *live,
                                              size_t n_live, bool live_known);
+/* A PUT's timeout_ms above this is taken as this (a day): no arithmetic on it can overflow. */
+#define BG_AGENT_MAX_TIMEOUT_MS 86400000LL
+/* Monotonic ms by which to answer a PUT that gives timeout_ms (0: none): a little before the
+ * caller gives up, so it hears "unconfirmed" rather than a timeout. Pure; safe for any input. */
+int64_t bg_agent_answer_deadline(int64_t now_ms, int64_t timeout_ms);
 /* The instance status in a Eureka GET /eureka/apps/{APP}/{ID} answer. Returns 0 with a
  * printable, bounded copy in status, or BG_EINVAL with the reason in why. */
 int bg_eureka_parse_instance(const char *body, size_t len, char *status, size_t statuslen,

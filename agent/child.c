@@ -135,8 +135,12 @@ bool bg_child_step(struct bg_child *ch, int64_t now)
     pid_t r = waitpid(ch->pid, &ch->wstatus, WNOHANG);
     if (r == ch->pid || (r < 0 && errno == ECHILD)) {
         ch->reaped = true;
-        if (r < 0)
+        if (r < 0) {
+            /* Someone else reaped it (or SIGCHLD is ignored): we cannot know how it ended, and
+             * an unknown outcome is not success. */
+            ch->lost = true;
             ch->wstatus = 0;
+        }
         if (ch->kill_at != 0)
             kill(-ch->pid, SIGKILL); /* stragglers of a timed-out or cancelled group */
         bg_child_read(ch);           /* what is left; descendants may keep it open */
@@ -240,6 +244,11 @@ int bg_child_result(const struct bg_child *ch, int64_t now, char *msg, size_t ms
     int st = ch->wstatus;
     if (ch->timed_out) {
         snprintf(msg, msglen, "timed out after %lld ms: %s", (long long)ch->timeout_ms, tail);
+    } else if (ch->lost) {
+        snprintf(msg, msglen,
+                 "exit status unknown after %lld ms (waitpid: no such child, reaped elsewhere): "
+                 "counted as failed: %s",
+                 ms, tail);
     } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         snprintf(msg, msglen, "exit 0 in %lld ms", ms);
         return 0;

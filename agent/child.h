@@ -22,6 +22,7 @@ struct bg_child {
     int64_t kill_grace_ms;
     bool timed_out;
     bool reaped;
+    bool lost; /* waitpid said ECHILD: reaped elsewhere, its exit status is unknown */
     int wstatus;
     char tail[BG_CHILD_TAIL];
     size_t tail_len;
@@ -46,7 +47,8 @@ int bg_child_fds(const struct bg_child *ch, struct pollfd *pfd, int n, int max);
 /* The output tail on one line, printable (bg_sanitize), end kept; "(no output)" when none. */
 void bg_child_tail_text(const struct bg_child *ch, char *out, size_t outlen);
 /* Outcome of a reaped child: 0 for exit 0, else -1; msg says "exit 0 in N ms", "exit 3:
- * <tail>", "timed out after N ms: <tail>" or "killed by signal N (...): <tail>". */
+ * <tail>", "timed out after N ms: <tail>", "killed by signal N (...): <tail>" or, when its
+ * status was lost (ECHILD), "exit status unknown ..." (a failure: never presumed 0). */
 int bg_child_result(const struct bg_child *ch, int64_t now, char *msg, size_t msglen);
 /* Free; an unreaped child is killed and reaped first (blocks only as long as SIGKILL takes). */
 void bg_child_free(struct bg_child *ch);

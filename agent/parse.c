@@ -99,3 +99,12 @@ enum bg_epoch_verdict bg_agent_epoch_verdict(int64_t given, int64_t fence, const
         return BG_EPOCH_ACCEPT_NOFENCE;
     return BG_EPOCH_UNKNOWN;
 }
+
+int64_t bg_agent_answer_deadline(int64_t now_ms, int64_t timeout_ms)
+{
+    if (timeout_ms <= 0)
+        return 0;
+    if (timeout_ms > BG_AGENT_MAX_TIMEOUT_MS)
+        timeout_ms = BG_AGENT_MAX_TIMEOUT_MS;
+    return now_ms + timeout_ms * 8 / 10;
+}

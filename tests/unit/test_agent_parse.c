@@ -121,9 +121,26 @@ static void test_agent_parse_epoch_verdict(void **state)
     assert_int_equal(bg_agent_epoch_verdict(7, 5, live, 2, true), BG_EPOCH_UNKNOWN);
     assert_int_equal(bg_agent_epoch_verdict(6, 5, NULL, 0, false), BG_EPOCH_UNKNOWN);
     /* No live controller: obeyed, never remembered. */
-    assert_int_equal(bg_agent_epoch_verdict(INT64_MAX, 0, NULL, 0, true),
-                     BG_EPOCH_ACCEPT_NOFENCE);
+    assert_int_equal(bg_agent_epoch_verdict(INT64_MAX, 0, NULL, 0, true), BG_EPOCH_ACCEPT_NOFENCE);
     assert_int_equal(bg_agent_epoch_verdict(0, 0, NULL, 0, true), BG_EPOCH_ACCEPT);
+}
+
+/* Issue 9: timeout_ms * 8 / 10 overflowed (signed) for a huge timeout_ms; UBSan aborts here. */
+static void test_agent_parse_answer_deadline(void **state)
+{
+    (void)state;
+    assert_int_equal(bg_agent_answer_deadline(1000, 0), 0);
+    assert_int_equal(bg_agent_answer_deadline(1000, -5), 0);
+    assert_int_equal(bg_agent_answer_deadline(1000, 2000), 2600);
+    int64_t d = bg_agent_answer_deadline(INT64_MAX / 2, INT64_MAX);
+    assert_true(d > INT64_MAX / 2);
+    assert_int_equal(d, INT64_MAX / 2 + BG_AGENT_MAX_TIMEOUT_MS * 8 / 10);
+    enum bg_status st;
+    int64_t epoch, timeout;
+    char why[256];
+    const char *b = "{\"status\":\"UP\",\"epoch\":1,\"timeout_ms\":9223372036854775807}";
+    assert_int_equal(bg_agent_parse_put(b, strlen(b), &st, &epoch, &timeout, why, sizeof(why)), 0);
+    assert_true(bg_agent_answer_deadline(123456789, timeout) > 123456789);
 }
 
 int main(void)
@@ -134,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_agent_parse_put_bad),
         cmocka_unit_test(test_agent_parse_eureka_instance),
         cmocka_unit_test(test_agent_parse_epoch_verdict),
+        cmocka_unit_test(test_agent_parse_answer_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
