@@ -463,11 +463,17 @@ static void zk_step(struct bg_agent *a, unsigned *seen_events)
  * Main loop.
  * ------------------------------------------------------------------------------------- */
 
+static const char *stop_signal_name(int sig)
+{
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "?";
+}
+
+/* SIGTERM, SIGINT and SIGHUP: stop cleanly (deregister, leave the election). SIGHUP's default
+ * would kill the daemon on the spot, leaving its ephemeral node for a session timeout. */
 static void on_signal(int sig)
 {
-    (void)sig;
     if (signal_agent != NULL) {
-        signal_agent->stop = 1;
+        signal_agent->stop = sig; /* which one, for the log line */
         bg_zk_wake(&signal_agent->zk);
     }
 }
@@ -539,6 +545,7 @@ int bg_agent_run(struct bg_agent *a)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     unsigned seen_events = 0;
@@ -589,7 +596,8 @@ int bg_agent_run(struct bg_agent *a)
         transition_run(a);
         bg_httpd_run(&a->http); /* answer connections resumed by the transition */
     }
-    bg_info("stopping", "reason=signal");
+    bg_info("stopping", "reason=signal signal=%s%s", stop_signal_name(a->stop),
+            a->stop == SIGHUP ? " note=\"SIGHUP stops cleanly, as SIGTERM does (no reload)\"" : "");
     transition_cancel(a, "agent shutting down", -1);
     bg_httpd_run(&a->http);
     if (a->registered && a->zk.zh != NULL) {

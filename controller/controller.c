@@ -459,6 +459,20 @@ static void count_fallback(struct bg_ctl *c, bool start)
     c->fallbacks++;
 }
 
+/* Has any instance of `color` been taken out (the break step of a switch began)? */
+static bool taken_out(const struct bg_ctl *c, enum bg_color color)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->m[i].color == color && c->m[i].known == BG_KNOWN_OUT)
+            return true;
+    return false;
+}
+
+/* History entries: a switch is "converged", "superseded", "aborted", "blocked", or "refused"
+ * (the desired colour was not healthy enough; from -> to is the switch that was asked for). A
+ * "fallback" goes from the colour that failed to the one that serves instead, and "recovered"
+ * back. */
+
 /* Open, close or supersede the switch record as the desired colour and phase move. */
 static void track_switch(struct bg_ctl *c, const struct bg_plan *p)
 {
@@ -488,7 +502,14 @@ static void track_switch(struct bg_ctl *c, const struct bg_plan *p)
         if (p->fallback && !c->fallback)
             count_fallback(c, true);
         c->fallback = p->fallback;
-        history_append(c, p->fallback ? "fallback" : "blocked");
+        if (p->fallback && taken_out(c, c->sw_from)) {
+            /* The break step had begun: the traffic falls back from the new colour. */
+            c->sw_from = c->desired;
+            c->sw_to = bg_other_color(c->desired);
+            history_append(c, "fallback");
+        } else {
+            history_append(c, p->fallback ? "refused" : "blocked");
+        }
     }
 }
 
@@ -510,9 +531,16 @@ static void track_fallback(struct bg_ctl *c, const struct bg_plan *p)
             bg_color_name(c->desired), clean);
     if (c->in_switch)
         return;
+    c->sw_started_wall = bg_wall_ms();
+    if (p->fallback && c->applied != c->desired) {
+        /* Never converged on the desired colour: a switch refused from the start. */
+        c->sw_from = c->applied;
+        c->sw_to = c->desired;
+        history_append(c, "refused");
+        return;
+    }
     c->sw_from = p->fallback ? c->desired : bg_other_color(c->desired);
     c->sw_to = p->fallback ? bg_other_color(c->desired) : c->desired;
-    c->sw_started_wall = bg_wall_ms();
     history_append(c, p->fallback ? "fallback" : "recovered");
 }
 
@@ -686,6 +714,7 @@ static void reconcile(struct bg_ctl *c)
                                    .last_up_ms = c->last_up_ms,
                                    .min_healthy_ms = c->conf->sw.min_healthy_time_ms,
                                    .in_fallback = c->fallback,
+                                   .never_served = c->applied == BG_COLOR_INVALID,
                                    .fallback_hold_ms = fallback_hold(c)};
         struct bg_plan p;
         bg_plan(&in, &p);
@@ -924,11 +953,17 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
                           "{\"error\":\"not found\",\"reason\":\"try /health or /metrics\"}");
 }
 
+static const char *stop_signal_name(int sig)
+{
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "?";
+}
+
+/* SIGTERM, SIGINT and SIGHUP: stop cleanly (deregister, leave the election). SIGHUP's default
+ * would kill the daemon on the spot, leaving its ephemeral node for a session timeout. */
 static void on_signal(int sig)
 {
-    (void)sig;
     if (signal_ctl != NULL) {
-        signal_ctl->stop = 1;
+        signal_ctl->stop = sig; /* which one, for the log line */
         bg_zk_wake(&signal_ctl->zk);
     }
 }
@@ -981,6 +1016,7 @@ int bg_ctl_run(struct bg_ctl *c)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     bool paused = false;
     while (!c->stop) {
@@ -1015,7 +1051,8 @@ int bg_ctl_run(struct bg_ctl *c)
             bg_zk_drain(&c->zk);
         bg_httpd_run(&c->http);
     }
-    bg_info("stopping", "reason=signal leader=%d", c->leader);
+    bg_info("stopping", "reason=signal leader=%d signal=%s%s", c->leader, stop_signal_name(c->stop),
+            c->stop == SIGHUP ? " note=\"SIGHUP stops cleanly, as SIGTERM does (no reload)\"" : "");
     return 0;
 }
 
