@@ -47,8 +47,10 @@ static enum bg_known target(const struct bg_plan_input *in, const struct bg_memb
             return BG_KNOWN_NONE; /* a refused deploy is not half switched */
         return may_serve(in, m) ? BG_KNOWN_UP : BG_KNOWN_NONE;
     }
-    if (fallback)
-        return m->healthy ? BG_KNOWN_UP : BG_KNOWN_OUT;
+    if (fallback && !m->healthy)
+        return BG_KNOWN_OUT;
+    if (fallback) /* the standby of a new system never served: it does not start now */
+        return in->never_served ? BG_KNOWN_NONE : BG_KNOWN_UP;
     return BG_KNOWN_OUT;
 }
 
@@ -183,7 +185,8 @@ static void plan_unhealthy(const struct bg_plan_input *in, struct bg_plan *out, 
     int act = fall_back(in, out);
     bool other_healthy = false;
     for (size_t i = 0; i < in->n; i++)
-        other_healthy |= usable(&in->m[i]) && in->m[i].color != in->desired && in->m[i].healthy;
+        other_healthy |= usable(&in->m[i]) && in->m[i].color != in->desired && in->m[i].healthy &&
+                         (!in->never_served || in->m[i].known == BG_KNOWN_UP);
     char tail[128];
     if (act == BG_ACT_UP)
         snprintf(tail, sizeof(tail), "; making %s UP again", other);
@@ -191,7 +194,9 @@ static void plan_unhealthy(const struct bg_plan_input *in, struct bg_plan *out, 
         snprintf(tail, sizeof(tail), "; taking unhealthy instances out");
     else
         snprintf(tail, sizeof(tail), "; %s %s", other,
-                 other_healthy ? "is kept UP" : "has no healthy instance either");
+                 other_healthy      ? "is kept UP"
+                 : in->never_served ? "has never served and is left as it is"
+                                    : "has no healthy instance either");
     bool soon = out->targets >= in->min_ready && out->healthy + pending >= in->min_ready;
     if (soon && !in->in_fallback) {
         out->phase = BG_PHASE_SWITCHING; /* healthy, not yet for min_healthy_time */

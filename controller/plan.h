@@ -50,6 +50,8 @@ struct bg_plan_input {
     int64_t last_up_ms;       /* when an instance of the desired colour last became UP (0: never) */
     int64_t min_healthy_ms;   /* a desired-colour instance must be healthy this long before UP */
     bool in_fallback;         /* the previous plan fell back to the other colour */
+    bool never_served;        /* no colour has converged yet (a new system): a fallback keeps
+                               * what is UP but puts no standby instance into service */
     int64_t fallback_hold_ms; /* while in fallback: how long a desired-colour instance must stay
                                * healthy before the switch is tried again (flap damping) */
 };

@@ -92,8 +92,10 @@ def test(t):
             f"({len(late)} requests)")
     names = h.zk_ls(rig.zk, s.root + "/history") or []
     entries = [h.zk_get_json(rig.zk, f"{s.root}/history/{n}") for n in names[hist0:]]
-    t.check(any("fallback" in str(e).lower() for e in entries),
-            f"/history records the fallback: {[e.get('result') for e in entries if e]}")
+    t.check(any(e and (e.get("result"), e.get("from"), e.get("to")) == ("fallback", "green", "blue")
+                for e in entries),
+            f"/history records the fallback from green to blue: "
+            f"{[(e.get('result'), e.get('from'), e.get('to')) for e in entries if e]}")
 
     t.step("the green applications come back: the switch completes by itself")
     load = rig.load()

@@ -16,6 +16,7 @@ on each agent's port. wrk (-c32) and a probe run through HAProxy the whole time.
 
 import re
 import shutil
+import json
 import time
 
 import harness as h
@@ -96,7 +97,8 @@ def test(t):
             ("green-2", "UP")]
     h.wait_until(lambda: sorted((i["id"], i["status"]) for i in s.status()["instances"]) == want,
                  timeout=30, msg=lambda: f"both greens UP: {s.status()['instances']}")
-    t.check(True, "/status converged: green UP, blue OUT_OF_SERVICE")
+    t.check_eq(sorted((i["id"], i["status"]) for i in s.status()["instances"]), want,
+               "/status: green UP, blue OUT_OF_SERVICE")
     rig.wait_serving("green", timeout=30)
     time.sleep(1)
     res = load.stop()
@@ -110,6 +112,10 @@ def test(t):
             "the probe was served by both greens after the switch")
     rc, out, err = s.bgctl("history", "-n", "5")
     t.log("bgctl history:\n" + out)
+    rc, out, err = s.bgctl("history", "--json", "-n", "5")
+    hist = [(e.get("result"), e.get("from"), e.get("to")) for e in json.loads(out)]
+    t.check(("refused", "blue", "green") in hist and ("converged", "blue", "green") in hist,
+            f"/history: the switch to green refused, then converged ({hist})")
 
 
 h.run(test)

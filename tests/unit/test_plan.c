@@ -448,6 +448,28 @@ static void test_plan_fallback_holds_until_healthy_long_enough(void **state)
     assert_false(p.fallback);
 }
 
+static void test_plan_new_system_puts_no_standby_into_service(void **state)
+{
+    (void)state;
+    /* Regression: at start-up, while blue's agents were still rising, the fallback marked the
+     * (flapping) green standby UP and OUT at every flap. Nothing has served yet: no fallback. */
+    struct bg_member m[] = {sick("b1", BG_BLUE, BG_KNOWN_NONE, "starting"),
+                            mk("g1", BG_GREEN, BG_KNOWN_NONE)};
+    struct bg_plan_input in = input(BG_BLUE, m, 2);
+    in.never_served = true;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_false(p.fallback);
+    /* b1's state is unknown: it is told OUT (it is unhealthy); g1 is not touched. */
+    assert_int_equal(p.action, BG_ACT_OUT);
+    assert_string_equal(m[p.idx[0]].id, "b1");
+    m[0].known = BG_KNOWN_OUT;
+    bg_plan(&in, &p);
+    assert_int_equal(p.n_idx, 0);
+    assert_non_null(strstr(p.reason, "green has never served and is left as it is"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -471,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_plan_nothing_healthy_anywhere),
         cmocka_unit_test(test_plan_registered_gate_falls_back_to_healthy_old_colour),
         cmocka_unit_test(test_plan_fallback_holds_until_healthy_long_enough),
+        cmocka_unit_test(test_plan_new_system_puts_no_standby_into_service),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
