@@ -82,6 +82,8 @@ static char *get(struct ctl *c, const char *rel, int watch, struct Stat *st, int
         *rc_out = rc;
     if (rc != ZOK) {
         free(buf);
+        if (st != NULL)
+            memset(st, 0, sizeof(*st)); /* never leave the caller's Stat undefined */
         if (rc == ZNONODE && watch)
             zoo_exists(c->zk.zh, path, 1, st ? st : &tmp);
         return NULL;
@@ -295,11 +297,12 @@ static int wait_converged(struct ctl *c, enum bg_color target, int64_t mzxid)
     char last[600] = "no /status yet";
     int64_t started = bg_now_ms();
     for (;;) {
-        struct Stat ast;
+        struct Stat ast = {0};
         char *active = get(c, "/active_color", 1, &ast, NULL);
         enum bg_color now_color = active ? bg_parse_color(active, strlen(active)) : target;
+        bool changed = active != NULL && ast.mzxid > mzxid && now_color != target;
         free(active);
-        if (ast.mzxid > mzxid && now_color != target) {
+        if (changed) {
             fprintf(stderr, "bgctl: /active_color was changed to %s by someone else meanwhile\n",
                     bg_color_name(now_color));
             return EXIT_ERROR;
