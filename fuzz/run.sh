@@ -49,8 +49,10 @@ run_one() { # target -> writes $out/$t.log and $out/$t.result
     else
         {
             echo "fuzz: $t FAILED (exit $rc) runs=${runs:-?} exec/s=${eps:-?}"
-            grep -E '^==[0-9]+==ERROR|runtime error|^fuzz: |SUMMARY|deadly signal|^ +#[0-5] ' \
-                "$out/$t.log" | head -20
+            grep -aE '^==[0-9]+==ERROR|runtime error|^fuzz: |SUMMARY' "$out/$t.log" | head -6
+            # The stack top: the first frames that are ours, not the sanitizer's or libFuzzer's.
+            grep -aE '^ +#[0-9]+ ' "$out/$t.log" |
+                grep -avE 'sanitizer|fuzzer::|libc\.so|pthread_kill|raise\.c|abort\.c' | head -8
             for a in "$dir"/artifacts/*; do
                 [ -f "$a" ] || continue
                 echo "reproducer: $a ($(stat -c %s "$a") bytes)"
