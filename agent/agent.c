@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_POLLFDS 64
-
 struct bg_waiter {
     struct bg_waiter *next;
     struct bg_agent *agent;
@@ -549,24 +547,34 @@ int bg_agent_run(struct bg_agent *a)
     signal(SIGPIPE, SIG_IGN);
 
     unsigned seen_events = 0;
-    struct pollfd pfd[MAX_POLLFDS];
-    int owner_start[64];
+    /* Sized to the configuration, grown when the descriptors do not fit: any number of
+     * backends, each with as many sockets as it needs, is served. */
+    size_t cap = 64 + 8 * a->n_backends;
+    struct pollfd *pfd = bg_xcalloc(cap, sizeof(*pfd));
+    int *owner_start = bg_xcalloc(a->n_backends + 1, sizeof(*owner_start));
     while (!a->stop) {
         zk_step(a, &seen_events);
         transition_run(a);
 
-        int n = 0;
-        pfd[n++] = (struct pollfd){.fd = a->zk.wake_fd, .events = POLLIN};
-        pfd[n++] = (struct pollfd){.fd = a->http.fd, .events = POLLIN};
-        for (size_t i = 0; i < a->n_backends && i < BG_ARRAY_LEN(owner_start); i++) {
-            struct bg_backend *b = &a->backends[i];
-            owner_start[i] = n;
-            if (b->ops->fds != NULL)
-                n += b->ops->fds(b, pfd + n, MAX_POLLFDS - n);
+        int n, check_start;
+        for (;;) {
+            n = 0;
+            pfd[n++] = (struct pollfd){.fd = a->zk.wake_fd, .events = POLLIN};
+            pfd[n++] = (struct pollfd){.fd = a->http.fd, .events = POLLIN};
+            for (size_t i = 0; i < a->n_backends; i++) {
+                struct bg_backend *b = &a->backends[i];
+                owner_start[i] = n;
+                if (b->ops->fds != NULL)
+                    n += b->ops->fds(b, pfd + n, (int)cap - n);
+            }
+            owner_start[a->n_backends] = n;
+            check_start = n;
+            n += bg_check_fds(&a->check, pfd + n, (int)cap - n);
+            if ((size_t)n < cap)
+                break; /* nobody was cut short */
+            cap *= 2;
+            pfd = bg_xrealloc(pfd, cap * sizeof(*pfd));
         }
-        int check_start = n;
-        n += bg_check_fds(&a->check, pfd + n, MAX_POLLFDS - n);
-        int backends_end = check_start;
         /* A connection resumed after the last MHD run (e.g. a transition confirmed by a poll
          * that run itself handled) must be answered now, not at the next wake-up. */
         int rc = poll(pfd, (nfds_t)n, a->resumed ? 0 : (int)next_timeout(a));
@@ -579,9 +587,9 @@ int bg_agent_run(struct bg_agent *a)
         a->resumed = false;
         bg_httpd_run(&a->http);
         int64_t now = bg_now_ms();
-        for (size_t i = 0; i < a->n_backends && i < BG_ARRAY_LEN(owner_start); i++) {
+        for (size_t i = 0; i < a->n_backends; i++) {
             struct bg_backend *b = &a->backends[i];
-            int end = i + 1 < a->n_backends ? owner_start[i + 1] : backends_end;
+            int end = owner_start[i + 1];
             if (b->ops->on_fds != NULL && end > owner_start[i])
                 b->ops->on_fds(b, pfd + owner_start[i], end - owner_start[i]);
             int64_t d = b->ops->deadline ? b->ops->deadline(b) : 0;
@@ -596,6 +604,8 @@ int bg_agent_run(struct bg_agent *a)
         transition_run(a);
         bg_httpd_run(&a->http); /* answer connections resumed by the transition */
     }
+    free(pfd);
+    free(owner_start);
     bg_info("stopping", "reason=signal signal=%s%s", stop_signal_name(a->stop),
             a->stop == SIGHUP ? " note=\"SIGHUP stops cleanly, as SIGTERM does (no reload)\"" : "");
     transition_cancel(a, "agent shutting down", -1);
