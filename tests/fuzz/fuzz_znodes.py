@@ -134,9 +134,23 @@ def test(t):
             refused += 1
 
     t.step(f"write garbage for {SECONDS:.0f} s")
-    t_end = time.time() + SECONDS
+    t_start = time.time()
+    t_end = t_start + SECONDS
     dead = []
+    restarted = False
     while time.time() < t_end:
+        if not restarted and time.time() > t_start + SECONDS / 2:
+            # Halfway: restart the leader, so that hand-made persistent member-... nodes now
+            # have lower sequence numbers than its new election node (never to be obeyed).
+            restarted = True
+            try:  # /status may hold our garbage right now
+                leader = s.leader() or s.controllers[0]
+            except (ValueError, KeyError, TypeError, AttributeError):
+                leader = s.controllers[0]
+            t.log(f"restart {leader.name} (election: {h.zk_ls(zk, root + '/election')[:8]})")
+            leader.stop()
+            leader.start()
+            note("restart")
         k = rng.randrange(100)
         data = rand_data(rng)
         if k < 30:
@@ -167,6 +181,12 @@ def test(t):
                 create(f"{root}/election/{rand_name(rng)}".encode(), data,
                        ephemeral=rng.random() < 0.5)
             note("election")
+        elif k < 82:
+            # A stranger deletes any election node, a real controller's included.
+            kids = h.zk_ls(zk, root + "/election")
+            if kids:
+                h.zkt(zk, "delete", f"{root}/election/{rng.choice(kids)}")
+                note("election-delete")
         elif k < 90 and made:
             p = rng.choice(sorted(made))
             h.zkt(zk, "delete", "-r", p)
