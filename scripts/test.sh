@@ -51,8 +51,8 @@ run_fuzz() { # every libFuzzer target, time-boxed, two at a time; each counts as
     log=$(mktemp)
     fuzz/run.sh -d build/fuzz -t "${BG_FUZZ_TIME:-60}" -j "$jobs" | tee "$log" || rc=1
     local passed failed
-    passed=$(grep -c '^fuzz: [a-z_]* ok ' "$log" || true)
-    failed=$(grep -c '^fuzz: [a-z_]* FAILED' "$log" || true)
+    passed=$(grep -ac '^fuzz: [a-z0-9_]* ok ' "$log" || true)
+    failed=$(grep -ac '^fuzz: [a-z0-9_]* FAILED' "$log" || true)
     total_pass=$((total_pass + passed))
     total_fail=$((total_fail + failed))
     summary+=("fuzz: $passed passed, $failed failed ($((SECONDS - t0)) s)")
