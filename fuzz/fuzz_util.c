@@ -32,7 +32,12 @@ void bg_fuzz_require_json_safe(const char *s, const char *what)
     bg_fuzz_require(s != NULL, what);
     json_t *j = json_string(s);
     if (j == NULL) {
-        fprintf(stderr, "fuzz: %s is not valid UTF-8 (json_string refuses it): \"%s\"\n", what, s);
+        /* Escaped, so that the message itself stays one printable line. */
+        fprintf(stderr, "fuzz: contract broken: %s is not valid UTF-8 (json_string refuses it): \"",
+                what);
+        for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+            fprintf(stderr, *p >= 0x20 && *p < 0x7f ? "%c" : "\\x%02x", *p);
+        fprintf(stderr, "\"\n");
         abort();
     }
     json_decref(j);
