@@ -16,6 +16,7 @@ seed is printed first. Python 3 standard library only.
 import json
 import os
 import random
+import re
 import socket
 import sys
 import threading
@@ -288,6 +289,22 @@ def fuzz(t, targets, token, seconds):
     return stats
 
 
+def explain(t, failures, procs):
+    """For each /health failure, the daemon's ZooKeeper events around it: a stall that
+    coincides with a lost connection or session points at a blocking ZooKeeper call."""
+    for when, name, _code, dt in failures[:10]:
+        lo = time.strftime("%H:%M:%S", time.gmtime(when - dt - 1))
+        hi = time.strftime("%H:%M:%S", time.gmtime(when + 1))
+        events = []
+        for line in procs[name].log_text().splitlines():
+            m = re.match(r"ts=\S+T(\d\d:\d\d:\d\d)\.(\d+)Z .*event=(zk_\w+|leader\w*|"
+                         r"leadership_\w+|status_write_failed)", line)
+            if m and lo <= m.group(1) <= hi:
+                events.append(f"{m.group(1)}.{m.group(2)} {m.group(3)}")
+        stalled = time.strftime("%H:%M:%S", time.gmtime(when - dt))
+        t.log(f"  {name} stalled {dt:.1f} s from {stalled}: {', '.join(events[:12]) or 'no zk event'}")
+
+
 def test(t):
     t.log(f"seed={SEED} seconds={SECONDS} (replay: BG_FUZZ_SEED={SEED})")
     zk = t.zookeeper()
@@ -319,6 +336,7 @@ def test(t):
     t.check_eq(dead, [], "every daemon alive after fuzzing")
     if mon.failures:
         t.log(f"/health too slow or unanswered {len(mon.failures)} times: {mon.failures[:10]}")
+        explain(t, mon.failures, {"blue-1": blue.proc, "green-1": green.proc, "controller": c})
 
     t.step("a real switch still converges (blue -> green -> blue)")
     s.flip("green")
