@@ -297,7 +297,7 @@ def explain(t, failures, procs):
         hi = time.strftime("%H:%M:%S", time.gmtime(when + 1))
         events = []
         for line in procs[name].log_text().splitlines():
-            m = re.match(r"ts=\S+T(\d\d:\d\d:\d\d)\.(\d+)Z .*event=(zk_\w+|leader\w*|"
+            m = re.match(r"ts=\S+T(\d\d:\d\d:\d\d)\.(\d+)Z .*event=(zk_(?!client)\w+|leader\w*|"
                          r"leadership_\w+|status_write_failed)", line)
             if m and lo <= m.group(1) <= hi:
                 events.append(f"{m.group(1)}.{m.group(2)} {m.group(3)}")
