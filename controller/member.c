@@ -6,6 +6,19 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Visible ASCII only: an endpoint ends up in URLs, logs and /status (no controls, no white
+ * space, no quote or backslash, nothing that is not ASCII: internationalised host names are
+ * written in punycode). */
+static bool plain_ascii(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
+}
+
 char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whylen)
 {
     char host[256];
@@ -20,8 +33,12 @@ char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whyle
             snprintf(why, whylen, "node data has no \"endpoint\" string");
         else if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
             snprintf(why, whylen, "endpoint must start with http:// or https://");
-        else if (strlen(s) > 400 || strpbrk(s, " \t\r\n\"") != NULL)
-            snprintf(why, whylen, "endpoint is too long or has white space");
+        else if (s[strncmp(s, "http://", 7) == 0 ? 7 : 8] == '\0' ||
+                 s[strncmp(s, "http://", 7) == 0 ? 7 : 8] == '/')
+            snprintf(why, whylen, "endpoint has no host");
+        else if (strlen(s) > 400 || !plain_ascii(s, strlen(s)))
+            snprintf(why, whylen,
+                     "endpoint is too long or has white space, control or non-ASCII characters");
         else
             out = bg_xstrdup(s);
         if (out != NULL) {
@@ -38,7 +55,7 @@ char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whyle
         memcpy(tmp, data, len);
         tmp[len] = '\0';
         bg_trim(tmp);
-        if (strpbrk(tmp, " \t/\"{") == NULL &&
+        if (strpbrk(tmp, "/{") == NULL && plain_ascii(tmp, strlen(tmp)) &&
             bg_split_hostport(tmp, host, sizeof(host), &port) == 0 && port > 0)
             return bg_xasprintf("http://%s", tmp);
     }

@@ -51,6 +51,18 @@ static void test_member_garbage(void **state)
     assert_null(parse(bin, sizeof(bin), why));
     assert_null(parse("", 0, why));
     assert_null(parse("host:0", 6, why));
+    /* Found by fuzz_member: controls, escapes and non-UTF-8 bytes made it into endpoints. */
+    assert_null(parse("h\nx:80", 6, why));
+    assert_null(parse("\x1f"
+                      "27.0.0.1:9101",
+                      14, why));
+    const char *esc = "{\"endpoint\":\"http://h\\u001b[31m:1\"}";
+    assert_null(parse(esc, strlen(esc), why));
+    assert_string_equal(why,
+                        "endpoint is too long or has white space, control or non-ASCII characters");
+    assert_null(parse("h\x8b\x8b:9", 5, why));
+    assert_null(parse("{\"endpoint\":\"http://\"}", 22, why)); /* fuzz_member: no host */
+    assert_string_equal(why, "endpoint has no host");
 }
 
 static void test_member_health(void **state)
