@@ -280,20 +280,23 @@ static int cmp_member(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Warn about a persistent member node, at most once a minute per name (it is re-read often). */
+/* Warn about a persistent member node: it is re-read on every pass, so at most one line every
+ * 10 s (saying how many others were seen meanwhile), whatever the number of such nodes. */
 static void warn_persistent(const char *dir, const char *name)
 {
-    static char last[32];
     static int64_t last_ms;
+    static unsigned long suppressed;
     int64_t now = bg_now_ms();
-    if (strcmp(last, name) == 0 && now - last_ms < 60000)
+    if (last_ms != 0 && now - last_ms < 10000) {
+        suppressed++;
         return;
-    snprintf(last, sizeof(last), "%s", name);
+    }
     last_ms = now;
     bg_warn("election_node_ignored",
-            "node=%s/%s reason=\"persistent (not a live controller's "
+            "node=%s/%s suppressed=%lu reason=\"persistent (not a live controller's "
             "ephemeral node; made by hand?): never obeyed as a leader, delete it\"",
-            dir, name);
+            dir, name, suppressed);
+    suppressed = 0;
 }
 
 int bg_zk_election_members(struct bg_zk *z, int watch, struct bg_election_member **out, size_t *n)
