@@ -280,3 +280,33 @@ def need_tools():
     for exe in ("haproxy", "wrk"):
         if not shutil.which(exe):
             raise h.Skip(f"{exe} not installed")
+
+
+def scenario(t, zk, mode, inter, rise, fall, n=2, flips=2, during=None):
+    """Start a CutRig, flip `flips` times under load, print and check (check_flips), stop.
+    during(rig) is called once the rig serves blue, before the load starts; it may return a
+    callable run after the flips (before the rig stops). Returns (rig, result)."""
+    rig = CutRig(t, zk, mode, n=n, inter=inter, rise=rise, fall=fall)
+    t.step(f"{rig.describe()}: {flips} x bgctl switch --wait under wrk -c64 and a pinger")
+    rig.start()
+    after = during(rig) if during else None
+    try:
+        r = run_flips(t, rig, flips)
+        if after:
+            after()
+        check_flips(t, rig, r)
+    finally:
+        rig.stop()
+    return rig, r
+
+
+def waiting_snapshot(rig, new, delay=0.5):
+    """Flip to `new` with zkCli-style set (no --wait), wait `delay` s, and return what
+    `bgctl status` and /status say while the switch waits; then wait for converged."""
+    rig.sys.flip(new)
+    time.sleep(delay)
+    rc, out, err = rig.sys.bgctl("status")
+    st = rig.sys.status()
+    rig.sys.wait_converged(new, timeout=120)
+    rig.color = new
+    return out, st
