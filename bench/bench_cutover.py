@@ -131,10 +131,18 @@ def report(before_p, after_p, outdir):
               f"{g(ra, 'cutover_med_ms')} | {ratio} | {g(rb, 'wait_med_ms')} | "
               f"{g(ra, 'wait_med_ms')} | {g(rb, 'old_after_wait')} | {g(ra, 'old_after_wait')}"
               f" | {g(rb, 'failed')} | {g(ra, 'failed')} |")
-        dat.append(f"{src['mode']}-i{src['inter']} {src['n']} {fmt(cb) if cb else 'NaN'} "
-                   f"{fmt(ca) if ca else 'NaN'}")
+        dat.append((f"{src['mode']} {src['inter']}ms", src["n"], cb, ca))
     if outdir:
-        Path(outdir, "cutover.dat").write_text("\n".join(dat) + "\n")
+        # one block per series (mode, interval): N, cutover before, cutover after (ms)
+        blocks = {}
+        for name, n, cb, ca in dat:
+            blocks.setdefault(name, []).append((n, cb, ca))
+        text = ""
+        for name, rows in blocks.items():
+            text += f'"{name}" "before" "after"\n' + "".join(
+                f"{n} {'NaN' if cb is None else round(cb)} {'NaN' if ca is None else round(ca)}\n"
+                for n, cb, ca in sorted(rows)) + "\n\n"
+        Path(outdir, "cutover.dat").write_text(text)
 
 
 def main():

@@ -12,11 +12,12 @@
 #   --sizes LIST     instances per colour for bench_core.py (default 2,20,100,200)
 #   --scenarios LIST bench_lb.py scenarios (default a,b,a2,b2,c,d,e)
 #   --rounds N       rounds per bench_health.py scenario (default 5)
-#   --quick          a smoke run: 10 flips, sizes 2,20, 2 failovers, 2 health rounds
+#   --quick          a smoke run: 10 flips, sizes 2,20, 2 failovers, 2 health rounds,
+#                    bench_cutover.py --quick (2+2 and 8+8 at inter 1 s, 2 flips)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flips=50 sleep_s=1 sizes=2,20,100,200 scenarios=a,b,a2,b2,c,d,e core_flips=11 failovers=5
-rounds=5
+rounds=5 cut_args=()
 while [ $# -gt 0 ]; do
     case $1 in
     --flips) flips=$2; shift ;;
@@ -24,8 +25,8 @@ while [ $# -gt 0 ]; do
     --sizes) sizes=$2; shift ;;
     --scenarios) scenarios=$2; shift ;;
     --rounds) rounds=$2; shift ;;
-    --quick) flips=10 sizes=2,20 core_flips=5 failovers=2 rounds=2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --quick) flips=10 sizes=2,20 core_flips=5 failovers=2 rounds=2 cut_args=(--quick) ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 64 ;;
     esac
     shift
@@ -57,6 +58,13 @@ echo
 echo "== bench_health.py: a bad deploy and an application dying, under wrk -c64 ($rounds rounds)"
 python3 bench/bench_health.py --rounds "$rounds" --out bench/out/health.json |
     tee bench/out/health.txt
+echo
+echo "== bench_cutover.py: cutover vs instances per colour x check interval (issue 10)"
+rm -f bench/out/cutover.json
+python3 bench/bench_cutover.py "${cut_args[@]}" --out bench/out/cutover.json | tee bench/out/cutover.txt
+python3 bench/bench_cutover.py --report bench/cutover-before.json bench/out/cutover.json \
+    --outdir bench/out | tee -a bench/out/cutover.txt
 gnuplot -e "outdir='bench/out'" bench/plot.gp
+gnuplot -e "outdir='bench/out'" bench/plot_cutover.gp
 echo
 echo "plot: bench/out/lb.png   tables: bench/out/core.txt bench/out/lb.txt bench/out/health.txt"
