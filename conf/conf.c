@@ -1455,21 +1455,39 @@ enum {
     SW_RETRIES,
     SW_RESYNC,
     SW_BACKOFF,
-    SW_MIN_HEALTHY_TIME
+    SW_MIN_HEALTHY_TIME,
+    SW_UNCONFIRMED,
+    SW_UNCONFIRMED_TIMEOUT
 };
+
+/* switch.unconfirmed: hold (default) or proceed. */
+static void get_unconfirmed(struct loader *l, const yaml_node_t *n, bool *proceed)
+{
+    if (n == NULL)
+        return;
+    if (is_string(n) && strcmp(text(n), "hold") == 0)
+        *proceed = false;
+    else if (is_string(n) && strcmp(text(n), "proceed") == 0)
+        *proceed = true;
+    else
+        bad(l, n, "switch.unconfirmed", "hold or proceed");
+}
 
 static void load_switch(struct loader *l, yaml_node_t *n, struct bg_switch_conf *sw)
 {
-    struct slot s[] = {{.key = "batch_size"},   {.key = "min_ready"},       {.key = "settle"},
-                       {.key = "call_timeout"}, {.key = "retries"},         {.key = "resync"},
-                       {.key = "backoff"},      {.key = "min_healthy_time"}};
-    *sw = (struct bg_switch_conf){.batch_size = 1,
+    struct slot s[] = {{.key = "batch_size"},  {.key = "min_ready"},
+                       {.key = "settle"},      {.key = "call_timeout"},
+                       {.key = "retries"},     {.key = "resync"},
+                       {.key = "backoff"},     {.key = "min_healthy_time"},
+                       {.key = "unconfirmed"}, {.key = "unconfirmed_timeout"}};
+    *sw = (struct bg_switch_conf){.batch_size = 0,
                                   .min_ready = 1,
                                   .settle_ms = 0,
                                   .call_timeout_ms = 2000,
                                   .retries = 3,
                                   .resync_ms = 30000,
-                                  .backoff_ms = 100};
+                                  .backoff_ms = 100,
+                                  .unconfirmed_timeout_ms = 60000};
     if (!scan_mapping(l, n, "switch", "", s, BG_ARRAY_LEN(s)))
         return;
     get_int(l, s[SW_BATCH].val, "switch.batch_size", 1, INT_MAX, &sw->batch_size);
@@ -1481,6 +1499,9 @@ static void load_switch(struct loader *l, yaml_node_t *n, struct bg_switch_conf 
     get_duration(l, s[SW_BACKOFF].val, "switch.backoff", 0, &sw->backoff_ms);
     get_duration(l, s[SW_MIN_HEALTHY_TIME].val, "switch.min_healthy_time", 0,
                  &sw->min_healthy_time_ms);
+    get_unconfirmed(l, s[SW_UNCONFIRMED].val, &sw->unconfirmed_proceed);
+    get_duration(l, s[SW_UNCONFIRMED_TIMEOUT].val, "switch.unconfirmed_timeout", 1,
+                 &sw->unconfirmed_timeout_ms);
 }
 
 static char *default_controller_id(void)

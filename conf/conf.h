@@ -134,15 +134,20 @@ struct bg_agent_conf {
 };
 
 struct bg_switch_conf {
-    int batch_size;              /* default 1, >= 1 */
-    int min_ready;               /* default 1, >= 0 */
-    int64_t settle_ms;           /* default 0 */
-    int64_t call_timeout_ms;     /* default 2000 */
-    int retries;                 /* default 3, >= 0 */
-    int64_t resync_ms;           /* default 30000; 0 disables */
-    int64_t backoff_ms;          /* default 100: first retry delay, doubled each time */
-    int64_t min_healthy_time_ms; /* default 0: a desired-colour instance must have been healthy
-                                  * this long before it is marked UP */
+    int batch_size;                 /* default 0: every call of a phase at once (started in order,
+                                     * confirmations overlap); N >= 1: N at a time (gradual moves) */
+    int min_ready;                  /* default 1, >= 0 */
+    int64_t settle_ms;              /* default 0 */
+    int64_t call_timeout_ms;        /* default 2000 */
+    int retries;                    /* default 3, >= 0 */
+    int64_t resync_ms;              /* default 30000; 0 disables */
+    int64_t backoff_ms;             /* default 100: first retry delay, doubled each time */
+    int64_t min_healthy_time_ms;    /* default 0: a desired-colour instance must have been healthy
+                                     * this long before it is marked UP */
+    bool unconfirmed_proceed;       /* default false ("hold"): a change an agent reports unconfirmed
+                                     * by a balancer holds the switch; true ("proceed"): ignored */
+    int64_t unconfirmed_timeout_ms; /* default 60000: held this long, the switch says blocked
+                                     * (it goes on holding and asking) */
 };
 
 struct bg_controller_conf {

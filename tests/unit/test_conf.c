@@ -316,7 +316,7 @@ static void test_conf_agent_backend_defaults(void **state)
     b = &c.backends[1];
     assert_int_equal(b->type, BG_BACKEND_HAPROXY_AGENT);
     assert_string_equal(b->listen, "127.0.0.1:9203");
-    assert_int_equal(b->confirm_timeout_ms, 1500);
+    assert_int_equal(b->confirm_timeout_ms, 0); /* derived from the observed interval */
     assert_int_equal(b->poll_window_ms, 5000);
     assert_int_equal(b->confirm_polls, 1);
 
@@ -349,6 +349,8 @@ static void test_conf_controller_good(void **state)
     assert_int_equal(c.sw.resync_ms, 0);
     assert_int_equal(c.sw.backoff_ms, 250);
     assert_int_equal(c.sw.min_healthy_time_ms, 5000);
+    assert_true(c.sw.unconfirmed_proceed);
+    assert_int_equal(c.sw.unconfirmed_timeout_ms, 90000);
     assert_string_equal(c.http.listen, "127.0.0.1:9100");
     assert_null(c.http.token_file);
     assert_null(c.http.token);
@@ -368,7 +370,7 @@ static void test_conf_controller_minimal_defaults(void **state)
     assert_int_equal(c.zk.session_timeout_ms, 4000);
     assert_null(c.zk.auth);
     /* "switch:" and "http:" with nothing under them are empty sections. */
-    assert_int_equal(c.sw.batch_size, 1);
+    assert_int_equal(c.sw.batch_size, 0); /* every call of a phase at once */
     assert_int_equal(c.sw.min_ready, 1);
     assert_int_equal(c.sw.settle_ms, 0);
     assert_int_equal(c.sw.call_timeout_ms, 2000);
@@ -376,6 +378,8 @@ static void test_conf_controller_minimal_defaults(void **state)
     assert_int_equal(c.sw.resync_ms, 30000);
     assert_int_equal(c.sw.backoff_ms, 100);
     assert_int_equal(c.sw.min_healthy_time_ms, 0);
+    assert_false(c.sw.unconfirmed_proceed); /* hold */
+    assert_int_equal(c.sw.unconfirmed_timeout_ms, 60000);
     assert_null(c.http.listen);
     assert_null(c.http.token);
     char host[256] = "";
@@ -536,6 +540,15 @@ static void test_conf_out_of_range(void **state)
            "4:14: switch.min_ready: expected an integer >= 0, got \"-1\"",
            "5:12: switch.retries: expected an integer between 0 and 2147483647, got "
            "\"2147483648\"");
+}
+
+static void test_conf_switch_unconfirmed_values(void **state)
+{
+    (void)state;
+    EXPECT("controller_bad_unconfirmed.yaml", CONTROLLER,
+           "3:16: switch.unconfirmed: expected hold or proceed, got \"wait\"",
+           "4:24: switch.unconfirmed_timeout: expected a duration above 0 (an integer followed "
+           "by ms, s or m, e.g. 250ms, 2s, 1m), got \"0s\"");
 }
 
 static void test_conf_not_integers(void **state)
@@ -1289,6 +1302,7 @@ int main(void)
         cmocka_unit_test(test_conf_agent_backend_defaults),
         cmocka_unit_test(test_conf_controller_good),
         cmocka_unit_test(test_conf_controller_minimal_defaults),
+        cmocka_unit_test(test_conf_switch_unconfirmed_values),
         cmocka_unit_test(test_conf_missing_file),
         TMP_TEST(test_conf_directory_is_not_a_file),
         cmocka_unit_test(test_conf_syntax_error),
