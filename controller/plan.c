@@ -54,10 +54,17 @@ static enum bg_known target(const struct bg_plan_input *in, const struct bg_memb
     return BG_KNOWN_OUT;
 }
 
-/* Must this member be told `want` now? (Unknown, different, or due for resync.) */
+/* Is this member's last status still waiting for a balancer, and does that hold the switch? */
+static bool held(const struct bg_plan_input *in, const struct bg_member *m)
+{
+    return m->unconfirmed && !in->proceed_unconfirmed;
+}
+
+/* Must this member be told `want` now? (Unknown, different, held for its balancers' confirmation
+ * -- asked again, a long poll --, or due for resync.) */
 static bool needs(const struct bg_plan_input *in, const struct bg_member *m, enum bg_known want)
 {
-    if (m->known != want)
+    if (m->known != want || held(in, m))
         return true;
     return in->resync_ms > 0 && in->now_ms - m->confirmed_ms >= in->resync_ms;
 }
@@ -114,11 +121,12 @@ static void note_unhealthy(const struct bg_plan_input *in, struct bg_plan *out)
     note(in, out, "unhealthy: ", unhealthy, true);
 }
 
-/* Collect up to batch_size members whose target is `want` and that need telling. */
+/* Collect up to batch_size members (0: all of them) whose target is `want` and that need
+ * telling, in order. */
 static size_t pick(const struct bg_plan_input *in, struct bg_plan *out, bool fallback,
                    enum bg_known want, bool *waiting)
 {
-    size_t batch = in->batch_size > 0 ? (size_t)in->batch_size : 1;
+    size_t batch = in->batch_size > 0 ? (size_t)in->batch_size : BG_PLAN_MAX_BATCH;
     if (batch > BG_PLAN_MAX_BATCH)
         batch = BG_PLAN_MAX_BATCH;
     size_t n = 0;
@@ -167,7 +175,7 @@ static int count(const struct bg_plan_input *in, struct bg_plan *out)
         out->targets++;
         if (may_serve(in, m)) {
             out->healthy++;
-            out->ready += m->known == BG_KNOWN_UP;
+            out->ready += m->known == BG_KNOWN_UP && !held(in, m);
         } else if (m->healthy) {
             pending++;
             earliest(&out->wake_at_ms, m->healthy_since_ms + min_healthy(in));
@@ -229,6 +237,90 @@ static void plan_unhealthy(const struct bg_plan_input *in, struct bg_plan *out, 
     note_unhealthy(in, out);
 }
 
+/* Members told `want` (their target in normal operation) whose balancers have not all seen it.
+ * Sets *of to how many have that target, *late when one has been held past the bound, and
+ * counts them into out->unconfirmed. */
+static int unconfirmed(const struct bg_plan_input *in, struct bg_plan *out, enum bg_known want,
+                       int *of, bool *late)
+{
+    int n = 0;
+    *of = 0;
+    *late = false;
+    for (size_t i = 0; i < in->n; i++) {
+        const struct bg_member *m = &in->m[i];
+        if (target(in, m, false) != want)
+            continue;
+        (*of)++;
+        if (m->known != want || !held(in, m))
+            continue;
+        n++;
+        if (in->unconfirmed_timeout_ms > 0) {
+            int64_t due = m->unconfirmed_since_ms + in->unconfirmed_timeout_ms;
+            if (in->now_ms >= due)
+                *late = true;
+            else
+                earliest(&out->wake_at_ms, due);
+        }
+    }
+    out->unconfirmed += n;
+    return n;
+}
+
+/* Append "waiting for K of N to be confirmed (id: balancer, ...; id: ...)" to the reason. */
+static void note_waiting(const struct bg_plan_input *in, struct bg_plan *out, enum bg_known want,
+                         int k, int of, bool late, const char *sep)
+{
+    size_t len = strlen(out->reason);
+    int w =
+        snprintf(out->reason + len, sizeof(out->reason) - len,
+                 "%swaiting for %d of %d to be confirmed%s (", sep, k, of,
+                 late ? " for longer than unconfirmed_timeout; the other colour is kept UP" : "");
+    if (w < 0 || (size_t)w >= sizeof(out->reason) - len)
+        return;
+    len += (size_t)w;
+    int listed = 0;
+    for (size_t i = 0; i < in->n && len + 4 < sizeof(out->reason); i++) {
+        const struct bg_member *m = &in->m[i];
+        if (target(in, m, false) != want || m->known != want || !held(in, m))
+            continue;
+        w = snprintf(out->reason + len, sizeof(out->reason) - len, "%s%s: ", listed ? "; " : "",
+                     m->id);
+        for (int b = 0; b < m->n_waiting && b < BG_WAITING_MAX && w >= 0; b++) {
+            len += (size_t)w;
+            if (len >= sizeof(out->reason))
+                break;
+            w = snprintf(out->reason + len, sizeof(out->reason) - len, "%s%s", b ? ", " : "",
+                         m->waiting[b]);
+        }
+        if (w >= 0 && len < sizeof(out->reason))
+            len += (size_t)w;
+        if (m->n_waiting > BG_WAITING_MAX && len < sizeof(out->reason)) {
+            w = snprintf(out->reason + len, sizeof(out->reason) - len, " and %d more",
+                         m->n_waiting - BG_WAITING_MAX);
+            len += w > 0 ? (size_t)w : 0;
+        } else if (m->n_waiting == 0 && len < sizeof(out->reason)) {
+            w = snprintf(out->reason + len, sizeof(out->reason) - len, "a balancer");
+            len += w > 0 ? (size_t)w : 0;
+        }
+        listed++;
+    }
+    if (len + 1 < sizeof(out->reason)) {
+        out->reason[len] = ')';
+        out->reason[len + 1] = '\0';
+    } else {
+        out->reason[sizeof(out->reason) - 1] = '\0';
+    }
+}
+
+/* How many of the picked members are told something new (not asked again for confirmation)? */
+static size_t fresh(const struct bg_plan_input *in, const struct bg_plan *out, enum bg_known want)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < out->n_idx; i++)
+        n += in->m[out->idx[i]].known != want;
+    return n;
+}
+
 static void decide(const struct bg_plan_input *in, struct bg_plan *out)
 {
     memset(out, 0, sizeof(*out));
@@ -249,13 +341,21 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
         return;
     }
 
-    /* Make: every healthy desired-colour instance UP. */
-    bool waiting_up = false;
-    if (pick(in, out, false, BG_KNOWN_UP, &waiting_up) > 0) {
-        out->phase = BG_PHASE_SWITCHING;
-        out->action = BG_ACT_UP;
-        snprintf(out->reason, sizeof(out->reason), "marking %s UP (%d of %d ready)", want,
-                 out->ready, out->targets);
+    /* Make: every healthy desired-colour instance UP, and seen UP by every balancer (hold). */
+    bool waiting_up = false, late = false;
+    int of = 0;
+    int held_up = unconfirmed(in, out, BG_KNOWN_UP, &of, &late);
+    if (pick(in, out, false, BG_KNOWN_UP, &waiting_up) > 0 || held_up > 0) {
+        out->phase = late ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
+        out->action = out->n_idx > 0 ? BG_ACT_UP : BG_ACT_NONE;
+        if (fresh(in, out, BG_KNOWN_UP) > 0 || held_up == 0)
+            snprintf(out->reason, sizeof(out->reason), "marking %s UP (%d of %d ready)", want,
+                     out->ready, out->targets);
+        else
+            snprintf(out->reason, sizeof(out->reason), "marking %s UP", want);
+        if (held_up > 0)
+            note_waiting(in, out, BG_KNOWN_UP, held_up, of, late,
+                         fresh(in, out, BG_KNOWN_UP) > 0 ? "; " : ": ");
         return;
     }
     if (out->ready < in->min_ready || out->ready == 0) {
@@ -270,9 +370,18 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
         return;
     }
 
-    /* Break: the other colour OUT_OF_SERVICE, after settle. */
+    /* Break: the other colour OUT_OF_SERVICE, after settle; converged only once every balancer
+     * has seen it out (hold). */
     bool waiting_out = false;
-    if (pick(in, out, false, BG_KNOWN_OUT, &waiting_out) > 0) {
+    int held_out = unconfirmed(in, out, BG_KNOWN_OUT, &of, &late);
+    if (pick(in, out, false, BG_KNOWN_OUT, &waiting_out) == 0 && held_out > 0) {
+        out->phase = late ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
+        snprintf(out->reason, sizeof(out->reason), "%s is UP (%d of %d); taking %s out", want,
+                 out->ready, out->targets, bg_color_name(bg_other_color(in->desired)));
+        note_waiting(in, out, BG_KNOWN_OUT, held_out, of, late, ": ");
+        return;
+    }
+    if (out->n_idx > 0) {
         int64_t settled = in->last_up_ms + in->settle_ms;
         if (in->last_up_ms > 0 && in->now_ms < settled) {
             out->phase = BG_PHASE_SETTLING;
@@ -283,10 +392,12 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
                      (long long)(settled - in->now_ms));
             return;
         }
-        out->phase = BG_PHASE_SWITCHING;
+        out->phase = late ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
         out->action = BG_ACT_OUT;
         snprintf(out->reason, sizeof(out->reason), "%s is UP (%d of %d); taking %s out", want,
                  out->ready, out->targets, bg_color_name(bg_other_color(in->desired)));
+        if (held_out > 0)
+            note_waiting(in, out, BG_KNOWN_OUT, held_out, of, late, ": ");
         return;
     }
     if (waiting_up || waiting_out) {

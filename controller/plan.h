@@ -18,6 +18,11 @@ enum bg_phase {
 
 enum bg_known { BG_KNOWN_NONE = 0, BG_KNOWN_UP, BG_KNOWN_OUT };
 
+/* Balancers an agent names as not having seen a change yet, kept per member (more are
+ * counted, not kept). */
+#define BG_WAITING_MAX 4
+#define BG_WAITING_LEN 128
+
 /* One registered instance (one ephemeral node) and what the controller knows of it. */
 struct bg_member {
     char id[129];
@@ -35,6 +40,12 @@ struct bg_member {
     int failures;             /* consecutive failed calls */
     int64_t retry_at_ms;      /* do not call before this (backoff after failures) */
     char last_error[256];
+    /* The agent applied `known`, but a balancer that counts has not seen it yet (the agent's
+     * answer said "confirmed": false). An agent that does not say counts as confirmed. */
+    bool unconfirmed;
+    int64_t unconfirmed_since_ms; /* monotonic ms of the first such answer for `known` */
+    int n_waiting;                /* balancers named in the answer's "waiting_for" */
+    char waiting[BG_WAITING_MAX][BG_WAITING_LEN]; /* the first of them (sanitised) */
 };
 
 struct bg_plan_input {
@@ -43,7 +54,7 @@ struct bg_plan_input {
     const struct bg_member *m;
     size_t n;
     int min_ready;
-    int batch_size;
+    int batch_size; /* 0: every call of a phase at once; N: at most N at a time */
     int64_t now_ms;
     int64_t settle_ms;
     int64_t resync_ms;        /* 0: never re-assert */
@@ -54,9 +65,12 @@ struct bg_plan_input {
                                * what is UP but puts no standby instance into service */
     int64_t fallback_hold_ms; /* while in fallback: how long a desired-colour instance must stay
                                * healthy before the switch is tried again (flap damping) */
+    bool proceed_unconfirmed; /* switch.unconfirmed: proceed (false: hold) */
+    int64_t unconfirmed_timeout_ms; /* held this long: blocked, still holding (0: no bound) */
 };
 
-#define BG_PLAN_MAX_BATCH 64
+/* The most calls one plan asks for (a larger phase takes several passes). */
+#define BG_PLAN_MAX_BATCH 1024
 
 struct bg_plan {
     enum bg_phase phase;
@@ -65,7 +79,8 @@ struct bg_plan {
     size_t idx[BG_PLAN_MAX_BATCH]; /* members to call now (indices into input.m) */
     size_t n_idx;
     int64_t wake_at_ms; /* re-plan by then even if nothing happens (0: no deadline) */
-    int ready;          /* desired-colour members known UP and healthy */
+    int ready;          /* desired-colour members known UP (and confirmed, with hold) and healthy */
+    int unconfirmed;    /* members of the current phase held for their balancers' confirmation */
     int targets;        /* usable desired-colour members */
     int healthy;        /* usable desired-colour members that may carry traffic (healthy, and
                          * for min_healthy_time or already UP) */
@@ -75,7 +90,10 @@ struct bg_plan {
 
 /* Decide the next step. Pure: no I/O, no clock, no globals. Make before break: OUT is only
  * planned once at least min_ready desired-colour members are known UP, every reachable one
- * is UP, and settle has passed since the last one became UP. An unhealthy member is never
+ * is UP, and settle has passed since the last one became UP. With hold (the default), UP and
+ * OUT count only once every balancer has seen them: an unconfirmed member is asked again (a
+ * long poll) and keeps the old colour UP, or the switch from converging; held longer than
+ * unconfirmed_timeout_ms the phase is blocked, still holding. An unhealthy member is never
  * marked UP (and is taken out once it is); when the desired colour has fewer than min_ready
  * healthy members the plan falls back: the other colour's healthy members are kept or made
  * UP, and the switch completes by itself once the desired colour is healthy again. */

@@ -7,6 +7,8 @@
 
 #include "plan.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static char ep[] = "http://127.0.0.1:1";
@@ -470,6 +472,195 @@ static void test_plan_new_system_puts_no_standby_into_service(void **state)
     assert_non_null(strstr(p.reason, "green has never served and is left as it is"));
 }
 
+/* The default (batch_size 0): every call of a phase in one plan, in order, so that the
+ * confirmations overlap; make before break still holds phase by phase. */
+static void test_plan_default_batch_is_whole_phase(void **state)
+{
+    (void)state;
+    struct bg_member m[16];
+    char ids[16][8];
+    for (int i = 0; i < 16; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "%c%d", i < 8 ? 'b' : 'g', i % 8);
+        m[i] = mk(ids[i], i < 8 ? BG_BLUE : BG_GREEN, i < 8 ? BG_KNOWN_UP : BG_KNOWN_OUT);
+    }
+    struct bg_plan_input in = input(BG_GREEN, m, 16);
+    in.batch_size = 0;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_int_equal(p.n_idx, 8);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(p.idx[i], 8 + i); /* in order */
+    /* All UP (and confirmed): the whole other colour goes out in one plan. */
+    for (size_t i = 0; i < 8; i++) {
+        m[p.idx[i]].known = BG_KNOWN_UP;
+        m[p.idx[i]].confirmed_ms = in.now_ms;
+    }
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_OUT);
+    assert_int_equal(p.n_idx, 8);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(p.idx[i], i);
+    for (size_t i = 0; i < 8; i++)
+        m[i].known = BG_KNOWN_OUT;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_int_equal(p.n_idx, 0);
+}
+
+/* More members than one plan may call: the rest follow in the next pass. */
+static void test_plan_default_batch_caps_at_max(void **state)
+{
+    (void)state;
+    size_t n = BG_PLAN_MAX_BATCH + 3;
+    struct bg_member *m = calloc(n, sizeof(*m));
+    assert_non_null(m);
+    for (size_t i = 0; i < n; i++) {
+        m[i] = mk("g", BG_GREEN, BG_KNOWN_NONE);
+        snprintf(m[i].id, sizeof(m[i].id), "g%zu", i);
+    }
+    struct bg_plan_input in = input(BG_GREEN, m, n);
+    in.batch_size = 0;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.n_idx, BG_PLAN_MAX_BATCH);
+    for (size_t i = 0; i < p.n_idx; i++)
+        m[p.idx[i]].known = BG_KNOWN_UP;
+    bg_plan(&in, &p);
+    assert_int_equal(p.n_idx, 3);
+    assert_int_equal(p.idx[0], BG_PLAN_MAX_BATCH);
+    free(m);
+}
+
+static void unconfirm(struct bg_member *m, int64_t since, const char *balancer)
+{
+    m->unconfirmed = true;
+    m->unconfirmed_since_ms = since;
+    m->n_waiting = balancer != NULL;
+    if (balancer != NULL)
+        snprintf(m->waiting[0], sizeof(m->waiting[0]), "%s", balancer);
+}
+
+/* hold: an UP a balancer has not seen is asked again and keeps the old colour UP. */
+static void test_plan_unconfirmed_up_holds_the_break(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP), mk("b2", BG_BLUE, BG_KNOWN_UP),
+                            mk("g1", BG_GREEN, BG_KNOWN_UP), mk("g2", BG_GREEN, BG_KNOWN_UP)};
+    unconfirm(&m[3], 1500, "health 127.0.0.1 (node lb1, last state DOWN 1/2)");
+    struct bg_plan_input in = input(BG_GREEN, m, 4);
+    in.batch_size = 0;
+    in.unconfirmed_timeout_ms = 60000;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_int_equal(p.action, BG_ACT_UP); /* asked again: a long poll */
+    assert_int_equal(p.n_idx, 1);
+    assert_int_equal(p.idx[0], 3);
+    assert_int_equal(p.unconfirmed, 1);
+    assert_int_equal(p.wake_at_ms, 61500);
+    assert_string_equal(p.reason, "marking green UP: waiting for 1 of 2 to be confirmed (g2: "
+                                  "health 127.0.0.1 (node lb1, last state DOWN 1/2))");
+    /* Between two asks (the agent answered at once): nothing to call, still no OUT. */
+    m[3].retry_at_ms = 2200;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_int_equal(p.n_idx, 0);
+    assert_int_equal(p.wake_at_ms, 2200);
+    assert_non_null(strstr(p.reason, "waiting for 1 of 2 to be confirmed"));
+    /* Confirmed: the break goes on. */
+    m[3].unconfirmed = false;
+    m[3].retry_at_ms = 0;
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_OUT);
+    assert_int_equal(p.n_idx, 2);
+}
+
+/* Only a confirmed UP counts toward min_ready; new UPs and asks again go in one plan. */
+static void test_plan_unconfirmed_up_is_not_ready(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP), mk("g1", BG_GREEN, BG_KNOWN_UP),
+                            mk("g2", BG_GREEN, BG_KNOWN_OUT)};
+    unconfirm(&m[1], 1900, NULL);
+    struct bg_plan_input in = input(BG_GREEN, m, 3);
+    in.batch_size = 0;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.ready, 0);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_int_equal(p.n_idx, 2);
+    assert_string_equal(p.reason, "marking green UP (0 of 2 ready); waiting for 1 of 2 to be "
+                                  "confirmed (g1: a balancer)");
+}
+
+/* An OUT a balancer has not seen: asked again; not converged (no new request may still reach
+ * the old colour when bgctl switch --wait returns). */
+static void test_plan_unconfirmed_out_is_not_converged(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_OUT), mk("b2", BG_BLUE, BG_KNOWN_OUT),
+                            mk("g1", BG_GREEN, BG_KNOWN_UP)};
+    unconfirm(&m[0], 1800, "health 127.0.0.1 (node lb1, last state UP 3/3)");
+    struct bg_plan_input in = input(BG_GREEN, m, 3);
+    in.batch_size = 0;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_int_equal(p.action, BG_ACT_OUT);
+    assert_int_equal(p.n_idx, 1);
+    assert_int_equal(p.idx[0], 0);
+    assert_string_equal(p.reason, "green is UP (1 of 1); taking blue out: waiting for 1 of 2 to "
+                                  "be confirmed (b1: health 127.0.0.1 (node lb1, last state UP "
+                                  "3/3))");
+    m[0].retry_at_ms = 3000;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_int_equal(p.n_idx, 0);
+    m[0].unconfirmed = false;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+}
+
+/* Held past unconfirmed_timeout: blocked (bgctl switch --wait says why), still holding and
+ * still asking. */
+static void test_plan_unconfirmed_past_the_bound_blocks_and_holds(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP), mk("g1", BG_GREEN, BG_KNOWN_UP)};
+    unconfirm(&m[1], 500, "health 10.0.0.7");
+    struct bg_plan_input in = input(BG_GREEN, m, 2);
+    in.unconfirmed_timeout_ms = 1000;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_false(p.fallback);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_int_equal(p.idx[0], 1);
+    assert_string_equal(p.reason, "marking green UP: waiting for 1 of 1 to be confirmed for "
+                                  "longer than unconfirmed_timeout; the other colour is kept UP "
+                                  "(g1: health 10.0.0.7)");
+}
+
+/* proceed: confirmation is not waited for (today's behaviour). */
+static void test_plan_unconfirmed_proceed_goes_on(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP), mk("g1", BG_GREEN, BG_KNOWN_UP)};
+    unconfirm(&m[1], 1500, "health 127.0.0.1");
+    struct bg_plan_input in = input(BG_GREEN, m, 2);
+    in.proceed_unconfirmed = true;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_OUT);
+    assert_int_equal(p.unconfirmed, 0);
+    m[0].known = BG_KNOWN_OUT;
+    unconfirm(&m[0], 1500, "health 127.0.0.1");
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +685,13 @@ int main(void)
         cmocka_unit_test(test_plan_registered_gate_falls_back_to_healthy_old_colour),
         cmocka_unit_test(test_plan_fallback_holds_until_healthy_long_enough),
         cmocka_unit_test(test_plan_new_system_puts_no_standby_into_service),
+        cmocka_unit_test(test_plan_default_batch_is_whole_phase),
+        cmocka_unit_test(test_plan_default_batch_caps_at_max),
+        cmocka_unit_test(test_plan_unconfirmed_up_holds_the_break),
+        cmocka_unit_test(test_plan_unconfirmed_up_is_not_ready),
+        cmocka_unit_test(test_plan_unconfirmed_out_is_not_converged),
+        cmocka_unit_test(test_plan_unconfirmed_past_the_bound_blocks_and_holds),
+        cmocka_unit_test(test_plan_unconfirmed_proceed_goes_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
