@@ -1,5 +1,6 @@
 /* agent.c -- bg-agent main loop: ZooKeeper registration and status transitions. */
 #include "agent.h"
+#include "confirm.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -48,6 +49,11 @@ static const struct bg_backend_ops *backend_ops(enum bg_backend_type t)
     return NULL;
 }
 
+static struct bg_confirm *backend_confirm(struct bg_backend *b)
+{
+    return b->ops->confirm != NULL && b->priv != NULL ? b->ops->confirm(b) : NULL;
+}
+
 /* The health backend is always on: first, unless the configuration places it. */
 static int backends_init(struct bg_agent *a)
 {
@@ -58,9 +64,9 @@ static int backends_init(struct bg_agent *a)
     a->n_backends = c->n_backends + (explicit_health ? 0 : 1);
     a->backends = bg_xcalloc(a->n_backends, sizeof(*a->backends));
     static struct bg_backend_conf default_health = {.type = BG_BACKEND_HEALTH,
-                                                    .confirm_timeout_ms = 1500,
+                                                    .confirm_timeout_ms = 0,
                                                     .poll_window_ms = 5000,
-                                                    .confirm_polls = 1};
+                                                    .confirm_polls = 3};
     size_t k = 0;
     if (!explicit_health)
         a->backends[k++].conf = &default_health;
@@ -117,6 +123,24 @@ static void finish_waiters(struct bg_agent *a, unsigned code, const char *body, 
     }
 }
 
+/* One line per balancer that has not confirmed the change. */
+static void log_unconfirmed(struct bg_agent *a)
+{
+    int64_t now = bg_now_ms();
+    for (size_t i = 0; i < a->n_backends; i++) {
+        struct bg_confirm *c = backend_confirm(&a->backends[i]);
+        for (int k = 0; c != NULL && c->changed && k < c->n_peers; k++) {
+            const struct bg_confirm_peer *p = &c->peer[k];
+            if (p->ok || !bg_confirm_counts(c, p, now))
+                continue;
+            char d[320];
+            bg_confirm_describe(c, p, d, sizeof(d));
+            bg_warn("unconfirmed", "backend=%s status=%s balancer=\"%s\"", a->backends[i].ops->type,
+                    bg_status_name(a->status), d);
+        }
+    }
+}
+
 static void transition_done(struct bg_agent *a, int rc, struct bg_backend *failed)
 {
     int64_t ms = bg_now_ms() - a->trans_started;
@@ -124,9 +148,18 @@ static void transition_done(struct bg_agent *a, int rc, struct bg_backend *faile
     if (rc == 0) {
         a->applied = true;
         a->n_put_ok++;
-        bg_info("status_applied", "status=%s epoch=%lld ms=%lld", bg_status_name(a->status),
-                (long long)a->epoch, (long long)ms);
         char *body = bg_agent_status_json(a);
+        json_t *jb = json_loads(body, 0, NULL);
+        bool confirmed = json_is_true(json_object_get(jb, "confirmed"));
+        json_decref(jb);
+        if (confirmed) {
+            bg_info("status_applied", "status=%s epoch=%lld ms=%lld confirmed=true",
+                    bg_status_name(a->status), (long long)a->epoch, (long long)ms);
+        } else {
+            bg_warn("status_applied", "status=%s epoch=%lld ms=%lld confirmed=false",
+                    bg_status_name(a->status), (long long)a->epoch, (long long)ms);
+            log_unconfirmed(a);
+        }
         finish_waiters(a, 200, body, -1);
         free(body);
         return;
@@ -250,9 +283,55 @@ enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req)
  * Status JSON.
  * ------------------------------------------------------------------------------------- */
 
+/* The pollers a confirming backend has seen: balancers (counts) and the others. */
+static json_t *balancers_json(const struct bg_confirm *c, int64_t now, int64_t wall)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < c->n_peers; i++) {
+        const struct bg_confirm_peer *p = &c->peer[i];
+        char state[48] = "";
+        if (p->send_state)
+            bg_server_state_word(&p->last, state, sizeof(state));
+        char ts[40] = "";
+        bg_iso_time(wall - (now - p->last_ms), ts, sizeof(ts));
+        bool counts = bg_confirm_counts(c, p, now);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:b, s:b, s:b}",
+                                             "addr", p->addr, "node", p->node, "name", p->name,
+                                             "interval_ms", (json_int_t)p->interval_ms, "polls",
+                                             (json_int_t)p->polls, "last_poll", ts, "state", state,
+                                             "send_state", p->send_state, "counts", counts,
+                                             "confirmed", !c->changed || p->ok));
+    }
+    return arr;
+}
+
+/* Adds "confirmed" and "waiting_for" (the balancers that have not confirmed the current change
+ * of any confirming backend, e.g. "health 127.0.0.1 (node lb1, ...)") to j. */
+static void confirmation_json(struct bg_agent *a, json_t *j, int64_t now)
+{
+    json_t *waiting = json_array();
+    for (size_t i = 0; i < a->n_backends; i++) {
+        struct bg_confirm *c = backend_confirm(&a->backends[i]);
+        if (c == NULL || !c->changed)
+            continue;
+        for (int k = 0; k < c->n_peers; k++) {
+            const struct bg_confirm_peer *p = &c->peer[k];
+            if (p->ok || !bg_confirm_counts(c, p, now))
+                continue;
+            char d[320], line[400];
+            bg_confirm_describe(c, p, d, sizeof(d));
+            snprintf(line, sizeof(line), "%s %s", a->backends[i].ops->type, d);
+            json_array_append_new(waiting, bg_json_text(line, 0));
+        }
+    }
+    json_object_set_new(j, "confirmed", json_boolean(json_array_size(waiting) == 0));
+    json_object_set_new(j, "waiting_for", waiting);
+}
+
 char *bg_agent_status_json(struct bg_agent *a)
 {
     const struct bg_instance_conf *in = &a->conf->instance;
+    int64_t now = bg_now_ms(), wall = bg_wall_ms();
     json_t *backends = json_array();
     for (size_t i = 0; i < a->n_backends; i++) {
         struct bg_backend *b = &a->backends[i];
@@ -263,10 +342,15 @@ char *bg_agent_status_json(struct bg_agent *a)
         char ts[40] = "";
         if (b->last_wall_ms)
             bg_iso_time(b->last_wall_ms, ts, sizeof(ts));
-        json_array_append_new(backends,
-                              json_pack("{s:s, s:s, s:s, s:o, s:s}", "type", b->ops->type, "result",
-                                        result, "status", bg_status_name(b->last_status), "message",
-                                        bg_json_text(b->msg, 0), "time", ts));
+        json_t *bj = json_pack("{s:s, s:s, s:s, s:o, s:s}", "type", b->ops->type, "result", result,
+                               "status", bg_status_name(b->last_status), "message",
+                               bg_json_text(b->msg, 0), "time", ts);
+        struct bg_confirm *cf = backend_confirm(b);
+        if (cf != NULL) {
+            json_object_set_new(bj, "confirmed", json_boolean(bg_confirm_is_confirmed(cf, now)));
+            json_object_set_new(bj, "balancers", balancers_json(cf, now, wall));
+        }
+        json_array_append_new(backends, bj);
     }
     const struct bg_check *c = &a->check;
     char cts[40] = "";
@@ -285,6 +369,7 @@ char *bg_agent_status_json(struct bg_agent *a)
                   "backends", backends, "healthy", bg_agent_app_healthy(a), "check", check);
     if (in->address != NULL)
         json_object_set_new(j, "address", json_string(in->address));
+    confirmation_json(a, j, now);
     char *s = bg_json_dumps_safe(j, JSON_COMPACT, "status");
     json_decref(j);
     return s;

@@ -19,6 +19,7 @@ const char *bg_status_name(enum bg_status s);
 
 struct bg_agent;
 struct bg_backend;
+struct bg_confirm;
 
 /* ---------------------------------------------------------------------------------------
  * Backends. Each applies a status to one registry or balancer. apply() may finish at once
@@ -42,6 +43,9 @@ struct bg_backend_ops {
     /* SIGTERM: leave the registry (e.g. deregister). May be NULL. */
     void (*shutdown)(struct bg_backend *b);
     void (*destroy)(struct bg_backend *b);
+    /* The confirmation tracker of a backend that confirms through balancers' polls (health,
+     * haproxy-agent); NULL (or a NULL member) for the others. */
+    struct bg_confirm *(*confirm)(struct bg_backend *b);
 };
 
 struct bg_backend {
@@ -67,8 +71,10 @@ extern const struct bg_backend_ops bg_backend_exec_ops;
 
 /* The health backend's view, read by the HTTP handler for GET /health. */
 bool bg_health_is_up(struct bg_backend *b);
-/* Record that a balancer at peer polled /health and was answered with st. */
-void bg_health_polled(struct bg_backend *b, const char *peer, enum bg_status st);
+/* Record that peer polled /health (user_agent and send_state: its User-Agent and
+ * X-Haproxy-Server-State headers, NULL when absent) and was answered with st. */
+void bg_health_polled(struct bg_backend *b, const char *peer, const char *user_agent,
+                      const char *send_state, enum bg_status st);
 
 /* ---------------------------------------------------------------------------------------
  * The agent.

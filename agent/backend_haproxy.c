@@ -19,8 +19,9 @@
  * (agent failures are not health failures), so a dead agent never brings an instance back.
  *
  * Confirmed propagation (DESIGN §5): a poll counts for a balancer once HAProxy has read the
- * whole answer and closed the connection, i.e. after it acted on the word. Balancers are
- * told apart by source address, as for the health backend.
+ * whole answer and closed the connection, i.e. after it acted on the word: one such poll
+ * confirms (HAProxy applies ready/drain at once, no rise/fall). Balancers are told apart by
+ * source address; one silent for longer than poll_window stops counting.
  *
  * Every socket is non-blocking and lives in one epoll set, so the agent's poll() loop sees a
  * single descriptor however many checks are in flight.
@@ -153,9 +154,10 @@ static void conn_close(struct haproxy *h, struct ha_conn *c, int64_t now)
 {
     if (c->answered_ms != 0) {
         h->n_polls++;
-        if (c->word == served_word(h) &&
-            (!h->confirm.waiting || c->answered_ms >= h->confirm.changed_ms))
-            bg_confirm_polled(&h->confirm, c->peer, now);
+        struct bg_poll p = {.addr = c->peer,
+                            .answered_current = c->word == served_word(h) &&
+                                                c->answered_ms >= h->confirm.changed_ms};
+        bg_confirm_polled(&h->confirm, &p, now);
     }
     close(c->fd); /* also removes it from the epoll set */
     if (c->prev != NULL)
@@ -342,6 +344,10 @@ static int haproxy_init(struct bg_backend *b, char *err, size_t errlen)
     h->served = BG_STATUS_OUT; /* a new instance takes no traffic until told */
     h->settled = true;
     bg_confirm_init(&h->confirm, c->poll_window_ms, c->confirm_timeout_ms, c->confirm_polls);
+    /* agent-check is TCP (no User-Agent) on a port nobody browses, and HAProxy acts on the
+     * word it reads at once (no rise/fall): the first poll makes a balancer, one confirms. */
+    h->confirm.check_agent = false;
+    h->confirm.min_peer_polls = 1;
     b->priv = h;
     bg_info("haproxy_agent_listen", "listen=%s word=drain confirm_timeout_ms=%lld polls=%d",
             c->listen, (long long)c->confirm_timeout_ms, h->confirm.polls);
@@ -352,14 +358,22 @@ static int haproxy_apply(struct bg_backend *b, enum bg_status st)
 {
     struct haproxy *h = b->priv;
     int64_t now = bg_now_ms();
-    if (h->served == st && h->settled) {
-        snprintf(b->msg, sizeof(b->msg), "unchanged (answering %.5s)", word_for(st));
-        return 0;
+    h->confirm.limit_ms = b->deadline_ms; /* answer before the caller gives up */
+    if (h->served == st) {
+        /* Asked again (the controller long-polls an unconfirmed change): wait again. */
+        if (!bg_confirm_rearm(&h->confirm, now)) {
+            h->settled = true;
+            snprintf(b->msg, sizeof(b->msg), "unchanged (answering %.5s)", word_for(st));
+            return 0;
+        }
+        h->settled = false;
+        snprintf(b->msg, sizeof(b->msg), "answering %.5s; waiting for balancers to confirm",
+                 word_for(st));
+        return BG_PENDING;
     }
     h->served = st;
     h->settled = false;
-    h->confirm.limit_ms = b->deadline_ms; /* answer before the caller gives up */
-    if (!bg_confirm_start(&h->confirm, now)) {
+    if (!bg_confirm_start(&h->confirm, st == BG_STATUS_UP, now)) {
         h->settled = true;
         snprintf(b->msg, sizeof(b->msg), "answering %.5s; applied (no balancer polling)",
                  word_for(st));
@@ -408,12 +422,7 @@ static void haproxy_on_fds(struct bg_backend *b, struct pollfd *pfd, int n)
 static int64_t haproxy_deadline(struct bg_backend *b)
 {
     struct haproxy *h = b->priv;
-    int64_t d = 0;
-    if (h->confirm.waiting) {
-        d = h->confirm.changed_ms + h->confirm.timeout_ms;
-        if (h->confirm.limit_ms > 0 && h->confirm.limit_ms < d)
-            d = h->confirm.limit_ms;
-    }
+    int64_t d = bg_confirm_deadline(&h->confirm, bg_now_ms());
     if (h->head != NULL && (d == 0 || h->head->expires_ms < d))
         d = h->head->expires_ms;
     if (h->accept_paused_until != 0 && (d == 0 || h->accept_paused_until < d))
@@ -432,6 +441,12 @@ static void haproxy_tick(struct bg_backend *b, int64_t now)
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listener_tag};
         epoll_ctl(h->epfd, EPOLL_CTL_MOD, h->lfd, &ev);
     }
+}
+
+static struct bg_confirm *haproxy_confirm(struct bg_backend *b)
+{
+    struct haproxy *h = b->priv;
+    return &h->confirm;
 }
 
 static void haproxy_destroy(struct bg_backend *b)
@@ -462,4 +477,5 @@ const struct bg_backend_ops bg_backend_haproxy_ops = {
     .deadline = haproxy_deadline,
     .tick = haproxy_tick,
     .destroy = haproxy_destroy,
+    .confirm = haproxy_confirm,
 };

@@ -1,10 +1,11 @@
-/* backend_health.c -- GET /health answers 200/503; a change is applied once pollers saw it. */
+/* backend_health.c -- GET /health answers 200/503; a change is applied once balancers saw it. */
 #include "agent.h"
 #include "confirm.h"
 #include "util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct health {
     enum bg_status served;
@@ -18,11 +19,11 @@ static int health_init(struct bg_backend *b, char *err, size_t errlen)
     struct health *h = bg_xcalloc(1, sizeof(*h));
     h->served = BG_STATUS_OUT; /* a new instance takes no traffic until told */
     int64_t window = b->conf ? b->conf->poll_window_ms : 5000;
-    int64_t timeout = b->conf ? b->conf->confirm_timeout_ms : 3000;
-    int polls = b->conf ? b->conf->confirm_polls : 1;
+    int64_t timeout = b->conf ? b->conf->confirm_timeout_ms : 0;
+    int polls = b->conf ? b->conf->confirm_polls : 3;
     bg_confirm_init(&h->confirm, window, timeout, polls);
-    /* Anyone can GET /health: one stray curl must not make every change wait for it. */
-    h->confirm.min_peer_polls = 2;
+    /* Anyone can GET /health: see confirm.c for who counts as a balancer. */
+    h->confirm.check_agent = true;
     b->priv = h;
     return 0;
 }
@@ -31,13 +32,18 @@ static int health_apply(struct bg_backend *b, enum bg_status st)
 {
     struct health *h = b->priv;
     int64_t now = bg_now_ms();
-    if (h->served == st && !h->confirm.waiting) {
-        snprintf(b->msg, sizeof(b->msg), "unchanged");
-        return 0;
+    h->confirm.limit_ms = b->deadline_ms;
+    if (h->served == st) {
+        /* Asked again (the controller long-polls an unconfirmed change): wait again. */
+        if (!bg_confirm_rearm(&h->confirm, now)) {
+            snprintf(b->msg, sizeof(b->msg), "unchanged");
+            return 0;
+        }
+        snprintf(b->msg, sizeof(b->msg), "unchanged; waiting for balancers to confirm");
+        return BG_PENDING;
     }
     h->served = st;
-    h->confirm.limit_ms = b->deadline_ms;
-    if (!bg_confirm_start(&h->confirm, now)) {
+    if (!bg_confirm_start(&h->confirm, st == BG_STATUS_UP, now)) {
         snprintf(b->msg, sizeof(b->msg), "applied (no balancer polling)");
         return 0;
     }
@@ -49,17 +55,20 @@ static int health_progress(struct bg_backend *b, int64_t now)
 {
     struct health *h = b->priv;
     int rc = bg_confirm_check(&h->confirm, now, b->msg, sizeof(b->msg));
-    /* Unconfirmed is reported, not failed: the balancer may simply have gone away. */
+    /* Unconfirmed is reported (confirmed: false, waiting_for), not failed. */
     return rc == 1 ? BG_PENDING : 0;
+}
+
+static void health_cancel(struct bg_backend *b)
+{
+    struct health *h = b->priv;
+    h->confirm.waiting = false;
 }
 
 static int64_t health_deadline(struct bg_backend *b)
 {
     struct health *h = b->priv;
-    if (!h->confirm.waiting)
-        return 0;
-    int64_t d = h->confirm.changed_ms + h->confirm.timeout_ms;
-    return h->confirm.limit_ms > 0 && h->confirm.limit_ms < d ? h->confirm.limit_ms : d;
+    return bg_confirm_deadline(&h->confirm, bg_now_ms());
 }
 
 static void health_destroy(struct bg_backend *b)
@@ -68,17 +77,30 @@ static void health_destroy(struct bg_backend *b)
     b->priv = NULL;
 }
 
+static struct bg_confirm *health_confirm(struct bg_backend *b)
+{
+    struct health *h = b->priv;
+    return &h->confirm;
+}
+
 bool bg_health_is_up(struct bg_backend *b)
 {
     struct health *h = b->priv;
     return h->served == BG_STATUS_UP;
 }
 
-void bg_health_polled(struct bg_backend *b, const char *peer, enum bg_status st)
+void bg_health_polled(struct bg_backend *b, const char *peer, const char *user_agent,
+                      const char *send_state, enum bg_status st)
 {
     struct health *h = b->priv;
-    (void)st;
-    bg_confirm_polled(&h->confirm, peer, bg_now_ms());
+    struct bg_server_state ss;
+    bool have_ss =
+        send_state != NULL && bg_server_state_parse(send_state, strlen(send_state), &ss) == 0;
+    struct bg_poll p = {.addr = peer,
+                        .user_agent = user_agent,
+                        .ss = have_ss ? &ss : NULL,
+                        .answered_current = st == h->served};
+    bg_confirm_polled(&h->confirm, &p, bg_now_ms());
 }
 
 const struct bg_backend_ops bg_backend_health_ops = {
@@ -86,6 +108,8 @@ const struct bg_backend_ops bg_backend_health_ops = {
     .init = health_init,
     .apply = health_apply,
     .progress = health_progress,
+    .cancel = health_cancel,
     .deadline = health_deadline,
     .destroy = health_destroy,
+    .confirm = health_confirm,
 };

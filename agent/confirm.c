@@ -1,91 +1,318 @@
 /* confirm.c -- tracks which balancers poll us and whether they have seen a change. */
 #include "confirm.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Slack added to a derived wait: a poll's own latency and the scheduling of two processes. */
+#define CONFIRM_SLACK_MS 500
+
+/* ----------------------------------------------------------------------------------------
+ * Send-state verdicts.
+ * ------------------------------------------------------------------------------------- */
+
+bool bg_server_state_out(const struct bg_server_state *ss)
+{
+    /* "DOWN x/y" is still down (rising); "UP x/y" still takes traffic (failing). weight is the
+     * server's own: HAProxy shows DOWN servers as weight=1/0, so only 0 means drained. */
+    return ss->state != BG_SS_UP || ss->weight == 0;
+}
+
+bool bg_server_state_up(const struct bg_server_state *ss)
+{
+    /* "UP x/y" is UP but failing: one more failed check may take it down. Only the bare "UP"
+     * is fully risen. */
+    return ss->state == BG_SS_UP && ss->y == 0 && ss->weight != 0;
+}
+
+void bg_server_state_word(const struct bg_server_state *ss, char *buf, size_t len)
+{
+    static const char *const words[] = {"UP", "DOWN", "NOLB", "MAINT", "DRAIN"};
+    const char *w = (unsigned)ss->state < 5 ? words[ss->state] : "?";
+    if (ss->y > 0)
+        snprintf(buf, len, "%s %d/%d%s", w, ss->x, ss->y, ss->weight == 0 ? " weight 0" : "");
+    else
+        snprintf(buf, len, "%s%s", w, ss->weight == 0 ? " weight 0" : "");
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Who is a balancer.
+ *
+ * Anyone can GET /health, and a monitoring probe or a person's loop
+ * (`while true; do curl -s host:port/health; sleep 1; done`) polls at a regular interval
+ * just as a balancer does: cadence alone cannot tell them apart. What does: HAProxy's httpchk
+ * sends no User-Agent at all (unless configured to), while curl, wget, browsers, Python,
+ * Go, Java and Prometheus' blackbox exporter always send one. The rule:
+ *   1. A poll carrying a valid X-Haproxy-Server-State header is a balancer's, at once (only
+ *      HAProxy sends it, and it tells us which node and backend the poll is for).
+ *   2. Once any send-state balancer is active, header-less pollers neither count nor confirm.
+ *   3. Otherwise a poller counts after min_peer_polls polls in a row, each within poll_window
+ *      of the previous, and only if it sends no User-Agent or the User-Agent of a known
+ *      balancer health checker (below). Everything else (curl/..., Wget/..., Mozilla/...)
+ *      is a person or a monitor.
+ *   4. A balancer silent for longer than poll_window stops counting.
+ * Someone who deliberately strips curl's User-Agent and loops is taken for a balancer: the
+ * price is a wait for their polls (bounded by the derived timeout), never a wrong confirmation
+ * of a real balancer, which must confirm on its own.
+ * ------------------------------------------------------------------------------------- */
+
+static bool contains_nocase(const char *s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *s != '\0'; s++) {
+        size_t i = 0;
+        while (i < n && s[i] != '\0' &&
+               tolower((unsigned char)s[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n)
+            return true;
+    }
+    return false;
+}
+
+bool bg_confirm_balancer_agent(const char *user_agent)
+{
+    static const char *const checkers[] = {
+        "haproxy", "ELB-HealthChecker", "GoogleHC",   "Envoy/HC",   "nginx",
+        "F5-",     "Traefik",           "Keepalived", "bg-balancer"};
+    if (user_agent == NULL || user_agent[0] == '\0')
+        return true;
+    for (size_t i = 0; i < sizeof(checkers) / sizeof(checkers[0]); i++)
+        if (contains_nocase(user_agent, checkers[i]))
+            return true;
+    return false;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Tracking.
+ * ------------------------------------------------------------------------------------- */
 
 void bg_confirm_init(struct bg_confirm *c, int64_t window_ms, int64_t timeout_ms, int polls)
 {
     memset(c, 0, sizeof(*c));
-    c->window_ms = window_ms;
-    c->timeout_ms = timeout_ms;
+    c->window_ms = window_ms > 0 ? window_ms : 5000;
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
     c->polls = polls > 0 ? polls : 1;
-    c->min_peer_polls = 1;
+    c->min_peer_polls = 3;
+    c->check_agent = true;
 }
 
-bool bg_confirm_start(struct bg_confirm *c, int64_t now)
+static bool any_send_state(const struct bg_confirm *c, int64_t now)
 {
-    int required = 0;
+    for (int i = 0; i < c->n_peers; i++)
+        if (c->peer[i].send_state && now - c->peer[i].last_ms <= c->window_ms)
+            return true;
+    return false;
+}
+
+static bool counts(const struct bg_confirm *c, const struct bg_confirm_peer *p, int64_t now,
+                   bool ss_known)
+{
+    if (p->polls == 0 || now - p->last_ms > c->window_ms)
+        return false;
+    if (p->send_state)
+        return true;
+    return !ss_known && p->agent_ok && p->streak >= c->min_peer_polls;
+}
+
+bool bg_confirm_counts(const struct bg_confirm *c, const struct bg_confirm_peer *p, int64_t now)
+{
+    return counts(c, p, now, any_send_state(c, now));
+}
+
+int bg_confirm_active_peers(const struct bg_confirm *c, int64_t now)
+{
+    bool ss = any_send_state(c, now);
+    int n = 0;
+    for (int i = 0; i < c->n_peers; i++)
+        n += counts(c, &c->peer[i], now, ss);
+    return n;
+}
+
+bool bg_confirm_is_confirmed(const struct bg_confirm *c, int64_t now)
+{
+    if (!c->changed)
+        return true;
+    bool ss = any_send_state(c, now);
+    for (int i = 0; i < c->n_peers; i++)
+        if (counts(c, &c->peer[i], now, ss) && !c->peer[i].ok)
+            return false;
+    return true;
+}
+
+bool bg_confirm_start(struct bg_confirm *c, bool up, int64_t now)
+{
     for (int i = 0; i < c->n_peers; i++) {
         c->peer[i].since_change = 0;
-        c->peer[i].required =
-            c->peer[i].polls >= c->min_peer_polls && now - c->peer[i].last_ms <= c->window_ms;
-        required += c->peer[i].required;
+        c->peer[i].ok = false;
+        c->peer[i].ok_ms = 0;
     }
+    c->changed = true;
+    c->target_up = up;
     c->changed_ms = now;
-    c->waiting = required > 0;
+    c->armed_ms = now;
+    c->confirmed = bg_confirm_active_peers(c, now) == 0;
+    c->waiting = !c->confirmed;
     return c->waiting;
 }
 
-void bg_confirm_polled(struct bg_confirm *c, const char *addr, int64_t now)
+bool bg_confirm_rearm(struct bg_confirm *c, int64_t now)
+{
+    if (!c->changed || bg_confirm_is_confirmed(c, now)) {
+        c->confirmed = true;
+        c->waiting = false;
+        return false;
+    }
+    c->armed_ms = now;
+    c->waiting = true;
+    return true;
+}
+
+static struct bg_confirm_peer *find_peer(struct bg_confirm *c, const char *addr, const char *node,
+                                         const char *name)
 {
     int i;
-    for (i = 0; i < c->n_peers; i++)
-        if (strcmp(c->peer[i].addr, addr) == 0)
-            break;
-    if (i == c->n_peers) {
-        if (c->n_peers == BG_CONFIRM_MAX_PEERS) {
-            /* Forget the peer silent the longest. */
-            int old = 0;
-            for (int j = 1; j < c->n_peers; j++)
-                if (c->peer[j].last_ms < c->peer[old].last_ms)
-                    old = j;
-            i = old;
-        } else {
-            c->n_peers++;
-        }
-        memset(&c->peer[i], 0, sizeof(c->peer[i]));
-        snprintf(c->peer[i].addr, sizeof(c->peer[i].addr), "%s", addr);
+    for (i = 0; i < c->n_peers; i++) {
+        struct bg_confirm_peer *p = &c->peer[i];
+        if (strcmp(p->addr, addr) == 0 && strcmp(p->node, node) == 0 && strcmp(p->name, name) == 0)
+            return p;
     }
-    c->peer[i].last_ms = now;
-    c->peer[i].polls++;
-    if (c->waiting)
-        c->peer[i].since_change++;
+    if (c->n_peers == BG_CONFIRM_MAX_PEERS) {
+        /* Forget the peer silent the longest. */
+        i = 0;
+        for (int j = 1; j < c->n_peers; j++)
+            if (c->peer[j].last_ms < c->peer[i].last_ms)
+                i = j;
+    } else {
+        i = c->n_peers++;
+    }
+    struct bg_confirm_peer *p = &c->peer[i];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->addr, sizeof(p->addr), "%s", addr);
+    snprintf(p->node, sizeof(p->node), "%s", node);
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    return p;
+}
+
+void bg_confirm_polled(struct bg_confirm *c, const struct bg_poll *poll, int64_t now)
+{
+    const struct bg_server_state *ss = poll->ss;
+    struct bg_confirm_peer *p = find_peer(c, poll->addr != NULL ? poll->addr : "?",
+                                          ss != NULL ? ss->node : "", ss != NULL ? ss->name : "");
+    if (p->polls > 0) {
+        int64_t gap = now - p->last_ms;
+        if (gap <= c->window_ms) {
+            p->streak++;
+            p->interval_ms = p->interval_ms > 0 ? (3 * p->interval_ms + gap) / 4 : gap;
+        } else {
+            p->streak = 1;
+            p->interval_ms = 0;
+        }
+    } else {
+        p->streak = 1;
+        p->first_ms = now;
+    }
+    p->polls++;
+    p->last_ms = now;
+    p->agent_ok = !c->check_agent || bg_confirm_balancer_agent(poll->user_agent);
+    p->send_state = ss != NULL;
+    if (ss != NULL) {
+        p->last = *ss;
+        if (ss->y > p->learned_y && ss->y <= 1000)
+            p->learned_y = ss->y;
+    }
+    if (!c->changed || p->ok || now < c->changed_ms)
+        return;
+    if (ss != NULL) {
+        /* HAProxy's own view (before this check's answer): exact, whatever rise/fall are. */
+        p->ok = c->target_up ? bg_server_state_up(ss) : bg_server_state_out(ss);
+    } else if (poll->answered_current) {
+        p->ok = ++p->since_change >= c->polls;
+    }
+    if (p->ok)
+        p->ok_ms = now;
+}
+
+/* When this unconfirmed peer is given up: as many of its intervals as it needs polls, plus one
+ * (the first poll after the change comes up to an interval later), plus slack. */
+static int64_t peer_deadline(const struct bg_confirm *c, const struct bg_confirm_peer *p)
+{
+    int need = c->polls - p->since_change;
+    if (p->send_state) /* the header shows the change one poll after the deciding answer */
+        need = (p->learned_y > c->polls ? p->learned_y : c->polls) + 1;
+    if (need < 1)
+        need = 1;
+    int64_t iv = p->interval_ms > 0 ? p->interval_ms : c->window_ms;
+    int64_t d = c->armed_ms + (int64_t)(need + 1) * iv + CONFIRM_SLACK_MS;
+    if (c->timeout_ms > 0 && c->armed_ms + c->timeout_ms < d)
+        d = c->armed_ms + c->timeout_ms;
+    return d;
+}
+
+int64_t bg_confirm_deadline(const struct bg_confirm *c, int64_t now)
+{
+    if (!c->waiting)
+        return 0;
+    bool ss = any_send_state(c, now);
+    int64_t d = 0;
+    for (int i = 0; i < c->n_peers; i++) {
+        const struct bg_confirm_peer *p = &c->peer[i];
+        if (!counts(c, p, now, ss) || p->ok)
+            continue;
+        int64_t pd = peer_deadline(c, p);
+        /* It also stops counting when it falls silent for poll_window. */
+        if (p->last_ms + c->window_ms + 1 < pd)
+            pd = p->last_ms + c->window_ms + 1;
+        if (pd > d)
+            d = pd;
+    }
+    if (d == 0) /* nothing left: check now */
+        d = now;
+    if (c->limit_ms > 0 && c->limit_ms < d)
+        d = c->limit_ms;
+    return d;
 }
 
 int bg_confirm_check(struct bg_confirm *c, int64_t now, char *msg, size_t msglen)
 {
-    if (!c->waiting) {
-        snprintf(msg, msglen, "applied (no balancer polling)");
-        return 0;
-    }
+    bool ss = any_send_state(c, now);
     int required = 0, seen = 0;
     for (int i = 0; i < c->n_peers; i++) {
-        if (!c->peer[i].required)
+        if (!counts(c, &c->peer[i], now, ss))
             continue;
         required++;
-        if (c->peer[i].since_change >= c->polls)
-            seen++;
+        seen += c->peer[i].ok;
     }
     long long ms = (long long)(now - c->changed_ms);
-    if (seen == required) {
+    if (!c->changed || seen == required) {
+        c->confirmed = true;
         c->waiting = false;
-        snprintf(msg, msglen, "confirmed by %d balancer(s) in %lld ms", seen, ms);
+        if (required == 0)
+            snprintf(msg, msglen, "applied (no balancer polling)");
+        else
+            snprintf(msg, msglen, "confirmed by %d balancer(s) in %lld ms", seen, ms);
         return 0;
     }
-    if (now - c->changed_ms >= c->timeout_ms || (c->limit_ms > 0 && now >= c->limit_ms)) {
+    if (!c->waiting || now >= bg_confirm_deadline(c, now)) {
         c->waiting = false;
-        snprintf(msg, msglen, "unconfirmed: %d of %d balancer(s) polled within %lld ms", seen,
+        snprintf(msg, msglen, "unconfirmed: %d of %d balancer(s) confirmed within %lld ms", seen,
                  required, ms);
         return -1;
     }
     return 1;
 }
 
-int bg_confirm_active_peers(const struct bg_confirm *c, int64_t now)
+void bg_confirm_describe(const struct bg_confirm *c, const struct bg_confirm_peer *p, char *buf,
+                         size_t len)
 {
-    int n = 0;
-    for (int i = 0; i < c->n_peers; i++)
-        n += c->peer[i].polls >= c->min_peer_polls && now - c->peer[i].last_ms <= c->window_ms;
-    return n;
+    if (p->send_state) {
+        char w[48];
+        bg_server_state_word(&p->last, w, sizeof(w));
+        snprintf(buf, len, "%s (node %s, name %s, last state %s)", p->addr,
+                 p->node[0] ? p->node : "?", p->name[0] ? p->name : "?", w);
+    } else {
+        snprintf(buf, len, "%s (%d of %d polls answered with the new state)", p->addr,
+                 p->since_change, c->polls);
+    }
 }

@@ -1,6 +1,8 @@
-/* parse.c -- the agent's pure parsers of untrusted input: the PUT /v1/status body and Eureka's
- * GET /eureka/apps/{APP}/{ID} answer. No I/O, no agent state: unit-tested and fuzzed alone. */
+/* parse.c -- the agent's pure parsers of untrusted input: the PUT /v1/status body, Eureka's
+ * GET /eureka/apps/{APP}/{ID} answer and HAProxy's X-Haproxy-Server-State header. No I/O, no
+ * agent state: unit-tested and fuzzed alone. */
 #include "agent.h"
+#include "confirm.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -107,4 +109,124 @@ int64_t bg_agent_answer_deadline(int64_t now_ms, int64_t timeout_ms)
     if (timeout_ms > BG_AGENT_MAX_TIMEOUT_MS)
         timeout_ms = BG_AGENT_MAX_TIMEOUT_MS;
     return now_ms + timeout_ms * 8 / 10;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * X-Haproxy-Server-State (http-check send-state).
+ * ------------------------------------------------------------------------------------- */
+
+/* A bounded non-negative decimal at *p (advanced past it); -1 when there is none. */
+static int ss_number(const char **p, const char *end)
+{
+    const char *s = *p;
+    long v = 0;
+    if (s >= end || *s < '0' || *s > '9')
+        return -1;
+    while (s < end && *s >= '0' && *s <= '9') {
+        if (v < 1000000)
+            v = v * 10 + (*s - '0');
+        s++;
+    }
+    *p = s;
+    return v < 1000000 ? (int)v : 1000000;
+}
+
+/* "a/b" in [s, end): both numbers, or -1 each. */
+static void ss_pair(const char *s, const char *end, int *a, int *b)
+{
+    *a = *b = -1;
+    int x = ss_number(&s, end);
+    if (x < 0 || s >= end || *s != '/')
+        return;
+    s++;
+    int y = ss_number(&s, end);
+    if (y < 0 || s != end)
+        return;
+    *a = x;
+    *b = y;
+}
+
+/* A field's value, printable (anything else becomes '?') and bounded. */
+static void ss_text(const char *s, const char *end, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (; s < end && n + 1 < outlen; s++)
+        out[n++] = (*s > 0x20 && *s < 0x7f && *s != '"' && *s != '\\') ? *s : '?';
+    out[n] = '\0';
+}
+
+static bool ss_word(const char *s, size_t n, const char *w)
+{
+    return strlen(w) == n && memcmp(s, w, n) == 0;
+}
+
+int bg_server_state_parse(const char *value, size_t len, struct bg_server_state *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    ss->weight = ss->farm_weight = -1;
+    if (value == NULL)
+        return -1;
+    const char *p = value, *end = value + len;
+    while (p < end && *p == ' ')
+        p++;
+    const char *w = p;
+    while (p < end && *p != ' ' && *p != ';')
+        p++;
+    size_t wn = (size_t)(p - w);
+    if (ss_word(w, wn, "UP"))
+        ss->state = BG_SS_UP;
+    else if (ss_word(w, wn, "DOWN"))
+        ss->state = BG_SS_DOWN;
+    else if (ss_word(w, wn, "NOLB"))
+        ss->state = BG_SS_NOLB;
+    else if (ss_word(w, wn, "DRAIN"))
+        ss->state = BG_SS_DRAIN;
+    else if (wn >= 5 && memcmp(w, "MAINT", 5) == 0) /* MAINT, MAINT(via), MAINT(resolution) */
+        ss->state = BG_SS_MAINT;
+    else
+        return -1;
+    /* Optional " x/y" up to the first ';'. */
+    const char *semi = memchr(p, ';', (size_t)(end - p));
+    const char *fend = semi != NULL ? semi : end;
+    const char *q = p;
+    while (q < fend && *q == ' ')
+        q++;
+    const char *qe = fend;
+    while (qe > q && qe[-1] == ' ')
+        qe--;
+    if (qe > q) {
+        int x, y;
+        ss_pair(q, qe, &x, &y);
+        if (x >= 0 && y > 0) {
+            ss->x = x;
+            ss->y = y;
+        }
+    }
+    /* "; key=value" fields, in any order; unknown ones ignored. */
+    p = fend;
+    while (p < end) {
+        p++; /* the ';' */
+        const char *f = p;
+        const char *fe = memchr(f, ';', (size_t)(end - f));
+        if (fe == NULL)
+            fe = end;
+        p = fe;
+        while (f < fe && *f == ' ')
+            f++;
+        const char *ve = fe;
+        while (ve > f && ve[-1] == ' ')
+            ve--;
+        const char *eq = memchr(f, '=', (size_t)(ve - f));
+        if (eq == NULL)
+            continue;
+        size_t kn = (size_t)(eq - f);
+        const char *v = eq + 1;
+        if (ss_word(f, kn, "name"))
+            ss_text(v, ve, ss->name, sizeof(ss->name));
+        else if (ss_word(f, kn, "node"))
+            ss_text(v, ve, ss->node, sizeof(ss->node));
+        else if (ss_word(f, kn, "weight"))
+            ss_pair(v, ve, &ss->weight, &ss->farm_weight);
+    }
+    return 0;
 }

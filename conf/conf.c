@@ -1161,9 +1161,11 @@ static void load_command(struct loader *l, const yaml_node_t *n, const char *pat
 
 static void backend_defaults(struct bg_backend_conf *b)
 {
-    b->confirm_timeout_ms = 1500;
+    /* 0: each wait is derived from the balancer's observed poll interval (agent/confirm.c). */
+    b->confirm_timeout_ms = 0;
     b->poll_window_ms = 5000;
-    b->confirm_polls = 1;
+    /* /health: max(rise 2, fall 3) of HAProxy's defaults; agent-check words act at once. */
+    b->confirm_polls = b->type == BG_BACKEND_HAPROXY_AGENT ? 1 : 3;
     b->renew_interval_ms = 30000;
     b->duration_ms = 90000;
     b->timeout_ms = b->type == BG_BACKEND_EXEC ? 10000 : 2000;

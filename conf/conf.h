@@ -74,10 +74,12 @@ struct bg_backend_conf {
     enum bg_backend_type type;
     int line; /* 1-based line of the entry, for messages */
     /* health and haproxy-agent: confirmed propagation */
-    int64_t confirm_timeout_ms; /* default 1500 (below switch.call_timeout) */
-    int64_t poll_window_ms;     /* default 5000: polls seen this recently must confirm */
-    int confirm_polls;          /* default 1: polls per balancer that confirm a change (set to
-                                 * HAProxy's max(rise, fall)) */
+    int64_t confirm_timeout_ms; /* default 0: derived from each balancer's observed poll
+                                 * interval; > 0: an upper bound of every wait */
+    int64_t poll_window_ms;     /* default 5000: a balancer silent longer stops counting */
+    int confirm_polls;          /* polls per balancer without send-state that confirm a change:
+                                 * default 3 (health: HAProxy's max(rise 2, fall 3)), 1
+                                 * (haproxy-agent: HAProxy acts on the word at once) */
     /* eureka */
     char **urls; /* required, at least one */
     size_t n_urls;

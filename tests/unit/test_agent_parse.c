@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "agent.h"
+#include "confirm.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -143,6 +144,94 @@ static void test_agent_parse_answer_deadline(void **state)
     assert_true(bg_agent_answer_deadline(123456789, timeout) > 123456789);
 }
 
+/* Headers as HAProxy 2.6.12 sent them ("inter 200 rise 3 fall 2", http-check send-state). */
+static void test_agent_parse_send_state_real(void **state)
+{
+    (void)state;
+    struct bg_server_state ss;
+    const char *h = "UP 1/2; address=127.0.0.1; port=18081; name=b/s1; node=vm; weight=1/1; "
+                    "scur=0/0; qcur=0";
+    assert_int_equal(bg_server_state_parse(h, strlen(h), &ss), 0);
+    assert_int_equal(ss.state, BG_SS_UP);
+    assert_int_equal(ss.x, 1);
+    assert_int_equal(ss.y, 2);
+    assert_string_equal(ss.name, "b/s1");
+    assert_string_equal(ss.node, "vm");
+    assert_int_equal(ss.weight, 1);
+    assert_int_equal(ss.farm_weight, 1);
+    assert_false(bg_server_state_up(&ss));  /* failing: not fully UP */
+    assert_false(bg_server_state_out(&ss)); /* but still takes traffic */
+
+    h = "DOWN; address=127.0.0.1; port=18081; name=b/s1; node=vm; weight=1/0; scur=0/0; qcur=0";
+    assert_int_equal(bg_server_state_parse(h, strlen(h), &ss), 0);
+    assert_int_equal(ss.state, BG_SS_DOWN);
+    assert_int_equal(ss.y, 0);
+    assert_int_equal(ss.weight, 1); /* the server's own weight, even while DOWN */
+    assert_int_equal(ss.farm_weight, 0);
+    assert_true(bg_server_state_out(&ss));
+
+    h = "DOWN 2/3; name=b/s1; node=vm";
+    assert_int_equal(bg_server_state_parse(h, strlen(h), &ss), 0);
+    assert_int_equal(ss.x, 2);
+    assert_int_equal(ss.y, 3);
+    assert_true(bg_server_state_out(&ss));
+    assert_false(bg_server_state_up(&ss));
+
+    h = "UP; name=b/s1; node=vm; weight=1/1";
+    assert_int_equal(bg_server_state_parse(h, strlen(h), &ss), 0);
+    assert_true(bg_server_state_up(&ss));
+    assert_false(bg_server_state_out(&ss));
+
+    /* From the documentation's example, fields in another order. */
+    h = "UP 2/3; name=bck/srv2; node=lb1; weight=1/2; scur=13/22; qcur=0";
+    assert_int_equal(bg_server_state_parse(h, strlen(h), &ss), 0);
+    assert_string_equal(ss.node, "lb1");
+    assert_string_equal(ss.name, "bck/srv2");
+    char w[48];
+    bg_server_state_word(&ss, w, sizeof(w));
+    assert_string_equal(w, "UP 2/3");
+}
+
+static void test_agent_parse_send_state_words(void **state)
+{
+    (void)state;
+    struct bg_server_state ss;
+    const char *out[] = {"NOLB",  "NOLB 1/2",      "MAINT", "MAINT(via)", "MAINT(resolution)",
+                         "DRAIN", "UP; weight=0/4"};
+    for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++) {
+        assert_int_equal(bg_server_state_parse(out[i], strlen(out[i]), &ss), 0);
+        assert_true(bg_server_state_out(&ss));
+        assert_false(bg_server_state_up(&ss));
+    }
+}
+
+static void test_agent_parse_send_state_garbage(void **state)
+{
+    (void)state;
+    struct bg_server_state ss;
+    const char *bad[] = {"", " ", ";", "up", "UPX", "no check", "\xff\xfe", "1/2; node=x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(bg_server_state_parse(bad[i], strlen(bad[i]), &ss), -1);
+    assert_int_equal(bg_server_state_parse(NULL, 10, &ss), -1);
+
+    /* Odd but harmless: kept as far as it makes sense, never beyond len. */
+    const char *h = "UP 99999999999/7x; node=a\"b\\c\x01; name=; weight=a/b; ;;=;node";
+    assert_int_equal(bg_server_state_parse(h, strlen(h), &ss), 0);
+    assert_int_equal(ss.x, 0); /* "99999999999/7x" is no x/y */
+    assert_int_equal(ss.y, 0);
+    assert_string_equal(ss.node, "a?b?c?");
+    assert_string_equal(ss.name, "");
+    assert_int_equal(ss.weight, -1);
+
+    char big[600];
+    memset(big, 'n', sizeof(big));
+    memcpy(big, "DOWN 1/2; node=", 15);
+    assert_int_equal(bg_server_state_parse(big, sizeof(big), &ss), 0); /* not NUL-terminated */
+    assert_int_equal(strlen(ss.node), sizeof(ss.node) - 1);
+    assert_int_equal(bg_server_state_parse("UP 1/2", 2, &ss), 0); /* only "UP" is read */
+    assert_int_equal(ss.y, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +241,9 @@ int main(void)
         cmocka_unit_test(test_agent_parse_eureka_instance),
         cmocka_unit_test(test_agent_parse_epoch_verdict),
         cmocka_unit_test(test_agent_parse_answer_deadline),
+        cmocka_unit_test(test_agent_parse_send_state_real),
+        cmocka_unit_test(test_agent_parse_send_state_words),
+        cmocka_unit_test(test_agent_parse_send_state_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
