@@ -46,6 +46,7 @@ def run(args):
     sizes = [int(x) for x in args.sizes.split(",")]
     inters = [int(x) for x in args.inters.split(",")]
     modes = args.modes.split(",")
+    rise, fall = (int(x) for x in args.rise_fall.split("/"))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = {"tag": args.tag, "commit": os.popen("git rev-parse --short HEAD").read().strip(),
@@ -58,15 +59,17 @@ def run(args):
         for n in sizes:
             for inter in inters:
                 for mode in modes:
-                    key = f"{mode}-n{n}-i{inter}"
+                    key = f"{mode}-n{n}-i{inter}" + ("" if (rise, fall) == (2, 3)
+                                                      else f"-r{rise}f{fall}")
                     if any(r["key"] == key for r in data["rows"]):
                         continue
                     if time.time() - started > args.budget:
                         print(f"skipped {key}: budget", flush=True)
                         continue
-                    rig = cutrig.CutRig(t, zk, mode, n=n, inter=inter, rise=2, fall=3,
+                    rig = cutrig.CutRig(t, zk, mode, n=n, inter=inter, rise=rise, fall=fall,
                                         label=key)
-                    row = {"key": key, "mode": mode, "n": n, "inter": inter}
+                    row = {"key": key, "mode": mode, "n": n, "inter": inter, "rise": rise,
+                           "fall": fall}
                     t0 = time.time()
                     try:
                         rig.start()
@@ -108,7 +111,8 @@ def report(before_p, after_p, outdir):
     a = {r["key"]: r for r in json.loads(Path(after_p).read_text())["rows"]} if after_p else {}
     keys = list(dict.fromkeys(list(b) + list(a)))
     order = {"httpchk": 0, "send-state": 1, "agent": 2}
-    keys.sort(key=lambda k: (order.get(k.split("-n")[0], 9), int(k.split("-i")[1]),
+    keys.sort(key=lambda k: (k.count("-r"), order.get(k.split("-n")[0], 9),
+                             int(k.split("-i")[1].split("-")[0]),
                              int(k.split("-n")[1].split("-")[0])))
     print("| mode | inter ms | N/colour | cutover before | cutover after | ratio | wait before |"
           " wait after | old>wait before | old>wait after | failed before | failed after |")
@@ -127,11 +131,12 @@ def report(before_p, after_p, outdir):
                 return "err"
             v = r.get(f)
             return fmt(v) if not isinstance(v, int) else str(v)
-        print(f"| {src['mode']} | {src['inter']} | {src['n']} | {g(rb, 'cutover_med_ms')} | "
+        rf = "" if src["mode"] == "agent" else f" r{src.get('rise', 2)}f{src.get('fall', 3)}"
+        print(f"| {src['mode']}{rf} | {src['inter']} | {src['n']} | {g(rb, 'cutover_med_ms')} | "
               f"{g(ra, 'cutover_med_ms')} | {ratio} | {g(rb, 'wait_med_ms')} | "
               f"{g(ra, 'wait_med_ms')} | {g(rb, 'old_after_wait')} | {g(ra, 'old_after_wait')}"
               f" | {g(rb, 'failed')} | {g(ra, 'failed')} |")
-        dat.append((f"{src['mode']} {src['inter']}ms", src["n"], cb, ca))
+        dat.append((f"{src['mode']}{rf} {src['inter']}ms", src["n"], cb, ca))
     if outdir:
         # one block per series (mode, interval): N, cutover before, cutover after (ms)
         blocks = {}
@@ -152,6 +157,7 @@ def main():
     ap.add_argument("--inters", default="100,1000,2000")
     ap.add_argument("--modes", default="httpchk,send-state,agent")
     ap.add_argument("--flips", type=int, default=3)
+    ap.add_argument("--rise-fall", default="2/3", help="HAProxy rise/fall (default 2/3)")
     ap.add_argument("--flip-timeout", type=int, default=240)
     ap.add_argument("--budget", type=float, default=3600)
     ap.add_argument("--quick", action="store_true", help="sizes 2,8; inter 1000; 2 flips")
