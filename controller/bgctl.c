@@ -200,6 +200,7 @@ static void add_instances(struct ctl *c, json_t *out, const char *color, json_t 
         return;
     for (int i = 0; i < kids.count; i++) {
         const char *st = "UNKNOWN", *err = "";
+        json_t *waiting = NULL; /* the balancers that have not seen its status yet */
         size_t k;
         json_t *v;
         json_array_foreach(json_object_get(status, "instances"), k, v)
@@ -210,6 +211,8 @@ static void add_instances(struct ctl *c, json_t *out, const char *color, json_t 
                 err = str_or(v, "last_error", "");
                 if (err[0] == '\0')
                     err = str_or(v, "problem", "");
+                if (json_is_false(json_object_get(v, "confirmed")))
+                    waiting = json_object_get(v, "waiting_for");
             }
         }
         snprintf(rel, sizeof(rel), "/%s/%s", color, kids.data[i]);
@@ -230,6 +233,23 @@ static void add_instances(struct ctl *c, json_t *out, const char *color, json_t 
                           "endpoint", "", "last_error", "", "healthy", healthy);
         if (!healthy)
             json_object_set_new(o, "check", json_string(check));
+        if (waiting != NULL) {
+            /* Strings only, re-made: /status is written by the leader, but read defensively. */
+            json_t *w = json_array();
+            size_t b;
+            json_t *e;
+            json_array_foreach(waiting, b, e)
+            {
+                const char *text = json_string_value(e);
+                if (text != NULL) {
+                    char clean[160];
+                    bg_sanitize(text, strlen(text), clean, sizeof(clean));
+                    json_array_append_new(w, json_string(clean));
+                }
+            }
+            json_object_set_new(o, "confirmed", json_false());
+            json_object_set_new(o, "waiting_for", w);
+        }
         json_array_append_new(out, o);
         json_decref(node);
     }
@@ -277,6 +297,18 @@ static int cmd_status(struct ctl *c)
                 json_string_value(json_object_get(v, "status")), healthy ? "healthy" : "UNHEALTHY",
                 json_string_value(json_object_get(v, "endpoint")), err ? err : "",
                 err && err[0] && chk ? "; " : "", chk ? chk : "");
+            json_t *w = json_object_get(v, "waiting_for");
+            if (w != NULL) {
+                /* What the switch waits for: the balancers that have not seen this status. */
+                printf("%-24s WAITING FOR ", "");
+                size_t b;
+                json_t *e;
+                json_array_foreach(w, b, e)
+                {
+                    printf("%s%s", b ? "; " : "", json_string_value(e));
+                }
+                printf("%s\n", json_array_size(w) == 0 ? "a balancer to confirm" : "");
+            }
         }
         if (json_array_size(inst) == 0)
             printf("(no instances registered)\n");

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <jansson.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,20 +14,31 @@ struct call {
     CURL *easy;
     struct curl_slist *hdrs;
     char body[128];
-    char resp[1024];
-    size_t resp_len;
+    char *resp; /* the answer, NUL-terminated, at most RESP_MAX bytes kept */
+    size_t resp_len, resp_cap;
     char curl_err[CURL_ERROR_SIZE]; /* libcurl's detail, e.g. why a certificate was refused */
     int attempt;
     bool active;
     int64_t retry_at; /* 0: no retry pending */
 };
 
+/* An agent's answer lists every backend and the balancers it waits for: room for that, but a
+ * bound (the rest is dropped; an answer cut short counts as confirmed, as an old agent's). */
+#define RESP_MAX (256 * 1024)
+
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct call *k = ud;
     size_t n = size * nmemb;
-    size_t room = sizeof(k->resp) - 1 - k->resp_len;
+    size_t room = RESP_MAX - k->resp_len;
     size_t take = n < room ? n : room;
+    if (k->resp_len + take + 1 > k->resp_cap) {
+        size_t cap = k->resp_cap ? k->resp_cap : 2048;
+        while (cap < k->resp_len + take + 1)
+            cap *= 2;
+        k->resp = bg_xrealloc(k->resp, cap);
+        k->resp_cap = cap;
+    }
     memcpy(k->resp + k->resp_len, ptr, take);
     k->resp_len += take;
     k->resp[k->resp_len] = '\0';
@@ -40,7 +52,8 @@ static void start(CURLM *multi, struct call *k, const struct bg_call_opts *o)
     snprintf(k->body, sizeof(k->body), "{\"status\":\"%s\",\"epoch\":%lld,\"timeout_ms\":%lld}",
              k->req->up ? "UP" : "OUT_OF_SERVICE", (long long)o->epoch, (long long)o->timeout_ms);
     k->resp_len = 0;
-    k->resp[0] = '\0';
+    if (k->resp != NULL)
+        k->resp[0] = '\0';
     k->curl_err[0] = '\0';
     if (k->easy == NULL) {
         k->easy = curl_easy_init();
@@ -78,6 +91,30 @@ static void start(CURLM *multi, struct call *k, const struct bg_call_opts *o)
     curl_multi_add_handle(multi, e);
 }
 
+/* Did the agent's 200 answer say a balancer has not seen the change yet? */
+static void read_confirmation(struct bg_call_req *r, const char *resp, size_t len)
+{
+    r->unconfirmed = false;
+    r->n_waiting = 0;
+    json_t *j = resp != NULL ? json_loadb(resp, len, 0, NULL) : NULL;
+    if (json_is_object(j) && json_is_false(json_object_get(j, "confirmed"))) {
+        r->unconfirmed = true;
+        json_t *w = json_object_get(j, "waiting_for");
+        size_t i;
+        json_t *v;
+        json_array_foreach(w, i, v)
+        {
+            const char *s = json_string_value(v);
+            if (s == NULL)
+                continue;
+            if (r->n_waiting < BG_CALL_WAITING_MAX)
+                bg_sanitize(s, strlen(s), r->waiting[r->n_waiting], BG_CALL_WAITING_LEN);
+            r->n_waiting++;
+        }
+    }
+    json_decref(j);
+}
+
 /* Classify a finished transfer. Returns true when it may be retried. */
 static bool finish(struct call *k, CURLcode cc)
 {
@@ -87,7 +124,7 @@ static bool finish(struct call *k, CURLcode cc)
     r->http_code = (int)code;
     r->attempts = k->attempt;
     char clean[200];
-    bg_sanitize(k->resp, k->resp_len, clean, sizeof(clean));
+    bg_sanitize(k->resp ? k->resp : "", k->resp_len, clean, sizeof(clean));
     if (cc != CURLE_OK) {
         r->result = BG_CALL_FAILED;
         char detail[160]; /* leaves room for the curl error name in r->error */
@@ -102,6 +139,7 @@ static bool finish(struct call *k, CURLcode cc)
     if (code == 200) {
         r->result = BG_CALL_OK;
         r->error[0] = '\0';
+        read_confirmation(r, k->resp, k->resp_len);
         return false;
     }
     if (code == 409) {
@@ -188,6 +226,7 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
         if (k[i].easy != NULL)
             curl_easy_cleanup(k[i].easy);
         curl_slist_free_all(k[i].hdrs);
+        free(k[i].resp);
     }
     free(k);
     return rc;

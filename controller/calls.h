@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BG_CALLS_MAX 64
+/* Balancers kept from an answer's "waiting_for" (more are counted), and their length. */
+#define BG_CALL_WAITING_MAX 4
+#define BG_CALL_WAITING_LEN 128
 
 enum bg_call_result { BG_CALL_OK = 0, BG_CALL_FAILED, BG_CALL_STALE };
 
@@ -19,6 +21,12 @@ struct bg_call_req {
     int http_code;
     int attempts;
     char error[256];
+    /* With BG_CALL_OK: the agent applied the status but a balancer has not seen it yet (the
+     * answer said "confirmed": false; an agent that does not say counts as confirmed), and
+     * which balancers ("waiting_for", sanitised). */
+    bool unconfirmed;
+    int n_waiting;
+    char waiting[BG_CALL_WAITING_MAX][BG_CALL_WAITING_LEN];
 };
 
 struct bg_call_opts {
@@ -35,9 +43,9 @@ struct bg_call_opts {
     void *ctx;
 };
 
-/* Run n calls concurrently (no fixed limit), each retried on transient failure with
- * exponential backoff. Returns 0, or BG_ELOST when on_wake said to stop (unfinished calls
- * are marked failed). Connections are reused through the multi handle's cache. */
+/* Run n calls concurrently (no fixed limit), started in order, each retried on transient
+ * failure with exponential backoff. Returns 0, or BG_ELOST when on_wake said to stop (unfinished
+ * calls are marked failed). Connections are reused through the multi handle's cache. */
 int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct bg_call_opts *o);
 
 #endif

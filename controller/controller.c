@@ -222,6 +222,10 @@ static int read_state(struct bg_ctl *c)
             m[i].failures = old->failures;
             m[i].retry_at_ms = old->retry_at_ms;
             memcpy(m[i].last_error, old->last_error, sizeof(m[i].last_error));
+            m[i].unconfirmed = old->unconfirmed;
+            m[i].unconfirmed_since_ms = old->unconfirmed_since_ms;
+            m[i].n_waiting = old->n_waiting;
+            memcpy(m[i].waiting, old->waiting, sizeof(m[i].waiting));
             if (old->endpoint != NULL && m[i].endpoint != NULL && old->healthy != m[i].healthy) {
                 bg_info("member_health", "color=%s id=%s healthy=%s check=\"%s\"",
                         bg_color_name(m[i].color), m[i].lid, m[i].healthy ? "true" : "false",
@@ -276,6 +280,17 @@ static char *status_json(struct bg_ctl *c, bool with_time)
         }
         if (m->problem)
             json_object_set_new(o, "problem", bg_json_text(m->problem, 0));
+        if (m->known != BG_KNOWN_NONE)
+            json_object_set_new(o, "confirmed", json_boolean(!m->unconfirmed));
+        if (m->unconfirmed) {
+            /* The balancers that have not seen the status yet (what the switch waits for). */
+            json_t *w = json_array();
+            for (int b = 0; b < m->n_waiting && b < BG_WAITING_MAX; b++)
+                json_array_append_new(w, bg_json_text(m->waiting[b], 0));
+            json_object_set_new(o, "waiting_for", w);
+            if (m->n_waiting > BG_WAITING_MAX)
+                json_object_set_new(o, "waiting_more", json_integer(m->n_waiting - BG_WAITING_MAX));
+        }
         json_array_append_new(inst, o);
     }
     char since[40], now[40];
@@ -576,11 +591,41 @@ static void lose_leadership(struct bg_ctl *c, const char *why, bool drop_node)
     }
 }
 
+/* An agent that answers "unconfirmed" at once is asked again no sooner than this (one that
+ * waits for its balancers answers at about 80 % of call_timeout: a long poll). */
+#define UNCONFIRMED_ASK_MS 250
+
+/* Record what a successful call's answer said of the balancers: confirmed, or which of them
+ * have not seen the status yet (then the member is asked again until they have). */
+static void confirmation(struct bg_member *m, const struct bg_call_req *r, enum bg_known was,
+                         int64_t t0, int64_t now)
+{
+    if (!r->unconfirmed) {
+        if (m->unconfirmed)
+            bg_info("instance_confirmed", "color=%s id=%s status=%s waited_ms=%lld",
+                    bg_color_name(m->color), m->lid, known_name(m->known),
+                    (long long)(now - m->unconfirmed_since_ms));
+        m->unconfirmed = false;
+        m->n_waiting = 0;
+        return;
+    }
+    if (!m->unconfirmed || was != m->known)
+        m->unconfirmed_since_ms = t0;
+    m->unconfirmed = true;
+    m->n_waiting = r->n_waiting;
+    for (int b = 0; b < r->n_waiting && b < BG_WAITING_MAX && b < BG_CALL_WAITING_MAX; b++)
+        bg_strlcpy_utf8(m->waiting[b], r->waiting[b], sizeof(m->waiting[b]));
+    if (now - t0 < UNCONFIRMED_ASK_MS)
+        m->retry_at_ms = t0 + UNCONFIRMED_ASK_MS;
+    bg_debug("instance_unconfirmed", "color=%s id=%s status=%s waiting=%d first=\"%s\" ms=%lld",
+             bg_color_name(m->color), m->lid, known_name(m->known), m->n_waiting,
+             m->n_waiting > 0 ? m->waiting[0] : "", (long long)(now - m->unconfirmed_since_ms));
+}
+
 /* Call a batch of members; update what we know. Returns 0, BG_ELOST or BG_ESTALE. */
 static int act(struct bg_ctl *c, const struct bg_plan *p)
 {
-    struct bg_call_req req[BG_PLAN_MAX_BATCH];
-    memset(req, 0, sizeof(req));
+    struct bg_call_req *req = bg_xcalloc(p->n_idx, sizeof(*req));
     bool up = p->action == BG_ACT_UP;
     for (size_t i = 0; i < p->n_idx; i++) {
         req[i].endpoint = c->m[p->idx[i]].endpoint;
@@ -605,6 +650,8 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
         struct bg_member *m = &c->m[p->idx[i]];
         c->n_calls++;
         if (req[i].result == BG_CALL_OK) {
+            enum bg_known was = m->known;
+            bool was_unconfirmed = m->unconfirmed;
             if (up && m->known != BG_KNOWN_UP)
                 c->last_up_ms = now;
             m->known = up ? BG_KNOWN_UP : BG_KNOWN_OUT;
@@ -612,10 +659,14 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
             m->failures = 0;
             m->retry_at_ms = 0;
             m->last_error[0] = '\0';
-            outcome(c, m, known_name(m->known));
-            bg_info("instance_status", "color=%s id=%s status=%s ms=%lld attempts=%d",
+            confirmation(m, &req[i], was, t0, now);
+            if (was != m->known || was_unconfirmed != m->unconfirmed)
+                outcome(c, m,
+                        m->unconfirmed ? (up ? "UP, unconfirmed" : "OUT_OF_SERVICE, unconfirmed")
+                                       : known_name(m->known));
+            bg_info("instance_status", "color=%s id=%s status=%s ms=%lld attempts=%d confirmed=%s",
                     bg_color_name(m->color), m->lid, known_name(m->known), (long long)(now - t0),
-                    req[i].attempts);
+                    req[i].attempts, m->unconfirmed ? "false" : "true");
             continue;
         }
         c->n_call_failures++;
@@ -626,6 +677,8 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
         m->retry_at_ms = now + (sw->backoff_ms > 0 ? sw->backoff_ms : 100) * (1LL << shift);
         /* A failed call leaves the instance's status unknown: it may or may not have applied. */
         m->known = BG_KNOWN_NONE;
+        m->unconfirmed = false;
+        m->n_waiting = 0;
         bg_strlcpy_utf8(m->last_error, req[i].error, sizeof(m->last_error));
         char o2[300];
         snprintf(o2, sizeof(o2), "failed: %s", req[i].error);
@@ -636,6 +689,7 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
                 req[i].error);
     }
     c->status_dirty = true;
+    free(req);
     return ret;
 }
 
@@ -715,7 +769,9 @@ static void reconcile(struct bg_ctl *c)
                                    .min_healthy_ms = c->conf->sw.min_healthy_time_ms,
                                    .in_fallback = c->fallback,
                                    .never_served = c->applied == BG_COLOR_INVALID,
-                                   .fallback_hold_ms = fallback_hold(c)};
+                                   .fallback_hold_ms = fallback_hold(c),
+                                   .proceed_unconfirmed = c->conf->sw.unconfirmed_proceed,
+                                   .unconfirmed_timeout_ms = c->conf->sw.unconfirmed_timeout_ms};
         struct bg_plan p;
         bg_plan(&in, &p);
         c->n_passes++;
@@ -923,9 +979,11 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
         return r;
     }
     if (strcmp(req->url, "/metrics") == 0) {
-        size_t unhealthy = 0;
-        for (size_t i = 0; i < c->n; i++)
+        size_t unhealthy = 0, unconfirmed = 0;
+        for (size_t i = 0; i < c->n; i++) {
             unhealthy += c->m[i].endpoint != NULL && !c->m[i].healthy;
+            unconfirmed += c->m[i].endpoint != NULL && c->m[i].unconfirmed;
+        }
         char *s = bg_xasprintf(
             "# TYPE bg_controller_leader gauge\nbg_controller_leader %d\n"
             "# TYPE bg_controller_epoch gauge\nbg_controller_epoch %lld\n"
@@ -942,9 +1000,13 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
             "bg_controller_unhealthy_instances %zu\n"
             "# HELP bg_controller_fallback 1 while the desired colour cannot carry traffic and the "
             "other colour serves instead.\n"
-            "# TYPE bg_controller_fallback gauge\nbg_controller_fallback %d\n",
+            "# TYPE bg_controller_fallback gauge\nbg_controller_fallback %d\n"
+            "# HELP bg_controller_unconfirmed_instances Instances whose last status a balancer has "
+            "not seen yet (held, with switch.unconfirmed: hold).\n"
+            "# TYPE bg_controller_unconfirmed_instances gauge\n"
+            "bg_controller_unconfirmed_instances %zu\n",
             c->leader, (long long)c->epoch, c->n, c->n_calls, c->n_call_failures, c->n_switches,
-            c->n_passes, bg_phase_name(c->phase), unhealthy, c->fallback);
+            c->n_passes, bg_phase_name(c->phase), unhealthy, c->fallback, unconfirmed);
         enum MHD_Result r = bg_httpd_reply(req->conn, 200, "text/plain; version=0.0.4", s);
         free(s);
         return r;
@@ -990,9 +1052,12 @@ int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf)
                    conf->zk.auth) != 0)
         return BG_EZK;
     bg_zk_path(&c->zk, "/status", c->zk.quiet_path, sizeof(c->zk.quiet_path));
-    bg_info("start", "id=%s zk=%s root=%s batch_size=%d min_ready=%d settle_ms=%lld", conf->id,
-            conf->zk.connect, conf->zk.root, conf->sw.batch_size, conf->sw.min_ready,
-            (long long)conf->sw.settle_ms);
+    bg_info("start",
+            "id=%s zk=%s root=%s batch_size=%d min_ready=%d settle_ms=%lld unconfirmed=%s "
+            "unconfirmed_timeout_ms=%lld",
+            conf->id, conf->zk.connect, conf->zk.root, conf->sw.batch_size, conf->sw.min_ready,
+            (long long)conf->sw.settle_ms, conf->sw.unconfirmed_proceed ? "proceed" : "hold",
+            (long long)conf->sw.unconfirmed_timeout_ms);
     return BG_OK;
 }
 
