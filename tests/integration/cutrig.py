@@ -121,7 +121,26 @@ class CutRig:
         self.color = "blue"
         self.wait_serving("blue", timeout=serve_timeout or
                           (30 + 3 * self.inter * max(self.rise, self.fall) / 1000))
+        # A balancer counts once it has polled a few times in a row (agent/confirm.c: 3 without
+        # send-state); a HAProxy that started a moment ago is not yet one. Flip only once every
+        # agent counts this HAProxy, as in a running deployment.
+        self.wait_balancer_counted(timeout=10 + 5 * self.inter / 1000)
         return self
+
+    def counted_balancers(self, agent):
+        """The balancers agent's GET /v1/status says count (any backend), as dicts."""
+        out = []
+        for b in agent.status().get("backends", []):
+            for bal in b.get("balancers") or []:
+                if bal.get("counts"):
+                    out.append(bal)
+        return out
+
+    def wait_balancer_counted(self, timeout):
+        h.wait_until(lambda: all(self.counted_balancers(a) for a in self.sys.agents),
+                     timeout=timeout, interval=0.2, ignore=(OSError, KeyError),
+                     msg=lambda: "every agent counts HAProxy as a balancer: " + str(
+                         {a.id: a.status().get("backends") for a in self.sys.agents[:2]})[:1500])
 
     def wait_serving(self, color, n=40, timeout=30):
         zd.HaproxyRig.wait_serving(self, color, n, timeout)
