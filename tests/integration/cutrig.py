@@ -307,16 +307,17 @@ def need_tools():
 def scenario(t, zk, mode, inter, rise, fall, n=2, flips=2, during=None):
     """Start a CutRig, flip `flips` times under load, print and check (check_flips), stop.
     during(rig) is called once the rig serves blue, before the load starts; it may return a
-    callable run after the flips (before the rig stops). Returns (rig, result)."""
+    callable run after the flips have been checked (before the rig stops). Returns (rig,
+    result)."""
     rig = CutRig(t, zk, mode, n=n, inter=inter, rise=rise, fall=fall)
     t.step(f"{rig.describe()}: {flips} x bgctl switch --wait under wrk -c64 and a pinger")
     rig.start()
     after = during(rig) if during else None
     try:
         r = run_flips(t, rig, flips)
+        check_flips(t, rig, r)
         if after:
             after()
-        check_flips(t, rig, r)
     finally:
         rig.stop()
     return rig, r
