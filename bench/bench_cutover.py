@@ -78,7 +78,10 @@ def run(args):
                                              pause=0.5)
                         row.update(r)
                     except Exception as e:  # noqa: BLE001 -- record and go on
+                        import traceback
                         row["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+                        row["traceback"] = traceback.format_exc()[-1500:]
+                        print(row["traceback"], flush=True)
                     finally:
                         rig.stop()
                     fl = row.get("flips", [])
