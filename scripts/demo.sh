@@ -61,8 +61,8 @@ ZK=127.0.0.1:$ZKP
 echo "== 2 controllers, 2 blue + 2 green instances with agents, HAProxy on 127.0.0.1:$HAP"
 for i in 1 2; do
     cat >"$d/controller-$i.yaml" <<CFG
-zookeeper: {connect: "$ZK", root: "/", session_timeout_ms: 2000}
-switch: {batch_size: 1, min_ready: 1, settle: 0s, call_timeout: 2s, retries: 3, resync: 30s}
+zookeeper: {connect: "$ZK", root: "/", session_timeout_ms: 4000}
+switch: {settle: 0s, unconfirmed: hold}   # the defaults, spelled out
 id: controller-$i
 CFG
     "$B/controller/bg-controller" -c "$d/controller-$i.yaml" >"$d/controller-$i.log" 2>&1 &
@@ -78,16 +78,16 @@ for a in "${apps[@]}"; do
     pids+=($!)
     apppid[$name]=$!
     cat >"$d/$name-agent.yaml" <<CFG
-zookeeper: {connect: "$ZK", root: "/", session_timeout_ms: 2000}
+zookeeper: {connect: "$ZK", root: "/", session_timeout_ms: 4000}
 instance: {id: "$name", color: $color, app: "DEMO", version: "$version", address: "127.0.0.1:$port"}
 http: {listen: "127.0.0.1:$aport"}
 check: {http: "http://127.0.0.1:$port/healthz", interval: 500ms, timeout: 1s, rise: 2, fall: 2}
-backends:
-  - {type: health, confirm_timeout: 1s}
+# the health backend (GET /health for HAProxy's check) is always on, at its defaults: with
+# HAProxy's http-check send-state it confirms from HAProxy's own view of the server
 CFG
     "$B/agent/bg-agent" -c "$d/$name-agent.yaml" >"$d/$name-agent.log" 2>&1 &
     pids+=($!)
-    servers+="    server $name 127.0.0.1:$port check port $aport inter 100 rise 1 fall 1"$'\n'
+    servers+="    server $name 127.0.0.1:$port check port $aport"$'\n'
 done
 cat >"$d/haproxy.cfg" <<CFG
 global
@@ -102,7 +102,9 @@ frontend web
     default_backend app
 backend app
     option httpchk GET /health
+    http-check send-state          # X-Haproxy-Server-State: the agents confirm exactly
     http-check expect status 200
+    default-server inter 500 rise 2 fall 3
 $servers
 CFG
 haproxy -f "$d/haproxy.cfg" -db >"$d/haproxy.log" 2>&1 &
@@ -138,8 +140,16 @@ sleep 1
 wait "$watcher" 2>/dev/null || true
 watch_traffic 1
 echo
-echo "== rollback: bgctl rollback --wait"
-"$B/controller/bgctl" -z "$ZK" rollback --wait --timeout 30s
+echo "== rollback without --wait (as zkCli set /active_color): bgctl status while it waits"
+"$B/controller/bgctl" -z "$ZK" rollback
+for _ in $(seq 50); do # until the leader has written that it is switching (or is done)
+    st=$("$B/controller/bgctl" -z "$ZK" status)
+    grep -q "^phase: *switching" <<<"$st" && break
+    grep -q "^applied: *blue" <<<"$st" && break
+    sleep 0.1
+done
+echo "$st"
+"$B/controller/bgctl" -z "$ZK" wait --timeout 30s
 watch_traffic 1
 echo
 app_port() { case $1 in blue-1) echo "$P1" ;; blue-2) echo "$P2" ;; green-1) echo "$P3" ;; green-2) echo "$P4" ;; esac; }
