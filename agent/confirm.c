@@ -169,13 +169,16 @@ bool bg_confirm_rearm(struct bg_confirm *c, int64_t now)
     return true;
 }
 
+/* Keyed by (address, node, name) and by whether the User-Agent may be a balancer's: a curl
+ * loop on the balancer's own host is another poller, not the balancer. */
 static struct bg_confirm_peer *find_peer(struct bg_confirm *c, const char *addr, const char *node,
-                                         const char *name)
+                                         const char *name, bool agent_ok)
 {
     int i;
     for (i = 0; i < c->n_peers; i++) {
         struct bg_confirm_peer *p = &c->peer[i];
-        if (strcmp(p->addr, addr) == 0 && strcmp(p->node, node) == 0 && strcmp(p->name, name) == 0)
+        if (strcmp(p->addr, addr) == 0 && strcmp(p->node, node) == 0 &&
+            strcmp(p->name, name) == 0 && p->agent_ok == agent_ok)
             return p;
     }
     if (c->n_peers == BG_CONFIRM_MAX_PEERS) {
@@ -192,14 +195,17 @@ static struct bg_confirm_peer *find_peer(struct bg_confirm *c, const char *addr,
     snprintf(p->addr, sizeof(p->addr), "%s", addr);
     snprintf(p->node, sizeof(p->node), "%s", node);
     snprintf(p->name, sizeof(p->name), "%s", name);
+    p->agent_ok = agent_ok;
     return p;
 }
 
 void bg_confirm_polled(struct bg_confirm *c, const struct bg_poll *poll, int64_t now)
 {
     const struct bg_server_state *ss = poll->ss;
-    struct bg_confirm_peer *p = find_peer(c, poll->addr != NULL ? poll->addr : "?",
-                                          ss != NULL ? ss->node : "", ss != NULL ? ss->name : "");
+    bool agent_ok = !c->check_agent || bg_confirm_balancer_agent(poll->user_agent);
+    struct bg_confirm_peer *p =
+        find_peer(c, poll->addr != NULL ? poll->addr : "?", ss != NULL ? ss->node : "",
+                  ss != NULL ? ss->name : "", agent_ok);
     if (p->polls > 0) {
         int64_t gap = now - p->last_ms;
         if (gap <= c->window_ms) {
@@ -215,7 +221,6 @@ void bg_confirm_polled(struct bg_confirm *c, const struct bg_poll *poll, int64_t
     }
     p->polls++;
     p->last_ms = now;
-    p->agent_ok = !c->check_agent || bg_confirm_balancer_agent(poll->user_agent);
     p->send_state = ss != NULL;
     if (ss != NULL) {
         p->last = *ss;

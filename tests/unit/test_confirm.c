@@ -72,12 +72,17 @@ static void test_confirm_curl_loop_neither_confirms_nor_blocks(void **state)
     assert_false(bg_confirm_start(&c, true, 10000)); /* not blocked by it */
     assert_int_equal(bg_confirm_active_peers(&c, 10000), 0);
 
-    /* With a real balancer present the curl loop does not confirm for it either. */
-    for (int i = 0; i < 3; i++)
+    /* With a real balancer present the curl loop does not confirm for it either, even from
+     * the balancer's own host. */
+    for (int i = 0; i < 3; i++) {
         poll_plain(&c, "10.0.0.1", 10000 + i * 200);
+        poll_ua(&c, "10.0.0.1", "curl/7.88.1", 10001 + i * 200);
+    }
     assert_true(bg_confirm_start(&c, false, 10500));
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 5; i++) {
         poll_ua(&c, "10.0.0.7", "curl/7.88.1", 10600 + i);
+        poll_ua(&c, "10.0.0.1", "curl/7.88.1", 10600 + i);
+    }
     assert_int_equal(bg_confirm_check(&c, 10700, msg, sizeof(msg)), 1);
     poll_plain(&c, "10.0.0.1", 10600);
     poll_plain(&c, "10.0.0.1", 10800);
