@@ -5,8 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Slack added to a derived wait: a poll's own latency and the scheduling of two processes. */
-#define CONFIRM_SLACK_MS 500
+/* A derived wait is (polls + 1) intervals stretched by half (a loaded balancer's checks come
+ * late: seen with HAProxy on a busy host), plus a second for latency and scheduling. */
+#define CONFIRM_SLACK_MS 1000
 
 /* ----------------------------------------------------------------------------------------
  * Send-state verdicts.
@@ -240,7 +241,7 @@ void bg_confirm_polled(struct bg_confirm *c, const struct bg_poll *poll, int64_t
 }
 
 /* When this unconfirmed peer is given up: as many of its intervals as it needs polls, plus one
- * (the first poll after the change comes up to an interval later), plus slack. */
+ * (the first poll after the change comes up to an interval later), with slack. */
 static int64_t peer_deadline(const struct bg_confirm *c, const struct bg_confirm_peer *p)
 {
     int need = c->polls - p->since_change;
@@ -249,7 +250,7 @@ static int64_t peer_deadline(const struct bg_confirm *c, const struct bg_confirm
     if (need < 1)
         need = 1;
     int64_t iv = p->interval_ms > 0 ? p->interval_ms : c->window_ms;
-    int64_t d = c->armed_ms + (int64_t)(need + 1) * iv + CONFIRM_SLACK_MS;
+    int64_t d = c->armed_ms + (int64_t)(need + 1) * iv * 3 / 2 + CONFIRM_SLACK_MS;
     if (c->timeout_ms > 0 && c->armed_ms + c->timeout_ms < d)
         d = c->armed_ms + c->timeout_ms;
     return d;

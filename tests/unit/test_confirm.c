@@ -131,7 +131,7 @@ static void test_confirm_counts_polls_per_balancer(void **state)
     assert_string_equal(msg, "confirmed by 2 balancer(s) in 206 ms");
 }
 
-/* The wait is derived from the observed interval: (polls + 1) x interval + slack. */
+/* The wait is derived from the observed interval: (polls + 1) x interval x 1.5 + 1 s. */
 static void test_confirm_timeout_from_observed_interval(void **state)
 {
     (void)state;
@@ -141,10 +141,10 @@ static void test_confirm_timeout_from_observed_interval(void **state)
     for (int t = 0; t < 4; t++)
         poll_plain(&c, "10.0.0.1", t * 1000);
     assert_true(bg_confirm_start(&c, true, 3500));
-    assert_int_equal(bg_confirm_deadline(&c, 3500), 3500 + 4 * 1000 + 500);
-    assert_int_equal(bg_confirm_check(&c, 7999, msg, sizeof(msg)), 1);
-    assert_int_equal(bg_confirm_check(&c, 8000, msg, sizeof(msg)), -1);
-    assert_string_equal(msg, "unconfirmed: 0 of 1 balancer(s) confirmed within 4500 ms");
+    assert_int_equal(bg_confirm_deadline(&c, 3500), 3500 + 4 * 1500 + 1000);
+    assert_int_equal(bg_confirm_check(&c, 10499, msg, sizeof(msg)), 1);
+    assert_int_equal(bg_confirm_check(&c, 10500, msg, sizeof(msg)), -1);
+    assert_string_equal(msg, "unconfirmed: 0 of 1 balancer(s) confirmed within 7000 ms");
     assert_false(bg_confirm_is_confirmed(&c, 8000));
 
     /* A configured confirm_timeout is an upper bound. */
@@ -202,7 +202,7 @@ static void test_confirm_silent_balancer_stops_counting(void **state)
         poll_plain(&c, "10.0.0.1", t * 600);
     assert_true(bg_confirm_start(&c, true, 1300));
     assert_false(bg_confirm_is_confirmed(&c, 3200));
-    /* Silent for poll_window (at 3201) before its derived wait (1300 + 4 x 600 + 500) ends. */
+    /* Silent for poll_window (at 3201) before its derived wait (1300 + 4 x 900 + 1000) ends. */
     assert_int_equal(bg_confirm_deadline(&c, 3200), 3201);
     assert_true(bg_confirm_is_confirmed(&c, 3201));
     assert_int_equal(bg_confirm_check(&c, 3201, msg, sizeof(msg)), 0);
