@@ -20,6 +20,10 @@ enum bg_ss_state {
     BG_SS_MAINT, /* "MAINT", "MAINT(via)", "MAINT(resolution)": maintenance */
     BG_SS_DRAIN, /* "DRAIN": admin drain, no new traffic */
 };
+/* HAProxy 2.6 sends only DOWN, UP and NOLB (each with or without x/y) and "no check" (taken as
+ * no header); the word is the operational state, so an admin drain or "set server weight 0"
+ * still reads "UP" (the latter with weight=0/..). MAINT and DRAIN are understood in case a
+ * version sends the stats page's words. */
 
 struct bg_server_state {
     enum bg_ss_state state;
