@@ -328,6 +328,21 @@ static void confirmation_json(struct bg_agent *a, json_t *j, int64_t now)
     json_object_set_new(j, "waiting_for", waiting);
 }
 
+bool bg_agent_confirmed(struct bg_agent *a, int *balancers)
+{
+    int64_t now = bg_now_ms();
+    bool ok = true;
+    *balancers = 0;
+    for (size_t i = 0; i < a->n_backends; i++) {
+        struct bg_confirm *c = backend_confirm(&a->backends[i]);
+        if (c == NULL)
+            continue;
+        *balancers += bg_confirm_active_peers(c, now);
+        ok = ok && bg_confirm_is_confirmed(c, now);
+    }
+    return ok;
+}
+
 char *bg_agent_status_json(struct bg_agent *a)
 {
     const struct bg_instance_conf *in = &a->conf->instance;

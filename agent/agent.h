@@ -146,6 +146,9 @@ void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum 
                              int64_t timeout_ms);
 /* Answer a resumed PUT with its transition's outcome. */
 enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req);
+/* True when every balancer that counts confirmed the current change of every confirming
+ * backend; *balancers: how many balancers count now. */
+bool bg_agent_confirmed(struct bg_agent *a, int *balancers);
 /* JSON of the agent's status (caller frees). */
 char *bg_agent_status_json(struct bg_agent *a);
 

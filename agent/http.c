@@ -146,7 +146,16 @@ static char *metrics_text(struct bg_agent *a)
         a->n_put_unhealthy, a->n_put_untrusted, bg_agent_app_healthy(a), a->check.n_pass,
         a->check.n_fail, a->n_health, a->n_registrations, a->n_zk_reopens,
         (long long)(a->started_wall_ms / 1000));
-    return s;
+    int balancers = 0;
+    bool confirmed = bg_agent_confirmed(a, &balancers);
+    char *more = bg_xasprintf(
+        "%s# HELP bg_agent_confirmed 1 when every polling balancer has seen the current status.\n"
+        "# TYPE bg_agent_confirmed gauge\nbg_agent_confirmed %d\n"
+        "# HELP bg_agent_balancers Balancers polling now that must confirm a change.\n"
+        "# TYPE bg_agent_balancers gauge\nbg_agent_balancers %d\n",
+        s, confirmed, balancers);
+    free(s);
+    return more;
 }
 
 enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req)
