@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""bench_scale.py -- many instances under one controller (issue 9, item 4: 1000 instances).
+
+For each fleet size (N blue + N green): a real ZooKeeper (standalone, loopback), two real
+bg-controllers (one leads, one stands by), and the fleet. Measured:
+  * initial convergence (controllers started -> /status converged on blue),
+  * bgctl switch --wait (end to end, and the controller's own switch_end ms), batch_size 1 and
+    batch_size 32 (the controllers are restarted with the new batch size: that is a takeover
+    too, timed as such),
+  * failover: kill -9 of the idle leader -> standby's leader_elected, -> /status written by
+    the standby, -> /status converged again (session timeout --session-ms, stated),
+  * /status bytes, the newest /history entry's bytes, the leader's RssAnon idle and after the
+    switches, the status PUTs the fleet received per switch / per takeover.
+
+THE FLEET: "standin" rows are LIGHTWEIGHT STAND-INS (tests/tools/standin_agents.py: one Python
+process per colour serving N instances on N loopback ports, N ephemeral znodes through one
+ZooKeeper session, speaking the agent API: PUT/GET /v1/status, /health). They are not
+bg-agent: no backends, no confirmation wait, no /election watch. "real" rows are real bg-agent
+processes (health backend only) for comparison at a size this machine can run.
+
+Figures are printed, never asserted (shared, noisy machine). Usage:
+    BG_BUILD_DIR=build/release python3 bench/bench_scale.py [--sizes 100,250,500]
+        [--real 20] [--flips 3] [--failovers 2] [--session-ms 4000] [--out FILE]
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+import harness as h  # noqa: E402
+from bgsys import System  # noqa: E402
+
+STANDIN = REPO / "tests" / "tools" / "standin_agents.py"
+
+
+def rss_anon_kb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+    return None
+
+
+def log_ts(ts):
+    """The daemons' ts=2026-11-28T09:52:00.123Z -> epoch seconds."""
+    return (time.mktime(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone +
+            int(ts[20:23]) / 1000)
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return round(statistics.median(xs)) if xs else None
+
+
+class Fleet:
+    """n blue + n green instances: stand-ins (two processes) or real bg-agents."""
+
+    def __init__(self, t, s, n, kind, session_ms):
+        self.t, self.s, self.n, self.kind = t, s, n, kind
+        self.stats_urls = []
+        t0 = time.monotonic()
+        if kind == "standin":
+            procs = []
+            for color in ("blue", "green"):
+                procs.append(t.proc([sys.executable, str(STANDIN), "--zk", s.zk.connect,
+                                     "--root", s.root, "--color", color, "--count", str(n),
+                                     "--session-ms", str(max(session_ms, 4000))],
+                                    name=f"standin-{color}"))
+            for p in procs:
+                m = p.wait_log(r"standin_ready .*ports=(\d+)\.\.", timeout=120)
+                self.stats_urls.append(f"http://127.0.0.1:{m.group(1)}/standin/stats")
+            self.procs = procs
+        else:
+            agents = [s.agent(f"{c}-{i}", c, start=False, session_timeout_ms=session_ms)
+                      for c in ("blue", "green") for i in range(1, n + 1)]
+            for a in agents:
+                a.start(wait=False)
+            for a in agents:
+                a.proc.wait_log(r"event=registered", timeout=120)
+            self.procs = [a.proc for a in agents]
+        self.start_ms = round((time.monotonic() - t0) * 1000)
+
+    def puts(self):
+        """Status PUTs the whole fleet has accepted so far (stand-ins only)."""
+        if not self.stats_urls:
+            return None
+        return sum(h.http_json("GET", u, timeout=5)[1]["puts"] for u in self.stats_urls)
+
+    def stop(self):
+        for p in self.procs:
+            p.stop()
+
+
+def ctl_id(p):
+    return p.name[len("controller-"):]
+
+
+def start_controllers(s, tag, batch, session_ms):
+    return [s.controller(f"{tag}{i}", batch_size=batch, resync="10m",
+                         session_timeout_ms=session_ms, call_timeout="5s") for i in (1, 2)]
+
+
+def wait_status(s, pred, timeout, interval=0.03):
+    """Poll /status until pred(status); returns (status, monotonic time seen)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = s.status()
+        if st and pred(st):
+            return st, time.monotonic()
+        if time.monotonic() > deadline:
+            raise h.HarnessError(f"/status not as expected within {timeout}s: "
+                                 f"{ {k: st.get(k) for k in ('phase', 'desired', 'applied', 'leader', 'reason')} if st else None}")
+        time.sleep(interval)
+
+
+def sizes_now(s):
+    zk, root = s.zk, s.root
+    st = h.zk_stat(zk, root + "/status")
+    hist = h.zk_ls(zk, root + "/history") or []
+    hbytes = None
+    if hist:
+        hs = h.zk_stat(zk, f"{root}/history/{sorted(hist)[-1]}")
+        hbytes = hs["dataLength"] if hs else None
+    return st["dataLength"] if st else None, hbytes, len(hist)
+
+
+def switches(s, fleet, ctls, flips):
+    """flips x bgctl switch --wait; returns lists e2e ms, controller ms, PUTs per switch."""
+    e2e, internal, puts = [], [], []
+    color = s.status()["applied"]
+    for _ in range(flips):
+        color = "green" if color == "blue" else "blue"
+        leader = s.leader()
+        mark = leader.mark()
+        p0 = fleet.puts()
+        rc, out, err = s.bgctl("switch", color, "--wait", "--timeout", "600s", timeout=660)
+        if rc != 0:
+            raise h.HarnessError(f"switch to {color} failed: rc={rc} {out} {err}")
+        e2e.append(int(re.search(r"in (\d+) ms", out).group(1)))
+        m = leader.wait_log(rf"event=switch_end from=\w+ to={color} result=converged ms=(\d+)",
+                            timeout=30, since=mark)
+        internal.append(int(m.group(1)))
+        p1 = fleet.puts()
+        puts.append(None if p0 is None else p1 - p0)
+    return e2e, internal, puts
+
+
+def failovers(s, fleet, ctls, rounds, session_ms):
+    out = []
+    for _ in range(rounds):
+        s.wait_converged(s.status()["applied"], timeout=300)
+        leader = s.leader()
+        standby = next(p for p in ctls if p is not leader)
+        v0 = h.zk_stat(s.zk, s.root + "/status")["version"]
+        mark = standby.mark()
+        p0 = fleet.puts()
+        t0w, t0 = time.time(), time.monotonic()
+        leader.kill(signal.SIGKILL)
+        leader.wait(5)
+        m = standby.wait_log(r"ts=(\S+) .*event=leader_elected", timeout=session_ms / 1000 + 60,
+                             since=mark)
+        elected = round((log_ts(m.group(1)) - t0w) * 1000)
+        sid = ctl_id(standby)
+        _, t_written = wait_status(s, lambda st: st.get("leader") == sid, 120)
+        st, t_conv = wait_status(s, lambda st: st.get("leader") == sid and
+                                 st["phase"] == "converged", 300)
+        v1 = h.zk_stat(s.zk, s.root + "/status")["version"]
+        p1 = fleet.puts()
+        out.append({"elected_ms": elected, "status_written_ms": round((t_written - t0) * 1000),
+                    "converged_ms": round((t_conv - t0) * 1000),
+                    "puts": None if p0 is None else p1 - p0,
+                    "status_writes": v1 - v0 if v1 >= v0 else None,
+                    "standby_rss_anon_kb": rss_anon_kb(standby.pid)})
+        h.log(f"failover: {out[-1]}")
+        leader.start()
+        leader.wait_log(r"event=election_joined", timeout=30)
+    return out
+
+
+def run_size(t, n, kind, args):
+    zk = t.zookeeper()
+    s = System(t, zk)
+    s.flip("blue")
+    row = {"per_color": n, "fleet": kind, "session_timeout_ms": args.session_ms}
+    fleet = Fleet(t, s, n, kind, args.session_ms)
+    row["fleet_start_ms"] = fleet.start_ms
+    h.log(f"{kind} {n}+{n}: fleet registered in {fleet.start_ms} ms")
+    try:
+        # --- batch_size 1
+        t0 = time.monotonic()
+        ctls = start_controllers(s, "a", 1, args.session_ms)
+        _, tc = wait_status(s, lambda st: st["phase"] == "converged" and
+                            st["applied"] == "blue", 600)
+        row["initial_converge_ms"] = round((tc - t0) * 1000)
+        row["initial_puts"] = fleet.puts()
+        time.sleep(1)
+        leader = s.leader()
+        row["rss_anon_idle_kb"] = rss_anon_kb(leader.pid)
+        row["status_bytes"], row["history_entry_bytes"], _ = sizes_now(s)
+        t1 = time.monotonic()
+        rc, out, _ = s.bgctl("status")
+        row["bgctl_status_ms"] = round((time.monotonic() - t1) * 1000)
+        e2e, internal, puts = switches(s, fleet, ctls, args.flips)
+        row["b1"] = {"e2e_ms": e2e, "ctl_ms": internal, "puts": puts}
+        leader = s.leader()
+        row["rss_anon_after_switch_kb"] = rss_anon_kb(leader.pid)
+        row["status_bytes_after"], row["history_entry_bytes"], row["history_entries"] = \
+            sizes_now(s)
+        h.log(f"{kind} {n}+{n} batch 1: e2e {e2e} ctl {internal} puts {puts}")
+        # --- failover (idle)
+        row["failover"] = failovers(s, fleet, ctls, args.failovers, args.session_ms)
+        row["rss_anon_after_failover_kb"] = rss_anon_kb(s.leader().pid)
+        # --- batch_size 32: restart both controllers (a takeover by a fresh process)
+        for p in ctls:
+            p.stop()
+        t0 = time.monotonic()
+        p0 = fleet.puts()
+        ctls = start_controllers(s, "b", 32, args.session_ms)
+        _, tc = wait_status(s, lambda st: st.get("leader", "").startswith("b") and
+                            st["phase"] == "converged", 600)
+        row["restart_takeover_ms"] = round((tc - t0) * 1000)
+        row["restart_takeover_puts"] = None if p0 is None else fleet.puts() - p0
+        e2e, internal, puts = switches(s, fleet, ctls, args.flips)
+        row["b32"] = {"e2e_ms": e2e, "ctl_ms": internal, "puts": puts}
+        row["rss_anon_after_b32_kb"] = rss_anon_kb(s.leader().pid)
+        h.log(f"{kind} {n}+{n} batch 32: e2e {e2e} ctl {internal} puts {puts}")
+        for p in ctls:
+            p.stop()
+    finally:
+        fleet.stop()
+        zk.stop()
+    return row
+
+
+def fmt(v):
+    return "-" if v is None else str(v)
+
+
+def print_tables(res):
+    rows = res["rows"]
+    print("\nFleet: 'standin' = LIGHTWEIGHT STAND-IN agents (tests/tools/standin_agents.py, one "
+          "Python process per colour, one ZooKeeper session per colour, agent API only);")
+    print("       'real' = real bg-agent processes (health backend). Controllers, bgctl and "
+          "ZooKeeper (standalone, loopback) are real.")
+    print(f"Controllers: 2 (leader + standby), settle 0, resync 10m, call_timeout 5s, session "
+          f"timeout {res['session_ms']} ms. Medians of {res['flips']} switches / "
+          f"{res['failovers']} failovers.\n")
+    print("Switch (bgctl switch --wait: set /active_color -> /status converged), ms")
+    print(f"{'fleet':>8} {'instances':>10} {'init conv':>10} {'b1 e2e':>8} {'b1 ctl':>8} "
+          f"{'b1 PUTs':>8} {'b32 e2e':>8} {'b32 ctl':>8} {'b32 PUTs':>9}")
+    for r in rows:
+        print(f"{r['fleet']:>8} {str(r['per_color']) + '+' + str(r['per_color']):>10} "
+              f"{fmt(r.get('initial_converge_ms')):>10} {fmt(med(r['b1']['e2e_ms'])):>8} "
+              f"{fmt(med(r['b1']['ctl_ms'])):>8} {fmt(med(r['b1']['puts'])):>8} "
+              f"{fmt(med(r['b32']['e2e_ms'])):>8} {fmt(med(r['b32']['ctl_ms'])):>8} "
+              f"{fmt(med(r['b32']['puts'])):>9}")
+    print("\nFailover of the idle leader (kill -9), ms from the kill; and a restart of both "
+          "controllers (takeover by a fresh process)")
+    print(f"{'fleet':>8} {'instances':>10} {'elected':>8} {'/status written':>16} "
+          f"{'converged':>10} {'PUTs':>6} {'restart->conv':>14} {'PUTs':>6}")
+    for r in rows:
+        f = r["failover"]
+        print(f"{r['fleet']:>8} {str(r['per_color']) + '+' + str(r['per_color']):>10} "
+              f"{fmt(med([x['elected_ms'] for x in f])):>8} "
+              f"{fmt(med([x['status_written_ms'] for x in f])):>16} "
+              f"{fmt(med([x['converged_ms'] for x in f])):>10} "
+              f"{fmt(med([x['puts'] for x in f])):>6} "
+              f"{fmt(r.get('restart_takeover_ms')):>14} {fmt(r.get('restart_takeover_puts')):>6}")
+    print("\nSizes and memory (leader's RssAnon from /proc/PID/status, kB)")
+    print(f"{'fleet':>8} {'instances':>10} {'/status B':>10} {'B/inst':>7} {'/history B':>11} "
+          f"{'RssAnon idle':>13} {'after b1':>9} {'after fo':>9} {'after b32':>10} "
+          f"{'bgctl status ms':>16}")
+    for r in rows:
+        sb = r.get("status_bytes_after") or r.get("status_bytes")
+        print(f"{r['fleet']:>8} {str(r['per_color']) + '+' + str(r['per_color']):>10} "
+              f"{fmt(sb):>10} {fmt(round(sb / (2 * r['per_color'])) if sb else None):>7} "
+              f"{fmt(r.get('history_entry_bytes')):>11} {fmt(r.get('rss_anon_idle_kb')):>13} "
+              f"{fmt(r.get('rss_anon_after_switch_kb')):>9} "
+              f"{fmt(r.get('rss_anon_after_failover_kb')):>9} "
+              f"{fmt(r.get('rss_anon_after_b32_kb')):>10} {fmt(r.get('bgctl_status_ms')):>16}")
+    st = [r for r in rows if r["fleet"] == "standin" and r.get("status_bytes_after")]
+    if st:
+        big = max(st, key=lambda r: r["per_color"])
+        per = big["status_bytes_after"] / (2 * big["per_color"])
+        print(f"\n/status grows ~{per:.0f} B per instance: ZooKeeper's default jute.maxbuffer "
+              f"(1 MB - 1) is reached at about {int(0xfffff / per)} instances.")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100,250,500", help="stand-in instances per colour")
+    ap.add_argument("--real", default="20", help="real bg-agents per colour (0: none)")
+    ap.add_argument("--flips", type=int, default=3)
+    ap.add_argument("--failovers", type=int, default=2)
+    ap.add_argument("--session-ms", type=int, default=4000)
+    ap.add_argument("--out", default=str(HERE / "out" / "scale.json"))
+    args = ap.parse_args()
+    res = {"rows": [], "flips": args.flips, "failovers": args.failovers,
+           "session_ms": args.session_ms, "machine": {"nproc": os.cpu_count()},
+           "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    plan = [(int(n), "real") for n in args.real.split(",") if int(n) > 0] + \
+           [(int(n), "standin") for n in args.sizes.split(",") if int(n) > 0]
+    with h.Test("bench-scale") as t:
+        for n, kind in plan:
+            res["rows"].append(run_size(t, n, kind, args))
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(res, indent=2))
+    print_tables(res)
+    print(f"\nJSON: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
