@@ -88,6 +88,17 @@ class Fleet:
             self.procs = [a.proc for a in agents]
         self.start_ms = round((time.monotonic() - t0) * 1000)
 
+    def restart_green(self, pace_ms, session_ms):
+        """Stop the green stand-ins (their nodes go at once) and register them again, one every
+        pace_ms (a rolling start of the standby colour). Returns the new process."""
+        self.procs[1].stop()
+        p = self.t.proc([sys.executable, str(STANDIN), "--zk", self.s.zk.connect, "--root",
+                         self.s.root, "--color", "green", "--count", str(self.n),
+                         "--session-ms", str(max(session_ms, 4000)), "--pace-ms", str(pace_ms)],
+                        name="standin-green")
+        self.procs[1] = p
+        return p
+
     def puts(self):
         """Status PUTs the whole fleet has accepted so far (stand-ins only)."""
         if not self.stats_urls:
@@ -97,6 +108,50 @@ class Fleet:
     def stop(self):
         for p in self.procs:
             p.stop()
+
+
+def cpu_s(pid):
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def zk_packets(zk):
+    txt = h.four_letter("127.0.0.1", zk.port, "mntr", timeout=5) or ""
+    m = re.search(r"zk_packets_received\s+(\d+)", txt)
+    return int(m.group(1)) if m else None
+
+
+def rolling_registration(s, fleet, pace_ms, session_ms):
+    """The standby colour (green) registers again one instance every pace_ms while the leader
+    runs: the leader's CPU, ZooKeeper requests, /status writes, and the lag from the last
+    registration to /status listing every green instance."""
+    leader = s.leader()
+    green_gone = lambda st: not any(i.get("color") == "green" for i in st.get("instances", []))
+    old = fleet.procs[1]
+    old.stop()
+    wait_status(s, green_gone, 120)
+    time.sleep(1)
+    v0 = h.zk_stat(s.zk, s.root + "/status")["version"]
+    c0, k0 = cpu_s(leader.pid), zk_packets(s.zk)
+    t0 = time.monotonic()
+    p = fleet.restart_green(pace_ms, session_ms)
+    m = p.wait_log(r"standin_ready .*ports=(\d+)\.\.", timeout=600)
+    t_reg = time.monotonic()
+    fleet.stats_urls[1] = f"http://127.0.0.1:{m.group(1)}/standin/stats"
+    n = fleet.n
+
+    def all_green(st):
+        g = [i for i in st.get("instances", []) if i.get("color") == "green"]
+        return len(g) == n and st["phase"] == "converged"
+    _, t_seen = wait_status(s, all_green, 300)
+    v1 = h.zk_stat(s.zk, s.root + "/status")["version"]
+    c1, k1 = cpu_s(leader.pid), zk_packets(s.zk)
+    return {"pace_ms": pace_ms, "register_ms": round((t_reg - t0) * 1000),
+            "lag_after_last_ms": round((t_seen - t_reg) * 1000),
+            "leader_cpu_s": round(c1 - c0, 2),
+            "zk_requests": None if k0 is None or k1 is None else k1 - k0 - n,
+            "status_writes": v1 - v0,
+            "rss_anon_kb": rss_anon_kb(leader.pid)}
 
 
 def ctl_id(p):
@@ -111,8 +166,12 @@ def start_controllers(s, tag, batch, session_ms):
 def wait_status(s, pred, timeout, interval=0.03):
     """Poll /status until pred(status); returns (status, monotonic time seen)."""
     deadline = time.monotonic() + timeout
+    st = None
     while True:
-        st = s.status()
+        try:
+            st = s.status()
+        except h.ZkError:  # a ZooKeeper stalled by a loaded machine: keep polling
+            st = None
         if st and pred(st):
             return st, time.monotonic()
         if time.monotonic() > deadline:
@@ -189,7 +248,8 @@ def run_size(t, n, kind, args):
     zk = t.zookeeper()
     s = System(t, zk)
     s.flip("blue")
-    row = {"per_color": n, "fleet": kind, "session_timeout_ms": args.session_ms}
+    row = {"per_color": n, "fleet": kind, "session_timeout_ms": args.session_ms,
+           "loadavg_start": os.getloadavg()[0]}
     fleet = Fleet(t, s, n, kind, args.session_ms)
     row["fleet_start_ms"] = fleet.start_ms
     h.log(f"{kind} {n}+{n}: fleet registered in {fleet.start_ms} ms")
@@ -232,9 +292,16 @@ def run_size(t, n, kind, args):
         row["b32"] = {"e2e_ms": e2e, "ctl_ms": internal, "puts": puts}
         row["rss_anon_after_b32_kb"] = rss_anon_kb(s.leader().pid)
         h.log(f"{kind} {n}+{n} batch 32: e2e {e2e} ctl {internal} puts {puts}")
+        if kind == "standin" and args.pace_ms:
+            row["rolling"] = rolling_registration(s, fleet, args.pace_ms, args.session_ms)
+            h.log(f"{kind} {n}+{n} rolling registration: {row['rolling']}")
         for p in ctls:
             p.stop()
+    except (h.HarnessError, AssertionError) as e:  # keep what was measured; go on
+        row["error"] = str(e)[:2000]
+        h.log(f"{kind} {n}+{n}: FAILED: {str(e)[:500]}")
     finally:
+        row["loadavg_end"] = os.getloadavg()[0]
         fleet.stop()
         zk.stop()
     return row
@@ -258,16 +325,16 @@ def print_tables(res):
           f"{'b1 PUTs':>8} {'b32 e2e':>8} {'b32 ctl':>8} {'b32 PUTs':>9}")
     for r in rows:
         print(f"{r['fleet']:>8} {str(r['per_color']) + '+' + str(r['per_color']):>10} "
-              f"{fmt(r.get('initial_converge_ms')):>10} {fmt(med(r['b1']['e2e_ms'])):>8} "
-              f"{fmt(med(r['b1']['ctl_ms'])):>8} {fmt(med(r['b1']['puts'])):>8} "
-              f"{fmt(med(r['b32']['e2e_ms'])):>8} {fmt(med(r['b32']['ctl_ms'])):>8} "
-              f"{fmt(med(r['b32']['puts'])):>9}")
+              f"{fmt(r.get('initial_converge_ms')):>10} {fmt(med(r.get('b1', {}).get('e2e_ms', []))):>8} "
+              f"{fmt(med(r.get('b1', {}).get('ctl_ms', []))):>8} {fmt(med(r.get('b1', {}).get('puts', []))):>8} "
+              f"{fmt(med(r.get('b32', {}).get('e2e_ms', []))):>8} {fmt(med(r.get('b32', {}).get('ctl_ms', []))):>8} "
+              f"{fmt(med(r.get('b32', {}).get('puts', []))):>9}")
     print("\nFailover of the idle leader (kill -9), ms from the kill; and a restart of both "
           "controllers (takeover by a fresh process)")
     print(f"{'fleet':>8} {'instances':>10} {'elected':>8} {'/status written':>16} "
           f"{'converged':>10} {'PUTs':>6} {'restart->conv':>14} {'PUTs':>6}")
     for r in rows:
-        f = r["failover"]
+        f = r.get("failover", [])
         print(f"{r['fleet']:>8} {str(r['per_color']) + '+' + str(r['per_color']):>10} "
               f"{fmt(med([x['elected_ms'] for x in f])):>8} "
               f"{fmt(med([x['status_written_ms'] for x in f])):>16} "
@@ -286,6 +353,26 @@ def print_tables(res):
               f"{fmt(r.get('rss_anon_after_switch_kb')):>9} "
               f"{fmt(r.get('rss_anon_after_failover_kb')):>9} "
               f"{fmt(r.get('rss_anon_after_b32_kb')):>10} {fmt(r.get('bgctl_status_ms')):>16}")
+    rr = [r for r in rows if r.get("rolling")]
+    if rr:
+        print("\nRolling registration: the standby colour's N stand-ins register again, one "
+              "every pace ms, while the leader runs")
+        print(f"{'instances':>10} {'pace ms':>8} {'register ms':>12} {'lag after last ms':>18} "
+              f"{'leader CPU s':>13} {'ZK requests':>12} {'/status writes':>15} "
+              f"{'MB /status written':>19}")
+        for r in rr:
+            x = r["rolling"]
+            sb = r.get("status_bytes_after") or 0
+            print(f"{str(r['per_color']) + '+' + str(r['per_color']):>10} {x['pace_ms']:>8} "
+                  f"{x['register_ms']:>12} {x['lag_after_last_ms']:>18} {x['leader_cpu_s']:>13} "
+                  f"{fmt(x['zk_requests']):>12} {x['status_writes']:>15} "
+                  f"{x['status_writes'] * sb / 1e6:>19.1f}")
+    for r in rows:
+        if r.get("error"):
+            print(f"\n{r['fleet']} {r['per_color']}+{r['per_color']} FAILED: {r['error'][:300]}")
+    print("\nLoad average (1 min) at start/end of each size: " + ", ".join(
+        f"{r['per_color']}+{r['per_color']} {r['fleet']}: {r['loadavg_start']:.1f}/"
+        f"{r['loadavg_end']:.1f}" for r in rows))
     st = [r for r in rows if r["fleet"] == "standin" and r.get("status_bytes_after")]
     if st:
         big = max(st, key=lambda r: r["per_color"])
@@ -302,6 +389,8 @@ def main():
     ap.add_argument("--flips", type=int, default=3)
     ap.add_argument("--failovers", type=int, default=2)
     ap.add_argument("--session-ms", type=int, default=4000)
+    ap.add_argument("--pace-ms", type=float, default=10,
+                    help="rolling re-registration of green, ms between two (0: skip)")
     ap.add_argument("--out", default=str(HERE / "out" / "scale.json"))
     args = ap.parse_args()
     res = {"rows": [], "flips": args.flips, "failovers": args.failovers,

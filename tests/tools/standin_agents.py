@@ -20,7 +20,7 @@ No backends, no application health check, no token, no TLS. Node data as bg-agen
 
 Usage:
     standin_agents.py --zk HOST:PORT --root /r --color blue --count 500 [--prefix blue-]
-                      [--session-ms 10000] [--host 127.0.0.1]
+                      [--session-ms 10000] [--host 127.0.0.1] [--pace-ms MS]
 Prints "standin_ready color=.. count=.. ports=FIRST..LAST session=0x.. ms=.." once every node
 exists, then serves until SIGTERM/SIGINT (closes the session: every node goes at once) or until
 the session is lost (exit 2). Python 3 standard library only.
@@ -299,6 +299,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--version", default="1.0")
     ap.add_argument("--app", default="SHOP")
+    ap.add_argument("--pace-ms", type=float, default=0,
+                    help="pause between two registrations (a rolling start; default none)")
     args = ap.parse_args()
     prefix = args.prefix if args.prefix is not None else args.color + "-"
     t0 = time.monotonic()
@@ -316,6 +318,8 @@ def main():
                 "version": args.version, "app": args.app, "address": f"{args.host}:{inst.port}",
                 "color": args.color, "healthy": True, "check": ""}
         zk.create(f"{base}/{inst.id}", json.dumps(node).encode(), EPHEMERAL)
+        if args.pace_ms:
+            time.sleep(args.pace_ms / 1000)
 
     stop = threading.Event()
 
