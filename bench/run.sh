@@ -3,21 +3,25 @@
 # brought up to date otherwise), bench_core.py (switch time vs instances, failover, memory,
 # CPU), bench_lb.py (failed requests and cutover under wrk load, bluegreen vs nginx reloads),
 # bench_health.py (a bad deploy and an application that dies after the switch, bluegreen vs
-# nginx), then the plot. Results: bench/out/{core.json,lb.json,health.json,lb.png}.
+# nginx), bench_cutover.py, bench_scale.py (1000 instances: 500+500 stand-in agents, switch,
+# failover, /status bytes, controller memory), then the plot.
+# Results: bench/out/{core.json,lb.json,health.json,cutover.json,scale.json,lb.png}.
 #
 # Usage: bench/run.sh [--flips N] [--sleep S] [--sizes LIST] [--scenarios LIST] [--rounds N]
-#                     [--quick]
+#                     [--scale-sizes LIST] [--quick]
 #   --flips N        flips per load-balancer scenario (default 50)
 #   --sleep S        the fixed sleep of scenario d, seconds (default 1)
 #   --sizes LIST     instances per colour for bench_core.py (default 2,20,100,200)
 #   --scenarios LIST bench_lb.py scenarios (default a,b,a2,b2,c,d,e)
 #   --rounds N       rounds per bench_health.py scenario (default 5)
+#   --scale-sizes L  stand-in instances per colour for bench_scale.py (default 100,250,500)
 #   --quick          a smoke run: 10 flips, sizes 2,20, 2 failovers, 2 health rounds,
-#                    bench_cutover.py --quick (2+2 and 8+8 at inter 1 s, 2 flips)
+#                    bench_cutover.py --quick (2+2 and 8+8 at inter 1 s, 2 flips),
+#                    bench_scale.py at 50+50 stand-ins and 5+5 real agents, 1 switch each
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flips=50 sleep_s=1 sizes=2,20,100,200 scenarios=a,b,a2,b2,c,d,e core_flips=11 failovers=5
-rounds=5 cut_args=()
+rounds=5 cut_args=() scale_args=(--sizes 100,250,500 --real 20)
 while [ $# -gt 0 ]; do
     case $1 in
     --flips) flips=$2; shift ;;
@@ -25,8 +29,10 @@ while [ $# -gt 0 ]; do
     --sizes) sizes=$2; shift ;;
     --scenarios) scenarios=$2; shift ;;
     --rounds) rounds=$2; shift ;;
-    --quick) flips=10 sizes=2,20 core_flips=5 failovers=2 rounds=2 cut_args=(--quick) ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --scale-sizes) scale_args=(--sizes "$2" --real 20); shift ;;
+    --quick) flips=10 sizes=2,20 core_flips=5 failovers=2 rounds=2 cut_args=(--quick)
+             scale_args=(--sizes 50 --real 5 --flips 1 --failovers 1) ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 64 ;;
     esac
     shift
@@ -64,7 +70,11 @@ rm -f bench/out/cutover.json
 python3 bench/bench_cutover.py "${cut_args[@]}" --out bench/out/cutover.json | tee bench/out/cutover.txt
 python3 bench/bench_cutover.py --report bench/cutover-before.json bench/out/cutover.json \
     --outdir bench/out | tee -a bench/out/cutover.txt
+echo
+echo "== bench_scale.py: 1000 instances (lightweight stand-in agents + a few real bg-agents)"
+python3 bench/bench_scale.py "${scale_args[@]}" --out bench/out/scale.json | tee bench/out/scale.txt
 gnuplot -e "outdir='bench/out'" bench/plot.gp
 gnuplot -e "outdir='bench/out'" bench/plot_cutover.gp
 echo
 echo "plot: bench/out/lb.png   tables: bench/out/core.txt bench/out/lb.txt bench/out/health.txt"
+echo "       bench/out/cutover.txt bench/out/scale.txt"
