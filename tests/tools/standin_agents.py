@@ -311,15 +311,37 @@ def main():
 
     root = "/" + args.root.strip("/")
     base = (root if root != "/" else "") + "/" + args.color
-    zk = Zk(args.zk, args.session_ms)
-    zk.ensure(base)
-    for inst in insts:
-        node = {"id": inst.id, "endpoint": f"http://{args.host}:{inst.port}",
-                "version": args.version, "app": args.app, "address": f"{args.host}:{inst.port}",
-                "color": args.color, "healthy": True, "check": ""}
-        zk.create(f"{base}/{inst.id}", json.dumps(node).encode(), EPHEMERAL)
-        if args.pace_ms:
-            time.sleep(args.pace_ms / 1000)
+    def register():
+        zk = Zk(args.zk, args.session_ms)
+        try:
+            zk.ensure(base)
+            for inst in insts:
+                node = {"id": inst.id, "endpoint": f"http://{args.host}:{inst.port}",
+                        "version": args.version, "app": args.app,
+                        "address": f"{args.host}:{inst.port}", "color": args.color,
+                        "healthy": True, "check": ""}
+                zk.create(f"{base}/{inst.id}", json.dumps(node).encode(), EPHEMERAL)
+                if args.pace_ms:
+                    time.sleep(args.pace_ms / 1000)
+        except BaseException:
+            zk.closing = True
+            zk.sock.close()
+            raise
+        return zk
+
+    # A ZooKeeper stalled by a loaded machine may drop the connection while we register: start
+    # over (after the old session's expiry if its nodes may still be there), for up to 3 min.
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            zk = register()
+            break
+        except (OSError, ZkError) as e:
+            if time.monotonic() > deadline:
+                raise
+            print(f"standin_retry error=\"{e}\"", file=sys.stderr, flush=True)
+            time.sleep(1 + (args.session_ms / 1000 if isinstance(e, ZkError) or
+                            "closed" in str(e) else 0))
 
     stop = threading.Event()
 
