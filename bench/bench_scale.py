@@ -42,6 +42,26 @@ from bgsys import System  # noqa: E402
 STANDIN = REPO / "tests" / "tools" / "standin_agents.py"
 
 
+def retry(fn, *a, timeout=90):
+    """fn(*a), retried while ZooKeeper does not answer (a loaded machine stalls it for 15 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn(*a)
+        except h.ZkError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def zstat(zk, path):
+    return retry(h.zk_stat, zk, path)
+
+
+def zls(zk, path):
+    return retry(h.zk_ls, zk, path)
+
+
 def rss_anon_kb(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("RssAnon:"):
@@ -88,20 +108,21 @@ class Fleet:
             self.procs = [a.proc for a in agents]
         self.start_ms = round((time.monotonic() - t0) * 1000)
 
-    def restart_green(self, pace_ms, session_ms):
+    def restart_green(self, pace_ms, session_ms, extra=()):
         """Stop the green stand-ins (their nodes go at once) and register them again, one every
         pace_ms (a rolling start of the standby colour). Returns the new process."""
         self.procs[1].stop()
         p = self.t.proc([sys.executable, str(STANDIN), "--zk", self.s.zk.connect, "--root",
                          self.s.root, "--color", "green", "--count", str(self.n),
-                         "--session-ms", str(max(session_ms, 4000)), "--pace-ms", str(pace_ms)],
+                         "--session-ms", str(max(session_ms, 4000)), "--pace-ms", str(pace_ms),
+                         *extra],
                         name="standin-green")
         self.procs[1] = p
         return p
 
     def puts(self):
         """Status PUTs the whole fleet has accepted so far (stand-ins only)."""
-        if not self.stats_urls:
+        if not self.stats_urls or None in self.stats_urls:
             return None
         return sum(h.http_json("GET", u, timeout=5)[1]["puts"] for u in self.stats_urls)
 
@@ -125,13 +146,13 @@ def rolling_registration(s, fleet, pace_ms, session_ms):
     """The standby colour (green) registers again one instance every pace_ms while the leader
     runs: the leader's CPU, ZooKeeper requests, /status writes, and the lag from the last
     registration to /status listing every green instance."""
-    leader = s.leader()
+    leader = retry(s.leader)
     green_gone = lambda st: not any(i.get("color") == "green" for i in st.get("instances", []))
     old = fleet.procs[1]
     old.stop()
     wait_status(s, green_gone, 120)
     time.sleep(1)
-    v0 = h.zk_stat(s.zk, s.root + "/status")["version"]
+    v0 = zstat(s.zk, s.root + "/status")["version"]
     c0, k0 = cpu_s(leader.pid), zk_packets(s.zk)
     t0 = time.monotonic()
     p = fleet.restart_green(pace_ms, session_ms)
@@ -144,7 +165,7 @@ def rolling_registration(s, fleet, pace_ms, session_ms):
         g = [i for i in st.get("instances", []) if i.get("color") == "green"]
         return len(g) == n and st["phase"] == "converged"
     _, t_seen = wait_status(s, all_green, 300)
-    v1 = h.zk_stat(s.zk, s.root + "/status")["version"]
+    v1 = zstat(s.zk, s.root + "/status")["version"]
     c1, k1 = cpu_s(leader.pid), zk_packets(s.zk)
     return {"pace_ms": pace_ms, "register_ms": round((t_reg - t0) * 1000),
             "lag_after_last_ms": round((t_seen - t_reg) * 1000),
@@ -152,6 +173,42 @@ def rolling_registration(s, fleet, pace_ms, session_ms):
             "zk_requests": None if k0 is None or k1 is None else k1 - k0 - n,
             "status_writes": v1 - v0,
             "rss_anon_kb": rss_anon_kb(leader.pid)}
+
+
+def failing_colour(s, fleet, session_ms):
+    """Worst case for /status: every green agent answers 502 with a long backend-failure reason
+    (all Eureka servers unreachable), then a switch to green (blocked; blue stays UP). /status
+    bytes with a last_error on every green instance."""
+    old = fleet.procs[1]
+    old.stop()
+    green_gone = lambda st: not any(i.get("color") == "green" for i in st.get("instances", []))
+    wait_status(s, green_gone, 120)
+    p = fleet.restart_green(0, session_ms, extra=("--fail-http", "502"))
+    p.wait_log(r"standin_ready", timeout=300)
+    fleet.stats_urls[1] = None
+    n = fleet.n
+    wait_status(s, lambda st: sum(i.get("color") == "green"
+                                  for i in st.get("instances", [])) == n, 120)
+    t0 = time.monotonic()
+    rc, out, err = s.bgctl("switch", "green", "--wait", "--timeout", "300s", timeout=330)
+    took = round((time.monotonic() - t0) * 1000)
+
+    def all_failed(st):
+        g = [i for i in st.get("instances", []) if i.get("color") == "green"]
+        return len(g) == n and all(i.get("last_error") for i in g)
+    st, _ = wait_status(s, all_failed, 300)
+    size = zstat(s.zk, s.root + "/status")["dataLength"]
+    err0 = next(i["last_error"] for i in st["instances"] if i.get("color") == "green")
+    hist, hbytes = zls(s.zk, s.root + "/history") or [], None
+    if hist:
+        hbytes = zstat(s.zk, f"{s.root}/history/{sorted(hist)[-1]}")["dataLength"]
+    # Back to blue for whatever follows.
+    retry(h.zk_set, s.zk, s.root + "/active_color", "blue")
+    return {"bgctl_rc": rc, "bgctl_ms": took, "bgctl_out": (out + err).strip()[-300:],
+            "phase": st["phase"], "status_bytes": size, "last_error_bytes": len(err0),
+            "last_error": err0, "history_entry_bytes": hbytes,
+            "blue_up": sum(i.get("color") == "blue" and i.get("status") == "UP"
+                           for i in st["instances"])}
 
 
 def ctl_id(p):
@@ -182,11 +239,11 @@ def wait_status(s, pred, timeout, interval=0.03):
 
 def sizes_now(s):
     zk, root = s.zk, s.root
-    st = h.zk_stat(zk, root + "/status")
-    hist = h.zk_ls(zk, root + "/history") or []
+    st = zstat(zk, root + "/status")
+    hist = zls(zk, root + "/history") or []
     hbytes = None
     if hist:
-        hs = h.zk_stat(zk, f"{root}/history/{sorted(hist)[-1]}")
+        hs = zstat(zk, f"{root}/history/{sorted(hist)[-1]}")
         hbytes = hs["dataLength"] if hs else None
     return st["dataLength"] if st else None, hbytes, len(hist)
 
@@ -194,10 +251,10 @@ def sizes_now(s):
 def switches(s, fleet, ctls, flips):
     """flips x bgctl switch --wait; returns lists e2e ms, controller ms, PUTs per switch."""
     e2e, internal, puts = [], [], []
-    color = s.status()["applied"]
+    color = retry(s.status)["applied"]
     for _ in range(flips):
         color = "green" if color == "blue" else "blue"
-        leader = s.leader()
+        leader = retry(s.leader)
         mark = leader.mark()
         p0 = fleet.puts()
         rc, out, err = s.bgctl("switch", color, "--wait", "--timeout", "600s", timeout=660)
@@ -215,10 +272,10 @@ def switches(s, fleet, ctls, flips):
 def failovers(s, fleet, ctls, rounds, session_ms):
     out = []
     for _ in range(rounds):
-        s.wait_converged(s.status()["applied"], timeout=300)
-        leader = s.leader()
+        wait_status(s, lambda st: st["phase"] == "converged", 300)
+        leader = retry(s.leader)
         standby = next(p for p in ctls if p is not leader)
-        v0 = h.zk_stat(s.zk, s.root + "/status")["version"]
+        v0 = zstat(s.zk, s.root + "/status")["version"]
         mark = standby.mark()
         p0 = fleet.puts()
         t0w, t0 = time.time(), time.monotonic()
@@ -231,7 +288,7 @@ def failovers(s, fleet, ctls, rounds, session_ms):
         _, t_written = wait_status(s, lambda st: st.get("leader") == sid, 120)
         st, t_conv = wait_status(s, lambda st: st.get("leader") == sid and
                                  st["phase"] == "converged", 300)
-        v1 = h.zk_stat(s.zk, s.root + "/status")["version"]
+        v1 = zstat(s.zk, s.root + "/status")["version"]
         p1 = fleet.puts()
         out.append({"elected_ms": elected, "status_written_ms": round((t_written - t0) * 1000),
                     "converged_ms": round((t_conv - t0) * 1000),
@@ -262,7 +319,7 @@ def run_size(t, n, kind, args):
         row["initial_converge_ms"] = round((tc - t0) * 1000)
         row["initial_puts"] = fleet.puts()
         time.sleep(1)
-        leader = s.leader()
+        leader = retry(s.leader)
         row["rss_anon_idle_kb"] = rss_anon_kb(leader.pid)
         row["status_bytes"], row["history_entry_bytes"], _ = sizes_now(s)
         t1 = time.monotonic()
@@ -270,14 +327,14 @@ def run_size(t, n, kind, args):
         row["bgctl_status_ms"] = round((time.monotonic() - t1) * 1000)
         e2e, internal, puts = switches(s, fleet, ctls, args.flips)
         row["b1"] = {"e2e_ms": e2e, "ctl_ms": internal, "puts": puts}
-        leader = s.leader()
+        leader = retry(s.leader)
         row["rss_anon_after_switch_kb"] = rss_anon_kb(leader.pid)
         row["status_bytes_after"], row["history_entry_bytes"], row["history_entries"] = \
             sizes_now(s)
         h.log(f"{kind} {n}+{n} batch 1: e2e {e2e} ctl {internal} puts {puts}")
         # --- failover (idle)
         row["failover"] = failovers(s, fleet, ctls, args.failovers, args.session_ms)
-        row["rss_anon_after_failover_kb"] = rss_anon_kb(s.leader().pid)
+        row["rss_anon_after_failover_kb"] = rss_anon_kb(retry(s.leader).pid)
         # --- batch_size 32: restart both controllers (a takeover by a fresh process)
         for p in ctls:
             p.stop()
@@ -290,11 +347,14 @@ def run_size(t, n, kind, args):
         row["restart_takeover_puts"] = None if p0 is None else fleet.puts() - p0
         e2e, internal, puts = switches(s, fleet, ctls, args.flips)
         row["b32"] = {"e2e_ms": e2e, "ctl_ms": internal, "puts": puts}
-        row["rss_anon_after_b32_kb"] = rss_anon_kb(s.leader().pid)
+        row["rss_anon_after_b32_kb"] = rss_anon_kb(retry(s.leader).pid)
         h.log(f"{kind} {n}+{n} batch 32: e2e {e2e} ctl {internal} puts {puts}")
         if kind == "standin" and args.pace_ms:
             row["rolling"] = rolling_registration(s, fleet, args.pace_ms, args.session_ms)
             h.log(f"{kind} {n}+{n} rolling registration: {row['rolling']}")
+        if kind == "standin" and args.failing:
+            row["failing"] = failing_colour(s, fleet, args.session_ms)
+            h.log(f"{kind} {n}+{n} failing colour: {row['failing']}")
         for p in ctls:
             p.stop()
     except (h.HarnessError, AssertionError) as e:  # keep what was measured; go on
@@ -367,6 +427,24 @@ def print_tables(res):
                   f"{x['register_ms']:>12} {x['lag_after_last_ms']:>18} {x['leader_cpu_s']:>13} "
                   f"{fmt(x['zk_requests']):>12} {x['status_writes']:>15} "
                   f"{x['status_writes'] * sb / 1e6:>19.1f}")
+    fr = [r for r in rows if r.get("failing")]
+    if fr:
+        print("\nEvery green agent answers 502 with a backend-failure reason; switch to green "
+              "(batch 32): /status with a last_error on every green instance")
+        print(f"{'instances':>10} {'bgctl rc':>9} {'bgctl ms':>9} {'phase':>9} {'blue UP':>8} "
+              f"{'/status B':>10} {'B/inst':>7} {'last_error B':>13} {'/history B':>11}")
+        for r in fr:
+            x = r["failing"]
+            print(f"{str(r['per_color']) + '+' + str(r['per_color']):>10} {x['bgctl_rc']:>9} "
+                  f"{x['bgctl_ms']:>9} {x['phase']:>9} {x['blue_up']:>8} {x['status_bytes']:>10} "
+                  f"{round(x['status_bytes'] / (2 * r['per_color'])):>7} "
+                  f"{x['last_error_bytes']:>13} {fmt(x['history_entry_bytes']):>11}")
+        x = max(fr, key=lambda r: r["per_color"])
+        per_fail = (x["failing"]["status_bytes"] - (x.get("status_bytes_after") or 0) / 2) / \
+            x["per_color"]
+        print(f"  a failing instance costs ~{per_fail:.0f} B of /status: with every instance "
+              f"failing, 1 MB is reached at about {int(0xfffff / per_fail)} instances.")
+        print(f"  last_error example: {x['failing']['last_error'][:200]}")
     for r in rows:
         if r.get("error"):
             print(f"\n{r['fleet']} {r['per_color']}+{r['per_color']} FAILED: {r['error'][:300]}")
@@ -389,6 +467,8 @@ def main():
     ap.add_argument("--flips", type=int, default=3)
     ap.add_argument("--failovers", type=int, default=2)
     ap.add_argument("--session-ms", type=int, default=4000)
+    ap.add_argument("--no-failing", dest="failing", action="store_false",
+                    help="skip the all-agents-fail /status size step")
     ap.add_argument("--pace-ms", type=float, default=10,
                     help="rolling re-registration of green, ms between two (0: skip)")
     ap.add_argument("--out", default=str(HERE / "out" / "scale.json"))

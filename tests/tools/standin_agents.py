@@ -21,6 +21,7 @@ No backends, no application health check, no token, no TLS. Node data as bg-agen
 Usage:
     standin_agents.py --zk HOST:PORT --root /r --color blue --count 500 [--prefix blue-]
                       [--session-ms 10000] [--host 127.0.0.1] [--pace-ms MS]
+                      [--fail-http 502]
 Prints "standin_ready color=.. count=.. ports=FIRST..LAST session=0x.. ms=.." once every node
 exists, then serves until SIGTERM/SIGINT (closes the session: every node goes at once) or until
 the session is lost (exit 2). Python 3 standard library only.
@@ -151,7 +152,7 @@ class Zk:
 # The instances' HTTP side
 # ------------------------------------------------------------------------------------------------
 
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+REASONS = {200: "OK", 502: "Bad Gateway", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
            409: "Conflict", 503: "Service Unavailable"}
 
 
@@ -168,7 +169,8 @@ class Instance:
 
 
 class Server:
-    def __init__(self, instances, host):
+    def __init__(self, instances, host, fail_http=0):
+        self.fail_http = fail_http
         self.sel = selectors.DefaultSelector()
         self.instances = instances
         self.stats = {"puts": 0, "puts_up": 0, "puts_oos": 0, "gets": 0, "conflicts": 0}
@@ -203,6 +205,18 @@ class Server:
                 self.stats["conflicts"] += 1
                 return 409, {"error": "stale epoch", "epoch": inst.epoch, "given": ep}
             inst.epoch = ep
+            if self.fail_http:
+                self.stats["failed"] = self.stats.get("failed", 0) + 1
+                return self.fail_http, {
+                    "error": "backend failed", "id": inst.id, "status": inst.status,
+                    "backends": [{"type": "eureka", "ok": False, "reason": (
+                        f"eureka http://eureka-1.example.internal:8761/eureka: PUT /eureka/apps/"
+                        f"SHOP/{inst.id}/status?value={st}: Failed to connect to "
+                        f"eureka-1.example.internal port 8761 after 2001 ms: Connection timed "
+                        f"out; eureka http://eureka-2.example.internal:8761/eureka: PUT /eureka/"
+                        f"apps/SHOP/{inst.id}/status?value={st}: Failed to connect to "
+                        f"eureka-2.example.internal port 8761 after 2000 ms: Connection timed "
+                        f"out")}]}
             inst.status = st
             self.stats["puts"] += 1
             self.stats["puts_up" if st == "UP" else "puts_oos"] += 1
@@ -299,6 +313,9 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--version", default="1.0")
     ap.add_argument("--app", default="SHOP")
+    ap.add_argument("--fail-http", type=int, default=0, metavar="CODE",
+                    help="answer every PUT with CODE and a long backend-failure reason (as an "
+                         "agent whose Eureka is down does: 502)")
     ap.add_argument("--pace-ms", type=float, default=0,
                     help="pause between two registrations (a rolling start; default none)")
     args = ap.parse_args()
@@ -307,7 +324,7 @@ def main():
 
     insts = [Instance(f"{prefix}{i}", args.color, 0)
              for i in range(args.start, args.start + args.count)]
-    srv = Server(insts, args.host)  # binds port 0: the kernel picks N free ports
+    srv = Server(insts, args.host, args.fail_http)  # binds port 0: the kernel picks N free ports
 
     root = "/" + args.root.strip("/")
     base = (root if root != "/" else "") + "/" + args.color
