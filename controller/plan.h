@@ -69,8 +69,9 @@ struct bg_plan_input {
     int64_t unconfirmed_timeout_ms; /* held this long: blocked, still holding (0: no bound) */
 };
 
-/* The most calls one plan asks for (a larger phase takes several passes). */
-#define BG_PLAN_MAX_BATCH 1024
+/* The most calls one plan asks for (a larger phase takes several passes): each is a connection
+ * of its own, and a daemon's default limit is 1024 descriptors. */
+#define BG_PLAN_MAX_BATCH 512
 
 struct bg_plan {
     enum bg_phase phase;
