@@ -129,7 +129,7 @@ static size_t pick(const struct bg_plan_input *in, struct bg_plan *out, bool fal
     size_t batch = in->batch_size > 0 ? (size_t)in->batch_size : BG_PLAN_MAX_BATCH;
     if (batch > BG_PLAN_MAX_BATCH)
         batch = BG_PLAN_MAX_BATCH;
-    size_t n = 0;
+    size_t n = 0, moves = 0;
     *waiting = false;
     for (size_t i = 0; i < in->n; i++) {
         const struct bg_member *m = &in->m[i];
@@ -140,8 +140,13 @@ static size_t pick(const struct bg_plan_input *in, struct bg_plan *out, bool fal
             earliest(&out->wake_at_ms, m->retry_at_ms);
             continue;
         }
-        if (n < batch)
+        /* Asking again for a confirmation moves nothing: it does not take a place of the
+         * batch, so a balancer slow to confirm one instance does not stall a gradual move. */
+        bool again = m->known == want && held(in, m);
+        if ((again || moves < batch) && n < BG_PLAN_MAX_BATCH) {
             out->idx[n++] = i;
+            moves += !again;
+        }
     }
     out->n_idx = n;
     return n;

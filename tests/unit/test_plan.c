@@ -661,6 +661,23 @@ static void test_plan_unconfirmed_proceed_goes_on(void **state)
     assert_int_equal(p.phase, BG_PHASE_CONVERGED);
 }
 
+/* With an explicit batch_size, asking again for a confirmation takes no place of the batch. */
+static void test_plan_unconfirmed_does_not_stall_a_gradual_move(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP), mk("g1", BG_GREEN, BG_KNOWN_UP),
+                            mk("g2", BG_GREEN, BG_KNOWN_OUT), mk("g3", BG_GREEN, BG_KNOWN_OUT)};
+    unconfirm(&m[1], 1900, "health 127.0.0.1");
+    struct bg_plan_input in = input(BG_GREEN, m, 4);
+    in.batch_size = 1;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_int_equal(p.n_idx, 2);
+    assert_int_equal(p.idx[0], 1); /* asked again */
+    assert_int_equal(p.idx[1], 2); /* the one move of this batch */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -692,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_plan_unconfirmed_out_is_not_converged),
         cmocka_unit_test(test_plan_unconfirmed_past_the_bound_blocks_and_holds),
         cmocka_unit_test(test_plan_unconfirmed_proceed_goes_on),
+        cmocka_unit_test(test_plan_unconfirmed_does_not_stall_a_gradual_move),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
