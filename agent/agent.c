@@ -131,7 +131,7 @@ static void log_unconfirmed(struct bg_agent *a)
         struct bg_confirm *c = backend_confirm(&a->backends[i]);
         for (int k = 0; c != NULL && c->changed && k < c->n_peers; k++) {
             const struct bg_confirm_peer *p = &c->peer[k];
-            if (p->ok || !bg_confirm_counts(c, p, now))
+            if (bg_confirm_peer_ok(p, now) || !bg_confirm_counts(c, p, now))
                 continue;
             char d[320];
             bg_confirm_describe(c, p, d, sizeof(d));
@@ -295,12 +295,12 @@ static json_t *balancers_json(const struct bg_confirm *c, int64_t now, int64_t w
         char ts[40] = "";
         bg_iso_time(wall - (now - p->last_ms), ts, sizeof(ts));
         bool counts = bg_confirm_counts(c, p, now);
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:b, s:b, s:b}",
-                                             "addr", p->addr, "node", p->node, "name", p->name,
-                                             "interval_ms", (json_int_t)p->interval_ms, "polls",
-                                             (json_int_t)p->polls, "last_poll", ts, "state", state,
-                                             "send_state", p->send_state, "counts", counts,
-                                             "confirmed", !c->changed || p->ok));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:b, s:b, s:b}", "addr", p->addr,
+                           "node", p->node, "name", p->name, "interval_ms",
+                           (json_int_t)p->interval_ms, "polls", (json_int_t)p->polls, "last_poll",
+                           ts, "state", state, "send_state", p->send_state, "counts", counts,
+                           "confirmed", !c->changed || bg_confirm_peer_ok(p, now)));
     }
     return arr;
 }
@@ -316,7 +316,7 @@ static void confirmation_json(struct bg_agent *a, json_t *j, int64_t now)
             continue;
         for (int k = 0; k < c->n_peers; k++) {
             const struct bg_confirm_peer *p = &c->peer[k];
-            if (p->ok || !bg_confirm_counts(c, p, now))
+            if (bg_confirm_peer_ok(p, now) || !bg_confirm_counts(c, p, now))
                 continue;
             char d[320], line[400];
             bg_confirm_describe(c, p, d, sizeof(d));

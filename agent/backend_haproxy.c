@@ -156,7 +156,8 @@ static void conn_close(struct haproxy *h, struct ha_conn *c, int64_t now)
         h->n_polls++;
         struct bg_poll p = {.addr = c->peer,
                             .answered_current = c->word == served_word(h) &&
-                                                c->answered_ms >= h->confirm.changed_ms};
+                                                c->answered_ms >= h->confirm.changed_ms,
+                            .answered_up = c->word == WORD_READY};
         bg_confirm_polled(&h->confirm, &p, now);
     }
     close(c->fd); /* also removes it from the epoll set */
@@ -348,6 +349,7 @@ static int haproxy_init(struct bg_backend *b, char *err, size_t errlen)
      * word it reads at once (no rise/fall): the first poll makes a balancer, one confirms. */
     h->confirm.check_agent = false;
     h->confirm.min_peer_polls = 1;
+    h->confirm.read_ms = 0; /* a poll is counted when HAProxy closes, after it read the word */
     b->priv = h;
     bg_info("haproxy_agent_listen", "listen=%s word=drain confirm_timeout_ms=%lld polls=%d",
             c->listen, (long long)c->confirm_timeout_ms, h->confirm.polls);

@@ -99,7 +99,8 @@ void bg_health_polled(struct bg_backend *b, const char *peer, const char *user_a
     struct bg_poll p = {.addr = peer,
                         .user_agent = user_agent,
                         .ss = have_ss ? &ss : NULL,
-                        .answered_current = st == h->served};
+                        .answered_current = st == h->served,
+                        .answered_up = st == BG_STATUS_UP};
     bg_confirm_polled(&h->confirm, &p, bg_now_ms());
 }
 

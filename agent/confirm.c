@@ -5,6 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A change decided by the answer HAProxy is reading counts this long after it (HAProxy acts on
+ * the answer within a millisecond of reading it; measured 0-6 ms after our answer on this host
+ * by polling its Runtime API): a caller told "confirmed" then finds HAProxy changed. */
+#define CONFIRM_READ_MS 30
+
 /* A derived wait is (polls + 1) intervals stretched by half (a loaded balancer's checks come
  * late: seen with HAProxy on a busy host), plus a second for latency and scheduling. */
 #define CONFIRM_SLACK_MS 1000
@@ -97,6 +102,17 @@ void bg_confirm_init(struct bg_confirm *c, int64_t window_ms, int64_t timeout_ms
     c->polls = polls > 0 ? polls : 1;
     c->min_peer_polls = 3;
     c->check_agent = true;
+    c->read_ms = CONFIRM_READ_MS;
+}
+
+bool bg_confirm_peer_ok(const struct bg_confirm_peer *p, int64_t now)
+{
+    return p->ok && now >= p->ok_ms;
+}
+
+static bool peer_ok(const struct bg_confirm_peer *p, int64_t now)
+{
+    return bg_confirm_peer_ok(p, now);
 }
 
 static bool any_send_state(const struct bg_confirm *c, int64_t now)
@@ -137,7 +153,7 @@ bool bg_confirm_is_confirmed(const struct bg_confirm *c, int64_t now)
         return true;
     bool ss = any_send_state(c, now);
     for (int i = 0; i < c->n_peers; i++)
-        if (counts(c, &c->peer[i], now, ss) && !c->peer[i].ok)
+        if (counts(c, &c->peer[i], now, ss) && !peer_ok(&c->peer[i], now))
             return false;
     return true;
 }
@@ -200,6 +216,37 @@ static struct bg_confirm_peer *find_peer(struct bg_confirm *c, const char *addr,
     return p;
 }
 
+/* HAProxy's view after it reads this poll's answer, when the header (its view before) makes it
+ * certain: the answer is the last pass of rise, or the last failure of fall. HAProxy acts on
+ * the answer as soon as it reads it, as it does on an agent-check word, so the change is
+ * confirmed with that answer rather than one interval later with the next header. Full "UP"
+ * and "DOWN" carry no x/y: rise 1 / fall 1 are learned from a transition seen earlier. */
+static bool decides(const struct bg_confirm_peer *p, const struct bg_server_state *ss, bool up,
+                    bool answered_up)
+{
+    if (ss->weight == 0 || answered_up != up)
+        return false;
+    if (up && ss->state == BG_SS_UP) /* "UP x/y": x passes short of the top */
+        return ss->y == 0 || ss->x + 1 >= ss->y;
+    if (up && ss->state == BG_SS_DOWN) /* "DOWN x/y": x passes of rise y */
+        return ss->y > 0 ? ss->x + 1 >= ss->y : p->rise1;
+    if (up)
+        return false;
+    /* a failure: "UP 1/y" (the last one left), or full UP with fall 1 */
+    return ss->state == BG_SS_UP && (ss->y > 0 ? ss->x <= 1 : p->fall1);
+}
+
+/* Learn rise 1 / fall 1 from consecutive full headers of one balancer. */
+static void learn(struct bg_confirm_peer *p, const struct bg_server_state *ss)
+{
+    if (!p->send_state || p->polls < 2 || p->last.y != 0 || ss->y != 0)
+        return;
+    if (p->last.state == BG_SS_DOWN && ss->state == BG_SS_UP && p->last_answered_up)
+        p->rise1 = true;
+    if (p->last.state == BG_SS_UP && ss->state == BG_SS_DOWN && !p->last_answered_up)
+        p->fall1 = true;
+}
+
 void bg_confirm_polled(struct bg_confirm *c, const struct bg_poll *poll, int64_t now)
 {
     const struct bg_server_state *ss = poll->ss;
@@ -222,7 +269,10 @@ void bg_confirm_polled(struct bg_confirm *c, const struct bg_poll *poll, int64_t
     }
     p->polls++;
     p->last_ms = now;
+    if (ss != NULL)
+        learn(p, ss);
     p->send_state = ss != NULL;
+    p->last_answered_up = poll->answered_up;
     if (ss != NULL) {
         p->last = *ss;
         if (ss->y > p->learned_y && ss->y <= 1000)
@@ -230,14 +280,19 @@ void bg_confirm_polled(struct bg_confirm *c, const struct bg_poll *poll, int64_t
     }
     if (!c->changed || p->ok || now < c->changed_ms)
         return;
+    p->ok_ms = now;
     if (ss != NULL) {
         /* HAProxy's own view (before this check's answer): exact, whatever rise/fall are. */
         p->ok = c->target_up ? bg_server_state_up(ss) : bg_server_state_out(ss);
+        if (!p->ok && poll->answered_current) {
+            p->ok = decides(p, ss, c->target_up, poll->answered_up);
+            p->ok_ms = now + c->read_ms;
+        }
     } else if (poll->answered_current) {
+        /* The last counted poll decides too (confirm_polls = max(rise, fall)). */
         p->ok = ++p->since_change >= c->polls;
+        p->ok_ms = now + c->read_ms;
     }
-    if (p->ok)
-        p->ok_ms = now;
 }
 
 /* When this unconfirmed peer is given up: as many of its intervals as it needs polls, plus one
@@ -264,9 +319,10 @@ int64_t bg_confirm_deadline(const struct bg_confirm *c, int64_t now)
     int64_t d = 0;
     for (int i = 0; i < c->n_peers; i++) {
         const struct bg_confirm_peer *p = &c->peer[i];
-        if (!counts(c, p, now, ss) || p->ok)
+        if (!counts(c, p, now, ss) || peer_ok(p, now))
             continue;
-        int64_t pd = peer_deadline(c, p);
+        /* Decided, counting from the moment HAProxy has read the answer. */
+        int64_t pd = p->ok ? p->ok_ms : peer_deadline(c, p);
         /* It also stops counting when it falls silent for poll_window. */
         if (p->last_ms + c->window_ms + 1 < pd)
             pd = p->last_ms + c->window_ms + 1;
@@ -288,7 +344,7 @@ int bg_confirm_check(struct bg_confirm *c, int64_t now, char *msg, size_t msglen
         if (!counts(c, &c->peer[i], now, ss))
             continue;
         required++;
-        seen += c->peer[i].ok;
+        seen += peer_ok(&c->peer[i], now);
     }
     long long ms = (long long)(now - c->changed_ms);
     if (!c->changed || seen == required) {

@@ -70,6 +70,8 @@ struct bg_confirm_peer {
     int64_t ok_ms;
     struct bg_server_state last; /* the last header (send_state peers) */
     int learned_y;               /* largest y seen: HAProxy's rise or fall for this server */
+    bool last_answered_up;       /* what the last poll was answered */
+    bool rise1, fall1;           /* seen: one pass makes it UP / one failure DOWN */
 };
 
 struct bg_confirm {
@@ -87,6 +89,7 @@ struct bg_confirm {
     int64_t changed_ms;      /* when the current change was made */
     int64_t armed_ms;        /* when the current wait began (the change or a repeated PUT) */
     int64_t limit_ms;        /* absolute monotonic ms after which waiting stops (0: none) */
+    int64_t read_ms; /* a poll whose answer decides counts this long after it (default 30) */
 };
 
 /* One poll, as the backend saw it. */
@@ -95,6 +98,7 @@ struct bg_poll {
     const char *user_agent;           /* NULL: none */
     const struct bg_server_state *ss; /* NULL: no (valid) send-state header */
     bool answered_current;            /* answered with the current state */
+    bool answered_up;                 /* the answer passes the check (200 / ready) */
 };
 
 /* timeout_ms 0: derived from each balancer's poll interval. Can't fail. */
@@ -112,6 +116,8 @@ int bg_confirm_check(struct bg_confirm *c, int64_t now, char *msg, size_t msglen
 int64_t bg_confirm_deadline(const struct bg_confirm *c, int64_t now);
 /* True when the peer counts as a balancer now (must confirm). */
 bool bg_confirm_counts(const struct bg_confirm *c, const struct bg_confirm_peer *p, int64_t now);
+/* True when the peer has confirmed the current change (by now). */
+bool bg_confirm_peer_ok(const struct bg_confirm_peer *p, int64_t now);
 /* Balancers that count now (for metrics and status). */
 int bg_confirm_active_peers(const struct bg_confirm *c, int64_t now);
 /* True when every counting balancer confirmed the current change (or none counts). */

@@ -171,11 +171,12 @@ enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req)
             return reply_error(req->conn, 405, "method not allowed", "use GET /health");
         a->n_health++;
         bool up = bg_health_is_up(a->health);
-        /* A poll answered with the instance's status confirms a status change, whatever the
-         * application's health (which the controller handles on its own). */
+        /* What the balancer is told: 200 only when UP and healthy. A poll answered 503 by a
+         * failing application does not confirm an UP change (the balancer will not mark it UP). */
+        bool pass = up && bg_agent_app_healthy(a);
         bg_health_polled(a->health, req->peer, bg_httpd_header(req->conn, "User-Agent"),
                          bg_httpd_header(req->conn, "X-Haproxy-Server-State"),
-                         up ? BG_STATUS_UP : BG_STATUS_OUT);
+                         pass ? BG_STATUS_UP : BG_STATUS_OUT);
         if (!up)
             return bg_httpd_reply(req->conn, 503, "text/plain", "OUT_OF_SERVICE\n");
         if (!bg_agent_app_healthy(a)) {

@@ -74,7 +74,8 @@ def test(t):
     t.log(f"answer after the confirming poll, ms: {[round(x) for x in lags]}, median {med:.1f}")
     # Before the fix the answer waited for the agent's next wake-up (its 250 ms tick); a
     # generous bound keeps this robust on a loaded machine.
-    t.check(med < 60, f"answered right after the confirming poll (median {med:.1f} ms)")
+    # The deciding poll counts 30 ms after it (HAProxy's time to read its answer: confirm.c).
+    t.check(med < 90, f"answered right after the confirming poll (median {med:.1f} ms)")
 
     t.step("the balancer stops polling: unconfirmed after the derived wait, still 200")
     lb_poll()

@@ -24,13 +24,19 @@ static void poll_ua(struct bg_confirm *c, const char *addr, const char *ua, int6
     bg_confirm_polled(c, &p, t);
 }
 
-/* A poll carrying X-Haproxy-Server-State: hdr. */
-static void poll_ss(struct bg_confirm *c, const char *addr, const char *hdr, int64_t t)
+/* A poll carrying X-Haproxy-Server-State: hdr, answered with the current state (up: 200). */
+static void poll_ss_as(struct bg_confirm *c, const char *addr, const char *hdr, bool up, int64_t t)
 {
     struct bg_server_state ss;
     assert_int_equal(bg_server_state_parse(hdr, strlen(hdr), &ss), 0);
-    struct bg_poll p = {.addr = addr, .ss = &ss, .answered_current = true};
+    struct bg_poll p = {.addr = addr, .ss = &ss, .answered_current = true, .answered_up = up};
     bg_confirm_polled(c, &p, t);
+}
+
+/* The same, answered as the current change says (200 for an UP change). */
+static void poll_ss(struct bg_confirm *c, const char *addr, const char *hdr, int64_t t)
+{
+    poll_ss_as(c, addr, hdr, c->changed ? c->target_up : true, t);
 }
 
 #define SS(word, node)                                                                             \
@@ -42,6 +48,7 @@ static void test_confirm_nobody_polls_applies_at_once(void **state)
     struct bg_confirm c;
     char msg[128];
     bg_confirm_init(&c, 5000, 0, 3);
+    c.read_ms = 0;
     assert_false(bg_confirm_start(&c, true, 1000));
     assert_int_equal(bg_confirm_check(&c, 1000, msg, sizeof(msg)), 0);
     assert_string_equal(msg, "applied (no balancer polling)");
@@ -53,6 +60,7 @@ static void test_confirm_two_stray_polls_are_no_balancer(void **state)
     (void)state;
     struct bg_confirm c;
     bg_confirm_init(&c, 5000, 0, 3);
+    c.read_ms = 0;
     poll_plain(&c, "10.0.0.9", 800);
     poll_plain(&c, "10.0.0.9", 900);
     assert_false(bg_confirm_start(&c, true, 1000));
@@ -67,6 +75,7 @@ static void test_confirm_curl_loop_neither_confirms_nor_blocks(void **state)
     struct bg_confirm c;
     char msg[128];
     bg_confirm_init(&c, 5000, 0, 3);
+    c.read_ms = 0;
     for (int i = 0; i < 10; i++)
         poll_ua(&c, "10.0.0.7", "curl/7.88.1", i * 1000);
     assert_false(bg_confirm_start(&c, true, 10000)); /* not blocked by it */
@@ -112,6 +121,7 @@ static void test_confirm_counts_polls_per_balancer(void **state)
     struct bg_confirm c;
     char msg[128];
     bg_confirm_init(&c, 5000, 0, 2);
+    c.read_ms = 0;
     for (int t = 0; t < 3; t++) {
         poll_plain(&c, "10.0.0.1", 700 + t * 100);
         poll_plain(&c, "10.0.0.2", 705 + t * 100);
@@ -138,6 +148,7 @@ static void test_confirm_timeout_from_observed_interval(void **state)
     struct bg_confirm c;
     char msg[128];
     bg_confirm_init(&c, 10000, 0, 3);
+    c.read_ms = 0;
     for (int t = 0; t < 4; t++)
         poll_plain(&c, "10.0.0.1", t * 1000);
     assert_true(bg_confirm_start(&c, true, 3500));
@@ -149,6 +160,7 @@ static void test_confirm_timeout_from_observed_interval(void **state)
 
     /* A configured confirm_timeout is an upper bound. */
     bg_confirm_init(&c, 10000, 1500, 3);
+    c.read_ms = 0;
     for (int t = 0; t < 4; t++)
         poll_plain(&c, "10.0.0.1", t * 1000);
     assert_true(bg_confirm_start(&c, true, 3500));
@@ -161,6 +173,7 @@ static void test_confirm_caller_deadline_cuts_the_wait(void **state)
     struct bg_confirm c;
     char msg[128];
     bg_confirm_init(&c, 5000, 0, 1);
+    c.read_ms = 0;
     for (int t = 0; t < 3; t++)
         poll_plain(&c, "10.0.0.1", 700 + t * 100);
     assert_true(bg_confirm_start(&c, true, 1000));
@@ -176,6 +189,7 @@ static void test_confirm_rearm_keeps_progress(void **state)
     struct bg_confirm c;
     char msg[128];
     bg_confirm_init(&c, 5000, 0, 3);
+    c.read_ms = 0;
     for (int t = 0; t < 3; t++)
         poll_plain(&c, "10.0.0.1", t * 100);
     assert_true(bg_confirm_start(&c, true, 250));
@@ -198,6 +212,7 @@ static void test_confirm_silent_balancer_stops_counting(void **state)
     struct bg_confirm c;
     char msg[128];
     bg_confirm_init(&c, 2000, 0, 3);
+    c.read_ms = 0;
     for (int t = 0; t < 3; t++)
         poll_plain(&c, "10.0.0.1", t * 600);
     assert_true(bg_confirm_start(&c, true, 1300));
@@ -209,25 +224,64 @@ static void test_confirm_silent_balancer_stops_counting(void **state)
 }
 
 /* The real sequence HAProxy 2.6 sent with "inter 200 rise 3 fall 2" (see agent/confirm.c):
- * the header is HAProxy's view before the check it comes with is answered. */
+ * the header is HAProxy's view before the check it comes with is answered, so the poll whose
+ * answer is the last pass of rise (DOWN 2/3 answered 200) confirms. */
 static void test_confirm_send_state_up_exact(void **state)
 {
     (void)state;
     struct bg_confirm c;
     char msg[128];
-    bg_confirm_init(&c, 5000, 0, 1); /* confirm_polls 1 does not matter with the header */
+    bg_confirm_init(&c, 5000, 0, 1);
+    c.read_ms = 0; /* confirm_polls 1 does not matter with the header */
     poll_ss(&c, "127.0.0.1", SS("DOWN", "lb1"), 0);
     assert_int_equal(bg_confirm_active_peers(&c, 0), 1); /* a balancer at once */
     assert_true(bg_confirm_start(&c, true, 100));
     poll_ss(&c, "127.0.0.1", SS("DOWN", "lb1"), 200); /* answered 200 */
     poll_ss(&c, "127.0.0.1", SS("DOWN 1/3", "lb1"), 400);
-    poll_ss(&c, "127.0.0.1", SS("DOWN 2/3", "lb1"), 600);
-    assert_int_equal(bg_confirm_check(&c, 601, msg, sizeof(msg)), 1);
+    assert_int_equal(bg_confirm_check(&c, 401, msg, sizeof(msg)), 1);
     char d[200];
     bg_confirm_describe(&c, &c.peer[0], d, sizeof(d));
-    assert_string_equal(d, "127.0.0.1 (node lb1, name b/s1, last state DOWN 2/3)");
-    poll_ss(&c, "127.0.0.1", SS("UP", "lb1"), 800);
-    assert_int_equal(bg_confirm_check(&c, 801, msg, sizeof(msg)), 0);
+    assert_string_equal(d, "127.0.0.1 (node lb1, name b/s1, last state DOWN 1/3)");
+    poll_ss(&c, "127.0.0.1", SS("DOWN 2/3", "lb1"), 600); /* its 200 makes HAProxy mark it UP */
+    assert_int_equal(bg_confirm_check(&c, 601, msg, sizeof(msg)), 0);
+
+    /* Answered 503 (the application failed meanwhile): not the deciding pass. */
+    bg_confirm_init(&c, 5000, 0, 1);
+    c.read_ms = 0;
+    poll_ss(&c, "127.0.0.1", SS("DOWN", "lb1"), 0);
+    assert_true(bg_confirm_start(&c, true, 100));
+    poll_ss_as(&c, "127.0.0.1", SS("DOWN 2/3", "lb1"), false, 200);
+    assert_int_equal(bg_confirm_check(&c, 201, msg, sizeof(msg)), 1);
+    poll_ss(&c, "127.0.0.1", SS("UP", "lb1"), 400); /* the header itself always confirms */
+    assert_int_equal(bg_confirm_check(&c, 401, msg, sizeof(msg)), 0);
+}
+
+/* rise 1 / fall 1 show no x/y: learned from a full DOWN -> UP (UP -> DOWN) seen once. */
+static void test_confirm_send_state_learns_rise1_fall1(void **state)
+{
+    (void)state;
+    struct bg_confirm c;
+    char msg[128];
+    bg_confirm_init(&c, 5000, 0, 3);
+    c.read_ms = 0;
+    poll_ss_as(&c, "127.0.0.1", SS("UP", "lb1"), true, 0);
+    assert_true(bg_confirm_start(&c, false, 50));
+    poll_ss(&c, "127.0.0.1", SS("UP", "lb1"), 100); /* 503: fall unknown yet */
+    assert_int_equal(bg_confirm_check(&c, 101, msg, sizeof(msg)), 1);
+    poll_ss(&c, "127.0.0.1", SS("DOWN", "lb1"), 200); /* fall 1 learned */
+    assert_int_equal(bg_confirm_check(&c, 201, msg, sizeof(msg)), 0);
+    assert_true(bg_confirm_start(&c, true, 250));
+    poll_ss(&c, "127.0.0.1", SS("DOWN", "lb1"), 300); /* 200: rise unknown yet */
+    assert_int_equal(bg_confirm_check(&c, 301, msg, sizeof(msg)), 1);
+    poll_ss(&c, "127.0.0.1", SS("UP", "lb1"), 400); /* rise 1 learned */
+    assert_true(c.peer[0].rise1 && c.peer[0].fall1);
+    /* From now on the deciding answer confirms, one interval earlier. */
+    assert_true(bg_confirm_start(&c, false, 450));
+    poll_ss(&c, "127.0.0.1", SS("UP", "lb1"), 500);
+    assert_int_equal(bg_confirm_check(&c, 501, msg, sizeof(msg)), 0);
+    assert_true(bg_confirm_start(&c, true, 550));
+    poll_ss(&c, "127.0.0.1", SS("DOWN", "lb1"), 600);
+    assert_int_equal(bg_confirm_check(&c, 601, msg, sizeof(msg)), 0);
 }
 
 static void test_confirm_send_state_out_exact(void **state)
@@ -236,18 +290,20 @@ static void test_confirm_send_state_out_exact(void **state)
     struct bg_confirm c;
     char msg[128];
     bg_confirm_init(&c, 5000, 0, 1);
+    c.read_ms = 0;
     poll_ss(&c, "127.0.0.1", SS("UP", "lb1"), 0);
     assert_true(bg_confirm_start(&c, false, 100));
-    poll_ss(&c, "127.0.0.1", SS("UP", "lb1"), 200); /* answered 503 */
-    poll_ss(&c, "127.0.0.1", SS("UP 1/2", "lb1"), 400);
-    assert_int_equal(bg_confirm_check(&c, 401, msg, sizeof(msg)), 1); /* still takes traffic */
-    poll_ss(&c, "127.0.0.1", SS("DOWN", "lb1"), 600);
-    assert_int_equal(bg_confirm_check(&c, 601, msg, sizeof(msg)), 0);
+    poll_ss(&c, "127.0.0.1", SS("UP", "lb1"), 200); /* answered 503; fall unknown */
+    assert_int_equal(bg_confirm_check(&c, 201, msg, sizeof(msg)), 1); /* still takes traffic */
+    poll_ss(&c, "127.0.0.1", SS("UP 1/2", "lb1"), 400); /* its 503 is the last failure */
+    assert_int_equal(bg_confirm_check(&c, 401, msg, sizeof(msg)), 0);
 
-    /* UP x/y is not "fully UP": an UP change is not confirmed by it. */
+    /* UP x/y is not "fully UP": an UP change is confirmed only when the pass tops it up. */
     assert_true(bg_confirm_start(&c, true, 700));
-    poll_ss(&c, "127.0.0.1", SS("UP 1/2", "lb1"), 800);
+    poll_ss(&c, "127.0.0.1", SS("UP 1/3", "lb1"), 800);
     assert_int_equal(bg_confirm_check(&c, 801, msg, sizeof(msg)), 1);
+    poll_ss(&c, "127.0.0.1", SS("UP 2/3", "lb1"), 850);
+    assert_int_equal(bg_confirm_check(&c, 851, msg, sizeof(msg)), 0);
     /* Weight 0 (drained) counts as out for an OUT change. */
     assert_true(bg_confirm_start(&c, false, 900));
     poll_ss(&c, "127.0.0.1", "UP; name=b/s1; node=lb1; weight=0/3", 1000);
@@ -262,6 +318,7 @@ static void test_confirm_send_state_keys_and_precedence(void **state)
     struct bg_confirm c;
     char msg[128];
     bg_confirm_init(&c, 5000, 0, 3);
+    c.read_ms = 0;
     for (int t = 0; t < 3; t++)
         poll_plain(&c, "10.0.0.9", t * 100); /* a header-less poller */
     assert_int_equal(bg_confirm_active_peers(&c, 300), 1);
@@ -278,6 +335,26 @@ static void test_confirm_send_state_keys_and_precedence(void **state)
     assert_string_equal(msg, "confirmed by 3 balancer(s) in 201 ms");
 }
 
+/* The deciding answer counts once HAProxy has had time to read it (read_ms after the poll). */
+static void test_confirm_deciding_answer_counts_after_read(void **state)
+{
+    (void)state;
+    struct bg_confirm c;
+    char msg[128];
+    bg_confirm_init(&c, 5000, 0, 1);
+    assert_int_equal(c.read_ms, 30);
+    poll_ss(&c, "127.0.0.1", SS("UP", "lb1"), 0);
+    assert_true(bg_confirm_start(&c, false, 100));
+    poll_ss(&c, "127.0.0.1", SS("UP 1/2", "lb1"), 200);
+    assert_int_equal(bg_confirm_check(&c, 229, msg, sizeof(msg)), 1);
+    assert_int_equal(bg_confirm_deadline(&c, 201), 230);
+    assert_int_equal(bg_confirm_check(&c, 230, msg, sizeof(msg)), 0);
+    /* The header itself showing the state confirms at once. */
+    assert_true(bg_confirm_start(&c, true, 300));
+    poll_ss(&c, "127.0.0.1", SS("UP", "lb1"), 400);
+    assert_int_equal(bg_confirm_check(&c, 400, msg, sizeof(msg)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +369,8 @@ int main(void)
         cmocka_unit_test(test_confirm_silent_balancer_stops_counting),
         cmocka_unit_test(test_confirm_send_state_up_exact),
         cmocka_unit_test(test_confirm_send_state_out_exact),
+        cmocka_unit_test(test_confirm_send_state_learns_rise1_fall1),
+        cmocka_unit_test(test_confirm_deciding_answer_counts_after_read),
         cmocka_unit_test(test_confirm_send_state_keys_and_precedence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
