@@ -8,7 +8,7 @@ stats dat using 1 nooutput
 nb = STATS_blocks
 set terminal pngcairo size 1200,700 font "sans,10"
 set output outdir."/cutover.png"
-set title "Cutover (flip -> all traffic on the new colour), median of the flips; HAProxy rise 2 fall 3, wrk -c64"
+set title "Cutover (flip -> all traffic on the new colour), median of the flips; rNfM = HAProxy rise N fall M; wrk -c64; dashed = before, solid = after"
 set xlabel "instances per colour"
 set ylabel "ms"
 set logscale x 2
