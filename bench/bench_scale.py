@@ -40,6 +40,9 @@ import harness as h  # noqa: E402
 from bgsys import System  # noqa: E402
 
 STANDIN = REPO / "tests" / "tools" / "standin_agents.py"
+# The stand-ins' own session: long, so that a ZooKeeper stalled by a loaded machine does not
+# expire the whole fleet at once (the controllers' session is --session-ms).
+STANDIN_SESSION_MS = 15000
 
 
 def retry(fn, *a, timeout=90):
@@ -92,7 +95,7 @@ class Fleet:
             for color in ("blue", "green"):
                 procs.append(t.proc([sys.executable, str(STANDIN), "--zk", s.zk.connect,
                                      "--root", s.root, "--color", color, "--count", str(n),
-                                     "--session-ms", str(max(session_ms, 4000))],
+                                     "--session-ms", str(STANDIN_SESSION_MS)],
                                     name=f"standin-{color}"))
             for p in procs:
                 m = p.wait_log(r"standin_ready .*ports=(\d+)\.\.", timeout=120)
@@ -114,7 +117,7 @@ class Fleet:
         self.procs[1].stop()
         p = self.t.proc([sys.executable, str(STANDIN), "--zk", self.s.zk.connect, "--root",
                          self.s.root, "--color", "green", "--count", str(self.n),
-                         "--session-ms", str(max(session_ms, 4000)), "--pace-ms", str(pace_ms),
+                         "--session-ms", str(STANDIN_SESSION_MS), "--pace-ms", str(pace_ms),
                          *extra],
                         name="standin-green")
         self.procs[1] = p

@@ -23,8 +23,8 @@ Usage:
                       [--session-ms 10000] [--host 127.0.0.1] [--pace-ms MS]
                       [--fail-http 502]
 Prints "standin_ready color=.. count=.. ports=FIRST..LAST session=0x.. ms=.." once every node
-exists, then serves until SIGTERM/SIGINT (closes the session: every node goes at once) or until
-the session is lost (exit 2). Python 3 standard library only.
+exists, then serves until SIGTERM/SIGINT (closes the session: every node goes at once). A lost
+session is replaced and every node registered again (as bg-agent does). Python 3 standard library only.
 """
 
 import argparse
@@ -348,18 +348,20 @@ def main():
 
     # A ZooKeeper stalled by a loaded machine may drop the connection while we register: start
     # over (after the old session's expiry if its nodes may still be there), for up to 3 min.
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            zk = register()
-            break
-        except (OSError, ZkError) as e:
-            if time.monotonic() > deadline:
-                raise
-            print(f"standin_retry error=\"{e}\"", file=sys.stderr, flush=True)
-            time.sleep(1 + (args.session_ms / 1000 if isinstance(e, ZkError) or
-                            "closed" in str(e) else 0))
+    # A session lost later is replaced and every node registered again, as bg-agent does.
+    def register_retrying():
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                return register()
+            except (OSError, ZkError) as e:
+                if time.monotonic() > deadline:
+                    raise
+                print(f"standin_retry error=\"{e}\"", file=sys.stderr, flush=True)
+                time.sleep(1 + (args.session_ms / 1000 if isinstance(e, ZkError) or
+                                "closed" in str(e) else 0))
 
+    zk = register_retrying()
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -369,16 +371,29 @@ def main():
     print(f"standin_ready color={args.color} count={len(insts)} "
           f"ports={insts[0].port}..{insts[-1].port} session=0x{zk.session_id:x} "
           f"session_ms={zk.timeout_ms} ms={round((time.monotonic() - t0) * 1000)}", flush=True)
+    current = [zk]
 
-    def watch_lost():
-        zk.lost.wait()
-        if not stop.is_set():
-            print("standin_session_lost", file=sys.stderr, flush=True)
-            os._exit(2)
-    threading.Thread(target=watch_lost, daemon=True).start()
+    def keeper():
+        while True:
+            current[0].lost.wait()
+            if stop.is_set():
+                return
+            print("standin_session_lost action=register_again", file=sys.stderr, flush=True)
+            try:
+                current[0].sock.close()
+            except OSError:
+                pass
+            try:
+                current[0] = register_retrying()
+            except (OSError, ZkError):
+                print("standin_gave_up", file=sys.stderr, flush=True)
+                os._exit(2)
+            print(f"standin_registered_again session=0x{current[0].session_id:x}",
+                  file=sys.stderr, flush=True)
+    threading.Thread(target=keeper, daemon=True).start()
 
     srv.serve(stop)
-    zk.close()
+    current[0].close()
     print(f"standin_stopped stats={json.dumps(srv.stats)}", flush=True)
 
 
