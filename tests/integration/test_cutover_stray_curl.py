@@ -5,9 +5,9 @@ Agent curl/7.88.1) poll one agent from the SAME address (127.0.0.1 -- e.g. curl 
 host). Right after a curl poll the controller-style PUT flips the status. The curl must neither
 confirm the change nor make the balancer disappear: the PUT may be answered only after the
 balancer's confirm_polls (default 3) polls, confirmed, and GET /v1/status must count exactly one
-balancer. No controller, no HAProxy: one agent at its defaults. (Fails on 57cf748: pollers are
-told apart by address only, so the curl poll makes the merged peer "no balancer" and the change
-is "applied (no balancer polling)" at once.)"""
+balancer. No controller, no HAProxy: one agent at its defaults. (Failed on 57cf748: pollers were
+told apart by address only, so the curl poll made the merged peer "no balancer" and the change
+was "applied (no balancer polling)" at once; passes since daf4039.)"""
 
 import http.client
 import json
