@@ -11,6 +11,7 @@ times out on its wall-clock timeout or is abandoned). So the fencing itself is a
 directly: PUTs with the zombie's epoch are refused by every agent (409, metric counted)."""
 
 import signal
+import socket
 import time
 
 import faults as f
@@ -25,6 +26,14 @@ def stale_total(s):
                         {"result": "stale_epoch"}) for a in s.agents)
 
 
+def balancer_poll(port):
+    """GET /health as HAProxy's httpchk sends it (HTTP/1.0, no User-Agent)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
+        c.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+        while c.recv(4096):
+            pass
+
+
 def test(t):
     ens = t.ensemble()
     s = f.system(t, ens, blue=2, green=2, controllers=2, settle=SETTLE_MS)
@@ -36,11 +45,14 @@ def test(t):
     mark_before_flip = zombie.mark()
 
     t.step("flip to green; freeze the leader while its first call is in flight")
-    # A balancer (here: this test, polling twice: one poll alone is not a balancer) polled
-    # every agent's /health just now, so an agent answers a change only once the next poll
-    # saw it, or after confirm_timeout (1.5 s) "unconfirmed". Nobody polls now: the leader's
-    # first UP call waits ~1.5 s, and we freeze it meanwhile.
-    s.healths()
+    # A balancer (here: this test, polling like HAProxy's httpchk — no User-Agent, three
+    # polls in a row; a person's curl is no balancer) polled every agent's /health just now,
+    # so an agent answers a change only once the next poll saw it, or "unconfirmed" after a
+    # wait derived from the poll interval (about 1 s here). Nobody polls now: the leader's
+    # first UP call waits, and we freeze it meanwhile.
+    for _ in range(3):
+        for a in s.agents:
+            balancer_poll(a.port)
     t.check_eq(s.healths(), f.expected_health(s, "blue"), "converged on blue")
     f.flip(s, "green")
     g = f.wait_log_any([a.proc for a in s.agents if a.color == "green"],
