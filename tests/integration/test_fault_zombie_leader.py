@@ -64,6 +64,10 @@ def test(t):
     mark_s = standby.mark()
     t.check_eq(f.events(zombie, "instance_status", since=mark_before_flip), [],
                f"frozen while its call to {g.name} was in flight")
+    # Written before the calls (they wait for the balancers): not the last switch's outcome.
+    st = f.status(s)
+    t.check_eq((st["desired"], st["phase"]), ("green", "switching"),
+               "/status says switching to green while the first call is in flight")
 
     t.step("the standby takes over and finishes; then we flip back to blue")
     m = standby.wait_log(r"event=leader_elected epoch=(\d+)", timeout=SESSION_MS / 1000 + 5,
