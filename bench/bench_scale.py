@@ -434,12 +434,12 @@ def print_tables(res):
     if fr:
         print("\nEvery green agent answers 502 with a backend-failure reason; switch to green "
               "(batch 32): /status with a last_error on every green instance")
-        print(f"{'instances':>10} {'bgctl rc':>9} {'bgctl ms':>9} {'phase':>9} {'blue UP':>8} "
+        print(f"{'instances':>10} {'bgctl rc':>9} {'bgctl ms':>9} {'phase':>9} {'blue UP*':>9} "
               f"{'/status B':>10} {'B/inst':>7} {'last_error B':>13} {'/history B':>11}")
         for r in fr:
             x = r["failing"]
             print(f"{str(r['per_color']) + '+' + str(r['per_color']):>10} {x['bgctl_rc']:>9} "
-                  f"{x['bgctl_ms']:>9} {x['phase']:>9} {x['blue_up']:>8} {x['status_bytes']:>10} "
+                  f"{x['bgctl_ms']:>9} {x['phase']:>9} {x['blue_up']:>9} {x['status_bytes']:>10} "
                   f"{round(x['status_bytes'] / (2 * r['per_color'])):>7} "
                   f"{x['last_error_bytes']:>13} {fmt(x['history_entry_bytes']):>11}")
         x = max(fr, key=lambda r: r["per_color"])
@@ -447,6 +447,8 @@ def print_tables(res):
             x["per_color"]
         print(f"  a failing instance costs ~{per_fail:.0f} B of /status: with every instance "
               f"failing, 1 MB is reached at about {int(0xfffff / per_fail)} instances.")
+        print("  * blue instances /status lists as UP when the step ended (the agents themselves "
+              "stay UP: after a leader change /status shows them UNKNOWN until re-asserted)")
         print(f"  last_error example: {x['failing']['last_error'][:200]}")
     for r in rows:
         if r.get("error"):
@@ -475,7 +477,16 @@ def main():
     ap.add_argument("--pace-ms", type=float, default=10,
                     help="rolling re-registration of green, ms between two (0: skip)")
     ap.add_argument("--out", default=str(HERE / "out" / "scale.json"))
+    ap.add_argument("--report", nargs="+", metavar="JSON",
+                    help="only reprint the tables of earlier runs (rows of all files merged)")
     args = ap.parse_args()
+    if args.report:
+        runs = [json.loads(Path(f).read_text()) for f in args.report]
+        merged = dict(runs[0], rows=[r for run in runs for r in run["rows"]])
+        merged["flips"] = "/".join(sorted({str(r["flips"]) for r in runs}))
+        merged["failovers"] = "/".join(sorted({str(r["failovers"]) for r in runs}))
+        print_tables(merged)
+        return
     res = {"rows": [], "flips": args.flips, "failovers": args.failovers,
            "session_ms": args.session_ms, "machine": {"nproc": os.cpu_count()},
            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
