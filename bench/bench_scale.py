@@ -370,6 +370,35 @@ def run_size(t, n, kind, args):
     return row
 
 
+def overflow(t, n, watch_s, args):
+    """n+n healthy stand-ins and one controller: is /status written once it passes ZooKeeper's
+    1 MB jute.maxbuffer (about 7,600 instances)? Counts the leader's write failures and
+    reconnects over watch_s seconds."""
+    zk = t.zookeeper()
+    s = System(t, zk)
+    s.flip("blue")
+    fleet = Fleet(t, s, n, "standin", args.session_ms)
+    ctl = s.controller("o1", resync="10m", session_timeout_ms=args.session_ms)
+    time.sleep(watch_s)
+    log = ctl.log_text()
+    st = zstat(zk, s.root + "/status")
+    r = {"per_color": n, "watch_s": watch_s,
+         "status_bytes": st and st["dataLength"], "status_version": st and st["version"],
+         "converged": "result=converged" in log or (retry(s.status) or {}).get("phase") ==
+         "converged",
+         "status_write_failed": log.count("event=status_write_failed"),
+         "zk_disconnected": log.count("event=zk_disconnected"),
+         "calls_ok": log.count("event=instance_status"), "instances": 2 * n}
+    print(f"\n/status overflow check, {n}+{n} stand-ins, one controller, {watch_s} s: "
+          f"/status {r['status_bytes']} B (version {r['status_version']}), converged "
+          f"{r['converged']}, status_write_failed {r['status_write_failed']}, zk_disconnected "
+          f"{r['zk_disconnected']}, successful calls {r['calls_ok']} of {2 * n} needed")
+    ctl.stop()
+    fleet.stop()
+    zk.stop()
+    return r
+
+
 def fmt(v):
     return "-" if v is None else str(v)
 
@@ -477,6 +506,8 @@ def main():
     ap.add_argument("--pace-ms", type=float, default=10,
                     help="rolling re-registration of green, ms between two (0: skip)")
     ap.add_argument("--out", default=str(HERE / "out" / "scale.json"))
+    ap.add_argument("--overflow", type=int, metavar="N",
+                    help="only the /status > 1 MB check: N+N healthy stand-ins (3900 is over)")
     ap.add_argument("--report", nargs="+", metavar="JSON",
                     help="only reprint the tables of earlier runs (rows of all files merged)")
     args = ap.parse_args()
@@ -486,6 +517,10 @@ def main():
         merged["flips"] = "/".join(sorted({str(r["flips"]) for r in runs}))
         merged["failovers"] = "/".join(sorted({str(r["failovers"]) for r in runs}))
         print_tables(merged)
+        return
+    if args.overflow:
+        with h.Test("bench-scale-overflow") as t:
+            overflow(t, args.overflow, 40, args)
         return
     res = {"rows": [], "flips": args.flips, "failovers": args.failovers,
            "session_ms": args.session_ms, "machine": {"nproc": os.cpu_count()},
