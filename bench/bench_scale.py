@@ -20,7 +20,12 @@ processes (health backend only) for comparison at a size this machine can run.
 
 Figures are printed, never asserted (shared, noisy machine). Usage:
     BG_BUILD_DIR=build/release python3 bench/bench_scale.py [--sizes 100,250,500]
-        [--real 20] [--flips 3] [--failovers 2] [--session-ms 4000] [--out FILE]
+        [--real 20] [--flips 3] [--failovers 2] [--session-ms 4000] [--pace-ms 10]
+        [--no-failing] [--out FILE]
+    python3 bench/bench_scale.py --report FILE.json [FILE.json ...]   # reprint, rows merged
+    BG_BUILD_DIR=... python3 bench/bench_scale.py --overflow 3900     # /status past 1 MB
+Also measured: a rolling re-registration of the green stand-ins (--pace-ms) and a switch to a
+colour whose every agent answers 502 (/status with a last_error everywhere; --no-failing skips).
 """
 
 import argparse
