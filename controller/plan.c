@@ -361,6 +361,18 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
         if (held_up > 0)
             note_waiting(in, out, BG_KNOWN_UP, held_up, of, late,
                          fresh(in, out, BG_KNOWN_UP) > 0 ? "; " : ": ");
+        bool only_retries = held_up == 0 && out->n_idx > 0;
+        for (size_t i = 0; i < out->n_idx; i++)
+            only_retries &= in->m[out->idx[i]].failures > 0;
+        if (only_retries && (out->ready < in->min_ready || out->ready == 0)) {
+            /* Retrying instances that failed, still short of min_ready: the switch stays
+             * blocked while the retry is in flight (not "switching" every backoff). */
+            out->phase = BG_PHASE_BLOCKED;
+            snprintf(out->reason, sizeof(out->reason),
+                     "only %d of %d %s instance(s) are UP, min_ready is %d; retrying", out->ready,
+                     out->targets, want, in->min_ready);
+            note_retries(in, out);
+        }
         return;
     }
     if (out->ready < in->min_ready || out->ready == 0) {

@@ -678,6 +678,28 @@ static void test_plan_unconfirmed_does_not_stall_a_gradual_move(void **state)
     assert_int_equal(p.idx[1], 2); /* the one move of this batch */
 }
 
+static void test_plan_retry_below_min_ready_stays_blocked(void **state)
+{
+    (void)state;
+    /* Regression: with /status written before the calls, a due retry of an unreachable
+     * instance showed "switching" between two "blocked" (test_fault_unreachable_agent). */
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP), mk("g1", BG_GREEN, BG_KNOWN_UP),
+                            mk("g2", BG_GREEN, BG_KNOWN_NONE)};
+    m[2].failures = 2;
+    m[2].retry_at_ms = 1500;
+    strcpy(m[2].last_error, "Timeout was reached");
+    struct bg_plan_input in = input(BG_GREEN, m, 3);
+    in.min_ready = 2;
+    in.batch_size = 1;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_string_equal(m[p.idx[0]].id, "g2");
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_non_null(strstr(p.reason, "only 1 of 2 green instance(s) are UP, min_ready is 2; "
+                                     "retrying; unreachable: green g2 (Timeout was reached)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -702,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_plan_registered_gate_falls_back_to_healthy_old_colour),
         cmocka_unit_test(test_plan_fallback_holds_until_healthy_long_enough),
         cmocka_unit_test(test_plan_new_system_puts_no_standby_into_service),
+        cmocka_unit_test(test_plan_retry_below_min_ready_stays_blocked),
         cmocka_unit_test(test_plan_default_batch_is_whole_phase),
         cmocka_unit_test(test_plan_default_batch_caps_at_max),
         cmocka_unit_test(test_plan_unconfirmed_up_holds_the_break),
