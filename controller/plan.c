@@ -195,7 +195,15 @@ static void plan_unhealthy(const struct bg_plan_input *in, struct bg_plan *out, 
 {
     const char *want = bg_color_name(in->desired);
     const char *other = bg_color_name(bg_other_color(in->desired));
-    int act = fall_back(in, out);
+    /* Only instances that say they are unhealthy start a fallback: a colour with too few
+     * registered instances may simply be re-registering (after a ZooKeeper outage its agents
+     * keep serving), so the other colour is then left as it is. */
+    bool sick = false;
+    for (size_t i = 0; i < in->n; i++)
+        sick |= usable(&in->m[i]) && in->m[i].color == in->desired && !in->m[i].healthy;
+    int act = sick ? fall_back(in, out) : BG_ACT_NONE;
+    if (!sick)
+        out->n_idx = 0;
     bool other_healthy = false;
     for (size_t i = 0; i < in->n; i++)
         other_healthy |= usable(&in->m[i]) && in->m[i].color != in->desired && in->m[i].healthy &&
@@ -230,7 +238,7 @@ static void plan_unhealthy(const struct bg_plan_input *in, struct bg_plan *out, 
         return;
     }
     out->phase = BG_PHASE_BLOCKED;
-    out->fallback = other_healthy;
+    out->fallback = other_healthy && sick;
     if (out->targets < in->min_ready)
         snprintf(out->reason, sizeof(out->reason),
                  "%s has %d registered instance(s), min_ready is %d%s", want, out->targets,
