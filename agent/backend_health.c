@@ -1,6 +1,8 @@
-/* backend_health.c -- GET /health answers 200/503; a change is applied once balancers saw it. */
+/* backend_health.c -- GET /health answers 200/503 (or 404 while OUT_OF_SERVICE, opt-in); a
+ * change is applied once balancers saw it. */
 #include "agent.h"
 #include "confirm.h"
+#include "log.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -9,6 +11,7 @@
 
 struct health {
     enum bg_status served;
+    int out_code; /* answer while OUT_OF_SERVICE and healthy: 503, or 404 (soft stop) */
     struct bg_confirm confirm;
 };
 
@@ -21,6 +24,13 @@ static int health_init(struct bg_backend *b, char *err, size_t errlen)
     int64_t window = b->conf ? b->conf->poll_window_ms : 5000;
     int64_t timeout = b->conf ? b->conf->confirm_timeout_ms : 0;
     int polls = b->conf ? b->conf->confirm_polls : 3;
+    /* 0: a conf made without the loader (the agent's implicit health entry): the default. */
+    h->out_code = b->conf && b->conf->out_of_service_code == 404 ? 404 : 503;
+    if (h->out_code == 404)
+        bg_info("health_out_of_service_code",
+                "code=404 reason=\"GET /health answers 404 while OUT_OF_SERVICE and healthy "
+                "(HAProxy http-check disable-on-404: NOLB at once), 503 when the application "
+                "fails\"");
     bg_confirm_init(&h->confirm, window, timeout, polls);
     /* Anyone can GET /health: see confirm.c for who counts as a balancer. */
     h->confirm.check_agent = true;
@@ -89,6 +99,7 @@ bool bg_health_is_up(struct bg_backend *b)
     return h->served == BG_STATUS_UP;
 }
 
+
 void bg_health_polled(struct bg_backend *b, const char *peer, const char *user_agent,
                       const char *send_state, enum bg_status st)
 {
@@ -96,11 +107,17 @@ void bg_health_polled(struct bg_backend *b, const char *peer, const char *user_a
     struct bg_server_state ss;
     bool have_ss =
         send_state != NULL && bg_server_state_parse(send_state, strlen(send_state), &ss) == 0;
+    /* The poll was answered 404 exactly when GET /health computed it so (same state, same
+     * thread, no change in between): OUT_OF_SERVICE, healthy, out_of_service_code 404. */
+    bool healthy = b->agent == NULL || bg_agent_app_healthy(b->agent);
+    bool soft = st == BG_STATUS_OUT &&
+                bg_health_answer_code(h->served == BG_STATUS_UP, healthy, h->out_code) == 404;
     struct bg_poll p = {.addr = peer,
                         .user_agent = user_agent,
                         .ss = have_ss ? &ss : NULL,
                         .answered_current = st == h->served,
-                        .answered_up = st == BG_STATUS_UP};
+                        .answered_up = st == BG_STATUS_UP,
+                        .answered_soft = soft};
     bg_confirm_polled(&h->confirm, &p, bg_now_ms());
 }
 

@@ -42,6 +42,15 @@ void bg_server_state_word(const struct bg_server_state *ss, char *buf, size_t le
         snprintf(buf, len, "%s%s", w, ss->weight == 0 ? " weight 0" : "");
 }
 
+int bg_health_answer_code(bool up, bool healthy, int out_code)
+{
+    if (!healthy)
+        return 503; /* a real failure: the balancer's fall takes the server DOWN */
+    if (up)
+        return 200;
+    return out_code == 404 ? 404 : 503;
+}
+
 /* ----------------------------------------------------------------------------------------
  * Who is a balancer.
  *
@@ -220,9 +229,21 @@ static struct bg_confirm_peer *find_peer(struct bg_confirm *c, const char *addr,
  * certain: the answer is the last pass of rise, or the last failure of fall. HAProxy acts on
  * the answer as soon as it reads it, as it does on an agent-check word, so the change is
  * confirmed with that answer rather than one interval later with the next header. Full "UP"
- * and "DOWN" carry no x/y: rise 1 / fall 1 are learned from a transition seen earlier. */
+ * and "DOWN" carry no x/y: rise 1 / fall 1 are learned from a transition seen earlier.
+ *
+ * With "http-check disable-on-404" (observed with HAProxy 2.6.12, inter 1s rise 2 fall 3; see
+ * src/check.c: a 404 is a "conditional pass" that only a running server acts on):
+ *   - a running server ("UP", "UP x/y", "NOLB x/y") answered 404 is put in NOLB at once: no
+ *     new load-balanced traffic, without fall. Confirmed on that answer once this balancer is
+ *     known to have the option (soft404: a 404 of ours was followed by NOLB before); until
+ *     then the next header, NOLB, confirms (one interval later), and without the option the
+ *     404 is an ordinary failure counted by fall, as a 503.
+ *   - "NOLB" or "NOLB x/y" answered 200 is UP at once, without rise (only a running server is
+ *     in NOLB, and a pass on a running server tops it up).
+ *   - a stopped server ("DOWN", "DOWN x/y") answered 404 stays DOWN (the 404 counts as a
+ *     failure), and coming back takes rise passes as always. */
 static bool decides(const struct bg_confirm_peer *p, const struct bg_server_state *ss, bool up,
-                    bool answered_up)
+                    bool answered_up, bool answered_soft)
 {
     if (ss->weight == 0 || answered_up != up)
         return false;
@@ -230,16 +251,32 @@ static bool decides(const struct bg_confirm_peer *p, const struct bg_server_stat
         return ss->y == 0 || ss->x + 1 >= ss->y;
     if (up && ss->state == BG_SS_DOWN) /* "DOWN x/y": x passes of rise y */
         return ss->y > 0 ? ss->x + 1 >= ss->y : p->rise1;
-    if (up)
-        return false;
+    if (up) /* NOLB, NOLB x/y: running, a pass makes it UP */
+        return ss->state == BG_SS_NOLB;
+    /* a 404 to a running server of a balancer known to soft-stop on it */
+    if (answered_soft && p->soft404 && ss->state == BG_SS_UP)
+        return true;
     /* a failure: "UP 1/y" (the last one left), or full UP with fall 1 */
     return ss->state == BG_SS_UP && (ss->y > 0 ? ss->x <= 1 : p->fall1);
 }
 
-/* Learn rise 1 / fall 1 from consecutive full headers of one balancer. */
+/* Learn from consecutive headers of one balancer: whether a 404 soft-stops (disable-on-404),
+ * rise 1 / fall 1. */
 static void learn(struct bg_confirm_peer *p, const struct bg_server_state *ss)
 {
-    if (!p->send_state || p->polls < 2 || p->last.y != 0 || ss->y != 0)
+    if (!p->send_state || p->polls < 2)
+        return;
+    /* Our 404 to a running server, then the next check's header (within poll_window): NOLB
+     * means the option is on; a failure counted ("UP x/y") or DOWN means it is off (a reload
+     * without it, or it was never there). */
+    if (p->last_answered_soft && p->streak >= 2 &&
+        (p->last.state == BG_SS_UP || p->last.state == BG_SS_NOLB)) {
+        if (ss->state == BG_SS_NOLB)
+            p->soft404 = true;
+        else if (ss->state == BG_SS_DOWN || (ss->state == BG_SS_UP && ss->y > 0))
+            p->soft404 = false;
+    }
+    if (p->last.y != 0 || ss->y != 0)
         return;
     if (p->last.state == BG_SS_DOWN && ss->state == BG_SS_UP && p->last_answered_up)
         p->rise1 = true;
@@ -273,6 +310,7 @@ void bg_confirm_polled(struct bg_confirm *c, const struct bg_poll *poll, int64_t
         learn(p, ss);
     p->send_state = ss != NULL;
     p->last_answered_up = poll->answered_up;
+    p->last_answered_soft = poll->answered_soft;
     if (ss != NULL) {
         p->last = *ss;
         if (ss->y > p->learned_y && ss->y <= 1000)
@@ -285,7 +323,7 @@ void bg_confirm_polled(struct bg_confirm *c, const struct bg_poll *poll, int64_t
         /* HAProxy's own view (before this check's answer): exact, whatever rise/fall are. */
         p->ok = c->target_up ? bg_server_state_up(ss) : bg_server_state_out(ss);
         if (!p->ok && poll->answered_current) {
-            p->ok = decides(p, ss, c->target_up, poll->answered_up);
+            p->ok = decides(p, ss, c->target_up, poll->answered_up, poll->answered_soft);
             p->ok_ms = now + c->read_ms;
         }
     } else if (poll->answered_current) {
@@ -371,8 +409,9 @@ void bg_confirm_describe(const struct bg_confirm *c, const struct bg_confirm_pee
     if (p->send_state) {
         char w[48];
         bg_server_state_word(&p->last, w, sizeof(w));
-        snprintf(buf, len, "%s (node %s, name %s, last state %s)", p->addr,
-                 p->node[0] ? p->node : "?", p->name[0] ? p->name : "?", w);
+        snprintf(buf, len, "%s (node %s, name %s, last state %s%s)", p->addr,
+                 p->node[0] ? p->node : "?", p->name[0] ? p->name : "?", w,
+                 p->soft404 ? ", soft stop on 404" : "");
     } else {
         snprintf(buf, len, "%s (%d of %d polls answered with the new state)", p->addr,
                  p->since_change, c->polls);

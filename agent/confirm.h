@@ -16,7 +16,7 @@
 enum bg_ss_state {
     BG_SS_UP,    /* "UP": fully risen; "UP x/y": failing, y-x more failures before DOWN */
     BG_SS_DOWN,  /* "DOWN": down; "DOWN x/y": passing, y-x more passes before UP */
-    BG_SS_NOLB,  /* "NOLB" (404 with http-check disable-on-404): no new traffic */
+    BG_SS_NOLB,  /* "NOLB" (404 with http-check disable-on-404): running, no new traffic */
     BG_SS_MAINT, /* "MAINT", "MAINT(via)", "MAINT(resolution)": maintenance */
     BG_SS_DRAIN, /* "DRAIN": admin drain, no new traffic */
 };
@@ -46,6 +46,12 @@ bool bg_server_state_up(const struct bg_server_state *ss);
 /* "DOWN 1/2", "UP", ... into buf. */
 void bg_server_state_word(const struct bg_server_state *ss, char *buf, size_t len);
 
+/* What GET /health answers: 200 when the instance is UP and its application healthy;
+ * out_code (404 with the health backend's out_of_service_code: 404, else 503) when it is
+ * OUT_OF_SERVICE and the application healthy; 503 whenever the application is failing, so that
+ * a real failure goes DOWN through the balancer's fall. out_code other than 404: 503. */
+int bg_health_answer_code(bool up, bool healthy, int out_code);
+
 /* True when a request with this User-Agent may come from a load balancer's health check (see
  * confirm.c for the rule). NULL: no User-Agent header, as HAProxy's httpchk sends. */
 bool bg_confirm_balancer_agent(const char *user_agent);
@@ -72,6 +78,9 @@ struct bg_confirm_peer {
     int learned_y;               /* largest y seen: HAProxy's rise or fall for this server */
     bool last_answered_up;       /* what the last poll was answered */
     bool rise1, fall1;           /* seen: one pass makes it UP / one failure DOWN */
+    bool last_answered_soft;     /* the last poll was answered 404 (soft stop) */
+    bool soft404; /* seen: our 404 to a running server put it in NOLB (this balancer has
+                   * "http-check disable-on-404"), so a 404 to UP takes it out at once */
 };
 
 struct bg_confirm {
@@ -99,6 +108,8 @@ struct bg_poll {
     const struct bg_server_state *ss; /* NULL: no (valid) send-state header */
     bool answered_current;            /* answered with the current state */
     bool answered_up;                 /* the answer passes the check (200 / ready) */
+    bool answered_soft; /* answered 404 (OUT_OF_SERVICE, application healthy, health backend's
+                         * out_of_service_code 404): HAProxy's disable-on-404 soft stop */
 };
 
 /* timeout_ms 0: derived from each balancer's poll interval. Can't fail. */

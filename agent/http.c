@@ -1,5 +1,6 @@
 /* http.c -- the agent's HTTP API (DESIGN §4): /v1/status, /health, /metrics. */
 #include "agent.h"
+#include "confirm.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -171,22 +172,25 @@ enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req)
             return reply_error(req->conn, 405, "method not allowed", "use GET /health");
         a->n_health++;
         bool up = bg_health_is_up(a->health);
-        /* What the balancer is told: 200 only when UP and healthy. A poll answered 503 by a
+        bool healthy = bg_agent_app_healthy(a);
+        /* What the balancer is told: 200 only when UP and healthy; 503 when the application
+         * fails; while OUT_OF_SERVICE and healthy 503, or 404 with the health backend's
+         * out_of_service_code: 404 (HAProxy's disable-on-404 soft stop). A poll answered 503 by a
          * failing application does not confirm an UP change (the balancer will not mark it UP). */
-        bool pass = up && bg_agent_app_healthy(a);
+        int oos = a->health->conf != NULL ? a->health->conf->out_of_service_code : 503;
+        int code = bg_health_answer_code(up, healthy, oos);
         bg_health_polled(a->health, req->peer, bg_httpd_header(req->conn, "User-Agent"),
                          bg_httpd_header(req->conn, "X-Haproxy-Server-State"),
-                         pass ? BG_STATUS_UP : BG_STATUS_OUT);
-        if (!up)
-            return bg_httpd_reply(req->conn, 503, "text/plain", "OUT_OF_SERVICE\n");
-        if (!bg_agent_app_healthy(a)) {
-            char *body = bg_xasprintf("UNHEALTHY: %s\n",
-                                      a->check.msg[0] ? a->check.msg : "no check has passed yet");
-            enum MHD_Result r = bg_httpd_reply(req->conn, 503, "text/plain", body);
-            free(body);
-            return r;
-        }
-        return bg_httpd_reply(req->conn, 200, "text/plain", "UP\n");
+                         code == 200 ? BG_STATUS_UP : BG_STATUS_OUT);
+        if (code == 200)
+            return bg_httpd_reply(req->conn, 200, "text/plain", "UP\n");
+        if (!up) /* 503; 404 (soft stop) only while the application is healthy */
+            return bg_httpd_reply(req->conn, (unsigned)code, "text/plain", "OUT_OF_SERVICE\n");
+        char *body = bg_xasprintf("UNHEALTHY: %s\n",
+                                  a->check.msg[0] ? a->check.msg : "no check has passed yet");
+        enum MHD_Result r = bg_httpd_reply(req->conn, 503, "text/plain", body);
+        free(body);
+        return r;
     }
     if (strcmp(u, "/metrics") == 0) {
         if (!get)

@@ -1016,17 +1016,19 @@ enum {
     B_LISTEN,
     B_COMMAND,
     B_CONFIRM_POLLS,
+    B_OOS_CODE,
     B_COUNT
 };
 
 static const char *const backend_keys[B_COUNT] = {
     "type",     "confirm_timeout", "poll_window", "urls",      "app",          "instance_id",
     "register", "renew_interval",  "duration",    "host_name", "ip_addr",      "vip_address",
-    "port",     "timeout",         "listen",      "command",   "confirm_polls"};
+    "port",     "timeout",         "listen",      "command",   "confirm_polls",
+    "out_of_service_code"};
 
 /* Which keys each type takes, in the order they are listed in messages. */
 static const int type_keys[][B_COUNT + 1] = {
-    [BG_BACKEND_HEALTH] = {B_TYPE, B_CONFIRM, B_POLL, B_CONFIRM_POLLS, -1},
+    [BG_BACKEND_HEALTH] = {B_TYPE, B_CONFIRM, B_POLL, B_CONFIRM_POLLS, B_OOS_CODE, -1},
     [BG_BACKEND_EUREKA] = {B_TYPE, B_URLS, B_APP, B_INSTANCE_ID, B_REGISTER, B_RENEW, B_DURATION,
                            B_HOST_NAME, B_IP_ADDR, B_VIP, B_PORT, B_TIMEOUT, -1},
     [BG_BACKEND_HAPROXY_AGENT] = {B_TYPE, B_LISTEN, B_CONFIRM, B_POLL, B_CONFIRM_POLLS, -1},
@@ -1166,6 +1168,8 @@ static void backend_defaults(struct bg_backend_conf *b)
     b->poll_window_ms = 5000;
     /* /health: max(rise 2, fall 3) of HAProxy's defaults; agent-check words act at once. */
     b->confirm_polls = b->type == BG_BACKEND_HAPROXY_AGENT ? 1 : 3;
+    /* health: GET /health while OUT_OF_SERVICE; 404 is opt-in (HAProxy's disable-on-404). */
+    b->out_of_service_code = 503;
     b->renew_interval_ms = 30000;
     b->duration_ms = 90000;
     b->timeout_ms = b->type == BG_BACKEND_EXEC ? 10000 : 2000;
@@ -1193,6 +1197,29 @@ static void eureka_defaults(const struct slot *s, const struct bg_instance_conf 
         b->ip_addr = bg_xstrdup(host);
     if (s[B_PORT].val == NULL)
         b->port = port;
+}
+
+/* health.out_of_service_code: 503 (the default: the balancer's fall takes the server out) or
+ * 404 (HAProxy's "http-check disable-on-404" puts it in NOLB at once). Nothing else: another
+ * code would only look like a failure to every balancer. */
+static void get_oos_code(struct loader *l, const yaml_node_t *n, const char *path, int *out)
+{
+    static const char expected[] =
+        "503 (the default) or 404 (for HAProxy's http-check disable-on-404)";
+    if (n == NULL)
+        return;
+    long long v = 0;
+    bool number = n->type == YAML_SCALAR_NODE && parse_int(text(n), &v);
+    if (number && is_quoted(n)) {
+        fail(l, n->start_mark, path, "expected %s without quotes, got the string \"%s\"", expected,
+             text(n));
+        return;
+    }
+    if (!number || (v != 404 && v != 503)) {
+        bad(l, n, path, expected);
+        return;
+    }
+    *out = (int)v;
 }
 
 /* Returns false when the entry has no valid type (nothing else of it was checked). */
@@ -1234,6 +1261,7 @@ static bool load_backend(struct loader *l, yaml_node_t *n, const char *path,
     get_int(l, s[B_CONFIRM_POLLS].val, w[B_CONFIRM_POLLS], 1, 100, &b->confirm_polls);
     switch (b->type) {
     case BG_BACKEND_HEALTH:
+        get_oos_code(l, s[B_OOS_CODE].val, w[B_OOS_CODE], &b->out_of_service_code);
         break;
     case BG_BACKEND_EUREKA:
         need(l, n, path, kind, &s[B_URLS]);

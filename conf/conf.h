@@ -80,6 +80,12 @@ struct bg_backend_conf {
     int confirm_polls;          /* polls per balancer without send-state that confirm a change:
                                  * default 3 (health: HAProxy's max(rise 2, fall 3)), 1
                                  * (haproxy-agent: HAProxy acts on the word at once) */
+    /* health only */
+    int out_of_service_code; /* what GET /health answers while OUT_OF_SERVICE with a healthy
+                              * application: 503 (default; 0 also means 503) or 404 (HAProxy's
+                              * "http-check disable-on-404": a running server answering 404 is
+                              * put in NOLB at once, without fall, and back UP at once). A
+                              * failing application is always answered 503. */
     /* eureka */
     char **urls; /* required, at least one */
     size_t n_urls;

@@ -466,7 +466,7 @@ static void test_conf_unknown_keys(void **state)
         "max_connections_per_ip, max_connections, idle_timeout",
         "6:1: backend: unknown key, expected one of: zookeeper, instance, http, backends, check",
         "9:20: backends[0].listen: unknown key for type health, expected one of: type, "
-        "confirm_timeout, poll_window, confirm_polls",
+        "confirm_timeout, poll_window, confirm_polls, out_of_service_code",
         "10:38: backends[1].urls: unknown key for type exec, expected one of: type, command, "
         "timeout");
 }
