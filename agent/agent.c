@@ -460,15 +460,15 @@ static void do_register(struct bg_agent *a)
     bg_zk_path(z, rel, a->node, sizeof(a->node));
     char *data = node_json(a);
     int rc =
-        zoo_create(z->zh, a->node, data, (int)strlen(data), bg_zk_acl(z), ZOO_EPHEMERAL, NULL, 0);
+        bg_zk_create(z, a->node, data, (int)strlen(data), bg_zk_acl(z), ZOO_EPHEMERAL, NULL, 0);
     free(data);
     struct Stat st;
     if (rc == ZOK || rc == ZNODEEXISTS) {
-        int rc2 = zoo_exists(z->zh, a->node, 1, &st);
+        int rc2 = bg_zk_exists(z, a->node, 1, &st);
         if (rc2 != ZOK)
             return;
-        const clientid_t *cid = zoo_client_id(z->zh);
-        if (st.ephemeralOwner != cid->client_id) {
+        int64_t sid = bg_zk_session(z);
+        if (st.ephemeralOwner != sid) {
             /* A previous incarnation's node (its session not yet expired) or another agent
              * with the same id. Never steal it: wait for it to go (the watch wakes us). */
             static int64_t last_note;
@@ -490,7 +490,7 @@ static void do_register(struct bg_agent *a)
         a->n_registrations++;
         a->next_register_ms = 0;
         bg_info("registered", "node=%s czxid=%lld session=0x%llx", a->node, (long long)st.czxid,
-                (unsigned long long)cid->client_id);
+                (unsigned long long)sid);
         (void)learn_epoch(a); /* a leader may have been elected while we waited */
         return;
     }
@@ -501,7 +501,7 @@ static void do_register(struct bg_agent *a)
 static void check_node(struct bg_agent *a)
 {
     struct Stat st;
-    int rc = zoo_exists(a->zk.zh, a->node, 1, &st);
+    int rc = bg_zk_exists(&a->zk, a->node, 1, &st);
     if (rc == ZNONODE) {
         bg_warn("node_vanished", "node=%s action=reregister", a->node);
         a->registered = false;
@@ -514,7 +514,7 @@ static void check_node(struct bg_agent *a)
 static void publish_health(struct bg_agent *a)
 {
     char *data = node_json(a);
-    int rc = zoo_set(a->zk.zh, a->node, data, (int)strlen(data), -1);
+    int rc = bg_zk_set2(&a->zk, a->node, data, (int)strlen(data), -1, NULL);
     free(data);
     if (rc == ZOK) {
         a->node_stale = false;
@@ -653,8 +653,10 @@ int bg_agent_run(struct bg_agent *a)
     struct pollfd *pfd = bg_xcalloc(cap, sizeof(*pfd));
     int *owner_start = bg_xcalloc(a->n_backends + 1, sizeof(*owner_start));
     while (!a->stop) {
+        bg_zk_tick(&a->zk); /* HTTP and signals were served: ZooKeeper may wait again */
         zk_step(a, &seen_events);
         transition_run(a);
+        bg_httpd_run(&a->http); /* requests that waited for the ZooKeeper calls above */
 
         int n, check_start;
         for (;;) {
@@ -710,8 +712,9 @@ int bg_agent_run(struct bg_agent *a)
             a->stop == SIGHUP ? " note=\"SIGHUP stops cleanly, as SIGTERM does (no reload)\"" : "");
     transition_cancel(a, "agent shutting down", -1);
     bg_httpd_run(&a->http);
-    if (a->registered && a->zk.zh != NULL) {
-        int rc = zoo_delete(a->zk.zh, a->node, -1);
+    if (a->registered) {
+        bg_zk_tick(&a->zk); /* bounded: a stalled ZooKeeper must not hold up the exit */
+        int rc = bg_zk_delete(&a->zk, a->node, -1);
         bg_info("deregistered", "node=%s rc=%s", a->node, zerror(rc));
     }
     for (size_t i = 0; i < a->n_backends; i++)

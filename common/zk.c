@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,23 +71,61 @@ static void zk_log(const char *message)
  * Session lifecycle.
  * ------------------------------------------------------------------------------------- */
 
-static int zk_start(struct bg_zk *z)
+/* The helper thread: close the previous handle (which may wait for an unresponsive server)
+ * and open the new one (zookeeper_init resolves the host names, which may stall). */
+static void *opener_main(void *arg)
+{
+    struct bg_zk *z = arg;
+    if (z->closing_zh != NULL)
+        zookeeper_close(z->closing_zh);
+    z->closing_zh = NULL;
+    zhandle_t *zh = zookeeper_init2(z->connect, watcher, z->timeout_ms, NULL, z, 0, zk_log);
+    int err = errno;
+    if (zh != NULL && z->auth != NULL) {
+        /* Before the handle is published: queued ahead of every request of ours. */
+        int rc = zoo_add_auth(zh, "digest", z->auth, (int)strlen(z->auth), NULL, NULL);
+        if (rc != ZOK)
+            bg_warn("zk_auth", "rc=%s", zerror(rc));
+    }
+    if (zh == NULL)
+        bg_error("zk_init_failed", "connect=%s errno=%d action=retry", z->connect, err);
+    z->opened_zh = zh;
+    atomic_store(&z->opened, true); /* publishes opened_zh */
+    bg_zk_wake(z);
+    return NULL;
+}
+
+static int zk_start(struct bg_zk *z, zhandle_t *old)
 {
     atomic_store(&z->state, ZOO_CONNECTING_STATE);
     atomic_store(&z->fatal, false);
     z->session_id = 0;
     z->connecting_since = bg_now_ms();
-    z->zh = zookeeper_init2(z->connect, watcher, z->timeout_ms, NULL, z, 0, zk_log);
-    if (z->zh == NULL) {
-        bg_error("zk_init_failed", "connect=%s errno=%d", z->connect, errno);
+    z->closing_zh = old;
+    z->opened_zh = NULL;
+    atomic_store(&z->opened, false);
+    atomic_store(&z->opening, true);
+    int rc = pthread_create(&z->opener, NULL, opener_main, z);
+    if (rc != 0) {
+        atomic_store(&z->opening, false);
+        bg_error("zk_init_failed", "connect=%s reason=\"no thread: %s\"", z->connect,
+                 strerror(rc));
         return BG_EZK;
     }
-    if (z->auth != NULL) {
-        int rc = zoo_add_auth(z->zh, "digest", z->auth, (int)strlen(z->auth), NULL, NULL);
-        if (rc != ZOK)
-            bg_warn("zk_auth", "rc=%s", zerror(rc));
-    }
     return BG_OK;
+}
+
+/* The opener finished: take its handle (or schedule a retry). Main loop only. */
+static void zk_adopt(struct bg_zk *z)
+{
+    if (!atomic_load(&z->opening) || !atomic_load(&z->opened))
+        return;
+    pthread_join(z->opener, NULL);
+    atomic_store(&z->opening, false);
+    z->zh = z->opened_zh;
+    z->opened_zh = NULL;
+    if (z->zh == NULL)
+        z->open_retry_ms = bg_now_ms() + 1000;
 }
 
 /* With credentials: everything for the authenticated identity that created the node (every
@@ -118,14 +158,63 @@ int bg_zk_open(struct bg_zk *z, const char *connect, const char *root, int timeo
         once = 1;
         zoo_set_debug_level(getenv("BG_ZK_DEBUG") ? ZOO_LOG_LEVEL_DEBUG : ZOO_LOG_LEVEL_WARN);
     }
-    return zk_start(z);
+    return zk_start(z, NULL);
+}
+
+/* zookeeper_close on a thread of its own, waited for at most BG_ZK_CLOSE_WAIT_MS. */
+struct closer {
+    zhandle_t *zh;
+    atomic_bool done;
+};
+
+static void *closer_main(void *arg)
+{
+    struct closer *k = arg;
+    zookeeper_close(k->zh);
+    atomic_store(&k->done, true);
+    return NULL;
+}
+
+/* Returns false when the library still runs (and may still call our watcher). */
+static bool close_bounded(zhandle_t *zh)
+{
+    struct closer *k = bg_xcalloc(1, sizeof(*k));
+    k->zh = zh;
+    pthread_t t;
+    if (pthread_create(&t, NULL, closer_main, k) != 0) {
+        zookeeper_close(zh);
+        free(k);
+        return true;
+    }
+    int64_t deadline = bg_now_ms() + BG_ZK_CLOSE_WAIT_MS;
+    while (!atomic_load(&k->done) && bg_now_ms() < deadline)
+        poll(NULL, 0, 10);
+    if (atomic_load(&k->done)) {
+        pthread_join(t, NULL);
+        free(k);
+        return true;
+    }
+    /* The server does not answer: the process exits without it (k stays with the thread). */
+    pthread_detach(t);
+    bg_warn("zk_close_slow", "waited_ms=%d action=exit_without_close", BG_ZK_CLOSE_WAIT_MS);
+    return false;
 }
 
 void bg_zk_close(struct bg_zk *z)
 {
-    if (z->zh != NULL)
-        zookeeper_close(z->zh);
+    zk_adopt(z);
+    bool still_used = false; /* by a library thread that may still call the watcher */
+    if (atomic_load(&z->opening)) {
+        /* Still resolving or closing the previous handle: leave it to the process exit. */
+        pthread_detach(z->opener);
+        bg_warn("zk_close_slow", "reason=\"session still opening\" action=exit_without_close");
+        still_used = true;
+    } else if (z->zh != NULL) {
+        still_used = !close_bounded(z->zh);
+    }
     z->zh = NULL;
+    if (still_used)
+        return; /* z, its strings and its wake fd stay with those threads until the exit */
     if (z->wake_fd >= 0)
         close(z->wake_fd);
     z->wake_fd = -1;
@@ -136,12 +225,14 @@ void bg_zk_close(struct bg_zk *z)
 
 int bg_zk_reopen(struct bg_zk *z)
 {
-    if (z->zh != NULL)
-        zookeeper_close(z->zh);
+    zk_adopt(z);
+    if (atomic_load(&z->opening))
+        return BG_OK; /* already under way */
+    zhandle_t *old = z->zh;
     z->zh = NULL;
     z->generation++;
     bg_info("zk_reopen", "connect=%s generation=%u", z->connect, z->generation);
-    return zk_start(z);
+    return zk_start(z, old);
 }
 
 void bg_zk_wake(struct bg_zk *z)
@@ -161,8 +252,15 @@ void bg_zk_drain(struct bg_zk *z)
 enum bg_zk_health bg_zk_check(struct bg_zk *z)
 {
     int64_t now = bg_now_ms();
-    if (z->zh == NULL || atomic_load(&z->fatal))
+    zk_adopt(z);
+    if (atomic_load(&z->fatal))
         return BG_ZK_LOST;
+    if (z->zh == NULL) {
+        /* Opening (resolving names, maybe for long), or a failed open waiting to retry. */
+        if (!atomic_load(&z->opening) && now >= z->open_retry_ms)
+            zk_start(z, NULL);
+        return BG_ZK_CONNECTING;
+    }
     int state = atomic_load(&z->state);
     if (state == ZOO_CONNECTED_STATE) {
         if (z->connecting_since != 0 || z->session_id == 0) {
@@ -194,7 +292,8 @@ int bg_zk_wait_connected(struct bg_zk *z, int64_t timeout_ms)
 {
     int64_t deadline = bg_now_ms() + timeout_ms;
     for (;;) {
-        if (atomic_load(&z->state) == ZOO_CONNECTED_STATE) {
+        zk_adopt(z);
+        if (z->zh != NULL && atomic_load(&z->state) == ZOO_CONNECTED_STATE) {
             bg_zk_check(z);
             return BG_OK;
         }
@@ -207,6 +306,317 @@ int bg_zk_wait_connected(struct bg_zk *z, int64_t timeout_ms)
         if (poll(&p, 1, (int)(left > 100 ? 100 : left)) > 0)
             bg_zk_drain(z);
     }
+}
+
+int64_t bg_zk_session(struct bg_zk *z)
+{
+    return z->session_id;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Bounded calls: the library's asynchronous calls, waited for on a condition variable until
+ * the turn's budget is spent. A call's record is shared with its completion (run on the
+ * library's completion thread) and freed by whichever of the two lets go of it last.
+ * ------------------------------------------------------------------------------------- */
+
+static pthread_mutex_t call_mu = PTHREAD_MUTEX_INITIALIZER;
+
+struct zk_call {
+    pthread_cond_t cv;
+    int refs; /* the waiter and the completion */
+    bool done;
+    int rc;
+    struct Stat st;
+    char *buf; /* data read: cap bytes, len of them valid (-1: no data) */
+    int cap, len;
+    struct String_vector kids;
+    char *created; /* a create's resulting path */
+};
+
+static struct zk_call *call_new(int cap)
+{
+    struct zk_call *k = bg_xcalloc(1, sizeof(*k));
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&k->cv, &a);
+    pthread_condattr_destroy(&a);
+    k->refs = 2;
+    if (cap > 0) {
+        k->buf = bg_xmalloc((size_t)cap);
+        k->cap = cap;
+    }
+    return k;
+}
+
+/* Let go of k; call_mu held. */
+static void call_unref_locked(struct zk_call *k)
+{
+    if (--k->refs > 0)
+        return;
+    pthread_cond_destroy(&k->cv);
+    free(k->buf);
+    free(k->created);
+    deallocate_String_vector(&k->kids);
+    free(k);
+}
+
+/* Completion side: record rc (the result fields are filled by the caller), wake the waiter. */
+static void call_done_locked(struct zk_call *k, int rc)
+{
+    k->rc = rc;
+    k->done = true;
+    pthread_cond_signal(&k->cv);
+    call_unref_locked(k);
+}
+
+static void on_void(int rc, const void *data)
+{
+    struct zk_call *k = (struct zk_call *)data;
+    pthread_mutex_lock(&call_mu);
+    call_done_locked(k, rc);
+    pthread_mutex_unlock(&call_mu);
+}
+
+static void on_stat(int rc, const struct Stat *st, const void *data)
+{
+    struct zk_call *k = (struct zk_call *)data;
+    pthread_mutex_lock(&call_mu);
+    if (rc == ZOK && st != NULL)
+        k->st = *st;
+    call_done_locked(k, rc);
+    pthread_mutex_unlock(&call_mu);
+}
+
+static void on_data(int rc, const char *value, int value_len, const struct Stat *st,
+                    const void *data)
+{
+    struct zk_call *k = (struct zk_call *)data;
+    pthread_mutex_lock(&call_mu);
+    if (rc == ZOK) {
+        /* As the synchronous zoo_get: at most the buffer's size, -1 for a node without data. */
+        k->len = value == NULL || value_len < 0 ? -1 : value_len < k->cap ? value_len : k->cap;
+        if (k->len > 0)
+            memcpy(k->buf, value, (size_t)k->len);
+        if (st != NULL)
+            k->st = *st;
+    }
+    call_done_locked(k, rc);
+    pthread_mutex_unlock(&call_mu);
+}
+
+static void copy_strings(struct String_vector *to, const struct String_vector *from)
+{
+    if (from == NULL || from->count <= 0)
+        return;
+    to->data = bg_xcalloc((size_t)from->count, sizeof(char *));
+    to->count = from->count;
+    for (int i = 0; i < from->count; i++)
+        to->data[i] = bg_xstrdup(from->data[i] ? from->data[i] : "");
+}
+
+static void on_strings_stat(int rc, const struct String_vector *strings, const struct Stat *st,
+                            const void *data)
+{
+    struct zk_call *k = (struct zk_call *)data;
+    pthread_mutex_lock(&call_mu);
+    if (rc == ZOK) {
+        copy_strings(&k->kids, strings);
+        if (st != NULL)
+            k->st = *st;
+    }
+    call_done_locked(k, rc);
+    pthread_mutex_unlock(&call_mu);
+}
+
+static void on_string(int rc, const char *value, const void *data)
+{
+    struct zk_call *k = (struct zk_call *)data;
+    pthread_mutex_lock(&call_mu);
+    if (rc == ZOK && value != NULL)
+        k->created = bg_xstrdup(value);
+    call_done_locked(k, rc);
+    pthread_mutex_unlock(&call_mu);
+}
+
+void bg_zk_tick(struct bg_zk *z)
+{
+    z->ticking = true;
+    z->tick_waited_ms = 0;
+}
+
+/* Before submitting: 0 to go on, or the error to return at once. */
+static int call_admit(struct bg_zk *z)
+{
+    if (z->zh == NULL)
+        return ZCONNECTIONLOSS;
+    if (z->ticking && z->tick_waited_ms >= BG_ZK_BUDGET_MS)
+        return ZOPERATIONTIMEOUT;
+    return ZOK;
+}
+
+/* Submitted (src is what zoo_a* returned): wait for the answer within the budget. True when
+ * it was answered: *rc is the server's result, and call_mu stays HELD so the caller can copy
+ * the results out of k before call_finish(k). False: *rc is the error (not submitted, or
+ * ZOPERATIONTIMEOUT), and k is no longer the caller's. */
+static bool call_wait(struct bg_zk *z, struct zk_call *k, int src, const char *what,
+                      const char *path, int *rc)
+{
+    if (src != ZOK) {
+        /* Not submitted: the completion will never run. */
+        pthread_mutex_lock(&call_mu);
+        k->refs--;
+        call_unref_locked(k);
+        pthread_mutex_unlock(&call_mu);
+        *rc = src;
+        return false;
+    }
+    int64_t t0 = bg_now_ms();
+    int64_t limit = z->ticking ? BG_ZK_BUDGET_MS - z->tick_waited_ms : z->timeout_ms + 2000LL;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += limit / 1000;
+    ts.tv_nsec += (limit % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&call_mu);
+    while (!k->done)
+        if (pthread_cond_timedwait(&k->cv, &call_mu, &ts) == ETIMEDOUT)
+            break;
+    z->tick_waited_ms += bg_now_ms() - t0;
+    if (k->done) {
+        *rc = k->rc;
+        return true; /* call_mu held */
+    }
+    call_unref_locked(k); /* the completion frees it when it comes */
+    pthread_mutex_unlock(&call_mu);
+    z->n_call_timeouts++;
+    static int64_t last_ms;
+    int64_t now = bg_now_ms();
+    if (now - last_ms >= 1000) {
+        last_ms = now;
+        bg_warn("zk_call_slow",
+                "call=%s path=%s waited_ms=%lld timeouts=%lu action=retry_later "
+                "reason=\"no answer within the loop's budget\"",
+                what, path, (long long)(now - t0), z->n_call_timeouts);
+    }
+    *rc = ZOPERATIONTIMEOUT;
+    return false;
+}
+
+/* After call_wait returned true. */
+static void call_finish(struct zk_call *k)
+{
+    call_unref_locked(k);
+    pthread_mutex_unlock(&call_mu);
+}
+
+int bg_zk_get(struct bg_zk *z, const char *path, int watch, char *buf, int *len,
+              struct Stat *st)
+{
+    int rc = call_admit(z);
+    if (rc != ZOK)
+        return rc;
+    struct zk_call *k = call_new(*len > 0 ? *len : 1);
+    k->cap = *len > 0 ? *len : 0;
+    if (call_wait(z, k, zoo_aget(z->zh, path, watch, on_data, k), "get", path, &rc)) {
+        if (rc == ZOK) {
+            *len = k->len;
+            if (k->len > 0)
+                memcpy(buf, k->buf, (size_t)k->len);
+            if (st != NULL)
+                *st = k->st;
+        }
+        call_finish(k);
+    }
+    return rc;
+}
+
+int bg_zk_exists(struct bg_zk *z, const char *path, int watch, struct Stat *st)
+{
+    int rc = call_admit(z);
+    if (rc != ZOK)
+        return rc;
+    struct zk_call *k = call_new(0);
+    if (call_wait(z, k, zoo_aexists(z->zh, path, watch, on_stat, k), "exists", path, &rc)) {
+        if (rc == ZOK && st != NULL)
+            *st = k->st;
+        call_finish(k);
+    }
+    return rc;
+}
+
+int bg_zk_children2(struct bg_zk *z, const char *path, int watch, struct String_vector *kids,
+                    struct Stat *st)
+{
+    kids->count = 0;
+    kids->data = NULL;
+    int rc = call_admit(z);
+    if (rc != ZOK)
+        return rc;
+    struct zk_call *k = call_new(0);
+    if (call_wait(z, k, zoo_aget_children2(z->zh, path, watch, on_strings_stat, k), "children",
+                  path, &rc)) {
+        if (rc == ZOK) {
+            *kids = k->kids; /* handed over */
+            k->kids.count = 0;
+            k->kids.data = NULL;
+            if (st != NULL)
+                *st = k->st;
+        }
+        call_finish(k);
+    }
+    return rc;
+}
+
+int bg_zk_children(struct bg_zk *z, const char *path, int watch, struct String_vector *kids)
+{
+    return bg_zk_children2(z, path, watch, kids, NULL);
+}
+
+int bg_zk_create(struct bg_zk *z, const char *path, const char *data, int len,
+                 const struct ACL_vector *acl, int flags, char *out, int outlen)
+{
+    int rc = call_admit(z);
+    if (rc != ZOK)
+        return rc;
+    struct zk_call *k = call_new(0);
+    if (call_wait(z, k, zoo_acreate(z->zh, path, data, len, acl, flags, on_string, k), "create",
+                  path, &rc)) {
+        if (rc == ZOK && out != NULL && outlen > 0)
+            snprintf(out, (size_t)outlen, "%s", k->created ? k->created : path);
+        call_finish(k);
+    }
+    return rc;
+}
+
+int bg_zk_set2(struct bg_zk *z, const char *path, const char *data, int len, int version,
+               struct Stat *st)
+{
+    int rc = call_admit(z);
+    if (rc != ZOK)
+        return rc;
+    struct zk_call *k = call_new(0);
+    if (call_wait(z, k, zoo_aset(z->zh, path, data, len, version, on_stat, k), "set", path,
+                  &rc)) {
+        if (rc == ZOK && st != NULL)
+            *st = k->st;
+        call_finish(k);
+    }
+    return rc;
+}
+
+int bg_zk_delete(struct bg_zk *z, const char *path, int version)
+{
+    int rc = call_admit(z);
+    if (rc != ZOK)
+        return rc;
+    struct zk_call *k = call_new(0);
+    if (call_wait(z, k, zoo_adelete(z->zh, path, version, on_void, k), "delete", path, &rc))
+        call_finish(k);
+    return rc;
 }
 
 void bg_zk_path(const struct bg_zk *z, const char *rel, char *buf, size_t len)
@@ -238,8 +648,8 @@ int bg_zk_ensure(struct bg_zk *z, const char *rel)
          * and everything below it are protected when credentials are configured. */
         const struct ACL_vector *acl =
             (size_t)(p - full) < root_len ? &ZOO_OPEN_ACL_UNSAFE : bg_zk_acl(z);
-        int rc = zoo_create(z->zh, full, "", 0, acl, 0, NULL, 0);
-        if (rc == ZNOAUTH && zoo_exists(z->zh, full, 0, NULL) == ZOK)
+        int rc = bg_zk_create(z, full, "", 0, acl, 0, NULL, 0);
+        if (rc == ZNOAUTH && bg_zk_exists(z, full, 0, NULL) == ZOK)
             rc = ZNODEEXISTS; /* we may not create here, but it is there already */
         *p = saved;
         if (rc != ZOK && rc != ZNODEEXISTS) {
@@ -306,11 +716,11 @@ int bg_zk_election_members(struct bg_zk *z, int watch, struct bg_election_member
     *out = NULL;
     *n = 0;
     struct String_vector kids = {0};
-    int rc = zoo_get_children(z->zh, dir, watch, &kids);
+    int rc = bg_zk_children(z, dir, watch, &kids);
     if (rc == ZNONODE) {
         struct Stat st;
         if (watch)
-            rc = zoo_exists(z->zh, dir, 1, &st);
+            rc = bg_zk_exists(z, dir, 1, &st);
         return rc == ZNONODE || rc == ZOK ? ZOK : rc;
     }
     if (rc != ZOK)
@@ -325,7 +735,7 @@ int bg_zk_election_members(struct bg_zk *z, int watch, struct bg_election_member
         char path[700];
         snprintf(path, sizeof(path), "%s/%s", dir, kids.data[i]);
         struct Stat st;
-        int erc = zoo_exists(z->zh, path, 0, &st);
+        int erc = bg_zk_exists(z, path, 0, &st);
         if (erc == ZNONODE)
             continue; /* gone since the listing */
         if (erc != ZOK) {
@@ -337,6 +747,7 @@ int bg_zk_election_members(struct bg_zk *z, int watch, struct bg_election_member
             continue;
         }
         m[k].seq = seq;
+        m[k].owner = st.ephemeralOwner;
         snprintf(m[k].name, sizeof(m[k].name), "%s", kids.data[i]);
         k++;
     }

@@ -2,10 +2,23 @@
 #ifndef BG_ZK_H
 #define BG_ZK_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <zookeeper/zookeeper.h>
+
+/* Issue 9: no daemon may be unresponsive (to SIGTERM, to /health) for longer than a second,
+ * whatever ZooKeeper or DNS do. So every ZooKeeper call below waits for its answer at most
+ * what is left of BG_ZK_BUDGET_MS since the last bg_zk_tick() (the loop calls it each turn,
+ * after serving HTTP and signals); past that it returns ZOPERATIONTIMEOUT at once, which
+ * callers treat as a lost connection: nothing is known, try again on a later turn. A late
+ * answer is discarded. Opening a session (zookeeper_init resolves the host names, which may
+ * stall) and closing one (which may wait for the server) run on a helper thread. */
+#define BG_ZK_BUDGET_MS 500
+/* How long bg_zk_close waits for the library to close the session before leaving it to the
+ * process exit (the ephemeral nodes then go when the session times out). */
+#define BG_ZK_CLOSE_WAIT_MS 300
 
 /* What the main loop should make of the session right now. */
 enum bg_zk_health {
@@ -28,7 +41,17 @@ struct bg_zk {
     atomic_uint node_events;     /* count of node (non-session) watch events */
     atomic_uint data_events;     /* of those, data changes of instance nodes (/blue/x, /green/x) */
     atomic_uint election_events; /* of those, events on <root>/election (children, creation) */
+    /* Opening on the helper thread: opening is set by the loop, opened by the thread once
+     * zookeeper_init returned (opened_zh then holds its result, NULL on failure). */
+    pthread_t opener;
+    atomic_bool opening, opened;
+    zhandle_t *opened_zh;
+    zhandle_t *closing_zh; /* the previous handle, closed by the opener first */
+    int64_t open_retry_ms; /* monotonic ms before which a failed open is not retried */
     /* Main loop only. */
+    int64_t tick_waited_ms;        /* time spent waiting for answers since bg_zk_tick */
+    bool ticking;                  /* bg_zk_tick was called: calls are budgeted */
+    unsigned long n_call_timeouts; /* calls that returned ZOPERATIONTIMEOUT */
     int64_t connecting_since; /* monotonic ms when a disconnect was first seen; 0 if none */
     int64_t last_connected;   /* monotonic ms of the last time we saw CONNECTED */
     int64_t session_id;       /* of the current session, 0 before it is established */
@@ -42,7 +65,8 @@ struct bg_zk {
 /* Open a session (asynchronous connect). Returns 0 or a negative error. */
 int bg_zk_open(struct bg_zk *z, const char *connect, const char *root, int timeout_ms,
                const char *auth);
-/* Close the session (deletes our ephemerals at once) and free everything. */
+/* Close the session (deletes our ephemerals at once, if the server answers within
+ * BG_ZK_CLOSE_WAIT_MS) and free everything. */
 void bg_zk_close(struct bg_zk *z);
 /* Close the handle and open a new session with the same parameters. */
 int bg_zk_reopen(struct bg_zk *z);
@@ -52,6 +76,24 @@ void bg_zk_drain(struct bg_zk *z);
 void bg_zk_wake(struct bg_zk *z);
 /* Classify the session; also tracks how long it has been disconnected. */
 enum bg_zk_health bg_zk_check(struct bg_zk *z);
+/* A new turn of the main loop: the calls' time budget starts again. */
+void bg_zk_tick(struct bg_zk *z);
+/* Bounded versions of the library's synchronous calls (same arguments and results, but
+ * ZOPERATIONTIMEOUT when the budget ran out and ZCONNECTIONLOSS while no session is open).
+ * st may be NULL for exists/set2; out may be NULL for create. */
+int bg_zk_get(struct bg_zk *z, const char *path, int watch, char *buf, int *len,
+              struct Stat *st);
+int bg_zk_exists(struct bg_zk *z, const char *path, int watch, struct Stat *st);
+int bg_zk_children(struct bg_zk *z, const char *path, int watch, struct String_vector *kids);
+int bg_zk_children2(struct bg_zk *z, const char *path, int watch, struct String_vector *kids,
+                    struct Stat *st);
+int bg_zk_create(struct bg_zk *z, const char *path, const char *data, int len,
+                 const struct ACL_vector *acl, int flags, char *out, int outlen);
+int bg_zk_set2(struct bg_zk *z, const char *path, const char *data, int len, int version,
+               struct Stat *st);
+int bg_zk_delete(struct bg_zk *z, const char *path, int version);
+/* Our session id (0 when none is established). */
+int64_t bg_zk_session(struct bg_zk *z);
 /* Wait (polling the wake fd) until connected or timeout_ms passes. */
 int bg_zk_wait_connected(struct bg_zk *z, int64_t timeout_ms);
 /* Absolute path for a path relative to the root ("/active_color" -> "/svc/active_color"). */
@@ -66,6 +108,7 @@ const char *bg_zk_state_name(int state);
 /* A live controller: an ephemeral member-<seq> child of /election. */
 struct bg_election_member {
     int64_t seq;
+    int64_t owner; /* the session that holds it */
     char name[32];
 };
 /* The live election members, sorted by sequence (*out malloc'd, caller frees; may be NULL when

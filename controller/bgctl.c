@@ -77,7 +77,7 @@ static char *get(struct ctl *c, const char *rel, int watch, struct Stat *st, int
     char *buf = bg_xmalloc((size_t)cap + 1);
     int len = cap;
     struct Stat tmp;
-    int rc = zoo_get(c->zk.zh, path, watch, buf, &len, st ? st : &tmp);
+    int rc = bg_zk_get(&c->zk, path, watch, buf, &len, st ? st : &tmp);
     if (rc_out)
         *rc_out = rc;
     if (rc != ZOK) {
@@ -85,7 +85,7 @@ static char *get(struct ctl *c, const char *rel, int watch, struct Stat *st, int
         if (st != NULL)
             memset(st, 0, sizeof(*st)); /* never leave the caller's Stat undefined */
         if (rc == ZNONODE && watch)
-            zoo_exists(c->zk.zh, path, 1, st ? st : &tmp);
+            bg_zk_exists(&c->zk, path, 1, st ? st : &tmp);
         return NULL;
     }
     buf[len < 0 ? 0 : len] = '\0';
@@ -112,7 +112,7 @@ static int children(struct ctl *c, const char *rel, struct String_vector *kids)
     char path[1024];
     bg_zk_path(&c->zk, rel, path, sizeof(path));
     memset(kids, 0, sizeof(*kids));
-    int rc = zoo_get_children(c->zk.zh, path, 0, kids);
+    int rc = bg_zk_children(&c->zk, path, 0, kids);
     if (rc == ZOK && kids->count > 1)
         qsort(kids->data, (size_t)kids->count, sizeof(char *), cmp_str);
     return rc;
@@ -167,8 +167,8 @@ static int cmd_init(struct ctl *c, const char *color)
     }
     char path[1024];
     bg_zk_path(&c->zk, "/active_color", path, sizeof(path));
-    int rc = zoo_create(c->zk.zh, path, color, (int)strlen(color), bg_zk_acl(&c->zk), 0, NULL, 0);
-    if (rc == ZNOAUTH && zoo_exists(c->zk.zh, path, 0, NULL) == ZOK)
+    int rc = bg_zk_create(&c->zk, path, color, (int)strlen(color), bg_zk_acl(&c->zk), 0, NULL, 0);
+    if (rc == ZNOAUTH && bg_zk_exists(&c->zk, path, 0, NULL) == ZOK)
         rc = ZNODEEXISTS; /* protected, and initialised already: nothing to do */
     if (rc == ZNODEEXISTS) {
         char *cur = get(c, "/active_color", 0, NULL, NULL);
@@ -394,13 +394,13 @@ static int cmd_switch(struct ctl *c, enum bg_color target)
     bg_zk_path(&c->zk, "/active_color", path, sizeof(path));
     const char *name = bg_color_name(target);
     struct Stat st;
-    int rc = zoo_set2(c->zk.zh, path, name, (int)strlen(name), -1, &st);
+    int rc = bg_zk_set2(&c->zk, path, name, (int)strlen(name), -1, &st);
     if (rc == ZNONODE) {
         bg_zk_ensure(&c->zk, "/blue");
         bg_zk_ensure(&c->zk, "/green");
-        rc = zoo_create(c->zk.zh, path, name, (int)strlen(name), bg_zk_acl(&c->zk), 0, NULL, 0);
+        rc = bg_zk_create(&c->zk, path, name, (int)strlen(name), bg_zk_acl(&c->zk), 0, NULL, 0);
         if (rc == ZOK)
-            rc = zoo_exists(c->zk.zh, path, 0, &st);
+            rc = bg_zk_exists(&c->zk, path, 0, &st);
     }
     if (rc != ZOK) {
         fprintf(stderr, "bgctl: cannot set %s: %s\n", path, why(rc));

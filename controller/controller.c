@@ -72,7 +72,7 @@ static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **
     zpath(c, path, dir, sizeof(dir));
     struct String_vector kids = {0};
     struct Stat pst;
-    int rc = zoo_get_children2(c->zk.zh, dir, 1, &kids, &pst);
+    int rc = bg_zk_children2(&c->zk, dir, 1, &kids, &pst);
     bool reuse = rc == ZOK && !data_changed && pst.pzxid == c->members_pzxid[color] && c->m != NULL;
     for (size_t i = 0; reuse && i < c->n; i++)
         reuse = !(c->m[i].color == color && c->m[i].duplicate); /* re-judge duplicates */
@@ -99,7 +99,7 @@ static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **
     if (rc == ZNONODE) {
         /* Watch for it to appear. */
         struct Stat st;
-        zoo_exists(c->zk.zh, dir, 1, &st);
+        bg_zk_exists(&c->zk, dir, 1, &st);
         return BG_OK;
     }
     if (rc != ZOK) {
@@ -112,7 +112,7 @@ static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **
         int len = (int)sizeof(buf) - 1;
         struct Stat st;
         /* Watched: an agent rewrites its node when its application's health changes. */
-        rc = zoo_get(c->zk.zh, path, 1, buf, &len, &st);
+        rc = bg_zk_get(&c->zk, path, 1, buf, &len, &st);
         if (rc == ZNONODE)
             continue; /* gone since the listing */
         if (rc != ZOK) {
@@ -154,10 +154,10 @@ static void read_active_color(struct bg_ctl *c)
     char buf[257];
     int len = (int)sizeof(buf) - 1;
     struct Stat st;
-    int rc = zoo_get(c->zk.zh, path, 1, buf, &len, &st);
+    int rc = bg_zk_get(&c->zk, path, 1, buf, &len, &st);
     c->desired_problem[0] = '\0';
     if (rc == ZNONODE) {
-        zoo_exists(c->zk.zh, path, 1, &st);
+        bg_zk_exists(&c->zk, path, 1, &st);
         c->desired = BG_COLOR_INVALID;
         snprintf(c->desired_problem, sizeof(c->desired_problem), "node does not exist");
         return;
@@ -333,7 +333,7 @@ static void write_status(struct bg_ctl *c)
     struct Stat st;
     char *body = status_json(c, false);
     if (c->last_status != NULL && strcmp(body, c->last_status) == 0 && c->status_version >= 0 &&
-        zoo_exists(c->zk.zh, path, 1, &st) == ZOK) {
+        bg_zk_exists(&c->zk, path, 1, &st) == ZOK) {
         free(body); /* nothing new to say (and it still exists) */
         c->status_dirty = false;
         return;
@@ -342,9 +342,9 @@ static void write_status(struct bg_ctl *c)
     int rc = ZBADVERSION;
     for (int attempt = 0; attempt < 3 && (rc == ZBADVERSION || rc == ZNONODE); attempt++) {
         if (c->status_version < 0) {
-            rc = zoo_exists(c->zk.zh, path, 0, &st);
+            rc = bg_zk_exists(&c->zk, path, 0, &st);
             if (rc == ZNONODE) {
-                rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), bg_zk_acl(&c->zk), 0, NULL,
+                rc = bg_zk_create(&c->zk, path, data, (int)strlen(data), bg_zk_acl(&c->zk), 0, NULL,
                                 0);
                 if (rc == ZOK)
                     c->status_version = 0;
@@ -354,7 +354,7 @@ static void write_status(struct bg_ctl *c)
                 break;
             c->status_version = st.version;
         }
-        rc = zoo_set2(c->zk.zh, path, data, (int)strlen(data), c->status_version, &st);
+        rc = bg_zk_set2(&c->zk, path, data, (int)strlen(data), c->status_version, &st);
         if (rc == ZOK) {
             c->status_version = st.version;
         } else if (rc == ZBADVERSION || rc == ZNONODE) {
@@ -376,7 +376,7 @@ static void write_status(struct bg_ctl *c)
         c->status_dirty = false;
         c->status_urgent = false;
         c->status_written_ms = bg_now_ms();
-        zoo_exists(c->zk.zh, path, 1, &st); /* notice if someone deletes it */
+        bg_zk_exists(&c->zk, path, 1, &st); /* notice if someone deletes it */
     } else {
         bg_warn("status_write_failed", "rc=%s", zerror(rc));
     }
@@ -391,7 +391,7 @@ static int cmp_name(const void *a, const void *b)
 static void history_prune(struct bg_ctl *c, const char *dir)
 {
     struct String_vector kids = {0};
-    if (zoo_get_children(c->zk.zh, dir, 0, &kids) != ZOK)
+    if (bg_zk_children(&c->zk, dir, 0, &kids) != ZOK)
         return;
     if (kids.count > HISTORY_KEEP) {
         /* entry-<10 digits>: lexical order is sequence order. */
@@ -399,7 +399,7 @@ static void history_prune(struct bg_ctl *c, const char *dir)
         for (int i = 0; i < kids.count - HISTORY_KEEP; i++) {
             char p[1200];
             snprintf(p, sizeof(p), "%s/%s", dir, kids.data[i]);
-            zoo_delete(c->zk.zh, p, -1);
+            bg_zk_delete(&c->zk, p, -1);
         }
     }
     deallocate_String_vector(&kids);
@@ -423,7 +423,7 @@ static void history_append(struct bg_ctl *c, const char *result)
                           bg_json_text(c->reason, 0), "instances", inst);
     char *data = bg_json_dumps_safe(j, JSON_COMPACT, "history");
     json_decref(j);
-    int rc = zoo_create(c->zk.zh, path, data, (int)strlen(data), bg_zk_acl(&c->zk), ZOO_SEQUENCE,
+    int rc = bg_zk_create(&c->zk, path, data, (int)strlen(data), bg_zk_acl(&c->zk), ZOO_SEQUENCE,
                         NULL, 0);
     free(data);
     if (rc != ZOK)
@@ -568,6 +568,7 @@ static bool on_wake(void *ctx)
     struct bg_ctl *c = ctx;
     bg_zk_drain(&c->zk);
     bg_httpd_run(&c->http); /* /health and /metrics stay responsive during slow calls */
+    bg_zk_tick(&c->zk);
     if (c->stop)
         return false;
     /* Stop calling agents the moment the connection is lost. */
@@ -718,7 +719,7 @@ static void check_status_version(struct bg_ctl *c)
     char path[600];
     zpath(c, "/status", path, sizeof(path));
     struct Stat st;
-    if (zoo_exists(c->zk.zh, path, 1, &st) != ZOK || c->status_version < 0 ||
+    if (bg_zk_exists(&c->zk, path, 1, &st) != ZOK || c->status_version < 0 ||
         st.version == c->status_version)
         return;
     if (!still_lowest(c)) {
@@ -836,10 +837,41 @@ static long long seq_of(const char *name)
     return (long long)bg_election_seq(base ? base + 1 : name);
 }
 
+/* A member node of our own session, made by an earlier create whose answer came too late
+ * (ZOPERATIONTIMEOUT): it is adopted, not left behind as a phantom predecessor of ours.
+ * Returns 1 when adopted, 0 when there is none, or a negative error. */
+static int adopt_election_node(struct bg_ctl *c)
+{
+    struct bg_election_member *m = NULL;
+    size_t n = 0;
+    if (bg_zk_election_members(&c->zk, 0, &m, &n) != ZOK)
+        return BG_EZK;
+    int found = 0;
+    int64_t sid = bg_zk_session(&c->zk);
+    for (size_t i = 0; i < n && !found; i++) {
+        if (sid == 0 || m[i].owner != sid)
+            continue;
+        zpath(c, "/election/", c->election_node, sizeof(c->election_node));
+        size_t l = strlen(c->election_node);
+        snprintf(c->election_node + l, sizeof(c->election_node) - l, "%s", m[i].name);
+        found = 1;
+    }
+    free(m);
+    if (found) {
+        c->epoch = seq_of(c->election_node);
+        bg_info("election_joined", "node=%s epoch=%lld adopted=true", c->election_node,
+                (long long)c->epoch);
+    }
+    return found;
+}
+
 static int join_election(struct bg_ctl *c)
 {
     if (bg_zk_ensure(&c->zk, "/election") != 0)
         return BG_EZK;
+    int adopted = adopt_election_node(c);
+    if (adopted != 0)
+        return adopted > 0 ? BG_OK : BG_EZK;
     char prefix[600], host[256] = "";
     zpath(c, "/election/member-", prefix, sizeof(prefix));
     gethostname(host, sizeof(host) - 1);
@@ -848,7 +880,7 @@ static int join_election(struct bg_ctl *c)
     char *data = bg_json_dumps_safe(j, JSON_COMPACT, "election");
     json_decref(j);
     int rc =
-        zoo_create(c->zk.zh, prefix, data, (int)strlen(data), bg_zk_acl(&c->zk),
+        bg_zk_create(&c->zk, prefix, data, (int)strlen(data), bg_zk_acl(&c->zk),
                    ZOO_EPHEMERAL | ZOO_SEQUENCE, c->election_node, (int)sizeof(c->election_node));
     free(data);
     if (rc != ZOK) {
@@ -868,12 +900,12 @@ static char *read_whole(struct bg_ctl *c, const char *path, size_t *len_out)
 {
     for (int attempt = 0; attempt < 3; attempt++) {
         struct Stat st;
-        if (zoo_exists(c->zk.zh, path, 0, &st) != ZOK)
+        if (bg_zk_exists(&c->zk, path, 0, &st) != ZOK)
             return NULL;
         int cap = st.dataLength + 1024; /* room to notice growth */
         char *buf = bg_xmalloc((size_t)cap + 1);
         int len = cap;
-        int rc = zoo_get(c->zk.zh, path, 0, buf, &len, &st);
+        int rc = bg_zk_get(&c->zk, path, 0, buf, &len, &st);
         if (rc != ZOK) {
             free(buf);
             return NULL;
@@ -963,7 +995,7 @@ static void election_step(struct bg_ctl *c)
         char p[900];
         struct Stat st;
         snprintf(p, sizeof(p), "%s/%s", dir, pred);
-        rc = zoo_exists(c->zk.zh, p, 1, &st);
+        rc = bg_zk_exists(&c->zk, p, 1, &st);
         if (rc == ZOK)
             return; /* follower; the watch wakes us when the predecessor goes */
     }
@@ -1092,6 +1124,7 @@ int bg_ctl_run(struct bg_ctl *c)
     signal(SIGPIPE, SIG_IGN);
     bool paused = false;
     while (!c->stop) {
+        bg_zk_tick(&c->zk); /* HTTP and signals were served: ZooKeeper may wait again */
         enum bg_zk_health h = bg_zk_check(&c->zk);
         if (h == BG_ZK_LOST) {
             lose_leadership(c, "ZooKeeper session lost", true);
@@ -1112,6 +1145,9 @@ int bg_ctl_run(struct bg_ctl *c)
                 reconcile(c);
             }
         }
+        /* Connections accepted by the last run may have their requests waiting: answer them
+         * now, not after the next turn's ZooKeeper calls. */
+        bg_httpd_run(&c->http);
         struct pollfd pfd[2] = {{.fd = c->zk.wake_fd, .events = POLLIN},
                                 {.fd = c->http.fd, .events = POLLIN}};
         int rc = poll(pfd, c->http.fd >= 0 ? 2 : 1, (int)loop_timeout(c));
