@@ -8,6 +8,10 @@ HAProxy in front. Modes:
   httpchk     option httpchk GET /health on each agent's HTTP port
               (default-server inter I rise R fall F)
   send-state  as httpchk plus `http-check send-state` (X-Haproxy-Server-State on every check)
+  send-state-404  as send-state plus `http-check disable-on-404`, and every agent's health
+              backend with `out_of_service_code: 404`: an OUT_OF_SERVICE instance whose
+              application is healthy answers 404, which HAProxy turns into NOLB (no new
+              traffic) at once, and back to UP at the first 200, whatever rise/fall are
   agent       agent-check on each agent's haproxy-agent port (agent-inter I), plus a plain
               TCP check every 1 s of the application
 
@@ -47,10 +51,12 @@ def haproxy_cfg(fport, servers, mode, inter=2000, rise=2, fall=3, admin_sock=Non
               "  timeout server 30s", "  timeout http-keep-alive 30s",
               "frontend fe", f"  bind 127.0.0.1:{fport}", "  default_backend be",
               "backend be", "  balance roundrobin"]
-    if mode in ("httpchk", "send-state"):
+    if mode in ("httpchk", "send-state", "send-state-404"):
         lines.append("  option httpchk GET /health")
-        if mode == "send-state":
+        if mode in ("send-state", "send-state-404"):
             lines.append("  http-check send-state")
+        if mode == "send-state-404":
+            lines.append("  http-check disable-on-404")
         lines.append(f"  default-server inter {inter} rise {rise} fall {fall}")
         for name, app, agent_http, _ in servers:
             lines.append(f"  server {name} 127.0.0.1:{app} check port {agent_http}")
@@ -64,18 +70,26 @@ def haproxy_cfg(fport, servers, mode, inter=2000, rise=2, fall=3, admin_sock=Non
 
 
 class CutRig:
+    """check: None (default) -- the agents have no application check (the application counts
+    healthy); a dict -- each agent checks its application's GET /healthz with these check: keys
+    (interval, timeout, rise, fall). .apps {name: Proc} after start()."""
+
     def __init__(self, t, zk, mode="httpchk", n=2, inter=2000, rise=2, fall=3, label=None,
-                 controller_switch=None):
+                 controller_switch=None, check=None):
         self.t, self.zk, self.mode = t, zk, mode
         self.n, self.inter, self.rise, self.fall = n, inter, rise, fall
         self.label = label or f"{mode}-n{n}-i{inter}"
         self.switch = controller_switch or {"settle": "0s"}
+        self.check = check
         self.procs = []
+        self.apps = {}
 
     def describe(self):
         if self.mode == "agent":
             return f"{self.n}+{self.n} agent-check agent-inter {self.inter}ms"
-        return (f"{self.n}+{self.n} httpchk{' send-state' if self.mode == 'send-state' else ''}"
+        extra = {"send-state": " send-state",
+                 "send-state-404": " send-state disable-on-404"}.get(self.mode, "")
+        return (f"{self.n}+{self.n} httpchk{extra}"
                 f" inter {self.inter}ms rise {self.rise} fall {self.fall}")
 
     def start(self, serve_timeout=None):
@@ -88,12 +102,17 @@ class CutRig:
                 name = f"{color}-{i}"
                 app = t.demo_app(name, version=f"{color}-v")
                 self.procs.append(app)
+                self.apps[name] = app
                 aport = None
                 backends = None  # the health backend is always on, at its defaults
                 if self.mode == "agent":
                     aport = h.free_port()
                     backends = [{"type": "haproxy-agent", "listen": f"127.0.0.1:{aport}"}]
-                a = s.agent(name, color, start=False, backends=backends,
+                elif self.mode == "send-state-404":
+                    # the only key given: GET /health answers 404 while OUT_OF_SERVICE
+                    backends = [{"type": "health", "out_of_service_code": 404}]
+                check = None if self.check is None else {"http": app.health_url, **self.check}
+                a = s.agent(name, color, start=False, backends=backends, check=check,
                             address=f"127.0.0.1:{app.port}", session_timeout_ms=6000)
                 servers.append((name, app.port, a.port, aport))
         for a in s.agents:
@@ -150,6 +169,20 @@ class CutRig:
 
     def answered(self):
         return zd.haproxy_answered(self.admin_sock)
+
+    def server_states(self):
+        """{server: HAProxy's status column ("UP", "NOLB", "DOWN 1/2", ...)} from show stat."""
+        out = {}
+        text = zd.haproxy_admin(self.admin_sock, "show stat")
+        lines = text.splitlines()
+        if not lines:
+            return out
+        hdr = lines[0].lstrip("# ").split(",")
+        for ln in lines[1:]:
+            d = dict(zip(hdr, ln.split(",")))
+            if d.get("pxname") == "be" and d.get("svname") not in (None, "FRONTEND", "BACKEND"):
+                out[d["svname"]] = d.get("status")
+        return out
 
     def stop(self):
         for p in reversed(self.procs):
