@@ -13,14 +13,23 @@ cutrig.py). Per flip:
   failed    wrk non-2xx + socket errors + failed pings
 
 Modes: httpchk (option httpchk GET /health, rise 2 fall 3 = HAProxy's defaults), send-state (as
-httpchk with `http-check send-state`), agent (agent-check, agent-inter = the interval).
+httpchk with `http-check send-state`), send-state-404 (as send-state with `http-check
+disable-on-404` and the agents' `out_of_service_code: 404`: a standby answers 404 and sits in
+NOLB, so each step of a switch takes one check whatever rise/fall are), agent (agent-check,
+agent-inter = the interval).
 
 Usage: BG_BUILD_DIR=build/release python3 bench/bench_cutover.py [--sizes 2,8,32,64]
            [--inters 100,1000,2000] [--modes httpchk,send-state,agent] [--flips 3]
            [--budget SECONDS] [--quick] [--out bench/out/cutover.json] [--tag after]
+           [--key-suffix -same]
        python3 bench/bench_cutover.py --report before.json after.json   (table + .dat)
+       python3 bench/bench_cutover.py --compare-404 after.json   (404 vs without, same commit)
 Each configuration is appended to --out as soon as it finishes; --budget stops before the
 next configuration once that many seconds have passed (the rest are listed as skipped).
+--key-suffix S stores the rows under "<key>S" (a re-run beside rows already in --out, e.g. the
+send-state rows on the commit the send-state-404 rows were measured on); --report leaves them
+out, --compare-404 pairs each send-state-404 row with the send-state row carrying the suffix.
+Each row records the commit it was measured on ("commit").
 """
 
 import argparse
@@ -53,6 +62,9 @@ def run(args):
             "rows": []}
     if out.exists():
         data = json.loads(out.read_text())
+    # BG_COMMIT: the commit the binaries were built from, when the bench runs off a tree that is
+    # not a checkout of it (e.g. a `git archive` copy).
+    commit = os.environ.get("BG_COMMIT") or os.popen("git rev-parse --short HEAD").read().strip()
     started = time.time()
     with h.Test("bench_cutover") as t:
         zk = t.zookeeper()
@@ -60,7 +72,7 @@ def run(args):
             for inter in inters:
                 for mode in modes:
                     key = f"{mode}-n{n}-i{inter}" + ("" if (rise, fall) == (2, 3)
-                                                      else f"-r{rise}f{fall}")
+                                                      else f"-r{rise}f{fall}") + args.key_suffix
                     if any(r["key"] == key for r in data["rows"]):
                         continue
                     if time.time() - started > args.budget:
@@ -69,7 +81,9 @@ def run(args):
                     rig = cutrig.CutRig(t, zk, mode, n=n, inter=inter, rise=rise, fall=fall,
                                         label=key)
                     row = {"key": key, "mode": mode, "n": n, "inter": inter, "rise": rise,
-                           "fall": fall}
+                           "fall": fall, "commit": commit}
+                    if args.key_suffix:
+                        row["suffix"] = args.key_suffix
                     t0 = time.time()
                     try:
                         rig.start()
@@ -110,10 +124,12 @@ def line(r):
 
 
 def report(before_p, after_p, outdir):
-    b = {r["key"]: r for r in json.loads(Path(before_p).read_text())["rows"]}
-    a = {r["key"]: r for r in json.loads(Path(after_p).read_text())["rows"]} if after_p else {}
+    b = {r["key"]: r for r in json.loads(Path(before_p).read_text())["rows"]
+         if not r.get("suffix")}
+    a = {r["key"]: r for r in json.loads(Path(after_p).read_text())["rows"]
+         if not r.get("suffix")} if after_p else {}
     keys = list(dict.fromkeys(list(b) + list(a)))
-    order = {"httpchk": 0, "send-state": 1, "agent": 2}
+    order = {"httpchk": 0, "send-state": 1, "send-state-404": 2, "agent": 3}
     keys.sort(key=lambda k: (k.count("-r"), order.get(k.split("-n")[0], 9),
                              int(k.split("-i")[1].split("-")[0]),
                              int(k.split("-n")[1].split("-")[0])))
@@ -153,6 +169,28 @@ def report(before_p, after_p, outdir):
         Path(outdir, "cutover.dat").write_text(text)
 
 
+def compare_404(path):
+    """send-state-404 rows beside the send-state rows of the same commit (key suffix)."""
+    rows = json.loads(Path(path).read_text())["rows"]
+    base = {(r["n"], r["inter"], r.get("rise"), r.get("fall")): r for r in rows
+            if r["mode"] == "send-state" and r.get("suffix")}
+    new = sorted((r for r in rows if r["mode"] == "send-state-404"),
+                 key=lambda r: (r["inter"], r["n"]))
+    print("| inter ms | N/colour | cutover without 404 | cutover with 404 | ratio | wait without |"
+          " wait with | old>wait without / with | failed without / with | commit |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in new:
+        o = base.get((r["n"], r["inter"], r.get("rise"), r.get("fall")), {})
+        cb, ca = o.get("cutover_med_ms"), r.get("cutover_med_ms")
+        ratio = f"{ca / cb:.2f}" if cb and ca else "-"
+        ob = "n/r" if not o else str(o.get("old_after_wait"))
+        fb = "n/r" if not o else str(o.get("failed"))
+        print(f"| {r['inter']} | {r['n']} | {fmt(cb) if o else 'n/r'} | {fmt(ca)} | {ratio} | "
+              f"{fmt(o.get('wait_med_ms')) if o else 'n/r'} | {fmt(r.get('wait_med_ms'))} | "
+              f"{ob} / {r.get('old_after_wait')} | {fb} / {r.get('failed')} | "
+              f"{r.get('commit', '?')} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,8 +205,13 @@ def main():
     ap.add_argument("--tag", default="")
     ap.add_argument("--out", default=str(HERE / "out" / "cutover.json"))
     ap.add_argument("--report", nargs="+", metavar="JSON")
+    ap.add_argument("--compare-404", metavar="JSON")
+    ap.add_argument("--key-suffix", default="")
     ap.add_argument("--outdir", default=str(HERE / "out"))
     args = ap.parse_args()
+    if args.compare_404:
+        compare_404(args.compare_404)
+        return
     if args.report:
         report(args.report[0], args.report[1] if len(args.report) > 1 else None, args.outdir)
         return
