@@ -175,6 +175,9 @@ static void *closer_main(void *arg)
     return NULL;
 }
 
+/* Strings of a session abandoned to its still-running threads at exit (see bg_zk_close). */
+static char *zk_left_behind[3];
+
 /* Returns false when the library still runs (and may still call our watcher). */
 static bool close_bounded(zhandle_t *zh)
 {
@@ -213,8 +216,14 @@ void bg_zk_close(struct bg_zk *z)
         still_used = !close_bounded(z->zh);
     }
     z->zh = NULL;
-    if (still_used)
-        return; /* z, its strings and its wake fd stay with those threads until the exit */
+    if (still_used) {
+        /* z's strings and wake fd stay with those threads until the exit (held here, so
+         * they are not leaks: the process is about to end). */
+        zk_left_behind[0] = z->connect;
+        zk_left_behind[1] = z->root;
+        zk_left_behind[2] = z->auth;
+        return;
+    }
     if (z->wake_fd >= 0)
         close(z->wake_fd);
     z->wake_fd = -1;
