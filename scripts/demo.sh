@@ -82,8 +82,12 @@ zookeeper: {connect: "$ZK", root: "/", session_timeout_ms: 4000}
 instance: {id: "$name", color: $color, app: "DEMO", version: "$version", address: "127.0.0.1:$port"}
 http: {listen: "127.0.0.1:$aport"}
 check: {http: "http://127.0.0.1:$port/healthz", interval: 500ms, timeout: 1s, rise: 2, fall: 2}
-# the health backend (GET /health for HAProxy's check) is always on, at its defaults: with
-# HAProxy's http-check send-state it confirms from HAProxy's own view of the server
+# the health backend (GET /health for HAProxy's check) is always on: with HAProxy's
+# http-check send-state it confirms from HAProxy's own view of the server; 404 while out of
+# service (application healthy) with http-check disable-on-404: a standby sits in NOLB and
+# each step of a switch takes one check
+backends:
+  - {type: health, out_of_service_code: 404}
 CFG
     "$B/agent/bg-agent" -c "$d/$name-agent.yaml" >"$d/$name-agent.log" 2>&1 &
     pids+=($!)
@@ -103,6 +107,7 @@ frontend web
 backend app
     option httpchk GET /health
     http-check send-state          # X-Haproxy-Server-State: the agents confirm exactly
+    http-check disable-on-404      # a standby's 404: NOLB at once (no fall), 200: UP (no rise)
     http-check expect status 200
     default-server inter 500 rise 2 fall 3
 $servers
