@@ -34,10 +34,20 @@ static bool member_path(const struct bg_zk *z, const char *path)
     return strncmp(path, "/blue/", 6) == 0 || strncmp(path, "/green/", 7) == 0;
 }
 
-static void watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+/* Each handle's watcher context: events of a handle being closed (the previous session's
+ * expiry or closing, delivered while the next one opens) must not touch the current state. */
+struct zk_ctx {
+    struct bg_zk *z;
+    unsigned generation;
+};
+
+static void watcher(zhandle_t *zh, int type, int state, const char *path, void *arg)
 {
     (void)zh;
-    struct bg_zk *z = ctx;
+    const struct zk_ctx *ctx = arg;
+    struct bg_zk *z = ctx->z;
+    if (ctx->generation != atomic_load(&z->live_generation))
+        return;
     if (type == ZOO_CHANGED_EVENT && z->quiet_path[0] != '\0' && path != NULL &&
         strcmp(path, z->quiet_path) == 0) {
         /* Mostly our own writes: counted apart so they do not trigger a full re-read. */
@@ -76,10 +86,14 @@ static void zk_log(const char *message)
 static void *opener_main(void *arg)
 {
     struct bg_zk *z = arg;
-    if (z->closing_zh != NULL)
+    if (z->closing_zh != NULL) {
         zookeeper_close(z->closing_zh);
+        free(z->closing_ctx); /* its threads are gone */
+    }
     z->closing_zh = NULL;
-    zhandle_t *zh = zookeeper_init2(z->connect, watcher, z->timeout_ms, NULL, z, 0, zk_log);
+    z->closing_ctx = NULL;
+    zhandle_t *zh =
+        zookeeper_init2(z->connect, watcher, z->timeout_ms, NULL, z->opening_ctx, 0, zk_log);
     int err = errno;
     if (zh != NULL && z->auth != NULL) {
         /* Before the handle is published: queued ahead of every request of ours. */
@@ -97,6 +111,16 @@ static void *opener_main(void *arg)
 
 static int zk_start(struct bg_zk *z, zhandle_t *old)
 {
+    /* From here on only the new handle's events count. */
+    struct zk_ctx *ctx = bg_xcalloc(1, sizeof(*ctx));
+    ctx->z = z;
+    ctx->generation = atomic_load(&z->live_generation) + 1;
+    atomic_store(&z->live_generation, ctx->generation);
+    z->closing_ctx = old != NULL ? z->ctx : NULL;
+    if (old == NULL)
+        free(z->ctx); /* a failed open's: no handle uses it */
+    z->ctx = NULL;
+    z->opening_ctx = ctx;
     atomic_store(&z->state, ZOO_CONNECTING_STATE);
     atomic_store(&z->fatal, false);
     z->session_id = 0;
@@ -124,6 +148,8 @@ static void zk_adopt(struct bg_zk *z)
     atomic_store(&z->opening, false);
     z->zh = z->opened_zh;
     z->opened_zh = NULL;
+    z->ctx = z->opening_ctx;
+    z->opening_ctx = NULL;
     if (z->zh == NULL)
         z->open_retry_ms = bg_now_ms() + 1000;
 }
@@ -175,8 +201,14 @@ static void *closer_main(void *arg)
     return NULL;
 }
 
+static void free_ctx(struct bg_zk *z)
+{
+    free(z->ctx);
+    z->ctx = NULL;
+}
+
 /* Strings of a session abandoned to its still-running threads at exit (see bg_zk_close). */
-static char *zk_left_behind[3];
+static char *zk_left_behind[6];
 
 /* Returns false when the library still runs (and may still call our watcher). */
 static bool close_bounded(zhandle_t *zh)
@@ -216,12 +248,17 @@ void bg_zk_close(struct bg_zk *z)
         still_used = !close_bounded(z->zh);
     }
     z->zh = NULL;
+    if (!still_used)
+        free_ctx(z);
     if (still_used) {
         /* z's strings and wake fd stay with those threads until the exit (held here, so
          * they are not leaks: the process is about to end). */
         zk_left_behind[0] = z->connect;
         zk_left_behind[1] = z->root;
         zk_left_behind[2] = z->auth;
+        zk_left_behind[3] = (char *)z->ctx;
+        zk_left_behind[4] = (char *)z->opening_ctx;
+        zk_left_behind[5] = (char *)z->closing_ctx;
         return;
     }
     if (z->wake_fd >= 0)

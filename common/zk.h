@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <zookeeper/zookeeper.h>
 
+struct zk_ctx;
+
 /* Issue 9: no daemon may be unresponsive (to SIGTERM, to /health) for longer than a second,
  * whatever ZooKeeper or DNS do. So every ZooKeeper call below waits for its answer at most
  * what is left of BG_ZK_BUDGET_MS since the last bg_zk_tick() (the loop calls it each turn,
@@ -47,6 +49,8 @@ struct bg_zk {
     atomic_bool opening, opened;
     zhandle_t *opened_zh;
     zhandle_t *closing_zh; /* the previous handle, closed by the opener first */
+    struct zk_ctx *ctx, *opening_ctx, *closing_ctx; /* each handle's watcher context */
+    atomic_uint live_generation; /* the handle whose events count (see zk.c) */
     int64_t open_retry_ms; /* monotonic ms before which a failed open is not retried */
     /* Main loop only. */
     int64_t tick_waited_ms;        /* time spent waiting for answers since bg_zk_tick */
