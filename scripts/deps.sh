@@ -14,6 +14,10 @@ if [ "${1:-}" = "--test" ]; then
     # client used to check the Eureka double; gnuplot for the benchmark plots; clang with the
     # libFuzzer and sanitizer runtimes (libclang_rt.fuzzer-x86_64.a) for fuzz/.
     pkgs+=(haproxy nginx-light wrk clang-format nodejs npm gnuplot-nox jq clang libclang-rt-14-dev)
+    # The manual pages (scdoc) and their check (man-db); the Debian package (dpkg-dev's
+    # dpkg-shlibdeps, file for CPack), its check (lintian) and the completion's test
+    # (bash-completion).
+    pkgs+=(scdoc man-db dpkg-dev file lintian bash-completion)
 fi
 
 missing=()

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test.sh -- install what is missing, build, and run every test: a -Werror build with all
 # tests (unit, integration, slow), an ASan+UBSan build with unit and integration tests, and a
-# TSan build with unit tests and the threaded daemons' integration tests, and a clang build of the
-# libFuzzer targets (fuzz/), each run time-boxed (BG_FUZZ_TIME seconds, default 60; a crash
-# fails and prints its reproducer).
+# TSan build with unit tests and the threaded daemons' integration tests, the Debian package
+# (built, lintian, installed, run and purged: scripts/package.sh, tests/package/check_package.sh),
+# and a clang build of the libFuzzer targets (fuzz/), each run time-boxed (BG_FUZZ_TIME seconds,
+# default 60; a crash fails and prints its reproducer).
 # Usage: scripts/test.sh [--quick]   (--quick: only the -Werror build, unit+integration)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +61,30 @@ run_fuzz() { # every libFuzzer target, time-boxed, two at a time; each counts as
     return "$rc"
 }
 
+run_package() { # the Debian package: build + lintian, then install, run the installed binaries
+    # against a test ZooKeeper and purge (tests/package/check_package.sh, root only); each of
+    # the two counts as one test
+    local t0=$SECONDS passed=0 failed=0 rc=0 note=""
+    if scripts/package.sh --lintian; then
+        passed=$((passed + 1))
+        set +e
+        tests/package/check_package.sh "" build/release
+        local crc=$?
+        set -e
+        case $crc in
+        0) passed=$((passed + 1)) ;;
+        77) note=", install check skipped: not root" ;;
+        *) failed=$((failed + 1)) rc=1 ;;
+        esac
+    else
+        failed=$((failed + 1)) rc=1
+    fi
+    total_pass=$((total_pass + passed))
+    total_fail=$((total_fail + failed))
+    summary+=("package: $passed passed, $failed failed ($((SECONDS - t0)) s$note)")
+    return "$rc"
+}
+
 status=0
 echo "== format check"
 if command -v clang-format >/dev/null; then
@@ -77,6 +102,9 @@ if [ "$quick" = 1 ]; then
     run_ctest build/release 'unit|integration' release || status=1
 else
     run_ctest build/release 'unit|integration|slow' release || status=1
+
+    echo "== Debian package: build, lintian, install, run the installed binaries, purge"
+    run_package || status=1
 
     echo "== ASan+UBSan build, unit + integration"
     build build/asan -DCMAKE_BUILD_TYPE=Debug -DBG_SANITIZE=ON
