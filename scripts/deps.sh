@@ -15,9 +15,9 @@ if [ "${1:-}" = "--test" ]; then
     # libFuzzer and sanitizer runtimes (libclang_rt.fuzzer-x86_64.a) for fuzz/.
     pkgs+=(haproxy nginx-light wrk clang-format nodejs npm gnuplot-nox jq clang libclang-rt-14-dev)
     # The manual pages (scdoc) and their check (man-db); the Debian package (dpkg-dev's
-    # dpkg-shlibdeps, file for CPack), its check (lintian) and the completion's test
-    # (bash-completion).
-    pkgs+=(scdoc man-db dpkg-dev file lintian bash-completion)
+    # dpkg-shlibdeps, file for CPack), its check (lintian; adduser, which it depends on, for
+    # installing it) and the completion's test (bash-completion).
+    pkgs+=(scdoc man-db dpkg-dev file lintian bash-completion adduser)
 fi
 
 missing=()
