@@ -191,29 +191,68 @@ static const char *str_or(json_t *j, const char *key, const char *dflt)
     return s != NULL ? s : dflt;
 }
 
-static void add_instances(struct ctl *c, json_t *out, const char *color, json_t *status)
+/* /status's instances by "colour/id" (a new reference), so that a fleet of thousands is not
+ * searched once per instance. */
+static json_t *status_index(json_t *status)
+{
+    json_t *idx = json_object();
+    size_t k;
+    json_t *v;
+    json_array_foreach(json_object_get(status, "instances"), k, v)
+    {
+        char key[300];
+        snprintf(key, sizeof(key), "%s/%s", str_or(v, "color", ""), str_or(v, "id", ""));
+        json_object_set(idx, key, v);
+    }
+    return idx;
+}
+
+/* The status of a colour's instances that a truncated /status left out (it lists the ones
+ * with something to say, counts the others in "omitted"): the colour's one omitted status,
+ * or NULL when there is none or they differ. */
+static const char *omitted_status(json_t *status, const char *color)
+{
+    if (!json_is_true(json_object_get(status, "truncated")))
+        return NULL;
+    json_t *o = json_object_get(json_object_get(status, "omitted"), color);
+    const char *only = NULL, *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        if (json_integer_value(v) <= 0)
+            continue;
+        if (only != NULL)
+            return NULL;
+        only = key;
+    }
+    return only;
+}
+
+static void add_instances(struct ctl *c, json_t *out, const char *color, json_t *status,
+                          json_t *index)
 {
     struct String_vector kids;
     char rel[600];
     snprintf(rel, sizeof(rel), "/%s", color);
     if (children(c, rel, &kids) != ZOK)
         return;
+    const char *omitted = omitted_status(status, color);
     for (int i = 0; i < kids.count; i++) {
         const char *st = "UNKNOWN", *err = "";
         json_t *waiting = NULL; /* the balancers that have not seen its status yet */
-        size_t k;
-        json_t *v;
-        json_array_foreach(json_object_get(status, "instances"), k, v)
-        {
-            if (strcmp(str_or(v, "id", ""), kids.data[i]) == 0 &&
-                strcmp(str_or(v, "color", ""), color) == 0) {
-                st = str_or(v, "status", st);
-                err = str_or(v, "last_error", "");
-                if (err[0] == '\0')
-                    err = str_or(v, "problem", "");
-                if (json_is_false(json_object_get(v, "confirmed")))
-                    waiting = json_object_get(v, "waiting_for");
-            }
+        char key[300];
+        snprintf(key, sizeof(key), "%s/%s", color, kids.data[i]);
+        json_t *v = json_object_get(index, key);
+        bool summarised = v == NULL && omitted != NULL;
+        if (v != NULL) {
+            st = str_or(v, "status", st);
+            err = str_or(v, "last_error", "");
+            if (err[0] == '\0')
+                err = str_or(v, "problem", "");
+            if (json_is_false(json_object_get(v, "confirmed")))
+                waiting = json_object_get(v, "waiting_for");
+        } else if (summarised) {
+            st = omitted;
         }
         snprintf(rel, sizeof(rel), "/%s/%s", color, kids.data[i]);
         json_t *node = get_json(c, rel, 0);
@@ -233,6 +272,8 @@ static void add_instances(struct ctl *c, json_t *out, const char *color, json_t 
                           "endpoint", "", "last_error", "", "healthy", healthy);
         if (!healthy)
             json_object_set_new(o, "check", json_string(check));
+        if (summarised) /* counted, not listed, in a truncated /status */
+            json_object_set_new(o, "summarised", json_true());
         if (waiting != NULL) {
             /* Strings only, re-made: /status is written by the leader, but read defensively. */
             json_t *w = json_array();
@@ -256,14 +297,41 @@ static void add_instances(struct ctl *c, json_t *out, const char *color, json_t 
     deallocate_String_vector(&kids);
 }
 
+/* A truncated /status (kept under its size budget) lists the instances with something to say
+ * and counts the others: say so, and what was left out. */
+static void print_omitted(json_t *status)
+{
+    printf("note:         /status is truncated (kept under its size budget): %zu instance(s) "
+           "listed, left out:",
+           json_array_size(json_object_get(status, "instances")));
+    const char *color, *st;
+    json_t *byst, *v;
+    int n = 0;
+    json_object_foreach(json_object_get(status, "omitted"), color, byst)
+    {
+        json_object_foreach(byst, st, v)
+        {
+            char clean[64];
+            bg_sanitize(color, strlen(color), clean, sizeof(clean));
+            printf("%s %s %lld", n++ ? "," : "", clean, (long long)json_integer_value(v));
+            bg_sanitize(st, strlen(st), clean, sizeof(clean));
+            printf(" %s", clean);
+        }
+    }
+    printf("%s\n", n ? "" : " none");
+}
+
 static int cmd_status(struct ctl *c)
 {
     char *active = get(c, "/active_color", 0, NULL, NULL);
     json_t *status = get_json(c, "/status", 0);
     char *leader = leader_id(c);
     json_t *inst = json_array();
-    add_instances(c, inst, "blue", status);
-    add_instances(c, inst, "green", status);
+    json_t *index = status_index(status);
+    add_instances(c, inst, "blue", status, index);
+    add_instances(c, inst, "green", status, index);
+    json_decref(index);
+    bool truncated = json_is_true(json_object_get(status, "truncated"));
     const char *phase = json_string_value(json_object_get(status, "phase"));
     const char *reason = json_string_value(json_object_get(status, "reason"));
     const char *applied = json_string_value(json_object_get(status, "applied"));
@@ -271,6 +339,10 @@ static int cmd_status(struct ctl *c)
                           active ? bg_trim(active) : NULL, "applied", applied, "leader", leader,
                           "phase", phase, "reason", reason, "epoch",
                           json_object_get(status, "epoch"), "instances", inst);
+    if (truncated) {
+        json_object_set_new(j, "truncated", json_true());
+        json_object_set(j, "omitted", json_object_get(status, "omitted"));
+    }
     if (c->json) {
         char *s = bg_json_dumps_safe(j, JSON_INDENT(2), "status");
         printf("%s\n", s);
@@ -282,6 +354,8 @@ static int cmd_status(struct ctl *c)
         printf("phase:        %s\n", phase ? phase : "(no /status yet)");
         if (reason && reason[0])
             printf("reason:       %s\n", reason);
+        if (truncated)
+            print_omitted(status);
         printf("\n%-24s %-6s %-15s %-9s %-28s %s\n", "INSTANCE", "COLOR", "STATUS", "HEALTH",
                "ENDPOINT", "LAST ERROR / CHECK");
         size_t k;

@@ -256,58 +256,23 @@ static int read_state(struct bg_ctl *c)
  * /status and /history.
  * ------------------------------------------------------------------------------------- */
 
-static const char *known_name(enum bg_known k)
+/* /status as a JSON document without "updated" (set by the writer: it is left out to compare
+ * contents). Its size is bounded whatever the number of instances (bg_status_instances). */
+static json_t *status_doc(struct bg_ctl *c)
 {
-    return k == BG_KNOWN_UP ? "UP" : k == BG_KNOWN_OUT ? "OUT_OF_SERVICE" : "UNKNOWN";
-}
-
-/* /status as JSON; with_time adds "updated" (left out to compare contents). */
-static char *status_json(struct bg_ctl *c, bool with_time)
-{
-    json_t *inst = json_array();
-    for (size_t i = 0; i < c->n; i++) {
-        struct bg_member *m = &c->m[i];
-        json_t *o = json_pack("{s:o, s:s, s:s, s:o}", "id", bg_json_text(m->id, 0), "color",
-                              bg_color_name(m->color), "status", known_name(m->known), "last_error",
-                              bg_json_text(m->last_error, 0));
-        if (o == NULL)
-            continue;
-        if (m->endpoint) {
-            json_object_set_new(o, "endpoint", bg_json_text(m->endpoint, 0));
-            json_object_set_new(o, "healthy", json_boolean(m->healthy));
-            if (!m->healthy)
-                json_object_set_new(o, "check", bg_json_text(m->check, 0));
-        }
-        if (m->problem)
-            json_object_set_new(o, "problem", bg_json_text(m->problem, 0));
-        if (m->known != BG_KNOWN_NONE)
-            json_object_set_new(o, "confirmed", json_boolean(!m->unconfirmed));
-        if (m->unconfirmed) {
-            /* The balancers that have not seen the status yet (what the switch waits for). */
-            json_t *w = json_array();
-            for (int b = 0; b < m->n_waiting && b < BG_WAITING_MAX; b++)
-                json_array_append_new(w, bg_json_text(m->waiting[b], 0));
-            json_object_set_new(o, "waiting_for", w);
-            if (m->n_waiting > BG_WAITING_MAX)
-                json_object_set_new(o, "waiting_more", json_integer(m->n_waiting - BG_WAITING_MAX));
-        }
-        json_array_append_new(inst, o);
-    }
-    char since[40], now[40];
+    char since[40];
     bg_iso_time(c->phase_since_wall, since, sizeof(since));
-    bg_iso_time(bg_wall_ms(), now, sizeof(now));
     json_t *j =
-        json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:s, s:I, s:o}", "desired",
+        json_pack("{s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:I}", "desired",
                   c->desired == BG_COLOR_INVALID ? "" : bg_color_name(c->desired), "applied",
                   c->applied == BG_COLOR_INVALID ? "" : bg_color_name(c->applied), "phase",
                   bg_phase_name(c->phase), "reason", bg_json_text(c->reason, 0), "epoch",
-                  (json_int_t)c->epoch, "leader", c->conf->id, "since", since, "updated", now,
-                  "active_mzxid", (json_int_t)c->active_mzxid, "instances", inst);
-    if (!with_time)
-        json_object_del(j, "updated");
-    char *s = bg_json_dumps_safe(j, JSON_COMPACT, "status");
-    json_decref(j);
-    return s;
+                  (json_int_t)c->epoch, "leader", c->conf->id, "since", since, "active_mzxid",
+                  (json_int_t)c->active_mzxid);
+    if (j == NULL) /* the configured id is not UTF-8 (conf checks it): still write a /status */
+        j = json_object();
+    bg_status_instances(j, c->m, c->n, BG_STATUS_BUDGET);
+    return j;
 }
 
 static long long seq_of(const char *name);
@@ -331,14 +296,20 @@ static void write_status(struct bg_ctl *c)
     char path[600];
     zpath(c, "/status", path, sizeof(path));
     struct Stat st;
-    char *body = status_json(c, false);
+    json_t *doc = status_doc(c);
+    char *body = bg_json_dumps_safe(doc, JSON_COMPACT, "status");
     if (c->last_status != NULL && strcmp(body, c->last_status) == 0 && c->status_version >= 0 &&
         bg_zk_exists(&c->zk, path, 1, &st) == ZOK) {
         free(body); /* nothing new to say (and it still exists) */
+        json_decref(doc);
         c->status_dirty = false;
         return;
     }
-    char *data = status_json(c, true);
+    char now[40];
+    bg_iso_time(bg_wall_ms(), now, sizeof(now));
+    json_object_set_new(doc, "updated", json_string(now));
+    char *data = bg_json_dumps_safe(doc, JSON_COMPACT, "status");
+    json_decref(doc);
     int rc = ZBADVERSION;
     for (int attempt = 0; attempt < 3 && (rc == ZBADVERSION || rc == ZNONODE); attempt++) {
         if (c->status_version < 0) {
@@ -405,6 +376,33 @@ static void history_prune(struct bg_ctl *c, const char *dir)
     deallocate_String_vector(&kids);
 }
 
+/* A switch's per-instance outcomes as /history keeps them: all of them while they fit in
+ * BG_STATUS_BUDGET (an entry, like /status, must stay inside ZooKeeper's node limit), else the
+ * first that fit; *omitted says how many were left out. Returns a new reference. */
+static json_t *history_outcome(json_t *all, size_t *omitted)
+{
+    *omitted = 0;
+    if (all == NULL)
+        return json_object();
+    if (json_dumpb(all, NULL, 0, JSON_COMPACT) <= BG_STATUS_BUDGET)
+        return json_incref(all);
+    json_t *some = json_object();
+    size_t used = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(all, key, v)
+    {
+        size_t size = strlen(key) + json_dumpb(v, NULL, 0, JSON_COMPACT) + 4;
+        if (*omitted == 0 && used + size <= BG_STATUS_BUDGET) {
+            json_object_set(some, key, v);
+            used += size;
+        } else {
+            (*omitted)++;
+        }
+    }
+    return some;
+}
+
 static void history_append(struct bg_ctl *c, const char *result)
 {
     char dir[600], path[700], started[40], finished[40];
@@ -414,13 +412,17 @@ static void history_append(struct bg_ctl *c, const char *result)
     bg_iso_time(c->sw_started_wall, started, sizeof(started));
     bg_iso_time(bg_wall_ms(), finished, sizeof(finished));
     const char *from = c->sw_from == BG_COLOR_INVALID ? "none" : bg_color_name(c->sw_from);
-    /* "o" takes a reference: the outcome is still ours (freed below), a new object is not. */
-    json_t *inst = c->sw_outcome ? json_incref(c->sw_outcome) : json_object();
+    size_t omitted = 0;
+    json_t *inst = history_outcome(c->sw_outcome, &omitted);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:o}", "from", from, "to",
                           bg_color_name(c->sw_to), "started", started, "finished", finished,
                           "result", result, "ms", (json_int_t)(bg_wall_ms() - c->sw_started_wall),
                           "epoch", (json_int_t)c->epoch, "leader", c->conf->id, "reason",
                           bg_json_text(c->reason, 0), "instances", inst);
+    if (omitted > 0) {
+        json_object_set_new(j, "truncated", json_true());
+        json_object_set_new(j, "instances_omitted", json_integer((json_int_t)omitted));
+    }
     char *data = bg_json_dumps_safe(j, JSON_COMPACT, "history");
     json_decref(j);
     int rc = bg_zk_create(&c->zk, path, data, (int)strlen(data), bg_zk_acl(&c->zk), ZOO_SEQUENCE,
@@ -604,7 +606,7 @@ static void confirmation(struct bg_member *m, const struct bg_call_req *r, enum 
     if (!r->unconfirmed) {
         if (m->unconfirmed)
             bg_info("instance_confirmed", "color=%s id=%s status=%s waited_ms=%lld",
-                    bg_color_name(m->color), m->lid, known_name(m->known),
+                    bg_color_name(m->color), m->lid, bg_known_name(m->known),
                     (long long)(now - m->unconfirmed_since_ms));
         m->unconfirmed = false;
         m->n_waiting = 0;
@@ -619,7 +621,7 @@ static void confirmation(struct bg_member *m, const struct bg_call_req *r, enum 
     if (now - t0 < UNCONFIRMED_ASK_MS)
         m->retry_at_ms = t0 + UNCONFIRMED_ASK_MS;
     bg_debug("instance_unconfirmed", "color=%s id=%s status=%s waiting=%d first=\"%s\" ms=%lld",
-             bg_color_name(m->color), m->lid, known_name(m->known), m->n_waiting,
+             bg_color_name(m->color), m->lid, bg_known_name(m->known), m->n_waiting,
              m->n_waiting > 0 ? m->waiting[0] : "", (long long)(now - m->unconfirmed_since_ms));
 }
 
@@ -664,9 +666,9 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
             if (was != m->known || was_unconfirmed != m->unconfirmed)
                 outcome(c, m,
                         m->unconfirmed ? (up ? "UP, unconfirmed" : "OUT_OF_SERVICE, unconfirmed")
-                                       : known_name(m->known));
+                                       : bg_known_name(m->known));
             bg_info("instance_status", "color=%s id=%s status=%s ms=%lld attempts=%d confirmed=%s",
-                    bg_color_name(m->color), m->lid, known_name(m->known), (long long)(now - t0),
+                    bg_color_name(m->color), m->lid, bg_known_name(m->known), (long long)(now - t0),
                     req[i].attempts, m->unconfirmed ? "false" : "true");
             continue;
         }
@@ -681,7 +683,7 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
         m->unconfirmed = false;
         m->n_waiting = 0;
         bg_strlcpy_utf8(m->last_error, req[i].error, sizeof(m->last_error));
-        char o2[300];
+        char o2[BG_STATUS_ERROR_MAX + 9]; /* the log line has the whole error */
         snprintf(o2, sizeof(o2), "failed: %s", req[i].error);
         bg_utf8_trim_end(o2);
         outcome(c, m, o2);

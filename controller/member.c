@@ -1,9 +1,12 @@
-/* member.c -- parsing an instance node's data (pure, unit-tested). */
+/* member.c -- an instance node's data, and the instances as /status lists them (pure,
+ * unit-tested). */
+#include "json.h"
 #include "plan.h"
 #include "util.h"
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Visible ASCII only: an endpoint ends up in URLs, logs and /status (no controls, no white
@@ -89,4 +92,130 @@ bool bg_parse_member_health(const char *data, size_t len, char *check, size_t ch
         bg_sanitize(msg, strlen(msg), check, checklen);
     json_decref(j);
     return healthy;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * /status: the per-instance part, under a byte budget.
+ * ------------------------------------------------------------------------------------- */
+
+/* One instance as /status lists it. */
+static json_t *status_entry(const struct bg_member *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", bg_json_text(m->id, 0));
+    json_object_set_new(o, "color", json_string(bg_color_name(m->color)));
+    json_object_set_new(o, "status", json_string(bg_known_name(m->known)));
+    json_object_set_new(o, "last_error", bg_json_text(m->last_error, BG_STATUS_ERROR_MAX));
+    if (m->endpoint) {
+        json_object_set_new(o, "endpoint", bg_json_text(m->endpoint, 0));
+        json_object_set_new(o, "healthy", json_boolean(m->healthy));
+        if (!m->healthy)
+            json_object_set_new(o, "check", bg_json_text(m->check, 0));
+    }
+    if (m->problem)
+        json_object_set_new(o, "problem", bg_json_text(m->problem, 0));
+    if (m->known != BG_KNOWN_NONE)
+        json_object_set_new(o, "confirmed", json_boolean(!m->unconfirmed));
+    if (m->unconfirmed) {
+        /* The balancers that have not seen the status yet (what the switch waits for). */
+        json_t *w = json_array();
+        for (int b = 0; b < m->n_waiting && b < BG_WAITING_MAX; b++)
+            json_array_append_new(w, bg_json_text(m->waiting[b], 0));
+        json_object_set_new(o, "waiting_for", w);
+        if (m->n_waiting > BG_WAITING_MAX)
+            json_object_set_new(o, "waiting_more", json_integer(m->n_waiting - BG_WAITING_MAX));
+    }
+    return o;
+}
+
+/* Which instances an operator needs to see first when not all fit: 0 something is wrong with
+ * it, 1 its status is unknown or not yet confirmed, 2 settled. */
+static int status_rank(const struct bg_member *m)
+{
+    if (m->endpoint == NULL || m->problem != NULL || !m->healthy || m->last_error[0] != '\0' ||
+        m->failures > 0)
+        return 0;
+    if (m->known == BG_KNOWN_NONE || m->unconfirmed)
+        return 1;
+    return 2;
+}
+
+static void count_up(json_t *counts, enum bg_color color, const char *key)
+{
+    json_t *c = json_object_get(counts, bg_color_name(color));
+    if (c == NULL) {
+        c = json_object();
+        json_object_set_new(counts, bg_color_name(color), c);
+    }
+    json_t *v = json_object_get(c, key);
+    json_object_set_new(c, key, json_integer(v ? json_integer_value(v) + 1 : 1));
+}
+
+size_t bg_status_instances(json_t *status, const struct bg_member *m, size_t n, size_t budget)
+{
+    json_t **entry = bg_xcalloc(n ? n : 1, sizeof(*entry));
+    bool *listed = bg_xcalloc(n ? n : 1, sizeof(*listed));
+    size_t *size = bg_xcalloc(n ? n : 1, sizeof(*size));
+    json_t *counts = json_object();
+    json_object_set_new(counts, "blue", json_pack("{s:i}", "instances", 0));
+    json_object_set_new(counts, "green", json_pack("{s:i}", "instances", 0));
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        entry[i] = status_entry(&m[i]);
+        size[i] = json_dumpb(entry[i], NULL, 0, JSON_COMPACT) + 1; /* and a comma */
+        total += size[i];
+        count_up(counts, m[i].color, "instances");
+        count_up(counts, m[i].color, bg_known_name(m[i].known));
+        if (m[i].endpoint == NULL)
+            count_up(counts, m[i].color, "unusable");
+        else if (!m[i].healthy)
+            count_up(counts, m[i].color, "unhealthy");
+        if (m[i].last_error[0] != '\0')
+            count_up(counts, m[i].color, "failing");
+    }
+    size_t left_out = 0;
+    if (total <= budget) {
+        for (size_t i = 0; i < n; i++)
+            listed[i] = true;
+    } else {
+        /* Most telling first; the first one that does not fit ends the list, so that what is
+         * listed is always everything of a higher rank. */
+        size_t used = 0;
+        bool full = false;
+        for (int rank = 0; rank <= 2 && !full; rank++) {
+            for (size_t i = 0; i < n && !full; i++) {
+                if (status_rank(&m[i]) != rank)
+                    continue;
+                if (used + size[i] > budget) {
+                    full = true;
+                } else {
+                    listed[i] = true;
+                    used += size[i];
+                }
+            }
+        }
+    }
+    json_t *inst = json_array();
+    json_t *omitted = json_object();
+    for (size_t i = 0; i < n; i++) {
+        if (listed[i]) {
+            json_array_append_new(inst, entry[i]);
+        } else {
+            json_decref(entry[i]);
+            count_up(omitted, m[i].color, bg_known_name(m[i].known));
+            left_out++;
+        }
+    }
+    json_object_set_new(status, "instances", inst);
+    json_object_set_new(status, "counts", counts);
+    if (left_out > 0) {
+        json_object_set_new(status, "truncated", json_true());
+        json_object_set_new(status, "omitted", omitted);
+    } else {
+        json_decref(omitted);
+    }
+    free(entry);
+    free(listed);
+    free(size);
+    return left_out;
 }

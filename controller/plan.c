@@ -10,6 +10,11 @@ const char *bg_phase_name(enum bg_phase p)
     return (size_t)p < BG_ARRAY_LEN(names) ? names[p] : "unknown";
 }
 
+const char *bg_known_name(enum bg_known k)
+{
+    return k == BG_KNOWN_UP ? "UP" : k == BG_KNOWN_OUT ? "OUT_OF_SERVICE" : "UNKNOWN";
+}
+
 static bool usable(const struct bg_member *m)
 {
     return m->endpoint != NULL;

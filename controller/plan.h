@@ -4,6 +4,7 @@
 
 #include "util.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,6 +102,29 @@ struct bg_plan {
 void bg_plan(const struct bg_plan_input *in, struct bg_plan *out);
 
 const char *bg_phase_name(enum bg_phase p);
+
+/* "UP", "OUT_OF_SERVICE" or "UNKNOWN". */
+const char *bg_known_name(enum bg_known k);
+
+/* /status must stay well inside ZooKeeper's node limit (jute.maxbuffer, 1 MB by default: a
+ * larger write drops the connection) whatever the number of instances: its per-instance list
+ * is kept under this many bytes. */
+#define BG_STATUS_BUDGET (512 * 1024)
+/* An instance's last_error as /status and /history show it (the whole text is in the log). */
+#define BG_STATUS_ERROR_MAX 120
+
+/* Put /status's per-instance part into the object status:
+ *   "instances": [{id, color, status, last_error, endpoint, healthy, check, problem,
+ *                  confirmed, waiting_for, waiting_more}, ...] in member order;
+ *   "counts": {"blue": {"instances": N, "UP": n, "OUT_OF_SERVICE": n, "UNKNOWN": n,
+ *              "unhealthy": n, "failing": n, "unusable": n}, "green": {...}} (zero counts
+ *              left out), always, for every member;
+ * and when the list would take more than budget bytes (compact JSON), only what fits is listed
+ * -- instances with a problem first (unusable, unhealthy, failing calls), then those whose
+ * status is unknown or unconfirmed, then the settled ones -- with "truncated": true and
+ * "omitted": {"blue": {"UP": n, ...}, ...}, what was left out by colour and status. Returns
+ * how many were left out. Pure; allocation failure aborts. */
+size_t bg_status_instances(json_t *status, const struct bg_member *m, size_t n, size_t budget);
 
 /* Parse an instance node's data: JSON {"endpoint":"http://host:port",..} or a bare
  * "host:port". Returns a malloc'd "http://host:port" (no trailing slash), or NULL with the
