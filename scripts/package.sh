@@ -76,6 +76,6 @@ dpkg-deb --field "$deb" Package Version Architecture Installed-Size Depends | se
 if [ "$lint" = 1 ]; then
     echo "== lintian $deb"
     # --fail-on error,warning: only info/pedantic tags (listed, not failing) may remain.
-    lintian --info --display-info --fail-on error,warning "$deb"
+    lintian --display-info --fail-on error,warning "$deb"
     echo "lintian: no errors or warnings"
 fi
