@@ -7,7 +7,7 @@
 # (dpkg-buildflags), stripped, without the test tools (BG_TESTS=OFF).
 #
 # Usage: scripts/package.sh [-B BUILD_DIR] [--lintian]
-#   -B DIR      build directory (default build/package)
+#   -B DIR      build directory, relative to the repository (default build/package)
 #   --lintian   run lintian on the package; fail on any error or warning (see debian/README.md
 #               for the tags that remain and why)
 # Needs: cmake, gcc, dpkg-dev, scdoc, file (scripts/deps.sh --test installs them); lintian for
@@ -35,7 +35,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
 fi
 
-# Reproducible: the manual pages' and changelog's dates from the last commit, not today.
+# The manual pages' dates: the last commit's, not today's (scdoc reads SOURCE_DATE_EPOCH).
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
     SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || true)
     [ -n "$SOURCE_DATE_EPOCH" ] && export SOURCE_DATE_EPOCH || unset SOURCE_DATE_EPOCH
