@@ -261,9 +261,21 @@ static bool decides(const struct bg_confirm_peer *p, const struct bg_server_stat
 }
 
 /* Learn from consecutive headers of one balancer: whether a 404 soft-stops (disable-on-404),
- * rise 1 / fall 1. */
-static void learn(struct bg_confirm_peer *p, const struct bg_server_state *ss)
+ * rise 1 / fall 1. adjacent: this poll came about one interval after the previous one, so no
+ * check of this balancer fell in between (one that never reached us, e.g. a connect timeout,
+ * counts as a failure at HAProxy: "UP" then "DOWN" across it is no proof of fall 1; found by
+ * fuzz_confirm). */
+static void learn(struct bg_confirm_peer *p, const struct bg_server_state *ss, bool adjacent)
 {
+    /* An x/y shows rise (DOWN x/y) or fall (UP x/y, NOLB x/y) is not 1, whatever was learned
+     * before (a reload with other settings). */
+    if (ss->y > 0 && ss->state == BG_SS_DOWN) {
+        p->seen_rise = ss->y;
+        p->rise1 = false;
+    } else if (ss->y > 0) {
+        p->seen_fall = ss->y;
+        p->fall1 = false;
+    }
     if (!p->send_state || p->polls < 2)
         return;
     /* Our 404 to a running server, then the next check's header (within poll_window): NOLB
@@ -276,11 +288,13 @@ static void learn(struct bg_confirm_peer *p, const struct bg_server_state *ss)
         else if (ss->state == BG_SS_DOWN || (ss->state == BG_SS_UP && ss->y > 0))
             p->soft404 = false;
     }
-    if (p->last.y != 0 || ss->y != 0)
+    if (!adjacent || p->last.y != 0 || ss->y != 0)
         return;
-    if (p->last.state == BG_SS_DOWN && ss->state == BG_SS_UP && p->last_answered_up)
+    if (p->last.state == BG_SS_DOWN && ss->state == BG_SS_UP && p->last_answered_up &&
+        p->seen_rise == 0)
         p->rise1 = true;
-    if (p->last.state == BG_SS_UP && ss->state == BG_SS_DOWN && !p->last_answered_up)
+    if (p->last.state == BG_SS_UP && ss->state == BG_SS_DOWN && !p->last_answered_up &&
+        p->seen_fall == 0)
         p->fall1 = true;
 }
 
@@ -291,14 +305,22 @@ void bg_confirm_polled(struct bg_confirm *c, const struct bg_poll *poll, int64_t
     struct bg_confirm_peer *p =
         find_peer(c, poll->addr != NULL ? poll->addr : "?", ss != NULL ? ss->node : "",
                   ss != NULL ? ss->name : "", agent_ok);
+    /* Within 1.5 times the shortest gap seen in this streak of the previous poll: no check of
+     * this balancer fell in between (at a regular cadence a lost check makes a gap of two).
+     * Not the smoothed interval, which lost checks inflate. */
+    bool adjacent = false;
     if (p->polls > 0) {
         int64_t gap = now - p->last_ms;
+        adjacent = p->min_gap_ms > 0 && gap * 2 <= p->min_gap_ms * 3;
         if (gap <= c->window_ms) {
             p->streak++;
             p->interval_ms = p->interval_ms > 0 ? (3 * p->interval_ms + gap) / 4 : gap;
+            if (gap > 0 && (p->min_gap_ms == 0 || gap < p->min_gap_ms))
+                p->min_gap_ms = gap;
         } else {
             p->streak = 1;
             p->interval_ms = 0;
+            p->min_gap_ms = 0;
         }
     } else {
         p->streak = 1;
@@ -307,7 +329,7 @@ void bg_confirm_polled(struct bg_confirm *c, const struct bg_poll *poll, int64_t
     p->polls++;
     p->last_ms = now;
     if (ss != NULL)
-        learn(p, ss);
+        learn(p, ss, adjacent);
     p->send_state = ss != NULL;
     p->last_answered_up = poll->answered_up;
     p->last_answered_soft = poll->answered_soft;

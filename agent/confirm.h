@@ -69,6 +69,7 @@ struct bg_confirm_peer {
     bool agent_ok;            /* its User-Agent may be a balancer's */
     int64_t first_ms, last_ms;
     int64_t interval_ms; /* observed time between polls (smoothed); 0 until two polls */
+    int64_t min_gap_ms;  /* shortest time between two polls of this streak; 0 until two */
     unsigned polls;      /* in all */
     unsigned streak;     /* polls in a row, each within poll_window of the previous */
     int since_change;    /* polls answered with the current state since the change */
@@ -78,6 +79,8 @@ struct bg_confirm_peer {
     int learned_y;               /* largest y seen: HAProxy's rise or fall for this server */
     bool last_answered_up;       /* what the last poll was answered */
     bool rise1, fall1;           /* seen: one pass makes it UP / one failure DOWN */
+    int seen_rise, seen_fall;    /* y of the last "DOWN x/y" / "UP x/y" or "NOLB x/y" (0: none):
+                                  * HAProxy's rise / fall, so neither is 1 */
     bool last_answered_soft;     /* the last poll was answered 404 (soft stop) */
     bool soft404; /* seen: our 404 to a running server put it in NOLB (this balancer has
                    * "http-check disable-on-404"), so a 404 to UP takes it out at once */
