@@ -43,7 +43,7 @@ tmp=$(mktemp -d)
 export DEBIAN_FRONTEND=noninteractive
 cleanup() {
     if dpkg-query -W -f='${Status}' bluegreen 2>/dev/null | grep -q installed; then
-        apt-get purge -y -qq bluegreen >/dev/null 2>&1 || true
+        apt-get purge -y -qq -o DPkg::Lock::Timeout=300 bluegreen >/dev/null 2>&1 || true
     fi
     rm -rf "$tmp"
 }
@@ -54,7 +54,7 @@ echo "== install $deb (version $version, $(stat -c %s "$deb") bytes)"
 if before=$(dpkg-query -W -f='${Version}' bluegreen 2>/dev/null) && [ -n "$before" ]; then
     echo "note: bluegreen $before was installed before; it is replaced, then purged"
 fi
-if apt-get install -y -qq --no-install-recommends "$deb" >"$tmp/apt.log" 2>&1; then
+if apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "$deb" >"$tmp/apt.log" 2>&1; then
     ok "apt-get install $(basename "$deb")"
 else
     bad "apt-get install $(basename "$deb")"
@@ -122,7 +122,7 @@ else
 fi
 
 echo "== purge"
-if apt-get purge -y -qq bluegreen >"$tmp/apt.log" 2>&1; then
+if apt-get purge -y -qq -o DPkg::Lock::Timeout=300 bluegreen >"$tmp/apt.log" 2>&1; then
     ok "apt-get purge bluegreen"
 else
     bad "apt-get purge bluegreen"
