@@ -99,7 +99,6 @@ bool bg_health_is_up(struct bg_backend *b)
     return h->served == BG_STATUS_UP;
 }
 
-
 void bg_health_polled(struct bg_backend *b, const char *peer, const char *user_agent,
                       const char *send_state, enum bg_status st)
 {

@@ -1021,10 +1021,16 @@ enum {
 };
 
 static const char *const backend_keys[B_COUNT] = {
-    "type",     "confirm_timeout", "poll_window", "urls",      "app",          "instance_id",
-    "register", "renew_interval",  "duration",    "host_name", "ip_addr",      "vip_address",
-    "port",     "timeout",         "listen",      "command",   "confirm_polls",
-    "out_of_service_code"};
+    "type",          "confirm_timeout",
+    "poll_window",   "urls",
+    "app",           "instance_id",
+    "register",      "renew_interval",
+    "duration",      "host_name",
+    "ip_addr",       "vip_address",
+    "port",          "timeout",
+    "listen",        "command",
+    "confirm_polls", "out_of_service_code",
+};
 
 /* Which keys each type takes, in the order they are listed in messages. */
 static const int type_keys[][B_COUNT + 1] = {

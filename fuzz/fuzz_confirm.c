@@ -67,13 +67,13 @@ enum run_state { STOPPED, RUNNING, STOPPING };
 
 struct lb {
     int rise, fall;
-    bool d404;      /* http-check disable-on-404 */
-    int64_t inter;  /* ms */
-    int64_t next;   /* when its next check is due */
-    int h;          /* check health */
+    bool d404;     /* http-check disable-on-404 */
+    int64_t inter; /* ms */
+    int64_t next;  /* when its next check is due */
+    int h;         /* check health */
     enum run_state st;
     bool word_ready; /* agent-check: the last word read */
-    bool checked;   /* the current change's confirmation has been checked against the model */
+    bool checked;    /* the current change's confirmation has been checked against the model */
 };
 
 struct world {
@@ -82,9 +82,9 @@ struct world {
     int n_lb;
     bool agent_check; /* model agent-check instead of httpchk + send-state */
     int out_code;
-    bool up;                 /* what the agent serves (the last status applied) */
-    bool healthy;            /* the application */
-    bool healthy_since;      /* healthy since the current change was made */
+    bool up;            /* what the agent serves (the last status applied) */
+    bool healthy;       /* the application */
+    bool healthy_since; /* healthy since the current change was made */
     int64_t now;
 };
 
@@ -179,10 +179,9 @@ static void verify(struct world *w)
         }
         char hdr[200];
         header(b, i, hdr, sizeof(hdr));
-        snprintf(msg, sizeof(msg),
-                 "%s confirmed while HAProxy (rise %d fall %d%s) shows %s (%s)",
-                 w->c.target_up ? "UP" : "OUT", b->rise, b->fall,
-                 b->d404 ? " disable-on-404" : "", hdr, d);
+        snprintf(msg, sizeof(msg), "%s confirmed while HAProxy (rise %d fall %d%s) shows %s (%s)",
+                 w->c.target_up ? "UP" : "OUT", b->rise, b->fall, b->d404 ? " disable-on-404" : "",
+                 hdr, d);
         bg_fuzz_require(w->c.target_up ? b->st == RUNNING : b->st != RUNNING, msg);
     }
 }
@@ -310,7 +309,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 4: { /* the controller's PUT: a change when the status differs */
             bool up = (op & 8) != 0;
             if (up && !w.healthy)
-                break; /* a PUT of UP to an unhealthy instance is refused (503) */
+                break;        /* a PUT of UP to an unhealthy instance is refused (503) */
             if (up != w.up) { /* as health_apply(): a new status starts a change */
                 w.up = up;
                 w.healthy_since = w.healthy;
