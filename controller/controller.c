@@ -190,7 +190,10 @@ static void read_active_color(struct bg_ctl *c)
 /* Read /active_color and every member afresh, carrying over what we know. */
 static int read_state(struct bg_ctl *c)
 {
+    enum bg_color was = c->desired;
     read_active_color(c);
+    if (c->desired != was)
+        c->desired_since_ms = bg_now_ms();
     struct bg_member *m = NULL;
     size_t n = 0, cap = 0;
     unsigned de = atomic_load(&c->zk.data_events);
@@ -220,6 +223,7 @@ static int read_state(struct bg_ctl *c)
             m[i].known = old->known;
             m[i].confirmed_ms = old->confirmed_ms;
             m[i].failures = old->failures;
+            m[i].failed_ms = old->failed_ms;
             m[i].retry_at_ms = old->retry_at_ms;
             memcpy(m[i].last_error, old->last_error, sizeof(m[i].last_error));
             m[i].unconfirmed = old->unconfirmed;
@@ -676,6 +680,7 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
         if (req[i].result == BG_CALL_STALE)
             ret = BG_ESTALE;
         m->failures++;
+        m->failed_ms = now;
         int shift = m->failures < 6 ? m->failures : 6;
         m->retry_at_ms = now + (sw->backoff_ms > 0 ? sw->backoff_ms : 100) * (1LL << shift);
         /* A failed call leaves the instance's status unknown: it may or may not have applied. */
@@ -766,6 +771,7 @@ static void reconcile(struct bg_ctl *c)
                                    .min_ready = c->conf->sw.min_ready,
                                    .batch_size = c->conf->sw.batch_size,
                                    .now_ms = bg_now_ms(),
+                                   .desired_since_ms = c->desired_since_ms,
                                    .settle_ms = c->conf->sw.settle_ms,
                                    .resync_ms = c->conf->sw.resync_ms,
                                    .last_up_ms = c->last_up_ms,

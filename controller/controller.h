@@ -30,6 +30,7 @@ struct bg_ctl {
     bool need_read;
     unsigned seen_events;
     enum bg_color desired;
+    int64_t desired_since_ms; /* monotonic ms when desired last changed (a new switch) */
     char desired_problem[160];
     int64_t active_mzxid;
     int64_t members_pzxid[2];  /* of /blue and /green at the last read: unchanged, no re-read */

@@ -126,8 +126,17 @@ static void note_unhealthy(const struct bg_plan_input *in, struct bg_plan *out)
     note(in, out, "unhealthy: ", unhealthy, true);
 }
 
+/* Has this member's last call failed since the desired colour was set? */
+static bool failed_lately(const struct bg_plan_input *in, const struct bg_member *m)
+{
+    return m->failures > 0 && m->failed_ms >= in->desired_since_ms;
+}
+
 /* Collect up to batch_size members (0: all of them) whose target is `want` and that need
- * telling, in order. */
+ * telling: those not tried since the desired colour was set (or that succeeded last) first,
+ * then those whose retry is due, each in order. Untried first, so that a sweep of the colour ends:
+ * with due retries first, a colour with more failing members than a backoff period holds calls
+ * always had one due, and the members after them were never tried. */
 static size_t pick(const struct bg_plan_input *in, struct bg_plan *out, bool fallback,
                    enum bg_known want, bool *waiting)
 {
@@ -136,25 +145,49 @@ static size_t pick(const struct bg_plan_input *in, struct bg_plan *out, bool fal
         batch = BG_PLAN_MAX_BATCH;
     size_t n = 0, moves = 0;
     *waiting = false;
-    for (size_t i = 0; i < in->n; i++) {
-        const struct bg_member *m = &in->m[i];
-        if (target(in, m, fallback) != want || !needs(in, m, want))
-            continue;
-        if (m->retry_at_ms > in->now_ms) {
-            *waiting = true;
-            earliest(&out->wake_at_ms, m->retry_at_ms);
-            continue;
-        }
-        /* Asking again for a confirmation moves nothing: it does not take a place of the
-         * batch, so a balancer slow to confirm one instance does not stall a gradual move. */
-        bool again = m->known == want && held(in, m);
-        if ((again || moves < batch) && n < BG_PLAN_MAX_BATCH) {
-            out->idx[n++] = i;
-            moves += !again;
+    for (int retries = 0; retries <= 1; retries++) {
+        for (size_t i = 0; i < in->n; i++) {
+            const struct bg_member *m = &in->m[i];
+            if (failed_lately(in, m) != retries || target(in, m, fallback) != want ||
+                !needs(in, m, want))
+                continue;
+            /* A backoff from before the desired colour was set does not delay the switch's
+             * first call; an answer "unconfirmed" is asked again no sooner than it says. */
+            bool old_backoff = m->failures > 0 && !retries;
+            if (m->retry_at_ms > in->now_ms && !old_backoff) {
+                *waiting = true;
+                earliest(&out->wake_at_ms, m->retry_at_ms);
+                continue;
+            }
+            /* Asking again for a confirmation moves nothing: it does not take a place of the
+             * batch, so a balancer slow to confirm one instance does not stall a gradual move.
+             */
+            bool again = m->known == want && held(in, m);
+            if ((again || moves < batch) && n < BG_PLAN_MAX_BATCH) {
+                out->idx[n++] = i;
+                moves += !again;
+            }
         }
     }
     out->n_idx = n;
     return n;
+}
+
+/* Has every desired-colour member that is still to be made UP been called since the desired
+ * colour was set, and failed? Then a sweep of the colour is over and the switch can be judged:
+ * "blocked" while short of min_ready, whoever is due for a retry. */
+static bool swept(const struct bg_plan_input *in)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < in->n; i++) {
+        const struct bg_member *m = &in->m[i];
+        if (target(in, m, false) != BG_KNOWN_UP || !needs(in, m, BG_KNOWN_UP))
+            continue;
+        if (!failed_lately(in, m))
+            return false;
+        failed++;
+    }
+    return failed > 0;
 }
 
 /* Fallback actions: the other colour's healthy members UP, then unhealthy members OUT.
@@ -374,12 +407,10 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
         if (held_up > 0)
             note_waiting(in, out, BG_KNOWN_UP, held_up, of, late,
                          fresh(in, out, BG_KNOWN_UP) > 0 ? "; " : ": ");
-        bool only_retries = held_up == 0 && out->n_idx > 0;
-        for (size_t i = 0; i < out->n_idx; i++)
-            only_retries &= in->m[out->idx[i]].failures > 0;
-        if (only_retries && (out->ready < in->min_ready || out->ready == 0)) {
-            /* Retrying instances that failed, still short of min_ready: the switch stays
-             * blocked while the retry is in flight (not "switching" every backoff). */
+        if (held_up == 0 && swept(in) && (out->ready < in->min_ready || out->ready == 0)) {
+            /* Every instance still to be made UP has failed, short of min_ready: the switch is
+             * blocked, and stays blocked while the retries are in flight (not "switching"
+             * whenever one is due). */
             out->phase = BG_PHASE_BLOCKED;
             snprintf(out->reason, sizeof(out->reason),
                      "only %d of %d %s instance(s) are UP, min_ready is %d; retrying", out->ready,

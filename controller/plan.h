@@ -39,6 +39,7 @@ struct bg_member {
     enum bg_known known;      /* last status confirmed by the agent */
     int64_t confirmed_ms;     /* monotonic ms of that confirmation */
     int failures;             /* consecutive failed calls */
+    int64_t failed_ms;        /* monotonic ms of the last failed call */
     int64_t retry_at_ms;      /* do not call before this (backoff after failures) */
     char last_error[256];
     /* The agent applied `known`, but a balancer that counts has not seen it yet (the agent's
@@ -57,6 +58,8 @@ struct bg_plan_input {
     int min_ready;
     int batch_size; /* 0: every call of a phase at once; N: at most N at a time */
     int64_t now_ms;
+    int64_t desired_since_ms; /* when /active_color last changed: a switch judges the calls
+                               * that failed since then (0: all of them) */
     int64_t settle_ms;
     int64_t resync_ms;        /* 0: never re-assert */
     int64_t last_up_ms;       /* when an instance of the desired colour last became UP (0: never) */

@@ -703,6 +703,132 @@ static void test_plan_retry_below_min_ready_stays_blocked(void **state)
                                      "retrying; unreachable: green g2 (Timeout was reached)"));
 }
 
+/* Run the plan as the controller does against a fleet whose desired colour fails every call:
+ * each call takes call_ms, a failure backs off as act() does (backoff 100 ms << failures, at
+ * most 6). Records the phase of each pass. */
+struct sim {
+    int passes, calls, first_blocked_call, switching_after_blocked, history;
+    bool tried[64];
+};
+
+static void simulate(struct bg_member *m, size_t n, int batch, int64_t call_ms, int passes,
+                     struct sim *r)
+{
+    struct bg_plan_input in = input(BG_GREEN, m, n);
+    in.batch_size = batch;
+    memset(r, 0, sizeof(*r));
+    r->first_blocked_call = -1;
+    enum bg_phase last = BG_PHASE_IDLE;
+    struct bg_plan p;
+    for (r->passes = 0; r->passes < passes; r->passes++) {
+        bg_plan(&in, &p);
+        if (p.phase == BG_PHASE_BLOCKED && r->first_blocked_call < 0)
+            r->first_blocked_call = r->calls;
+        if (p.phase != BG_PHASE_BLOCKED && r->first_blocked_call >= 0)
+            r->switching_after_blocked++;
+        if (p.phase == BG_PHASE_BLOCKED && last != BG_PHASE_BLOCKED)
+            r->history++; /* each entry into blocked ends a switch in /history */
+        last = p.phase;
+        if (p.n_idx == 0) {
+            in.now_ms = p.wake_at_ms > in.now_ms ? p.wake_at_ms : in.now_ms + 250;
+            continue;
+        }
+        in.now_ms += call_ms;
+        for (size_t k = 0; k < p.n_idx; k++) {
+            struct bg_member *x = &m[p.idx[k]];
+            assert_int_equal(x->color, BG_GREEN); /* blue is UP: nothing to do there */
+            r->calls++;
+            r->tried[p.idx[k]] = true;
+            x->failures++;
+            x->retry_at_ms = in.now_ms + (100LL << (x->failures < 6 ? x->failures : 6));
+            x->known = BG_KNOWN_NONE;
+            strcpy(x->last_error, "HTTP 502: backend failed");
+        }
+    }
+}
+
+static void test_plan_failing_colour_is_blocked_after_one_sweep(void **state)
+{
+    (void)state;
+    /* Regression (bench/README, defects at scale, item 1): with more failing instances than a
+     * backoff period holds calls (20 at batch 1, a call 0.7 s, backoff capped at 6.4 s), a
+     * retry was always due: due retries were picked before untried instances, and "blocked"
+     * alternated with "switching" (a /history entry each time) or was never reached. Now the
+     * switch is blocked once every instance of the colour has failed, and stays blocked. */
+    struct bg_member m[40];
+    for (int i = 0; i < 20; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "b%d", i);
+        m[i] = mk(id, BG_BLUE, BG_KNOWN_UP);
+        snprintf(id, sizeof(id), "g%d", i);
+        m[20 + i] = mk(id, BG_GREEN, BG_KNOWN_OUT);
+    }
+    struct sim r;
+    simulate(m, 40, 1, 700, 400, &r);
+    for (int i = 20; i < 40; i++)
+        assert_true(r.tried[i]);
+    assert_int_equal(r.first_blocked_call, 20); /* one sweep: each green instance once */
+    assert_int_equal(r.switching_after_blocked, 0);
+    assert_int_equal(r.history, 1);
+    assert_true(r.calls > 100); /* and the retries go on, while blocked */
+}
+
+static void test_plan_failing_colour_batch_is_blocked_after_one_sweep(void **state)
+{
+    (void)state;
+    /* The same with batch_size 4: 5 batches make a sweep. */
+    struct bg_member m[40];
+    for (int i = 0; i < 20; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "b%d", i);
+        m[i] = mk(id, BG_BLUE, BG_KNOWN_UP);
+        snprintf(id, sizeof(id), "g%d", i);
+        m[20 + i] = mk(id, BG_GREEN, BG_KNOWN_OUT);
+    }
+    struct sim r;
+    simulate(m, 40, 4, 700, 400, &r);
+    assert_int_equal(r.first_blocked_call, 20);
+    assert_int_equal(r.switching_after_blocked, 0);
+    assert_int_equal(r.history, 1);
+}
+
+static void test_plan_failures_before_the_switch_are_tried_again(void **state)
+{
+    (void)state;
+    /* Green failed its OUT_OF_SERVICE calls before the switch (its agents' backends were
+     * down): the switch to green tries each one UP at once, whatever the backoff, and is not
+     * blocked before they have failed again. */
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP), mk("g1", BG_GREEN, BG_KNOWN_NONE),
+                            mk("g2", BG_GREEN, BG_KNOWN_NONE)};
+    for (int i = 1; i <= 2; i++) {
+        m[i].failures = 5;
+        m[i].failed_ms = 1500;
+        m[i].retry_at_ms = 9000;
+        strcpy(m[i].last_error, "HTTP 502: backend failed");
+    }
+    struct bg_plan_input in = input(BG_GREEN, m, 3);
+    in.desired_since_ms = 1900;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_int_equal(p.n_idx, 1);
+    assert_string_equal(m[p.idx[0]].id, "g1");
+    m[1].failures++;
+    m[1].failed_ms = 2000;
+    m[1].retry_at_ms = 8400;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_string_equal(m[p.idx[0]].id, "g2");
+    m[2].failures++;
+    m[2].failed_ms = 2000;
+    m[2].retry_at_ms = 8400;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_int_equal(p.n_idx, 0);
+    assert_int_equal(p.wake_at_ms, 8400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -728,6 +854,9 @@ int main(void)
         cmocka_unit_test(test_plan_fallback_holds_until_healthy_long_enough),
         cmocka_unit_test(test_plan_new_system_puts_no_standby_into_service),
         cmocka_unit_test(test_plan_retry_below_min_ready_stays_blocked),
+        cmocka_unit_test(test_plan_failing_colour_is_blocked_after_one_sweep),
+        cmocka_unit_test(test_plan_failing_colour_batch_is_blocked_after_one_sweep),
+        cmocka_unit_test(test_plan_failures_before_the_switch_are_tried_again),
         cmocka_unit_test(test_plan_default_batch_is_whole_phase),
         cmocka_unit_test(test_plan_default_batch_caps_at_max),
         cmocka_unit_test(test_plan_unconfirmed_up_holds_the_break),
