@@ -132,24 +132,28 @@ static int connect_zk(struct ctl *c, const char *connect, const char *root, cons
     return 0;
 }
 
-/* The current leader's id, from the lowest live /election member (caller frees). A persistent
- * member-... made by hand is no controller and never named as the leader. */
-static char *leader_id(struct ctl *c)
+/* The current leader's id, from the lowest live /election member, into *out (caller frees;
+ * NULL when no controller is running). A persistent member-... made by hand is no controller
+ * and never named as the leader. Returns ZOK, or the ZooKeeper error that kept us from knowing
+ * (then *out is NULL too: "no controller" must not be said of what could not be read). */
+static int leader_id(struct ctl *c, char **out)
 {
     struct bg_election_member *m = NULL;
     size_t n = 0;
-    if (bg_zk_election_members(&c->zk, 0, &m, &n) != ZOK || n == 0) {
+    *out = NULL;
+    int rc = bg_zk_election_members(&c->zk, 0, &m, &n);
+    if (rc != ZOK || n == 0) {
         free(m);
-        return NULL;
+        return rc;
     }
     char rel[600];
     snprintf(rel, sizeof(rel), "/election/%s", m[0].name);
     free(m);
     json_t *j = get_json(c, rel, 0);
     const char *id = json_string_value(json_object_get(j, "id"));
-    char *out = bg_xstrdup(id ? id : "?");
+    *out = bg_xstrdup(id ? id : "?");
     json_decref(j);
-    return out;
+    return ZOK;
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -325,7 +329,8 @@ static int cmd_status(struct ctl *c)
 {
     char *active = get(c, "/active_color", 0, NULL, NULL);
     json_t *status = get_json(c, "/status", 0);
-    char *leader = leader_id(c);
+    char *leader = NULL;
+    int lrc = leader_id(c, &leader);
     json_t *inst = json_array();
     json_t *index = status_index(status);
     add_instances(c, inst, "blue", status, index);
@@ -339,6 +344,8 @@ static int cmd_status(struct ctl *c)
                           active ? bg_trim(active) : NULL, "applied", applied, "leader", leader,
                           "phase", phase, "reason", reason, "epoch",
                           json_object_get(status, "epoch"), "instances", inst);
+    if (lrc != ZOK)
+        json_object_set_new(j, "leader_error", json_sprintf("cannot read /election: %s", why(lrc)));
     if (truncated) {
         json_object_set_new(j, "truncated", json_true());
         json_object_set(j, "omitted", json_object_get(status, "omitted"));
@@ -350,7 +357,10 @@ static int cmd_status(struct ctl *c)
     } else {
         printf("active_color: %s\n", active ? active : "(missing)");
         printf("applied:      %s\n", applied && applied[0] ? applied : "-");
-        printf("leader:       %s\n", leader ? leader : "(no controller running)");
+        if (lrc != ZOK)
+            printf("leader:       (unknown: cannot read /election: %s)\n", why(lrc));
+        else
+            printf("leader:       %s\n", leader ? leader : "(no controller running)");
         printf("phase:        %s\n", phase ? phase : "(no /status yet)");
         if (reason && reason[0])
             printf("reason:       %s\n", reason);
@@ -400,6 +410,7 @@ static int wait_converged(struct ctl *c, enum bg_color target, int64_t mzxid)
 {
     int64_t deadline = bg_now_ms() + c->timeout_ms;
     bool warned_no_leader = false;
+    int last_election_rc = ZOK; /* the last /election read error reported */
     char last[600] = "no /status yet";
     int64_t started = bg_now_ms();
     for (;;) {
@@ -438,8 +449,16 @@ static int wait_converged(struct ctl *c, enum bg_color target, int64_t mzxid)
         }
         json_decref(st);
         if (!warned_no_leader && bg_now_ms() - started > 2000) {
-            char *l = leader_id(c);
-            if (l == NULL) {
+            char *l = NULL;
+            int lrc = leader_id(c, &l);
+            if (lrc != ZOK && lrc != last_election_rc) {
+                /* Say what failed: a ZooKeeper that stalls is not a missing controller. */
+                fprintf(stderr,
+                        "bgctl: warning: cannot tell whether a controller is running (reading "
+                        "/election failed: %s); still waiting\n",
+                        why(lrc));
+                last_election_rc = lrc;
+            } else if (lrc == ZOK && l == NULL) {
                 fprintf(stderr, "bgctl: warning: no controller is running (no /election "
                                 "members); still waiting\n");
                 warned_no_leader = true;
