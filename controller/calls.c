@@ -1,6 +1,7 @@
 /* calls.c -- PUT /v1/status to agents with libcurl multi: timeouts, retries, backoff. */
 #include "calls.h"
 #include "log.h"
+#include "plan.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -123,8 +124,6 @@ static bool finish(struct call *k, CURLcode cc)
     curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &code);
     r->http_code = (int)code;
     r->attempts = k->attempt;
-    char clean[200];
-    bg_sanitize(k->resp ? k->resp : "", k->resp_len, clean, sizeof(clean));
     if (cc != CURLE_OK) {
         r->result = BG_CALL_FAILED;
         char detail[160]; /* leaves room for the curl error name in r->error */
@@ -142,13 +141,16 @@ static bool finish(struct call *k, CURLcode cc)
         read_confirmation(r, k->resp, k->resp_len);
         return false;
     }
+    /* The agent's own words (its JSON "error", failing backend and "reason"), not its body. */
+    char said[sizeof(r->error) - 32]; /* room for "HTTP <code>: " */
+    bg_agent_error_text(k->resp, k->resp_len, said, sizeof(said));
     if (code == 409) {
         r->result = BG_CALL_STALE;
-        snprintf(r->error, sizeof(r->error), "409 stale epoch: %s", clean);
+        snprintf(r->error, sizeof(r->error), "409 stale epoch: %s", said);
         return false;
     }
     r->result = BG_CALL_FAILED;
-    snprintf(r->error, sizeof(r->error), "HTTP %ld: %s", code, clean);
+    snprintf(r->error, sizeof(r->error), "HTTP %ld: %s", code, said);
     /* 4xx other than 408/429 will not get better by asking again. */
     return code >= 500 || code == 408 || code == 429;
 }

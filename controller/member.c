@@ -95,6 +95,83 @@ bool bg_parse_member_health(const char *data, size_t len, char *check, size_t ch
 }
 
 /* ----------------------------------------------------------------------------------------
+ * An agent's failure answer.
+ * ------------------------------------------------------------------------------------- */
+
+/* Append text to out[*used..] for a log value and JSON: quotes become ', backslashes /,
+ * controls ? (other UTF-8 is kept; the caller repairs a cut character). */
+static void append_clean(char *out, size_t outlen, size_t *used, const char *text, size_t len)
+{
+    for (size_t i = 0; i < len && *used + 1 < outlen; i++) {
+        char c = text[i];
+        if (c == '"')
+            c = '\'';
+        else if (c == '\\')
+            c = '/';
+        else if ((unsigned char)c < 0x20 || c == 0x7f)
+            c = '?';
+        out[(*used)++] = c;
+    }
+    out[*used] = '\0';
+}
+
+static void append_str(char *out, size_t outlen, size_t *used, const char *text)
+{
+    append_clean(out, outlen, used, text, strlen(text));
+}
+
+void bg_agent_error_text(const char *body, size_t len, char *out, size_t outlen)
+{
+    if (outlen == 0)
+        return;
+    size_t used = 0;
+    out[0] = '\0';
+    json_t *j = body != NULL && len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+    const char *error = json_string_value(json_object_get(j, "error"));
+    const char *backend = json_string_value(json_object_get(j, "backend"));
+    const char *reason = json_string_value(json_object_get(j, "reason"));
+    int more = 0;
+    if (reason == NULL) {
+        /* {"backends": [{"type": .., "ok": false, "reason": ..}, ..]}: the first that failed. */
+        size_t i;
+        json_t *b;
+        json_array_foreach(json_object_get(j, "backends"), i, b)
+        {
+            if (!json_is_false(json_object_get(b, "ok")))
+                continue;
+            if (reason == NULL) {
+                reason = json_string_value(json_object_get(b, "reason"));
+                backend = json_string_value(json_object_get(b, "type"));
+            } else {
+                more++;
+            }
+        }
+    }
+    if (error == NULL && reason == NULL) {
+        append_clean(out, outlen, &used, body ? body : "", body ? len : 0);
+    } else {
+        if (error != NULL)
+            append_str(out, outlen, &used, error);
+        if (backend != NULL) {
+            append_str(out, outlen, &used, used ? " (" : "(");
+            append_str(out, outlen, &used, backend);
+            if (more > 0) {
+                char n[48];
+                snprintf(n, sizeof(n), ", %d more failed", more);
+                append_str(out, outlen, &used, n);
+            }
+            append_str(out, outlen, &used, ")");
+        }
+        if (reason != NULL) {
+            append_str(out, outlen, &used, used ? ": " : "");
+            append_str(out, outlen, &used, reason);
+        }
+    }
+    json_decref(j);
+    bg_utf8_trim_end(out);
+}
+
+/* ----------------------------------------------------------------------------------------
  * /status: the per-instance part, under a byte budget.
  * ------------------------------------------------------------------------------------- */
 

@@ -106,6 +106,13 @@ void bg_plan(const struct bg_plan_input *in, struct bg_plan *out);
 
 const char *bg_phase_name(enum bg_phase p);
 
+/* What an agent's failure answer says, for last_error and the log: its JSON "error", the
+ * failing "backend" and its "reason" ("backend failed (eureka): eureka http://...: ..."; for
+ * an answer that lists "backends", the first that is not ok, and how many more failed), or the
+ * body itself when it is not such JSON. Quotes become ', backslashes /, controls ?; cut at a
+ * character boundary to fit out. Pure; never fails. */
+void bg_agent_error_text(const char *body, size_t len, char *out, size_t outlen);
+
 /* "UP", "OUT_OF_SERVICE" or "UNKNOWN". */
 const char *bg_known_name(enum bg_known k);
 

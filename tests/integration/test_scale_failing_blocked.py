@@ -9,7 +9,8 @@ each time) or never came: `bgctl switch --wait` waited for its timeout.
 Here 20 blue and 20 green stand-in agents (tests/tools/standin_agents.py), every green one
 answering 502 with a backend-failure reason, one controller at batch_size 1. The switch must
 be blocked once every green instance has failed once (one sweep), stay blocked while the
-retries go on, and leave one /history entry; blue stays UP."""
+retries go on, and leave one /history entry; blue stays UP. Item 5: last_error is the agent's
+"error", backend and "reason", not its JSON body with the quotes turned into '?'."""
 
 import re
 import sys
@@ -60,6 +61,11 @@ def test(t):
     st = s.status()
     t.check(all("backend failed" in i["last_error"] for i in st["instances"]
                 if i["color"] == "green"), "the agents' reasons in /status")
+    # Item 5: the agent's own words, not its JSON body with the quotes turned into '?'.
+    e = next(i["last_error"] for i in st["instances"] if i["color"] == "green")
+    t.check(e.startswith("HTTP 502: backend failed (eureka): eureka http://eureka-1.example."
+                         "internal:8761/eureka: PUT /eureka/apps/SHOP/green-") and "?" not in
+            e.split("/status")[0], f"last_error extracted from the agent's JSON: {e!r}")
 
     t.step("it stays blocked while the retries go on")
     mark = c.mark()
