@@ -282,17 +282,25 @@ static json_t *status_doc(struct bg_ctl *c)
 static long long seq_of(const char *name);
 
 /* Is our election node still the lowest live one? Persistent nodes made by hand do not count.
+ * Returns 1 yes, 0 no, or BG_EZK when /election could not be read (a call that ran out of the
+ * loop's budget, or a lost connection): nothing is known then, and nobody steps down for it.
  * (No side effects.) */
-static bool still_lowest(struct bg_ctl *c)
+static int still_lowest(struct bg_ctl *c)
 {
     struct bg_election_member *m = NULL;
     size_t n = 0;
-    if (c->election_node[0] == '\0' || bg_zk_election_members(&c->zk, 0, &m, &n) != ZOK)
-        return false;
+    if (c->election_node[0] == '\0')
+        return 0;
+    int rc = bg_zk_election_members(&c->zk, 0, &m, &n);
+    if (rc != ZOK) {
+        free(m);
+        bg_warn("election_unreadable", "rc=%s action=retry_later", zerror(rc));
+        return BG_EZK;
+    }
     const char *mine = strrchr(c->election_node, '/') + 1;
     bool lowest = n > 0 && strcmp(m[0].name, mine) == 0;
     free(m);
-    return lowest;
+    return lowest ? 1 : 0;
 }
 
 static void write_status(struct bg_ctl *c)
@@ -333,10 +341,16 @@ static void write_status(struct bg_ctl *c)
         if (rc == ZOK) {
             c->status_version = st.version;
         } else if (rc == ZBADVERSION || rc == ZNONODE) {
-            /* Someone else wrote it: only overwrite while we are provably still the leader. */
-            if (!still_lowest(c)) {
+            /* Someone else wrote it (or our own write whose answer came too late): only
+             * overwrite while we are provably still the leader. */
+            int lowest = still_lowest(c);
+            if (lowest == 0) {
                 bg_warn("status_conflict", "rc=%s action=step_down", zerror(rc));
                 c->deposed = true;
+                break;
+            }
+            if (lowest < 0) {
+                bg_warn("status_conflict", "rc=%s action=retry_later", zerror(rc));
                 break;
             }
             bg_warn("status_conflict", "rc=%s action=reread", zerror(rc));
@@ -729,8 +743,9 @@ static void check_status_version(struct bg_ctl *c)
     if (bg_zk_exists(&c->zk, path, 1, &st) != ZOK || c->status_version < 0 ||
         st.version == c->status_version)
         return;
-    if (!still_lowest(c)) {
-        c->deposed = true;
+    int lowest = still_lowest(c);
+    if (lowest <= 0) {
+        c->deposed = lowest == 0; /* unknown: the next write finds the conflict again */
         return;
     }
     bg_warn("status_overwritten", "version=%d ours=%d action=rewrite", st.version,
@@ -801,11 +816,14 @@ static void reconcile(struct bg_ctl *c)
         if (rc == BG_ESTALE) {
             /* Step down only when a lower live member really exists: an agent's claim alone
              * (it may have been fed a made-up epoch) must not fence out the real leader. */
-            if (!still_lowest(c)) {
+            int lowest = still_lowest(c);
+            if (lowest == 0) {
                 lose_leadership(c, "an agent has seen a newer leader's epoch", true);
                 bg_zk_reopen(&c->zk);
                 return;
             }
+            if (lowest < 0)
+                break; /* cannot tell now: the member is retried after its backoff */
             bg_warn("stale_epoch_ignored",
                     "epoch=%lld reason=\"an agent refused our epoch as "
                     "stale, but no lower live /election member exists: still leading\"",
@@ -904,17 +922,18 @@ static int join_election(struct bg_ctl *c)
 /* A node's whole data, whatever its size (ZooKeeper's limit is about 1 MB): the size is read
  * first and the buffer sized to it; read again if it grew in between. NULL when missing or on
  * an error; caller frees. */
-static char *read_whole(struct bg_ctl *c, const char *path, size_t *len_out)
+static char *read_whole(struct bg_ctl *c, const char *path, size_t *len_out, int *rc_out)
 {
     for (int attempt = 0; attempt < 3; attempt++) {
         struct Stat st;
-        if (bg_zk_exists(&c->zk, path, 0, &st) != ZOK)
+        *rc_out = bg_zk_exists(&c->zk, path, 0, &st);
+        if (*rc_out != ZOK)
             return NULL;
         int cap = st.dataLength + 1024; /* room to notice growth */
         char *buf = bg_xmalloc((size_t)cap + 1);
         int len = cap;
-        int rc = bg_zk_get(&c->zk, path, 0, buf, &len, &st);
-        if (rc != ZOK) {
+        *rc_out = bg_zk_get(&c->zk, path, 0, buf, &len, &st);
+        if (*rc_out != ZOK) {
             free(buf);
             return NULL;
         }
@@ -928,8 +947,23 @@ static char *read_whole(struct bg_ctl *c, const char *path, size_t *len_out)
     return NULL;
 }
 
-static void become_leader(struct bg_ctl *c)
+/* Take the lead: learn from /status which colour the previous leader had converged on (for
+ * the history, and because a colour that has served is kept UP while a switch is blocked).
+ * When /status cannot be read now (a call that ran out of the loop's budget, a lost
+ * connection) we do not lead yet: taking over as if nothing had ever served would write a
+ * history entry from "none" and leave the serving colour unknown. Returns whether we lead. */
+static bool become_leader(struct bg_ctl *c)
 {
+    char path[600];
+    zpath(c, "/status", path, sizeof(path));
+    size_t len = 0;
+    int rc = ZOK;
+    char *buf = read_whole(c, path, &len, &rc);
+    if (buf == NULL && rc != ZNONODE) {
+        bg_warn("leader_deferred", "epoch=%lld rc=%s reason=\"cannot read /status yet\"",
+                (long long)c->epoch, zerror(rc));
+        return false;
+    }
     c->leader = true;
     c->leader_since_wall = bg_wall_ms();
     c->need_read = true;
@@ -942,11 +976,6 @@ static void become_leader(struct bg_ctl *c)
     c->applied = BG_COLOR_INVALID;
     bg_zk_ensure(&c->zk, "/blue");
     bg_zk_ensure(&c->zk, "/green");
-    /* Learn which colour the previous leader had converged on, for the history. */
-    char path[600];
-    zpath(c, "/status", path, sizeof(path));
-    size_t len = 0;
-    char *buf = read_whole(c, path, &len);
     if (buf != NULL && len > 0) {
         json_t *j = json_loadb(buf, len, 0, NULL);
         const char *ap = json_string_value(json_object_get(j, "applied"));
@@ -959,6 +988,7 @@ static void become_leader(struct bg_ctl *c)
     free(buf);
     bg_info("leader_elected", "epoch=%lld node=%s previous_applied=%s", (long long)c->epoch,
             c->election_node, bg_color_name(c->applied));
+    return true;
 }
 
 static void election_step(struct bg_ctl *c)

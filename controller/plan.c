@@ -412,9 +412,16 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
              * blocked, and stays blocked while the retries are in flight (not "switching"
              * whenever one is due). */
             out->phase = BG_PHASE_BLOCKED;
+            /* The other colour is left UP -- and made sure of first: a new leader knows
+             * nothing of it, and with a retry always due it would never get to it. */
+            bool waiting;
+            bool keep = pick(in, out, true, BG_KNOWN_UP, &waiting) > 0;
+            if (!keep)
+                pick(in, out, false, BG_KNOWN_UP, &waiting);
             snprintf(out->reason, sizeof(out->reason),
-                     "only %d of %d %s instance(s) are UP, min_ready is %d; retrying", out->ready,
-                     out->targets, want, in->min_ready);
+                     "only %d of %d %s instance(s) are UP, min_ready is %d; %s", out->ready,
+                     out->targets, want, in->min_ready,
+                     keep ? "keeping the other colour's healthy instances UP" : "retrying");
             note_retries(in, out);
         }
         return;

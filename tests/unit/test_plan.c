@@ -703,11 +703,12 @@ static void test_plan_retry_below_min_ready_stays_blocked(void **state)
                                      "retrying; unreachable: green g2 (Timeout was reached)"));
 }
 
-/* Run the plan as the controller does against a fleet whose desired colour fails every call:
- * each call takes call_ms, a failure backs off as act() does (backoff 100 ms << failures, at
- * most 6). Records the phase of each pass. */
+/* Run the plan as the controller does against a fleet whose desired colour (green) fails every
+ * call while blue's calls succeed: each call takes call_ms, a failure backs off as act() does
+ * (backoff 100 ms << failures, at most 6). Records the phase of each pass. */
 struct sim {
     int passes, calls, first_blocked_call, switching_after_blocked, history;
+    int blue_calls, blue_up_call; /* calls to blue; calls made when every blue was UP (-1) */
     bool tried[64];
 };
 
@@ -718,6 +719,7 @@ static void simulate(struct bg_member *m, size_t n, int batch, int64_t call_ms, 
     in.batch_size = batch;
     memset(r, 0, sizeof(*r));
     r->first_blocked_call = -1;
+    r->blue_up_call = -1;
     enum bg_phase last = BG_PHASE_IDLE;
     struct bg_plan p;
     for (r->passes = 0; r->passes < passes; r->passes++) {
@@ -736,14 +738,24 @@ static void simulate(struct bg_member *m, size_t n, int batch, int64_t call_ms, 
         in.now_ms += call_ms;
         for (size_t k = 0; k < p.n_idx; k++) {
             struct bg_member *x = &m[p.idx[k]];
-            assert_int_equal(x->color, BG_GREEN); /* blue is UP: nothing to do there */
             r->calls++;
+            if (x->color == BG_BLUE) {
+                r->blue_calls++;
+                x->known = p.action == BG_ACT_UP ? BG_KNOWN_UP : BG_KNOWN_OUT;
+                x->confirmed_ms = in.now_ms;
+                continue;
+            }
             r->tried[p.idx[k]] = true;
             x->failures++;
             x->retry_at_ms = in.now_ms + (100LL << (x->failures < 6 ? x->failures : 6));
             x->known = BG_KNOWN_NONE;
             strcpy(x->last_error, "HTTP 502: backend failed");
         }
+        bool all_up = true;
+        for (size_t i = 0; i < n; i++)
+            all_up &= m[i].color != BG_BLUE || m[i].known == BG_KNOWN_UP;
+        if (all_up && r->blue_up_call < 0)
+            r->blue_up_call = r->calls;
     }
 }
 
@@ -771,6 +783,7 @@ static void test_plan_failing_colour_is_blocked_after_one_sweep(void **state)
     assert_int_equal(r.switching_after_blocked, 0);
     assert_int_equal(r.history, 1);
     assert_true(r.calls > 100); /* and the retries go on, while blocked */
+    assert_int_equal(r.blue_calls, 0);
 }
 
 static void test_plan_failing_colour_batch_is_blocked_after_one_sweep(void **state)
@@ -829,6 +842,30 @@ static void test_plan_failures_before_the_switch_are_tried_again(void **state)
     assert_int_equal(p.wake_at_ms, 8400);
 }
 
+static void test_plan_takeover_mid_switch_reasserts_the_old_colour(void **state)
+{
+    (void)state;
+    /* Regression (bench/README, defects at scale, item 2): a new leader taking over a switch
+     * to a failing colour knows nothing of blue either; it retried green for ever (a retry
+     * always due) and never re-asserted blue, which /status showed UNKNOWN throughout. Now,
+     * blocked after one sweep, it keeps blue UP (re-asserts it) before retrying green. */
+    struct bg_member m[40];
+    for (int i = 0; i < 20; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "b%d", i);
+        m[i] = mk(id, BG_BLUE, BG_KNOWN_NONE);
+        snprintf(id, sizeof(id), "g%d", i);
+        m[20 + i] = mk(id, BG_GREEN, BG_KNOWN_NONE);
+    }
+    struct sim r;
+    simulate(m, 40, 1, 700, 400, &r);
+    assert_int_equal(r.first_blocked_call, 20);
+    /* The sweep, then blue: one call each, before any green retry. */
+    assert_int_equal(r.blue_up_call, 40);
+    assert_int_equal(r.blue_calls, 20);
+    assert_int_equal(r.switching_after_blocked, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -857,6 +894,7 @@ int main(void)
         cmocka_unit_test(test_plan_failing_colour_is_blocked_after_one_sweep),
         cmocka_unit_test(test_plan_failing_colour_batch_is_blocked_after_one_sweep),
         cmocka_unit_test(test_plan_failures_before_the_switch_are_tried_again),
+        cmocka_unit_test(test_plan_takeover_mid_switch_reasserts_the_old_colour),
         cmocka_unit_test(test_plan_default_batch_is_whole_phase),
         cmocka_unit_test(test_plan_default_batch_caps_at_max),
         cmocka_unit_test(test_plan_unconfirmed_up_holds_the_break),
