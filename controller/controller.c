@@ -45,15 +45,6 @@ static void members_clear(struct bg_ctl *c)
     c->n = 0;
 }
 
-static struct bg_member *find_member(struct bg_member *m, size_t n, enum bg_color color,
-                                     const char *id, int64_t czxid)
-{
-    for (size_t i = 0; i < n; i++)
-        if (m[i].color == color && m[i].czxid == czxid && strcmp(m[i].id, id) == 0)
-            return &m[i];
-    return NULL;
-}
-
 /* The member's health from its node: the verdict, the check message, and since when (the
  * node's mtime, as the agent rewrites its node only when the verdict changes; it survives a
  * change of leader, unlike a time of our own). */
@@ -207,18 +198,11 @@ static int read_state(struct bg_ctl *c)
         free(m);
         return rc;
     }
+    bg_members_duplicates(m, n);
+    size_t *match = bg_xcalloc(n > c->n ? n : (c->n ? c->n : 1), sizeof(*match));
+    bg_members_match(m, n, c->m, c->n, match);
     for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < n; k++) {
-            if (k != i && m[k].color != m[i].color && strcmp(m[k].id, m[i].id) == 0) {
-                m[i].duplicate = true;
-                if (m[i].problem == NULL)
-                    m[i].problem = bg_xstrdup("id registered under both colours; left as it "
-                                              "is until one node goes");
-            }
-        }
-        if (m[i].duplicate)
-            bg_free(&m[i].endpoint); /* never drive an ambiguous instance */
-        struct bg_member *old = find_member(c->m, c->n, m[i].color, m[i].id, m[i].czxid);
+        struct bg_member *old = match[i] != SIZE_MAX ? &c->m[match[i]] : NULL;
         if (old != NULL) {
             m[i].known = old->known;
             m[i].confirmed_ms = old->confirmed_ms;
@@ -244,10 +228,12 @@ static int read_state(struct bg_ctl *c)
                     m[i].problem ? m[i].problem : (m[i].healthy ? "" : m[i].check));
         }
     }
+    bg_members_match(c->m, c->n, m, n, match);
     for (size_t i = 0; i < c->n; i++)
-        if (find_member(m, n, c->m[i].color, c->m[i].id, c->m[i].czxid) == NULL)
+        if (match[i] == SIZE_MAX)
             bg_info("member_gone", "color=%s id=%s czxid=%lld", bg_color_name(c->m[i].color),
                     c->m[i].lid, (long long)c->m[i].czxid);
+    free(match);
     members_clear(c);
     c->m = m;
     c->n = n;

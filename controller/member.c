@@ -296,3 +296,68 @@ size_t bg_status_instances(json_t *status, const struct bg_member *m, size_t n, 
     free(size);
     return left_out;
 }
+
+/* ----------------------------------------------------------------------------------------
+ * Matching one read of the members with the previous one, and duplicates: sorted, not
+ * compared pairwise (every pass does it, for thousands of members).
+ * ------------------------------------------------------------------------------------- */
+
+static int by_node(const void *x, const void *y)
+{
+    const struct bg_member *a = *(const struct bg_member *const *)x;
+    const struct bg_member *b = *(const struct bg_member *const *)y;
+    if (a->czxid != b->czxid)
+        return a->czxid < b->czxid ? -1 : 1;
+    if (a->color != b->color)
+        return a->color < b->color ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+void bg_members_match(const struct bg_member *a, size_t na, const struct bg_member *b, size_t nb,
+                      size_t *match)
+{
+    const struct bg_member **sorted = bg_xcalloc(nb ? nb : 1, sizeof(*sorted));
+    for (size_t k = 0; k < nb; k++)
+        sorted[k] = &b[k];
+    qsort(sorted, nb, sizeof(*sorted), by_node);
+    for (size_t i = 0; i < na; i++) {
+        const struct bg_member *key = &a[i];
+        const struct bg_member **hit =
+            nb ? bsearch(&key, sorted, nb, sizeof(*sorted), by_node) : NULL;
+        match[i] = hit != NULL ? (size_t)(*hit - b) : SIZE_MAX;
+    }
+    free(sorted);
+}
+
+static int by_id(const void *x, const void *y)
+{
+    const struct bg_member *a = *(const struct bg_member *const *)x;
+    const struct bg_member *b = *(const struct bg_member *const *)y;
+    return strcmp(a->id, b->id);
+}
+
+size_t bg_members_duplicates(struct bg_member *m, size_t n)
+{
+    struct bg_member **sorted = bg_xcalloc(n ? n : 1, sizeof(*sorted));
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = &m[i];
+    qsort(sorted, n, sizeof(*sorted), by_id);
+    size_t marked = 0;
+    for (size_t start = 0, end; start < n; start = end) {
+        /* One run of equal ids: a duplicate when it holds both colours. */
+        bool both = false;
+        for (end = start + 1; end < n && strcmp(sorted[end]->id, sorted[start]->id) == 0; end++)
+            both |= sorted[end]->color != sorted[start]->color;
+        for (size_t k = start; both && k < end; k++) {
+            struct bg_member *d = sorted[k];
+            d->duplicate = true;
+            bg_free(&d->endpoint); /* never drive an ambiguous instance */
+            if (d->problem == NULL)
+                d->problem = bg_xstrdup("id registered under both colours; left as it is until "
+                                        "one node goes");
+            marked++;
+        }
+    }
+    free(sorted);
+    return marked;
+}

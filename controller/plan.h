@@ -106,6 +106,15 @@ void bg_plan(const struct bg_plan_input *in, struct bg_plan *out);
 
 const char *bg_phase_name(enum bg_phase p);
 
+/* For each a[i], the index in b of the same node (same colour, id and czxid), or SIZE_MAX when
+ * b has none: match[i]. O((na + nb) log nb): thousands of members are matched every pass. */
+void bg_members_match(const struct bg_member *a, size_t na, const struct bg_member *b, size_t nb,
+                      size_t *match);
+
+/* Mark each member whose id is registered under both colours: duplicate, endpoint dropped (an
+ * ambiguous instance is never driven) and a problem saying so. O(n log n). Returns how many. */
+size_t bg_members_duplicates(struct bg_member *m, size_t n);
+
 /* What an agent's failure answer says, for last_error and the log: its JSON "error", the
  * failing "backend" and its "reason" ("backend failed (eureka): eureka http://...: ..."; for
  * an answer that lists "backends", the first that is not ok, and how many more failed), or the
