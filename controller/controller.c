@@ -689,8 +689,8 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
         m->n_waiting = 0;
         bg_strlcpy_utf8(m->last_error, req[i].error, sizeof(m->last_error));
         char o2[BG_STATUS_ERROR_MAX + 9]; /* the log line has the whole error */
-        snprintf(o2, sizeof(o2), "failed: %s", req[i].error);
-        bg_utf8_trim_end(o2);
+        memcpy(o2, "failed: ", 9); /* cut on a character boundary, not by snprintf */
+        bg_strlcpy_utf8(o2 + 8, req[i].error, sizeof(o2) - 8);
         outcome(c, m, o2);
         bg_warn("instance_call_failed", "color=%s id=%s status=%s attempts=%d error=\"%s\"",
                 bg_color_name(m->color), m->lid, up ? "UP" : "OUT_OF_SERVICE", req[i].attempts,
