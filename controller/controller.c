@@ -7,10 +7,12 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HISTORY_KEEP 100
@@ -55,86 +57,426 @@ static void member_health(struct bg_member *m, const char *buf, int len, const s
     m->healthy_since_ms = now - (age > 0 ? age : 0);
 }
 
-static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **out, size_t *n,
-                      size_t *cap, bool data_changed)
+/* ----------------------------------------------------------------------------------------
+ * Instance nodes: read all at once, kept, and read again only when they change.
+ *
+ * Thousands of nodes cannot be read one synchronous call after another within the loop's
+ * ZooKeeper budget (BG_ZK_BUDGET_MS a turn): at 3900+3900 instances no read ever finished
+ * and the leader never acted. So the nodes are read asynchronously, all at once, a read that
+ * does not finish within a turn goes on in the next, and what was read is kept. Each node is
+ * watched by a watcher of our own that names the node that changed or went, so that a change
+ * (an application's health, an agent registering again) re-reads that node only.
+ * ------------------------------------------------------------------------------------- */
+
+/* The reads sent together, waited for together. */
+struct node_batch {
+    int refs;       /* the sender's, and one per read in flight */
+    size_t pending; /* reads not answered yet */
+};
+
+/* One node's read, shared by its cache entry and the completion in flight. */
+struct node_get {
+    int refs;
+    bool done;
+    bool stale; /* the node changed after the read was sent: read it again */
+    int rc;
+    char *data; /* at most NODE_DATA_MAX bytes kept (the size is in st) */
+    int len;
+    struct Stat st;
+    struct node_batch *batch; /* until answered */
+};
+
+/* A node of /blue or /green as last read. */
+struct node_entry {
+    char *name;           /* the child's name, as listed */
+    struct node_get *get; /* a read in flight or answered, not yet taken (NULL: none) */
+    bool parsed;          /* m holds the node's data */
+    struct bg_member m;   /* the node as a member, without what calls taught us */
+};
+
+#define NODE_DATA_MAX 4096
+/* Reads sent in one turn (the rest wait for the next): ZooKeeper throttles a client beyond
+ * about a thousand outstanding requests anyway. */
+#define NODE_READS_MAX 2000
+/* Changed nodes listed at most (beyond that every node is read again). */
+#define NODE_DIRTY_MAX 100000
+
+/* Shared with the library's completion thread. */
+static pthread_mutex_t node_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t node_cv;
+static pthread_once_t node_cv_once = PTHREAD_ONCE_INIT;
+static char **node_dirty; /* absolute paths of nodes changed or gone, not yet looked at */
+static size_t n_dirty, cap_dirty;
+static bool node_dirty_all;      /* too many to list: every node is read again */
+static int node_wake_fd = -1;    /* the loop's wake fd (-1 once the controller is gone) */
+static atomic_uint node_changes; /* bumped with each node_dirty addition and finished batch */
+
+static void node_cv_init(void)
 {
-    char dir[600], path[1200];
-    snprintf(path, sizeof(path), "/%s", bg_color_name(color));
-    zpath(c, path, dir, sizeof(dir));
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&node_cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* node_mu held. */
+static void node_wake_locked(void)
+{
+    if (node_wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(node_wake_fd, &one, sizeof(one));
+        (void)w;
+    }
+}
+
+/* node_mu held. */
+static void node_batch_unref_locked(struct node_batch *b)
+{
+    if (b != NULL && --b->refs == 0)
+        free(b);
+}
+
+/* node_mu held. */
+static void node_get_unref_locked(struct node_get *g)
+{
+    if (g == NULL || --g->refs > 0)
+        return;
+    free(g->data);
+    free(g);
+}
+
+static void node_get_unref(struct node_get *g)
+{
+    pthread_mutex_lock(&node_mu);
+    node_get_unref_locked(g);
+    pthread_mutex_unlock(&node_mu);
+}
+
+/* The library's completion thread: a node's data. */
+static void on_node_data(int rc, const char *value, int value_len, const struct Stat *st,
+                         const void *data)
+{
+    struct node_get *g = (struct node_get *)data;
+    pthread_mutex_lock(&node_mu);
+    g->rc = rc;
+    if (rc == ZOK) {
+        g->len = value == NULL || value_len < 0 ? 0 : value_len;
+        if (g->len > NODE_DATA_MAX)
+            g->len = NODE_DATA_MAX;
+        g->data = bg_xmalloc((size_t)g->len + 1);
+        if (g->len > 0)
+            memcpy(g->data, value, (size_t)g->len);
+        g->data[g->len] = '\0';
+        if (st != NULL)
+            g->st = *st;
+    }
+    g->done = true;
+    if (--g->batch->pending == 0) {
+        /* The whole batch is answered: whoever waits, and the loop if it went on. */
+        pthread_cond_broadcast(&node_cv);
+        atomic_fetch_add(&node_changes, 1);
+        node_wake_locked();
+    }
+    node_batch_unref_locked(g->batch);
+    g->batch = NULL;
+    node_get_unref_locked(g);
+    pthread_mutex_unlock(&node_mu);
+}
+
+/* The library's completion thread: a watched node changed or went. Only recorded. */
+static void on_node_event(zhandle_t *zh, int type, int state, const char *path, void *ctx)
+{
+    (void)zh;
+    (void)state;
+    (void)ctx;
+    if ((type != ZOO_CHANGED_EVENT && type != ZOO_DELETED_EVENT) || path == NULL)
+        return;
+    pthread_mutex_lock(&node_mu);
+    if (n_dirty < NODE_DIRTY_MAX) {
+        if (n_dirty == cap_dirty) {
+            cap_dirty = cap_dirty ? cap_dirty * 2 : 64;
+            node_dirty = bg_xrealloc(node_dirty, cap_dirty * sizeof(*node_dirty));
+        }
+        node_dirty[n_dirty++] = bg_xstrdup(path);
+    } else {
+        node_dirty_all = true;
+    }
+    atomic_fetch_add(&node_changes, 1);
+    node_wake_locked();
+    pthread_mutex_unlock(&node_mu);
+}
+
+static void node_entry_free(struct node_entry *e)
+{
+    free(e->name);
+    node_get_unref(e->get);
+    if (e->parsed)
+        member_free(&e->m);
+    memset(e, 0, sizeof(*e));
+}
+
+/* Forget every node read (leadership lost: the watches may be gone with the session). */
+static void nodes_clear(struct bg_ctl *c)
+{
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < c->n_nodes[k]; i++)
+            node_entry_free(&c->nodes[k][i]);
+        free(c->nodes[k]);
+        c->nodes[k] = NULL;
+        c->n_nodes[k] = 0;
+    }
+    pthread_mutex_lock(&node_mu);
+    for (size_t i = 0; i < n_dirty; i++)
+        free(node_dirty[i]);
+    n_dirty = 0;
+    node_dirty_all = false;
+    pthread_mutex_unlock(&node_mu);
+}
+
+static int by_entry_name(const void *a, const void *b)
+{
+    return strcmp(((const struct node_entry *)a)->name, ((const struct node_entry *)b)->name);
+}
+
+static struct node_entry *find_entry(struct bg_ctl *c, enum bg_color color, const char *name)
+{
+    struct node_entry key = {.name = (char *)name};
+    if (c->n_nodes[color] == 0)
+        return NULL;
+    return bsearch(&key, c->nodes[color], c->n_nodes[color], sizeof(key), by_entry_name);
+}
+
+/* The node changed or went: read it again (a read in flight may have its old data). */
+static void node_invalidate(struct node_entry *e)
+{
+    if (e->parsed)
+        member_free(&e->m);
+    e->parsed = false;
+    if (e->get != NULL) {
+        pthread_mutex_lock(&node_mu);
+        e->get->stale = true;
+        pthread_mutex_unlock(&node_mu);
+    }
+}
+
+/* Forget what we read of the nodes that changed or went since we last looked. */
+static void nodes_take_changes(struct bg_ctl *c)
+{
+    pthread_mutex_lock(&node_mu);
+    char **dirty = node_dirty;
+    size_t n = n_dirty;
+    bool all = node_dirty_all;
+    node_dirty = NULL;
+    n_dirty = cap_dirty = 0;
+    node_dirty_all = false;
+    pthread_mutex_unlock(&node_mu);
+    char prefix[2][600];
+    zpath(c, "/blue/", prefix[BG_BLUE], sizeof(prefix[BG_BLUE]));
+    zpath(c, "/green/", prefix[BG_GREEN], sizeof(prefix[BG_GREEN]));
+    for (int k = 0; k < 2; k++) {
+        size_t pl = strlen(prefix[k]);
+        for (size_t i = 0; i < c->n_nodes[k] && all; i++)
+            node_invalidate(&c->nodes[k][i]);
+        for (size_t i = 0; i < n && !all; i++) {
+            struct node_entry *e = NULL;
+            if (strncmp(dirty[i], prefix[k], pl) == 0)
+                e = find_entry(c, (enum bg_color)k, dirty[i] + pl);
+            if (e != NULL)
+                node_invalidate(e);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(dirty[i]);
+    free(dirty);
+}
+
+/* Parse an answered read into e->m. */
+static void node_parse(struct node_entry *e, enum bg_color color, const struct node_get *g)
+{
+    struct bg_member *m = &e->m;
+    memset(m, 0, sizeof(*m));
+    bg_strlcpy_utf8(m->id, e->name, sizeof(m->id));
+    bg_log_token(m->id, m->lid, sizeof(m->lid));
+    m->color = color;
+    m->czxid = g->st.czxid;
+    char why[256];
+    if (g->st.dataLength > NODE_DATA_MAX) {
+        snprintf(why, sizeof(why), "node data too large (%d bytes)", g->st.dataLength);
+        m->problem = bg_xstrdup(why);
+    } else if ((m->endpoint = bg_parse_member_data(g->data, (size_t)g->len, why, sizeof(why))) ==
+               NULL) {
+        m->problem = bg_xstrdup(why);
+    } else {
+        member_health(m, g->data, g->len, &g->st);
+    }
+    e->parsed = true;
+}
+
+/* Send, as one batch, the reads this colour's entries need (at most *left of them; each node
+ * watched by on_node_event). Returns the batch (NULL when nothing was sent; *rc says why when
+ * a read could not be sent). */
+static struct node_batch *nodes_send(struct bg_ctl *c, const char *dir, struct node_entry *e,
+                                     size_t n, size_t *left, int *rc)
+{
+    pthread_once(&node_cv_once, node_cv_init);
+    *rc = ZOK;
+    struct node_batch *b = NULL;
+    for (size_t i = 0; i<n && * left> 0; i++) {
+        if (e[i].parsed || e[i].get != NULL)
+            continue;
+        if (c->zk.zh == NULL) {
+            *rc = ZCONNECTIONLOSS;
+            break;
+        }
+        if (b == NULL) {
+            b = bg_xcalloc(1, sizeof(*b));
+            b->refs = 1;
+        }
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/%s", dir, e[i].name);
+        struct node_get *g = bg_xcalloc(1, sizeof(*g));
+        g->refs = 2; /* the entry's and the completion's */
+        g->batch = b;
+        pthread_mutex_lock(&node_mu);
+        b->refs++;
+        b->pending++;
+        pthread_mutex_unlock(&node_mu);
+        *rc = zoo_awget(c->zk.zh, path, on_node_event, NULL, on_node_data, g);
+        if (*rc != ZOK) {
+            /* Not sent: its completion will never run. */
+            pthread_mutex_lock(&node_mu);
+            b->refs--;
+            b->pending--;
+            pthread_mutex_unlock(&node_mu);
+            free(g);
+            break;
+        }
+        e[i].get = g;
+        (*left)--;
+    }
+    return b;
+}
+
+/* Wait for a batch's answers within what is left of the loop's ZooKeeper budget (the budget
+ * the bounded calls of zk.h share), then let go of it. */
+static void nodes_wait(struct bg_ctl *c, struct node_batch *b)
+{
+    if (b == NULL)
+        return;
+    int64_t left = c->zk.ticking ? BG_ZK_BUDGET_MS - c->zk.tick_waited_ms : c->zk.timeout_ms;
+    int64_t t0 = bg_now_ms();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (left > 0) {
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (left % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&node_mu);
+    while (b->pending > 0 && left > 0)
+        if (pthread_cond_timedwait(&node_cv, &node_mu, &ts) == ETIMEDOUT)
+            break;
+    node_batch_unref_locked(b);
+    pthread_mutex_unlock(&node_mu);
+    c->zk.tick_waited_ms += bg_now_ms() - t0;
+}
+
+/* Take the answers of a colour's reads: parsed, found gone (dropped), or to be sent again.
+ * Returns whether every entry left is parsed. */
+static bool nodes_collect(struct node_entry *e, size_t *n, enum bg_color color)
+{
+    bool complete = true;
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        struct node_get *g = e[i].get;
+        bool gone = false;
+        if (g != NULL) {
+            pthread_mutex_lock(&node_mu);
+            bool done = g->done, stale = g->stale;
+            pthread_mutex_unlock(&node_mu);
+            if (done) {
+                /* Answered: the completion is done with it; a stale answer is sent again. */
+                if (g->rc == ZOK && !stale)
+                    node_parse(&e[i], color, g);
+                gone = g->rc == ZNONODE && !stale;
+                e[i].get = NULL;
+                node_get_unref(g);
+            }
+        }
+        if (gone) {
+            node_entry_free(&e[i]); /* deleted since the listing */
+            continue;
+        }
+        complete &= e[i].parsed;
+        e[kept++] = e[i];
+    }
+    *n = kept;
+    return complete;
+}
+
+/* Read the members of one colour into out (appended): list the children (watched), reuse
+ * what is known of each node, read the others (at most *left reads). Returns BG_OK, or BG_EZK
+ * when the colour could not be read whole this turn (what was read is kept for the next). */
+static int read_color(struct bg_ctl *c, enum bg_color color, struct bg_member **out, size_t *n,
+                      size_t *cap, size_t *left)
+{
+    char dir[600], rel[16];
+    snprintf(rel, sizeof(rel), "/%s", bg_color_name(color));
+    zpath(c, rel, dir, sizeof(dir));
     struct String_vector kids = {0};
     struct Stat pst;
     int rc = bg_zk_children2(&c->zk, dir, 1, &kids, &pst);
-    bool reuse = rc == ZOK && !data_changed && pst.pzxid == c->members_pzxid[color] && c->m != NULL;
-    for (size_t i = 0; reuse && i < c->n; i++)
-        reuse = !(c->m[i].color == color && c->m[i].duplicate); /* re-judge duplicates */
-    if (reuse) {
-        /* No child came or went since the last read: reuse what we read then. */
-        deallocate_String_vector(&kids);
-        for (size_t i = 0; i < c->n; i++) {
-            if (c->m[i].color != color)
-                continue;
-            if (*n == *cap) {
-                *cap = *cap ? *cap * 2 : 16;
-                *out = bg_xrealloc(*out, *cap * sizeof(**out));
-            }
-            struct bg_member *m = &(*out)[(*n)++];
-            *m = c->m[i];
-            m->endpoint = m->endpoint ? bg_xstrdup(m->endpoint) : NULL;
-            m->problem = m->problem ? bg_xstrdup(m->problem) : NULL;
-            m->duplicate = false;
-        }
-        return BG_OK;
-    }
-    /* Remembered only once every child was read: a failed read must not be reused. */
-    c->members_pzxid[color] = -1;
     if (rc == ZNONODE) {
-        /* Watch for it to appear. */
         struct Stat st;
-        bg_zk_exists(&c->zk, dir, 1, &st);
-        return BG_OK;
-    }
-    if (rc != ZOK) {
+        bg_zk_exists(&c->zk, dir, 1, &st); /* watch for it to appear */
+    } else if (rc != ZOK) {
         bg_warn("zk_read_failed", "path=%s rc=%s", dir, zerror(rc));
         return BG_EZK;
     }
-    char buf[4097];
+    /* The listed children's entries: known ones moved over, the others new. */
+    struct node_entry *e = bg_xcalloc(kids.count > 0 ? (size_t)kids.count : 1, sizeof(*e));
+    size_t ne = 0;
     for (int i = 0; i < kids.count; i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, kids.data[i]);
-        int len = (int)sizeof(buf) - 1;
-        struct Stat st;
-        /* Watched: an agent rewrites its node when its application's health changes. */
-        rc = bg_zk_get(&c->zk, path, 1, buf, &len, &st);
-        if (rc == ZNONODE)
-            continue; /* gone since the listing */
-        if (rc != ZOK) {
-            deallocate_String_vector(&kids);
-            return BG_EZK;
+        struct node_entry *old = find_entry(c, color, kids.data[i]);
+        if (old != NULL) {
+            e[ne] = *old;
+            old->get = NULL; /* moved: only the name stays behind, freed below */
+            old->parsed = false;
+            old->m.endpoint = old->m.problem = NULL;
+            e[ne++].name = bg_xstrdup(kids.data[i]);
+        } else {
+            e[ne++].name = bg_xstrdup(kids.data[i]);
         }
+    }
+    deallocate_String_vector(&kids);
+    for (size_t i = 0; i < c->n_nodes[color]; i++)
+        node_entry_free(&c->nodes[color][i]); /* moved, or gone from the listing */
+    free(c->nodes[color]);
+    struct node_batch *b = nodes_send(c, dir, e, ne, left, &rc);
+    nodes_wait(c, b);
+    bool complete = nodes_collect(e, &ne, color) && rc == ZOK;
+    qsort(e, ne, sizeof(*e), by_entry_name);
+    c->nodes[color] = e;
+    c->n_nodes[color] = ne;
+    if (!complete) {
+        if (rc != ZOK)
+            bg_warn("zk_read_failed", "path=%s rc=%s", dir, zerror(rc));
+        return BG_EZK;
+    }
+    for (size_t i = 0; i < ne; i++) {
         if (*n == *cap) {
             *cap = *cap ? *cap * 2 : 16;
             *out = bg_xrealloc(*out, *cap * sizeof(**out));
         }
         struct bg_member *m = &(*out)[(*n)++];
-        memset(m, 0, sizeof(*m));
-        bg_strlcpy_utf8(m->id, kids.data[i], sizeof(m->id));
-        bg_log_token(m->id, m->lid, sizeof(m->lid));
-        m->color = color;
-        m->czxid = st.czxid;
-        char why[256];
-        if (len < 0)
-            len = 0;
-        if (st.dataLength > (int)sizeof(buf) - 1) {
-            snprintf(why, sizeof(why), "node data too large (%d bytes)", st.dataLength);
-            m->problem = bg_xstrdup(why);
-        } else if ((m->endpoint = bg_parse_member_data(buf, (size_t)len, why, sizeof(why))) ==
-                   NULL) {
-            m->problem = bg_xstrdup(why);
-        } else {
-            member_health(m, buf, len, &st);
-        }
+        *m = e[i].m;
+        m->endpoint = m->endpoint ? bg_xstrdup(m->endpoint) : NULL;
+        m->problem = m->problem ? bg_xstrdup(m->problem) : NULL;
     }
-    deallocate_String_vector(&kids);
-    c->members_pzxid[color] = pst.pzxid;
     return BG_OK;
 }
 
@@ -186,12 +528,13 @@ static int read_state(struct bg_ctl *c)
     if (c->desired != was)
         c->desired_since_ms = bg_now_ms();
     struct bg_member *m = NULL;
-    size_t n = 0, cap = 0;
-    unsigned de = atomic_load(&c->zk.data_events);
-    bool data_changed = de != c->seen_data_events;
-    int rc = read_color(c, BG_BLUE, &m, &n, &cap, data_changed);
+    size_t n = 0, cap = 0, left = NODE_READS_MAX;
+    nodes_take_changes(c);
+    /* Both colours each turn, so that the reads of a large fleet go on together. */
+    int rc = read_color(c, BG_BLUE, &m, &n, &cap, &left);
+    int rc2 = read_color(c, BG_GREEN, &m, &n, &cap, &left);
     if (rc == 0)
-        rc = read_color(c, BG_GREEN, &m, &n, &cap, data_changed);
+        rc = rc2;
     if (rc != 0) {
         for (size_t i = 0; i < n; i++)
             member_free(&m[i]);
@@ -238,7 +581,6 @@ static int read_state(struct bg_ctl *c)
     c->m = m;
     c->n = n;
     c->need_read = false;
-    c->seen_data_events = de;
     return BG_OK;
 }
 
@@ -591,6 +933,7 @@ static void lose_leadership(struct bg_ctl *c, const char *why, bool drop_node)
     if (drop_node)
         c->election_node[0] = '\0';
     members_clear(c);
+    nodes_clear(c);
     if (c->in_switch) {
         json_decref(c->sw_outcome);
         c->sw_outcome = NULL;
@@ -689,7 +1032,7 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
         m->n_waiting = 0;
         bg_strlcpy_utf8(m->last_error, req[i].error, sizeof(m->last_error));
         char o2[BG_STATUS_ERROR_MAX + 9]; /* the log line has the whole error */
-        memcpy(o2, "failed: ", 9); /* cut on a character boundary, not by snprintf */
+        memcpy(o2, "failed: ", 9);        /* cut on a character boundary, not by snprintf */
         bg_strlcpy_utf8(o2 + 8, req[i].error, sizeof(o2) - 8);
         outcome(c, m, o2);
         bg_warn("instance_call_failed", "color=%s id=%s status=%s attempts=%d error=\"%s\"",
@@ -757,8 +1100,10 @@ static void reconcile(struct bg_ctl *c)
     }
     for (;;) {
         unsigned ev = atomic_load(&c->zk.node_events);
-        if (ev != c->seen_events || c->need_read) {
+        unsigned nc = atomic_load(&node_changes);
+        if (ev != c->seen_events || nc != c->seen_node_changes || c->need_read) {
             c->seen_events = ev;
+            c->seen_node_changes = nc;
             if (read_state(c) != 0) {
                 c->need_read = true;
                 return;
@@ -1115,6 +1460,9 @@ int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf)
                    conf->zk.auth) != 0)
         return BG_EZK;
     bg_zk_path(&c->zk, "/status", c->zk.quiet_path, sizeof(c->zk.quiet_path));
+    pthread_mutex_lock(&node_mu);
+    node_wake_fd = c->zk.wake_fd; /* instance node events and answers wake the loop */
+    pthread_mutex_unlock(&node_mu);
     bg_info("start",
             "id=%s zk=%s root=%s batch_size=%d min_ready=%d settle_ms=%lld unconfirmed=%s "
             "unconfirmed_timeout_ms=%lld",
@@ -1191,8 +1539,12 @@ int bg_ctl_run(struct bg_ctl *c)
 void bg_ctl_free(struct bg_ctl *c)
 {
     bg_httpd_stop(&c->http);
+    pthread_mutex_lock(&node_mu);
+    node_wake_fd = -1; /* late watch events and answers no longer wake anyone */
+    pthread_mutex_unlock(&node_mu);
     bg_zk_close(&c->zk);
     members_clear(c);
+    nodes_clear(c);
     bg_free(&c->last_status);
     json_decref(c->sw_outcome);
     c->sw_outcome = NULL;

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct node_entry; /* controller.c */
+
 struct bg_ctl {
     struct bg_controller_conf *conf;
     struct bg_zk zk;
@@ -33,8 +35,9 @@ struct bg_ctl {
     int64_t desired_since_ms; /* monotonic ms when desired last changed (a new switch) */
     char desired_problem[160];
     int64_t active_mzxid;
-    int64_t members_pzxid[2];  /* of /blue and /green at the last read: unchanged, no re-read */
-    unsigned seen_data_events; /* zk.data_events at the last read (a member's data changed) */
+    struct node_entry *nodes[2]; /* the nodes of /blue and /green as last read (by name) */
+    size_t n_nodes[2];
+    unsigned seen_node_changes; /* a node changed or a batch of reads was answered since */
     bool fallback;             /* the last plan fell back to the other colour */
     int fallbacks;             /* recent fallbacks (damping: each doubles the hold) */
     int64_t fallback_end_ms;   /* monotonic ms when the last fallback ended (0: none) */
