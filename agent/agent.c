@@ -576,6 +576,15 @@ static void on_signal(int sig)
     }
 }
 
+/* While a ZooKeeper call waits (a slow or frozen server): answer HTTP (/health, the API);
+ * give the call up when stopping. */
+static bool zk_wait_hook(void *ctx)
+{
+    struct bg_agent *a = ctx;
+    bg_httpd_run(&a->http);
+    return !a->stop;
+}
+
 int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf)
 {
     memset(a, 0, sizeof(*a));
@@ -596,6 +605,7 @@ int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf)
     if (bg_zk_open(&a->zk, conf->zk.connect, conf->zk.root, conf->zk.session_timeout_ms,
                    conf->zk.auth) != 0)
         return BG_EZK;
+    bg_zk_set_wait_hook(&a->zk, zk_wait_hook, a);
     bg_info("start", "id=%s color=%s listen=%s zk=%s root=%s backends=%zu", conf->instance.id,
             bg_color_name(conf->instance.color), conf->http.listen, conf->zk.connect, conf->zk.root,
             a->n_backends);
@@ -713,7 +723,9 @@ int bg_agent_run(struct bg_agent *a)
     transition_cancel(a, "agent shutting down", -1);
     bg_httpd_run(&a->http);
     if (a->registered) {
-        bg_zk_tick(&a->zk); /* bounded: a stalled ZooKeeper must not hold up the exit */
+        /* Bounded by the turn's budget (no hook now: it would give up at once, stopping). */
+        bg_zk_set_wait_hook(&a->zk, NULL, NULL);
+        bg_zk_tick(&a->zk);
         int rc = bg_zk_delete(&a->zk, a->node, -1);
         bg_info("deregistered", "node=%s rc=%s", a->node, zerror(rc));
     }

@@ -34,20 +34,59 @@ static bool member_path(const struct bg_zk *z, const char *path)
     return strncmp(path, "/blue/", 6) == 0 || strncmp(path, "/green/", 7) == 0;
 }
 
-/* Each handle's watcher context: events of a handle being closed (the previous session's
- * expiry or closing, delivered while the next one opens) must not touch the current state. */
+/* Each handle's context, shared by the loop, the library's threads (the watcher) and the
+ * opener thread; heap-allocated so it outlives z if the process leaves a stalled handle
+ * behind at exit. Events of a handle that is not the live one (the previous session's expiry
+ * or closing, delivered while the next opens) must not touch the current state, and once the
+ * loop lets go of z (abandon), nothing touches z at all. */
 struct zk_ctx {
-    struct bg_zk *z;
+    pthread_mutex_t mu;
+    struct bg_zk *z; /* NULL once abandoned; under mu */
     unsigned generation;
+    /* The opener's work, set before it starts: open connect/auth, after closing old. */
+    char *connect, *auth;
+    int timeout_ms;
+    zhandle_t *old;
+    zhandle_t *zh; /* its result, published by opened (NULL: zookeeper_init failed) */
+    atomic_bool opened;
 };
 
-static void watcher(zhandle_t *zh, int type, int state, const char *path, void *arg)
+static struct zk_ctx *ctx_new(struct bg_zk *z, unsigned generation)
 {
-    (void)zh;
-    const struct zk_ctx *ctx = arg;
-    struct bg_zk *z = ctx->z;
-    if (ctx->generation != atomic_load(&z->live_generation))
+    struct zk_ctx *ctx = bg_xcalloc(1, sizeof(*ctx));
+    pthread_mutex_init(&ctx->mu, NULL);
+    ctx->z = z;
+    ctx->generation = generation;
+    ctx->connect = bg_xstrdup(z->connect);
+    ctx->auth = z->auth ? bg_xstrdup(z->auth) : NULL;
+    ctx->timeout_ms = z->timeout_ms;
+    return ctx;
+}
+
+/* Only when no thread can use it any more (its handle closed, its opener joined). */
+static void ctx_free(struct zk_ctx **ctx)
+{
+    if (*ctx == NULL)
         return;
+    pthread_mutex_destroy(&(*ctx)->mu);
+    free((*ctx)->connect);
+    free((*ctx)->auth);
+    free(*ctx);
+    *ctx = NULL;
+}
+
+/* The loop lets go of z: threads still holding ctx leave z alone from now on. */
+static void ctx_abandon(struct zk_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    pthread_mutex_lock(&ctx->mu);
+    ctx->z = NULL;
+    pthread_mutex_unlock(&ctx->mu);
+}
+
+static void record_event(struct bg_zk *z, int type, int state, const char *path)
+{
     if (type == ZOO_CHANGED_EVENT && z->quiet_path[0] != '\0' && path != NULL &&
         strcmp(path, z->quiet_path) == 0) {
         /* Mostly our own writes: counted apart so they do not trigger a full re-read. */
@@ -69,6 +108,17 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
     bg_zk_wake(z);
 }
 
+static void watcher(zhandle_t *zh, int type, int state, const char *path, void *arg)
+{
+    (void)zh;
+    struct zk_ctx *ctx = arg;
+    pthread_mutex_lock(&ctx->mu);
+    struct bg_zk *z = ctx->z;
+    if (z != NULL && ctx->generation == atomic_load(&z->live_generation))
+        record_event(z, type, state, path);
+    pthread_mutex_unlock(&ctx->mu);
+}
+
 static void zk_log(const char *message)
 {
     /* The library's lines hold spaces and quotes: keep them readable as one value. */
@@ -82,58 +132,66 @@ static void zk_log(const char *message)
  * ------------------------------------------------------------------------------------- */
 
 /* The helper thread: close the previous handle (which may wait for an unresponsive server)
- * and open the new one (zookeeper_init resolves the host names, which may stall). */
+ * and open the new one (zookeeper_init resolves the host names, which may stall). It uses
+ * nothing but its context. */
 static void *opener_main(void *arg)
 {
-    struct bg_zk *z = arg;
-    if (z->closing_zh != NULL) {
-        zookeeper_close(z->closing_zh);
-        free(z->closing_ctx); /* its threads are gone */
-    }
-    z->closing_zh = NULL;
-    z->closing_ctx = NULL;
-    zhandle_t *zh =
-        zookeeper_init2(z->connect, watcher, z->timeout_ms, NULL, z->opening_ctx, 0, zk_log);
+    struct zk_ctx *ctx = arg;
+    if (ctx->old != NULL)
+        zookeeper_close(ctx->old);
+    zhandle_t *zh = zookeeper_init2(ctx->connect, watcher, ctx->timeout_ms, NULL, ctx, 0, zk_log);
     int err = errno;
-    if (zh != NULL && z->auth != NULL) {
+    if (zh != NULL && ctx->auth != NULL) {
         /* Before the handle is published: queued ahead of every request of ours. */
-        int rc = zoo_add_auth(zh, "digest", z->auth, (int)strlen(z->auth), NULL, NULL);
+        int rc = zoo_add_auth(zh, "digest", ctx->auth, (int)strlen(ctx->auth), NULL, NULL);
         if (rc != ZOK)
             bg_warn("zk_auth", "rc=%s", zerror(rc));
     }
     if (zh == NULL)
-        bg_error("zk_init_failed", "connect=%s errno=%d action=retry", z->connect, err);
-    z->opened_zh = zh;
-    atomic_store(&z->opened, true); /* publishes opened_zh */
-    bg_zk_wake(z);
+        bg_error("zk_init_failed", "connect=%s errno=%d action=retry", ctx->connect, err);
+    pthread_mutex_lock(&ctx->mu);
+    ctx->zh = zh;
+    atomic_store(&ctx->opened, true); /* publishes zh */
+    if (ctx->z != NULL)
+        bg_zk_wake(ctx->z);
+    pthread_mutex_unlock(&ctx->mu);
     return NULL;
 }
 
+static void late_flush(struct bg_zk *z);
+static void ensured_forget(struct bg_zk *z);
+
 static int zk_start(struct bg_zk *z, zhandle_t *old)
 {
+    late_flush(z); /* answers of the previous session are not this one's */
     /* From here on only the new handle's events count. */
-    struct zk_ctx *ctx = bg_xcalloc(1, sizeof(*ctx));
-    ctx->z = z;
-    ctx->generation = atomic_load(&z->live_generation) + 1;
-    atomic_store(&z->live_generation, ctx->generation);
-    z->closing_ctx = old != NULL ? z->ctx : NULL;
-    if (old == NULL)
-        free(z->ctx); /* a failed open's: no handle uses it */
+    unsigned generation = atomic_load(&z->live_generation) + 1;
+    atomic_store(&z->live_generation, generation);
+    struct zk_ctx *ctx = ctx_new(z, generation);
+    ctx->old = old;
+    /* The previous handle's context lives until the opener has closed it (zk_adopt). */
+    if (old != NULL)
+        z->closing_ctx = z->ctx;
+    else
+        ctx_free(&z->ctx); /* a failed open's: no handle uses it */
     z->ctx = NULL;
     z->opening_ctx = ctx;
     atomic_store(&z->state, ZOO_CONNECTING_STATE);
     atomic_store(&z->fatal, false);
     z->session_id = 0;
     z->connecting_since = bg_now_ms();
-    z->closing_zh = old;
-    z->opened_zh = NULL;
-    atomic_store(&z->opened, false);
     atomic_store(&z->opening, true);
-    int rc = pthread_create(&z->opener, NULL, opener_main, z);
+    int rc = pthread_create(&z->opener, NULL, opener_main, ctx);
     if (rc != 0) {
         atomic_store(&z->opening, false);
         bg_error("zk_init_failed", "connect=%s reason=\"no thread: %s\"", z->connect,
                  strerror(rc));
+        if (old != NULL)
+            zookeeper_close(old);
+        ctx_free(&z->closing_ctx);
+        z->ctx = z->opening_ctx; /* freed by the next start or close */
+        z->opening_ctx = NULL;
+        z->open_retry_ms = bg_now_ms() + 1000;
         return BG_EZK;
     }
     return BG_OK;
@@ -142,14 +200,14 @@ static int zk_start(struct bg_zk *z, zhandle_t *old)
 /* The opener finished: take its handle (or schedule a retry). Main loop only. */
 static void zk_adopt(struct bg_zk *z)
 {
-    if (!atomic_load(&z->opening) || !atomic_load(&z->opened))
+    if (!atomic_load(&z->opening) || !atomic_load(&z->opening_ctx->opened))
         return;
     pthread_join(z->opener, NULL);
     atomic_store(&z->opening, false);
-    z->zh = z->opened_zh;
-    z->opened_zh = NULL;
+    ctx_free(&z->closing_ctx); /* its handle is closed */
     z->ctx = z->opening_ctx;
     z->opening_ctx = NULL;
+    z->zh = z->ctx->zh;
     if (z->zh == NULL)
         z->open_retry_ms = bg_now_ms() + 1000;
 }
@@ -201,14 +259,9 @@ static void *closer_main(void *arg)
     return NULL;
 }
 
-static void free_ctx(struct bg_zk *z)
-{
-    free(z->ctx);
-    z->ctx = NULL;
-}
 
-/* Strings of a session abandoned to its still-running threads at exit (see bg_zk_close). */
-static char *zk_left_behind[6];
+/* The contexts of a session abandoned to its still-running threads at exit (bg_zk_close). */
+static struct zk_ctx *zk_left_behind[3];
 
 /* Returns false when the library still runs (and may still call our watcher). */
 static bool close_bounded(zhandle_t *zh)
@@ -238,9 +291,11 @@ static bool close_bounded(zhandle_t *zh)
 void bg_zk_close(struct bg_zk *z)
 {
     zk_adopt(z);
-    bool still_used = false; /* by a library thread that may still call the watcher */
+    late_flush(z);
+    ensured_forget(z);
+    bool still_used = false; /* by a library or opener thread that may still run */
     if (atomic_load(&z->opening)) {
-        /* Still resolving or closing the previous handle: leave it to the process exit. */
+        /* Still resolving, or closing the previous handle: left to the process exit. */
         pthread_detach(z->opener);
         bg_warn("zk_close_slow", "reason=\"session still opening\" action=exit_without_close");
         still_used = true;
@@ -248,19 +303,19 @@ void bg_zk_close(struct bg_zk *z)
         still_used = !close_bounded(z->zh);
     }
     z->zh = NULL;
-    if (!still_used)
-        free_ctx(z);
     if (still_used) {
-        /* z's strings and wake fd stay with those threads until the exit (held here, so
-         * they are not leaks: the process is about to end). */
-        zk_left_behind[0] = z->connect;
-        zk_left_behind[1] = z->root;
-        zk_left_behind[2] = z->auth;
-        zk_left_behind[3] = (char *)z->ctx;
-        zk_left_behind[4] = (char *)z->opening_ctx;
-        zk_left_behind[5] = (char *)z->closing_ctx;
-        return;
+        /* Those threads keep their contexts (held here: not leaks, the process is ending)
+         * but must not touch z, which goes away with the caller. */
+        ctx_abandon(z->ctx);
+        ctx_abandon(z->opening_ctx);
+        ctx_abandon(z->closing_ctx);
+        zk_left_behind[0] = z->ctx;
+        zk_left_behind[1] = z->opening_ctx;
+        zk_left_behind[2] = z->closing_ctx;
+    } else {
+        ctx_free(&z->ctx);
     }
+    z->ctx = z->opening_ctx = z->closing_ctx = NULL;
     if (z->wake_fd >= 0)
         close(z->wake_fd);
     z->wake_fd = -1;
@@ -377,6 +432,9 @@ struct zk_call {
     int cap, len;
     struct String_vector kids;
     char *created; /* a create's resulting path */
+    char *key;     /* what was asked (operation, arguments): a retry adopts this call */
+    int64_t done_ms;
+    unsigned events; /* the session's watch events when it was asked */
 };
 
 static struct zk_call *call_new(int cap)
@@ -403,6 +461,7 @@ static void call_unref_locked(struct zk_call *k)
     pthread_cond_destroy(&k->cv);
     free(k->buf);
     free(k->created);
+    free(k->key);
     deallocate_String_vector(&k->kids);
     free(k);
 }
@@ -412,8 +471,97 @@ static void call_done_locked(struct zk_call *k, int rc)
 {
     k->rc = rc;
     k->done = true;
+    k->done_ms = bg_now_ms();
     pthread_cond_signal(&k->cv);
     call_unref_locked(k);
+}
+
+/* Calls whose answer came too late for the turn that asked are kept (one reference each,
+ * main loop only), and any turn asking the same thing again waits for, or takes, that answer
+ * instead of asking anew: with answers slower than the budget, asking anew each turn would
+ * never get one, and a chain of calls (parents, then the node) never got past its first.
+ * An answer is taken while it is at most BG_ZK_LATE_FRESH_MS old and no watch event came
+ * since it was asked (after an event the caller must read afresh: a watch fires once). */
+#define BG_ZK_LATE_FRESH_MS 2000
+
+static unsigned events_now(struct bg_zk *z)
+{
+    return atomic_load(&z->node_events) + atomic_load(&z->quiet_events);
+}
+
+static void late_drop(struct bg_zk *z, int i)
+{
+    pthread_mutex_lock(&call_mu);
+    call_unref_locked(z->late[i]);
+    pthread_mutex_unlock(&call_mu);
+    memmove(&z->late[i], &z->late[i + 1], (size_t)(z->n_late - i - 1) * sizeof(z->late[0]));
+    z->n_late--;
+}
+
+static void late_flush(struct bg_zk *z)
+{
+    while (z->n_late > 0)
+        late_drop(z, 0);
+}
+
+static void late_put(struct bg_zk *z, struct zk_call *k)
+{
+    for (int i = 0; i < z->n_late; i++)
+        if (z->late[i] == k)
+            return; /* kept already: the waiter's reference goes */
+    if (z->n_late == BG_ZK_LATE_MAX)
+        late_drop(z, 0);
+    pthread_mutex_lock(&call_mu);
+    k->refs++; /* the table's */
+    pthread_mutex_unlock(&call_mu);
+    z->late[z->n_late++] = k;
+}
+
+/* The kept call asking key, if usable (see above), with a reference for the caller (the
+ * table keeps its own); else NULL (an unusable one is dropped). */
+static struct zk_call *late_take(struct bg_zk *z, const char *key)
+{
+    for (int i = 0; i < z->n_late; i++) {
+        if (strcmp(z->late[i]->key, key) != 0)
+            continue;
+        struct zk_call *k = z->late[i];
+        pthread_mutex_lock(&call_mu);
+        bool usable = k->events == events_now(z) &&
+                      (!k->done || bg_now_ms() - k->done_ms <= BG_ZK_LATE_FRESH_MS);
+        if (usable)
+            k->refs++;
+        pthread_mutex_unlock(&call_mu);
+        if (!usable) {
+            late_drop(z, i);
+            return NULL;
+        }
+        return k;
+    }
+    return NULL;
+}
+
+/* FNV-1a of what a write sends, for its key. */
+static unsigned long data_hash(const char *data, int len)
+{
+    unsigned long h = 1469598103934665603UL;
+    for (int i = 0; data != NULL && i < len; i++)
+        h = (h ^ (unsigned char)data[i]) * 1099511628211UL;
+    return h;
+}
+
+/* A call for key: the kept one if any (*adopted), else a new one to submit. */
+static struct zk_call *call_for(struct bg_zk *z, char *key, int cap, bool *adopted)
+{
+    struct zk_call *k = late_take(z, key);
+    *adopted = k != NULL;
+    if (k != NULL) {
+        free(key);
+        return k;
+    }
+    k = call_new(cap);
+    k->key = key;
+    k->events = events_now(z);
+    return k;
 }
 
 static void on_void(int rc, const void *data)
@@ -485,6 +633,12 @@ static void on_string(int rc, const char *value, const void *data)
     pthread_mutex_unlock(&call_mu);
 }
 
+void bg_zk_set_wait_hook(struct bg_zk *z, bool (*hook)(void *ctx), void *ctx)
+{
+    z->wait_hook = hook;
+    z->wait_ctx = ctx;
+}
+
 void bg_zk_tick(struct bg_zk *z)
 {
     z->ticking = true;
@@ -496,7 +650,9 @@ static int call_admit(struct bg_zk *z)
 {
     if (z->zh == NULL)
         return ZCONNECTIONLOSS;
-    if (z->ticking && z->tick_waited_ms >= BG_ZK_BUDGET_MS)
+    if (z->in_hook)
+        return ZOPERATIONTIMEOUT; /* the wait hook's work must not wait on ZooKeeper */
+    if (z->wait_hook == NULL && z->ticking && z->tick_waited_ms >= BG_ZK_BUDGET_MS)
         return ZOPERATIONTIMEOUT;
     return ZOK;
 }
@@ -518,25 +674,48 @@ static bool call_wait(struct bg_zk *z, struct zk_call *k, int src, const char *w
         return false;
     }
     int64_t t0 = bg_now_ms();
-    int64_t limit = z->ticking ? BG_ZK_BUDGET_MS - z->tick_waited_ms : z->timeout_ms + 2000LL;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += limit / 1000;
-    ts.tv_nsec += (limit % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    /* With a wait hook the daemon stays responsive while it waits, so the call may take as
+     * long as the library lets it (it fails calls itself once the connection is lost); the
+     * hook says when to give up (stopping). Without one, the turn's budget bounds it. */
+    bool hooked = z->wait_hook != NULL;
+    int64_t limit = hooked || !z->ticking ? z->timeout_ms + 2000LL
+                                          : BG_ZK_BUDGET_MS - z->tick_waited_ms;
+    int64_t deadline = t0 + limit;
     pthread_mutex_lock(&call_mu);
-    while (!k->done)
-        if (pthread_cond_timedwait(&k->cv, &call_mu, &ts) == ETIMEDOUT)
+    while (!k->done) {
+        int64_t now = bg_now_ms();
+        if (now >= deadline)
             break;
+        int64_t slice = hooked && deadline - now > BG_ZK_HOOK_SLICE_MS ? BG_ZK_HOOK_SLICE_MS
+                                                                        : deadline - now;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += slice / 1000;
+        ts.tv_nsec += (slice % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&k->cv, &call_mu, &ts) != ETIMEDOUT || k->done || !hooked)
+            continue;
+        /* Serve the daemon's HTTP (and notice a stop) while the answer is due. */
+        pthread_mutex_unlock(&call_mu);
+        z->in_hook = true;
+        bool go_on = z->wait_hook(z->wait_ctx);
+        z->in_hook = false;
+        pthread_mutex_lock(&call_mu);
+        if (!go_on)
+            break;
+    }
     z->tick_waited_ms += bg_now_ms() - t0;
     if (k->done) {
         *rc = k->rc;
         return true; /* call_mu held */
     }
-    call_unref_locked(k); /* the completion frees it when it comes */
+    pthread_mutex_unlock(&call_mu);
+    late_put(z, k); /* the next turn asking the same takes its answer */
+    pthread_mutex_lock(&call_mu);
+    call_unref_locked(k); /* the waiter's (the table holds one now) */
     pthread_mutex_unlock(&call_mu);
     z->n_call_timeouts++;
     static int64_t last_ms;
@@ -565,9 +744,13 @@ int bg_zk_get(struct bg_zk *z, const char *path, int watch, char *buf, int *len,
     int rc = call_admit(z);
     if (rc != ZOK)
         return rc;
-    struct zk_call *k = call_new(*len > 0 ? *len : 1);
-    k->cap = *len > 0 ? *len : 0;
-    if (call_wait(z, k, zoo_aget(z->zh, path, watch, on_data, k), "get", path, &rc)) {
+    bool adopted;
+    int cap = *len > 0 ? *len : 0;
+    struct zk_call *k =
+        call_for(z, bg_xasprintf("get %d %d %s", watch, cap, path), cap > 0 ? cap : 1, &adopted);
+    k->cap = cap;
+    int src = adopted ? ZOK : zoo_aget(z->zh, path, watch, on_data, k);
+    if (call_wait(z, k, src, "get", path, &rc)) {
         if (rc == ZOK) {
             *len = k->len;
             if (k->len > 0)
@@ -585,8 +768,10 @@ int bg_zk_exists(struct bg_zk *z, const char *path, int watch, struct Stat *st)
     int rc = call_admit(z);
     if (rc != ZOK)
         return rc;
-    struct zk_call *k = call_new(0);
-    if (call_wait(z, k, zoo_aexists(z->zh, path, watch, on_stat, k), "exists", path, &rc)) {
+    bool adopted;
+    struct zk_call *k = call_for(z, bg_xasprintf("exists %d %s", watch, path), 0, &adopted);
+    int src = adopted ? ZOK : zoo_aexists(z->zh, path, watch, on_stat, k);
+    if (call_wait(z, k, src, "exists", path, &rc)) {
         if (rc == ZOK && st != NULL)
             *st = k->st;
         call_finish(k);
@@ -602,13 +787,12 @@ int bg_zk_children2(struct bg_zk *z, const char *path, int watch, struct String_
     int rc = call_admit(z);
     if (rc != ZOK)
         return rc;
-    struct zk_call *k = call_new(0);
-    if (call_wait(z, k, zoo_aget_children2(z->zh, path, watch, on_strings_stat, k), "children",
-                  path, &rc)) {
+    bool adopted;
+    struct zk_call *k = call_for(z, bg_xasprintf("children %d %s", watch, path), 0, &adopted);
+    int src = adopted ? ZOK : zoo_aget_children2(z->zh, path, watch, on_strings_stat, k);
+    if (call_wait(z, k, src, "children", path, &rc)) {
         if (rc == ZOK) {
-            *kids = k->kids; /* handed over */
-            k->kids.count = 0;
-            k->kids.data = NULL;
+            copy_strings(kids, &k->kids); /* k may be kept for another turn */
             if (st != NULL)
                 *st = k->st;
         }
@@ -628,13 +812,18 @@ int bg_zk_create(struct bg_zk *z, const char *path, const char *data, int len,
     int rc = call_admit(z);
     if (rc != ZOK)
         return rc;
-    struct zk_call *k = call_new(0);
-    if (call_wait(z, k, zoo_acreate(z->zh, path, data, len, acl, flags, on_string, k), "create",
-                  path, &rc)) {
+    bool adopted;
+    struct zk_call *k = call_for(
+        z, bg_xasprintf("create %d %lx %p %s", flags, data_hash(data, len), (const void *)acl, path),
+        0, &adopted);
+    int src = adopted ? ZOK : zoo_acreate(z->zh, path, data, len, acl, flags, on_string, k);
+    if (call_wait(z, k, src, "create", path, &rc)) {
         if (rc == ZOK && out != NULL && outlen > 0)
             snprintf(out, (size_t)outlen, "%s", k->created ? k->created : path);
         call_finish(k);
     }
+    if (rc == ZNONODE)
+        ensured_forget(z); /* a parent is gone (deleted by hand?): make it again */
     return rc;
 }
 
@@ -644,9 +833,11 @@ int bg_zk_set2(struct bg_zk *z, const char *path, const char *data, int len, int
     int rc = call_admit(z);
     if (rc != ZOK)
         return rc;
-    struct zk_call *k = call_new(0);
-    if (call_wait(z, k, zoo_aset(z->zh, path, data, len, version, on_stat, k), "set", path,
-                  &rc)) {
+    bool adopted;
+    struct zk_call *k = call_for(
+        z, bg_xasprintf("set %d %lx %s", version, data_hash(data, len), path), 0, &adopted);
+    int src = adopted ? ZOK : zoo_aset(z->zh, path, data, len, version, on_stat, k);
+    if (call_wait(z, k, src, "set", path, &rc)) {
         if (rc == ZOK && st != NULL)
             *st = k->st;
         call_finish(k);
@@ -659,8 +850,10 @@ int bg_zk_delete(struct bg_zk *z, const char *path, int version)
     int rc = call_admit(z);
     if (rc != ZOK)
         return rc;
-    struct zk_call *k = call_new(0);
-    if (call_wait(z, k, zoo_adelete(z->zh, path, version, on_void, k), "delete", path, &rc))
+    bool adopted;
+    struct zk_call *k = call_for(z, bg_xasprintf("delete %d %s", version, path), 0, &adopted);
+    int src = adopted ? ZOK : zoo_adelete(z->zh, path, version, on_void, k);
+    if (call_wait(z, k, src, "delete", path, &rc))
         call_finish(k);
     return rc;
 }
@@ -684,6 +877,10 @@ int bg_zk_ensure(struct bg_zk *z, const char *rel)
     bg_zk_path(z, rel, full, sizeof(full));
     if (strcmp(full, "/") == 0)
         return BG_OK;
+    /* Known to exist: not asked again (a create under it answering ZNONODE forgets). */
+    for (int i = 0; i < z->n_ensured; i++)
+        if (strcmp(z->ensured[i], full) == 0)
+            return BG_OK;
     size_t root_len = strlen(z->root);
     for (char *p = full + 1;; p++) {
         if (*p != '/' && *p != '\0')
@@ -705,7 +902,15 @@ int bg_zk_ensure(struct bg_zk *z, const char *rel)
         if (saved == '\0')
             break;
     }
+    if (z->n_ensured < BG_ZK_ENSURED_MAX)
+        z->ensured[z->n_ensured++] = bg_xstrdup(full);
     return BG_OK;
+}
+
+static void ensured_forget(struct bg_zk *z)
+{
+    while (z->n_ensured > 0)
+        bg_free(&z->ensured[--z->n_ensured]);
 }
 
 const char *bg_zk_state_name(int state)

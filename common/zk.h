@@ -9,13 +9,19 @@
 #include <zookeeper/zookeeper.h>
 
 struct zk_ctx;
+struct zk_call;
+#define BG_ZK_LATE_MAX 16    /* calls kept for their late answers (zk.c) */
+#define BG_ZK_ENSURED_MAX 16 /* paths bg_zk_ensure knows to exist */
 
 /* Issue 9: no daemon may be unresponsive (to SIGTERM, to /health) for longer than a second,
- * whatever ZooKeeper or DNS do. So every ZooKeeper call below waits for its answer at most
- * what is left of BG_ZK_BUDGET_MS since the last bg_zk_tick() (the loop calls it each turn,
- * after serving HTTP and signals); past that it returns ZOPERATIONTIMEOUT at once, which
- * callers treat as a lost connection: nothing is known, try again on a later turn. A late
- * answer is discarded. Opening a session (zookeeper_init resolves the host names, which may
+ * whatever ZooKeeper or DNS do. So the calls below (the library's asynchronous calls, waited
+ * for on a condition variable) run the daemon's wait hook every BG_ZK_HOOK_SLICE_MS while an
+ * answer is due: HTTP is answered meanwhile, and a stop gives the call up
+ * (ZOPERATIONTIMEOUT, which callers treat as a lost connection). Slow answers still get
+ * through. Without a hook (bgctl; a daemon's last deregistration) a call waits at most what
+ * is left of BG_ZK_BUDGET_MS since the last bg_zk_tick(), then returns ZOPERATIONTIMEOUT; the
+ * call stays in flight and the same call on a later turn takes its answer (if fresh) instead
+ * of asking again. Opening a session (zookeeper_init resolves the host names, which may
  * stall) and closing one (which may wait for the server) run on a helper thread. */
 #define BG_ZK_BUDGET_MS 500
 /* How long bg_zk_close waits for the library to close the session before leaving it to the
@@ -43,19 +49,25 @@ struct bg_zk {
     atomic_uint node_events;     /* count of node (non-session) watch events */
     atomic_uint data_events;     /* of those, data changes of instance nodes (/blue/x, /green/x) */
     atomic_uint election_events; /* of those, events on <root>/election (children, creation) */
-    /* Opening on the helper thread: opening is set by the loop, opened by the thread once
-     * zookeeper_init returned (opened_zh then holds its result, NULL on failure). */
+    /* Opening on the helper thread (opening: it runs; its result is in opening_ctx). Each
+     * handle has a context of its own (zk.c); closing_ctx is the previous handle's, which
+     * the opener closes first. */
     pthread_t opener;
-    atomic_bool opening, opened;
-    zhandle_t *opened_zh;
-    zhandle_t *closing_zh; /* the previous handle, closed by the opener first */
-    struct zk_ctx *ctx, *opening_ctx, *closing_ctx; /* each handle's watcher context */
-    atomic_uint live_generation; /* the handle whose events count (see zk.c) */
-    int64_t open_retry_ms; /* monotonic ms before which a failed open is not retried */
+    atomic_bool opening;
+    struct zk_ctx *ctx, *opening_ctx, *closing_ctx;
+    atomic_uint live_generation; /* the handle whose events count */
+    int64_t open_retry_ms;       /* monotonic ms before which a failed open is not retried */
     /* Main loop only. */
+    bool (*wait_hook)(void *ctx);  /* run every BG_ZK_HOOK_SLICE_MS while a call waits */
+    void *wait_ctx;
+    bool in_hook;
     int64_t tick_waited_ms;        /* time spent waiting for answers since bg_zk_tick */
     bool ticking;                  /* bg_zk_tick was called: calls are budgeted */
     unsigned long n_call_timeouts; /* calls that returned ZOPERATIONTIMEOUT */
+    struct zk_call *late[BG_ZK_LATE_MAX]; /* timed-out calls whose answers a retry takes */
+    int n_late;
+    char *ensured[BG_ZK_ENSURED_MAX]; /* persistent paths bg_zk_ensure made or found */
+    int n_ensured;
     int64_t connecting_since; /* monotonic ms when a disconnect was first seen; 0 if none */
     int64_t last_connected;   /* monotonic ms of the last time we saw CONNECTED */
     int64_t session_id;       /* of the current session, 0 before it is established */
@@ -80,6 +92,13 @@ void bg_zk_drain(struct bg_zk *z);
 void bg_zk_wake(struct bg_zk *z);
 /* Classify the session; also tracks how long it has been disconnected. */
 enum bg_zk_health bg_zk_check(struct bg_zk *z);
+/* While a call waits for its answer, run hook(ctx) every BG_ZK_HOOK_SLICE_MS: the daemon
+ * answers HTTP meanwhile, and the hook returning false (stopping) gives the call up
+ * (ZOPERATIONTIMEOUT). ZooKeeper calls made from the hook fail at once. With a hook, calls
+ * wait as long as the library lets them (it fails them when the connection is lost) and the
+ * turn's budget does not apply: slow answers still get through. */
+#define BG_ZK_HOOK_SLICE_MS 50
+void bg_zk_set_wait_hook(struct bg_zk *z, bool (*hook)(void *ctx), void *ctx);
 /* A new turn of the main loop: the calls' time budget starts again. */
 void bg_zk_tick(struct bg_zk *z);
 /* Bounded versions of the library's synchronous calls (same arguments and results, but

@@ -1438,6 +1438,15 @@ static void on_signal(int sig)
     }
 }
 
+/* While a ZooKeeper call waits (a slow or frozen server): answer /health and /metrics;
+ * give the call up when stopping. */
+static bool zk_wait_hook(void *ctx)
+{
+    struct bg_ctl *c = ctx;
+    bg_httpd_run(&c->http);
+    return !c->stop;
+}
+
 int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf)
 {
     memset(c, 0, sizeof(*c));
@@ -1460,6 +1469,7 @@ int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf)
                    conf->zk.auth) != 0)
         return BG_EZK;
     bg_zk_path(&c->zk, "/status", c->zk.quiet_path, sizeof(c->zk.quiet_path));
+    bg_zk_set_wait_hook(&c->zk, zk_wait_hook, c);
     pthread_mutex_lock(&node_mu);
     node_wake_fd = c->zk.wake_fd; /* instance node events and answers wake the loop */
     pthread_mutex_unlock(&node_mu);

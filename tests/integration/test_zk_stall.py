@@ -6,6 +6,10 @@ A. DNS stall: the daemons' ZooKeeper host name resolves only after 4 s (tests/to
    LD_PRELOAD: a DNS server that does not answer; zookeeper_init resolves names on the calling
    thread). Meanwhile the agent's and the controller's /health answer, and an agent told to
    stop exits at once; once the name resolves they register, elect and converge.
+C. Slow server: every answer of ZooKeeper 700 ms late (a delaying TCP proxy), longer than a
+   loop turn's budget: the daemons still register, elect and switch (a call's late answer is
+   taken by the next turn that asks the same, not asked for again and again), and /health
+   keeps answering.
 B. Frozen server: ZooKeeper SIGSTOPped for 4 s with 10 s sessions (clients stay "connected",
    so each call waits for an answer that does not come) while the agent is made to read
    /election (a PUT with an unknown epoch) and the leader re-sends statuses and writes /status
@@ -25,6 +29,8 @@ import time
 
 import harness as h
 from bgsys import System
+
+DELAY_S = 0.7
 
 SLOW_HOST = "bg-slowdns.test"
 STALL_MS = 4000
@@ -200,10 +206,117 @@ def frozen_server(t, zk):
     t.check_eq(b1.health(), 503, "blue-1 is out")
 
 
+class DelayProxy(threading.Thread):
+    """127.0.0.1:port -> target: client bytes go through at once, the server's answers are
+    delivered delay seconds after they arrived."""
+
+    def __init__(self, target_port, delay):
+        super().__init__(daemon=True)
+        self.target_port, self.delay = target_port, delay
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.halt = threading.Event()
+
+    def run(self):
+        self.lsock.settimeout(0.2)
+        while not self.halt.is_set():
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                continue
+            try:
+                sv = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                c.close()
+                continue
+            threading.Thread(target=self.pump, args=(c, sv, 0), daemon=True).start()
+            threading.Thread(target=self.pump, args=(sv, c, self.delay), daemon=True).start()
+
+    def pump(self, src, dst, delay):
+        src.settimeout(None)
+        try:
+            while not self.halt.is_set():
+                data = src.recv(65536)
+                if not data:
+                    break
+                if delay:
+                    due = time.monotonic() + delay
+                    threading.Thread(target=self.later, args=(dst, data, due),
+                                     daemon=True).start()
+                else:
+                    dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            if delay:
+                time.sleep(delay)
+            for k in (src, dst):
+                try:
+                    k.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    lock = threading.Lock()
+
+    def later(self, dst, data, due):
+        # One thread per chunk, each waiting for its time; a lock and increasing due times
+        # keep the chunks in order.
+        time.sleep(max(0.0, due - time.monotonic()))
+        with self.lock:
+            try:
+                dst.sendall(data)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.halt.set()
+        self.join(5)
+        self.lsock.close()
+
+
+def slow_server(t, zk):
+    t.step(f"slow ZooKeeper: every answer {DELAY_S * 1000:.0f} ms late (over the 500 ms budget)")
+    proxy = DelayProxy(zk.port, DELAY_S)
+    proxy.start()
+    connect = f"127.0.0.1:{proxy.port}"
+    s = System(t, zk)
+    procs = []
+    for id, color in (("blue-1", "blue"), ("green-1", "green")):
+        port = h.free_port()
+        conf = h.write_agent_conf(t.dir, connect, s.root, id, color, f"127.0.0.1:{port}",
+                                  session_timeout_ms=10000, filename=f"slow-{id}.yaml")
+        procs.append(t.proc([h.bin("bg-agent"), "-c", str(conf)], name=f"slow-agent-{id}"))
+    clisten = f"127.0.0.1:{h.free_port()}"
+    cconf = h.write_controller_conf(t.dir, connect, s.root, id="c-slow", listen=clisten,
+                                    session_timeout_ms=10000, filename="slow-controller.yaml")
+    c = t.proc([h.bin("bg-controller"), "-c", str(cconf)], name="slow-controller")
+    pc = Prober(f"http://{clisten}/health", "controller /health (slow ZooKeeper)")
+    wait_listening(f"http://{clisten}")
+    pc.start()
+    t0 = time.monotonic()
+    for p in procs:
+        p.wait_log(r"event=registered", timeout=60)
+    c.wait_log(r"event=leader_elected", timeout=60)
+    t.log(f"registered and elected {time.monotonic() - t0:.1f}s after start")
+    s.flip("green")
+    s.wait_converged("green", timeout=60)
+    t.log(f"converged on green {time.monotonic() - t0:.1f}s after start")
+    pc.stop()
+    slow = c.log_text().count("event=zk_call_slow")
+    t.log(f"the controller logged zk_call_slow {slow} time(s)")
+    t.check(pc.report(t) < LIMIT_S, f"the controller's /health answered within {LIMIT_S}s")
+    for p in procs + [c]:
+        p.stop()
+    proxy.stop()
+
+
 def test(t):
     zk = t.zookeeper()
     dns_stall(t, zk)
     frozen_server(t, zk)
+    slow_server(t, zk)
 
 
 if __name__ == "__main__":
