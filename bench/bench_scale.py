@@ -23,7 +23,7 @@ Figures are printed, never asserted (shared, noisy machine). Usage:
         [--real 20] [--flips 3] [--failovers 2] [--session-ms 4000] [--pace-ms 10]
         [--no-failing] [--out FILE]
     python3 bench/bench_scale.py --report FILE.json [FILE.json ...]   # reprint, rows merged
-    BG_BUILD_DIR=... python3 bench/bench_scale.py --overflow 3900     # /status past 1 MB
+    BG_BUILD_DIR=... python3 bench/bench_scale.py --overflow 3900 [--watch 40]  # /status > 1 MB
 Also measured: a rolling re-registration of the green stand-ins (--pace-ms) and a switch to a
 colour whose every agent answers 502 (/status with a last_error everywhere; --no-failing skips).
 """
@@ -183,10 +183,20 @@ def rolling_registration(s, fleet, pace_ms, session_ms):
             "rss_anon_kb": rss_anon_kb(leader.pid)}
 
 
-def failing_colour(s, fleet, session_ms):
+def colour_up(st, color):
+    """Instances of color /status counts UP (its "counts", or its list when it has none)."""
+    c = (st.get("counts") or {}).get(color)
+    if c is not None:
+        return c.get("UP", 0)
+    return sum(i.get("color") == color and i.get("status") == "UP"
+               for i in st.get("instances", []))
+
+
+def failing_colour(s, fleet, session_ms, ctls):
     """Worst case for /status: every green agent answers 502 with a long backend-failure reason
     (all Eureka servers unreachable), then a switch to green (blocked; blue stays UP). /status
-    bytes with a last_error on every green instance."""
+    bytes with a last_error on every green instance. Then the leader is killed during the
+    blocked switch: how long until the new leader's /status shows blue UP again."""
     old = fleet.procs[1]
     old.stop()
     green_gone = lambda st: not any(i.get("color") == "green" for i in st.get("instances", []))
@@ -195,28 +205,50 @@ def failing_colour(s, fleet, session_ms):
     p.wait_log(r"standin_ready", timeout=300)
     fleet.stats_urls[1] = None
     n = fleet.n
-    wait_status(s, lambda st: sum(i.get("color") == "green"
-                                  for i in st.get("instances", [])) == n, 120)
+    wait_status(s, lambda st: (st.get("counts") or {}).get("green", {}).get("instances") == n or
+                sum(i.get("color") == "green" for i in st.get("instances", [])) == n, 120)
     t0 = time.monotonic()
     rc, out, err = s.bgctl("switch", "green", "--wait", "--timeout", "300s", timeout=330)
     took = round((time.monotonic() - t0) * 1000)
 
     def all_failed(st):
         g = [i for i in st.get("instances", []) if i.get("color") == "green"]
-        return len(g) == n and all(i.get("last_error") for i in g)
+        return g and all(i.get("last_error") for i in g) and (
+            (st.get("counts") or {}).get("green", {}).get("failing") == n or len(g) == n)
     st, _ = wait_status(s, all_failed, 300)
     size = zstat(s.zk, s.root + "/status")["dataLength"]
     err0 = next(i["last_error"] for i in st["instances"] if i.get("color") == "green")
     hist, hbytes = zls(s.zk, s.root + "/history") or [], None
     if hist:
         hbytes = zstat(s.zk, f"{s.root}/history/{sorted(hist)[-1]}")["dataLength"]
+    r = {"bgctl_rc": rc, "bgctl_ms": took, "bgctl_out": (out + err).strip()[-300:],
+         "phase": st["phase"], "status_bytes": size, "last_error_bytes": len(err0),
+         "last_error": err0, "history_entry_bytes": hbytes, "blue_up": colour_up(st, "blue"),
+         "listed": len(st.get("instances", [])), "truncated": st.get("truncated", False)}
+    # A leader change during the blocked switch: the new leader knows nothing of either colour.
+    leader = retry(s.leader)
+    standby = next((p for p in ctls if p is not leader and p.alive()), None)
+    if leader is not None and standby is not None:
+        mark = standby.mark()
+        t0w, t0 = time.time(), time.monotonic()
+        leader.kill(signal.SIGKILL)
+        leader.wait(5)
+        m = standby.wait_log(r"ts=(\S+) .*event=leader_elected", timeout=session_ms / 1000 + 60,
+                             since=mark)
+        sid = ctl_id(standby)
+        try:
+            st2, t_up = wait_status(s, lambda st: st.get("leader") == sid and
+                                    colour_up(st, "blue") == n, 300)
+            r["takeover_elected_ms"] = round((log_ts(m.group(1)) - t0w) * 1000)
+            r["takeover_blue_up_ms"] = round((t_up - t0) * 1000)
+            r["takeover_phase"] = st2["phase"]
+        except h.HarnessError as e:
+            r["takeover_error"] = str(e)[:300]
+        leader.start()
+        leader.wait_log(r"event=election_joined", timeout=30)
     # Back to blue for whatever follows.
     retry(h.zk_set, s.zk, s.root + "/active_color", "blue")
-    return {"bgctl_rc": rc, "bgctl_ms": took, "bgctl_out": (out + err).strip()[-300:],
-            "phase": st["phase"], "status_bytes": size, "last_error_bytes": len(err0),
-            "last_error": err0, "history_entry_bytes": hbytes,
-            "blue_up": sum(i.get("color") == "blue" and i.get("status") == "UP"
-                           for i in st["instances"])}
+    return r
 
 
 def ctl_id(p):
@@ -361,7 +393,7 @@ def run_size(t, n, kind, args):
             row["rolling"] = rolling_registration(s, fleet, args.pace_ms, args.session_ms)
             h.log(f"{kind} {n}+{n} rolling registration: {row['rolling']}")
         if kind == "standin" and args.failing:
-            row["failing"] = failing_colour(s, fleet, args.session_ms)
+            row["failing"] = failing_colour(s, fleet, args.session_ms, ctls)
             h.log(f"{kind} {n}+{n} failing colour: {row['failing']}")
         for p in ctls:
             p.stop()
@@ -376,28 +408,47 @@ def run_size(t, n, kind, args):
 
 
 def overflow(t, n, watch_s, args):
-    """n+n healthy stand-ins and one controller: is /status written once it passes ZooKeeper's
-    1 MB jute.maxbuffer (about 7,600 instances)? Counts the leader's write failures and
-    reconnects over watch_s seconds."""
+    """n+n healthy stand-ins and one controller: is /status written once the instances listed
+    in full would pass ZooKeeper's 1 MB jute.maxbuffer (about 7,600 instances)? Watches up to
+    watch_s seconds (less once converged); counts the leader's /status write failures and
+    reconnects, and records the time to converge, /status's size and what it left out."""
     zk = t.zookeeper()
     s = System(t, zk)
     s.flip("blue")
     fleet = Fleet(t, s, n, "standin", args.session_ms)
+    t0 = time.monotonic()
     ctl = s.controller("o1", resync="10m", session_timeout_ms=args.session_ms)
-    time.sleep(watch_s)
+    converged_s, st = None, None
+    while time.monotonic() - t0 < watch_s:
+        try:
+            st = s.status()
+        except h.ZkError:
+            st = None
+        if st and st.get("phase") == "converged" and st.get("applied") == "blue":
+            converged_s = round(time.monotonic() - t0, 1)
+            time.sleep(1)  # one more write, if any
+            break
+        time.sleep(0.5)
     log = ctl.log_text()
-    st = zstat(zk, s.root + "/status")
+    stat = zstat(zk, s.root + "/status")
+    st = retry(s.status) or {}
     r = {"per_color": n, "watch_s": watch_s,
-         "status_bytes": st and st["dataLength"], "status_version": st and st["version"],
-         "converged": "result=converged" in log or (retry(s.status) or {}).get("phase") ==
-         "converged",
+         "status_bytes": stat and stat["dataLength"], "status_version": stat and stat["version"],
+         "converged": converged_s is not None, "converged_s": converged_s,
+         "listed": len(st.get("instances", [])), "truncated": st.get("truncated", False),
+         "omitted": st.get("omitted"), "counts": st.get("counts"),
          "status_write_failed": log.count("event=status_write_failed"),
          "zk_disconnected": log.count("event=zk_disconnected"),
-         "calls_ok": log.count("event=instance_status"), "instances": 2 * n}
-    print(f"\n/status overflow check, {n}+{n} stand-ins, one controller, {watch_s} s: "
-          f"/status {r['status_bytes']} B (version {r['status_version']}), converged "
-          f"{r['converged']}, status_write_failed {r['status_write_failed']}, zk_disconnected "
-          f"{r['zk_disconnected']}, successful calls {r['calls_ok']} of {2 * n} needed")
+         "zk_call_slow": log.count("event=zk_call_slow"),
+         "calls_ok": log.count("event=instance_status"), "instances": 2 * n,
+         "rss_anon_kb": rss_anon_kb(ctl.pid)}
+    print(f"\n/status overflow check, {n}+{n} stand-ins, one controller, up to {watch_s} s: "
+          f"/status {r['status_bytes']} B (version {r['status_version']}), {r['listed']} "
+          f"instances listed, truncated {r['truncated']}, omitted {r['omitted']}; converged "
+          f"{r['converged']} ({converged_s} s after the controller started), "
+          f"status_write_failed {r['status_write_failed']}, zk_disconnected "
+          f"{r['zk_disconnected']}, zk_call_slow {r['zk_call_slow']}, successful calls "
+          f"{r['calls_ok']} of {2 * n} needed, leader RssAnon {r['rss_anon_kb']} kB")
     ctl.stop()
     fleet.stop()
     zk.stop()
@@ -469,20 +520,23 @@ def print_tables(res):
         print("\nEvery green agent answers 502 with a backend-failure reason; switch to green "
               "(batch 32): /status with a last_error on every green instance")
         print(f"{'instances':>10} {'bgctl rc':>9} {'bgctl ms':>9} {'phase':>9} {'blue UP*':>9} "
-              f"{'/status B':>10} {'B/inst':>7} {'last_error B':>13} {'/history B':>11}")
+              f"{'/status B':>10} {'B/inst':>7} {'last_error B':>13} {'/history B':>11} "
+              f"{'kill: elected':>14} {'blue UP again':>14}")
         for r in fr:
             x = r["failing"]
             print(f"{str(r['per_color']) + '+' + str(r['per_color']):>10} {x['bgctl_rc']:>9} "
                   f"{x['bgctl_ms']:>9} {x['phase']:>9} {x['blue_up']:>9} {x['status_bytes']:>10} "
                   f"{round(x['status_bytes'] / (2 * r['per_color'])):>7} "
-                  f"{x['last_error_bytes']:>13} {fmt(x['history_entry_bytes']):>11}")
+                  f"{x['last_error_bytes']:>13} {fmt(x['history_entry_bytes']):>11} "
+                  f"{fmt(x.get('takeover_elected_ms')):>14} {fmt(x.get('takeover_blue_up_ms')):>14}")
         x = max(fr, key=lambda r: r["per_color"])
         per_fail = (x["failing"]["status_bytes"] - (x.get("status_bytes_after") or 0) / 2) / \
             x["per_color"]
-        print(f"  a failing instance costs ~{per_fail:.0f} B of /status: with every instance "
-              f"failing, 1 MB is reached at about {int(0xfffff / per_fail)} instances.")
-        print("  * blue instances /status lists as UP when the step ended (the agents themselves "
-              "stay UP: after a leader change /status shows them UNKNOWN until re-asserted)")
+        print(f"  a failing instance costs ~{per_fail:.0f} B of /status (last_error cut to 120 B); "
+              f"past its 512 KB budget /status lists the failing ones first and counts the rest.")
+        print("  * blue instances /status counts UP when the switch was blocked. Then kill -9 of "
+              "the leader: ms from the kill to the standby's election, and to its /status "
+              "counting every blue instance UP again")
         print(f"  last_error example: {x['failing']['last_error'][:200]}")
     for r in rows:
         if r.get("error"):
@@ -494,8 +548,9 @@ def print_tables(res):
     if st:
         big = max(st, key=lambda r: r["per_color"])
         per = big["status_bytes_after"] / (2 * big["per_color"])
-        print(f"\n/status grows ~{per:.0f} B per instance: ZooKeeper's default jute.maxbuffer "
-              f"(1 MB - 1) is reached at about {int(0xfffff / per)} instances.")
+        print(f"\n/status grows ~{per:.0f} B per instance listed: past about "
+              f"{int(512 * 1024 / per)} instances it is kept under its 512 KB budget (settled "
+              f"instances counted, not listed), well inside ZooKeeper's 1 MB jute.maxbuffer.")
 
 
 def main():
@@ -510,12 +565,18 @@ def main():
                     help="skip the all-agents-fail /status size step")
     ap.add_argument("--pace-ms", type=float, default=10,
                     help="rolling re-registration of green, ms between two (0: skip)")
-    ap.add_argument("--out", default=str(HERE / "out" / "scale.json"))
+    ap.add_argument("--out", default=None,
+                    help="JSON results (default bench/out/scale.json; --overflow: "
+                         "bench/out/scale-overflow.json)")
     ap.add_argument("--overflow", type=int, metavar="N",
                     help="only the /status > 1 MB check: N+N healthy stand-ins (3900 is over)")
+    ap.add_argument("--watch", type=int, default=40, metavar="S",
+                    help="--overflow: watch at most S seconds (default 40)")
     ap.add_argument("--report", nargs="+", metavar="JSON",
                     help="only reprint the tables of earlier runs (rows of all files merged)")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = str(HERE / "out" / ("scale-overflow.json" if args.overflow else "scale.json"))
     if args.report:
         runs = [json.loads(Path(f).read_text()) for f in args.report]
         merged = dict(runs[0], rows=[r for run in runs for r in run["rows"]])
@@ -525,7 +586,9 @@ def main():
         return
     if args.overflow:
         with h.Test("bench-scale-overflow") as t:
-            overflow(t, args.overflow, 40, args)
+            r = overflow(t, args.overflow, args.watch, args)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"overflow": r}, indent=2))
         return
     res = {"rows": [], "flips": args.flips, "failovers": args.failovers,
            "session_ms": args.session_ms, "machine": {"nproc": os.cpu_count()},
