@@ -72,8 +72,12 @@ static void start(CURLM *multi, struct call *k, const struct bg_call_opts *o)
     }
     CURL *e = k->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->body);
+    if (k->req->probe) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->body);
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->hdrs);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->timeout_ms);
@@ -116,6 +120,20 @@ static void read_confirmation(struct bg_call_req *r, const char *resp, size_t le
     json_decref(j);
 }
 
+/* What a GET /v1/status says the agent has applied: its "status", trusted only when it does
+ * not say the change is still being applied or failed ("applied": false) or that a balancer
+ * has not seen it ("confirmed": false). */
+static void read_probe(struct bg_call_req *r, const char *resp, size_t len)
+{
+    r->seen = 0;
+    json_t *j = resp != NULL ? json_loadb(resp, len, 0, NULL) : NULL;
+    const char *st = json_string_value(json_object_get(j, "status"));
+    if (st != NULL && !json_is_false(json_object_get(j, "applied")) &&
+        !json_is_false(json_object_get(j, "confirmed")))
+        r->seen = strcmp(st, "UP") == 0 ? 1 : strcmp(st, "OUT_OF_SERVICE") == 0 ? 2 : 0;
+    json_decref(j);
+}
+
 /* Classify a finished transfer. Returns true when it may be retried. */
 static bool finish(struct call *k, CURLcode cc)
 {
@@ -138,7 +156,10 @@ static bool finish(struct call *k, CURLcode cc)
     if (code == 200) {
         r->result = BG_CALL_OK;
         r->error[0] = '\0';
-        read_confirmation(r, k->resp, k->resp_len);
+        if (r->probe)
+            read_probe(r, k->resp, k->resp_len);
+        else
+            read_confirmation(r, k->resp, k->resp_len);
         return false;
     }
     /* The agent's own words (its JSON "error", failing backend and "reason"), not its body. */

@@ -16,6 +16,7 @@ enum bg_call_result { BG_CALL_OK = 0, BG_CALL_FAILED, BG_CALL_STALE };
 struct bg_call_req {
     const char *endpoint; /* "http://host:port" or "https://host:port" */
     bool up;
+    bool probe; /* GET /v1/status (ask, change nothing) instead of PUT */
     /* out */
     enum bg_call_result result;
     int http_code;
@@ -27,6 +28,9 @@ struct bg_call_req {
     bool unconfirmed;
     int n_waiting;
     char waiting[BG_CALL_WAITING_MAX][BG_CALL_WAITING_LEN];
+    /* With probe and BG_CALL_OK: the status the agent says it has applied, every balancer
+     * having seen it (1 UP, 2 OUT_OF_SERVICE), or 0 when it says otherwise or does not say. */
+    int seen;
 };
 
 struct bg_call_opts {

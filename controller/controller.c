@@ -565,6 +565,7 @@ static int read_state(struct bg_ctl *c)
         struct bg_member *old = match[i] != SIZE_MAX ? &c->m[match[i]] : NULL;
         if (old != NULL) {
             m[i].known = old->known;
+            m[i].probed = old->probed;
             m[i].confirmed_ms = old->confirmed_ms;
             m[i].failures = old->failures;
             m[i].failed_ms = old->failed_ms;
@@ -581,6 +582,7 @@ static int read_state(struct bg_ctl *c)
                 m[i].retry_at_ms = 0; /* act on the news now, not after a backoff */
             }
         } else {
+            m[i].probed = !c->probe_read;
             bg_info("member_seen",
                     "color=%s id=%s czxid=%lld endpoint=%s healthy=%s problem=\"%s\"",
                     bg_color_name(m[i].color), m[i].lid, (long long)m[i].czxid,
@@ -598,6 +600,7 @@ static int read_state(struct bg_ctl *c)
     c->m = m;
     c->n = n;
     c->need_read = false;
+    c->probe_read = false;
     return BG_OK;
 }
 
@@ -989,6 +992,36 @@ static void confirmation(struct bg_member *m, const struct bg_call_req *r, enum 
              m->n_waiting > 0 ? m->waiting[0] : "", (long long)(now - m->unconfirmed_since_ms));
 }
 
+/* Ask a batch of members their status (GET /v1/status): what an agent says it has applied,
+ * every balancer having seen it, is known as if we had told it (and re-asserted at the next
+ * resync); any other answer, or none, leaves it unknown, to be told. Returns 0 or BG_ELOST. */
+static int probe(struct bg_ctl *c, const struct bg_plan *p, struct bg_call_req *req,
+                 struct bg_call_opts *o)
+{
+    for (size_t i = 0; i < p->n_idx; i++)
+        req[i].probe = true;
+    o->retries = 0; /* a failed question is answered by telling */
+    int64_t t0 = bg_now_ms();
+    int rc = bg_calls_run(c->multi, req, p->n_idx, o);
+    int64_t now = bg_now_ms();
+    size_t right = 0;
+    for (size_t i = 0; i < p->n_idx; i++) {
+        struct bg_member *m = &c->m[p->idx[i]];
+        m->probed = true;
+        if (req[i].result != BG_CALL_OK || req[i].seen == 0)
+            continue;
+        m->known = req[i].seen == 1 ? BG_KNOWN_UP : BG_KNOWN_OUT;
+        m->confirmed_ms = now;
+        m->unconfirmed = false;
+        m->n_waiting = 0;
+        right++;
+    }
+    bg_info("instances_probed", "asked=%zu known=%zu ms=%lld", p->n_idx, right,
+            (long long)(now - t0));
+    c->status_dirty = true;
+    return rc == BG_ELOST ? BG_ELOST : BG_OK;
+}
+
 /* Call a batch of members; update what we know. Returns 0, BG_ELOST or BG_ESTALE. */
 static int act(struct bg_ctl *c, const struct bg_plan *p)
 {
@@ -1009,6 +1042,11 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
                              .http_fd = c->http.fd,
                              .on_wake = on_wake,
                              .ctx = c};
+    if (p->action == BG_ACT_PROBE) {
+        int prc = probe(c, p, req, &o);
+        free(req);
+        return prc;
+    }
     int64_t t0 = bg_now_ms();
     int rc = bg_calls_run(c->multi, req, p->n_idx, &o);
     int64_t now = bg_now_ms();
@@ -1142,6 +1180,7 @@ static void reconcile(struct bg_ctl *c)
                                    .in_fallback = c->fallback,
                                    .never_served = c->applied == BG_COLOR_INVALID,
                                    .fallback_hold_ms = fallback_hold(c),
+                                   .probe_unknown = true,
                                    .proceed_unconfirmed = c->conf->sw.unconfirmed_proceed,
                                    .unconfirmed_timeout_ms = c->conf->sw.unconfirmed_timeout_ms};
         struct bg_plan p;
@@ -1154,8 +1193,10 @@ static void reconcile(struct bg_ctl *c)
         if (p.n_idx == 0)
             break;
         /* A new phase is written before its calls, which may wait for the balancers for
-         * seconds: /status must not say the previous switch's "converged" meanwhile. */
-        if (c->status_urgent) {
+         * seconds: /status must not say the previous switch's "converged" meanwhile. Not before
+         * asking the agents their status: a new leader's "switching" may be over once they
+         * have answered. */
+        if (c->status_urgent && p.action != BG_ACT_PROBE) {
             write_status(c);
             if (c->deposed)
                 break;
@@ -1315,6 +1356,7 @@ static bool become_leader(struct bg_ctl *c)
     c->leader = true;
     c->leader_since_wall = bg_wall_ms();
     c->need_read = true;
+    c->probe_read = true;
     c->status_version = -1;
     c->status_dirty = true;
     c->status_urgent = true;

@@ -30,6 +30,8 @@ struct bg_ctl {
     struct bg_member *m;
     size_t n;
     bool need_read;
+    bool probe_read; /* the members of the next read are asked their status first (a new
+                      * leader knows nothing of them); later ones are told at once */
     unsigned seen_events;
     enum bg_color desired;
     int64_t desired_since_ms; /* monotonic ms when desired last changed (a new switch) */

@@ -493,9 +493,32 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
     note_unhealthy(in, out);
 }
 
+/* Before telling agents anything, ask the ones whose status is unknown (a new leader knows
+ * nothing of any: re-sending every status made each takeover 2N confirmed changes). Every one
+ * at once: asking changes nothing, so batch_size does not apply. Those that cannot be asked
+ * stay unknown and are told as before: an instance whose state is unknown is still called. */
+static void probe_first(const struct bg_plan_input *in, struct bg_plan *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < in->n && n < BG_PLAN_MAX_BATCH; i++) {
+        const struct bg_member *m = &in->m[i];
+        if (usable(m) && m->known == BG_KNOWN_NONE && !m->probed && m->failures == 0)
+            out->idx[n++] = i;
+    }
+    if (n == 0)
+        return;
+    out->n_idx = n;
+    out->action = BG_ACT_PROBE;
+    size_t len = strlen(out->reason);
+    snprintf(out->reason + len, sizeof(out->reason) - len,
+             "; asking %zu agent(s) their status first", n);
+}
+
 void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
 {
     decide(in, out);
+    if (in->probe_unknown && out->action != BG_ACT_NONE)
+        probe_first(in, out);
     /* The reason quotes ids and agents' errors and is cut at its size: never inside a
      * character (it is written into /status and /history as JSON). */
     bg_utf8_trim_end(out->reason);

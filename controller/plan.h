@@ -41,6 +41,7 @@ struct bg_member {
     int failures;             /* consecutive failed calls */
     int64_t failed_ms;        /* monotonic ms of the last failed call */
     int64_t retry_at_ms;      /* do not call before this (backoff after failures) */
+    bool probed;              /* asked its status since we lead (or came later: not asked) */
     char last_error[256];
     /* The agent applied `known`, but a balancer that counts has not seen it yet (the agent's
      * answer said "confirmed": false). An agent that does not say counts as confirmed. */
@@ -69,6 +70,8 @@ struct bg_plan_input {
                                * what is UP but puts no standby instance into service */
     int64_t fallback_hold_ms; /* while in fallback: how long a desired-colour instance must stay
                                * healthy before the switch is tried again (flap damping) */
+    bool probe_unknown;       /* ask agents whose status is unknown (and not probed) before
+                               * telling them: a new leader (bench/README scale item 3) */
     bool proceed_unconfirmed; /* switch.unconfirmed: proceed (false: hold) */
     int64_t unconfirmed_timeout_ms; /* held this long: blocked, still holding (0: no bound) */
 };
@@ -80,7 +83,9 @@ struct bg_plan_input {
 struct bg_plan {
     enum bg_phase phase;
     char reason[512];
-    enum { BG_ACT_NONE = 0, BG_ACT_UP, BG_ACT_OUT } action;
+    /* PROBE: ask the agents their status (GET), change nothing; the plan is made again with
+     * what they said. */
+    enum { BG_ACT_NONE = 0, BG_ACT_UP, BG_ACT_OUT, BG_ACT_PROBE } action;
     size_t idx[BG_PLAN_MAX_BATCH]; /* members to call now (indices into input.m) */
     size_t n_idx;
     int64_t wake_at_ms; /* re-plan by then even if nothing happens (0: no deadline) */

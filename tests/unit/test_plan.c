@@ -866,6 +866,43 @@ static void test_plan_takeover_mid_switch_reasserts_the_old_colour(void **state)
     assert_int_equal(r.switching_after_blocked, 0);
 }
 
+static void test_plan_takeover_asks_before_telling(void **state)
+{
+    (void)state;
+    /* bench/README, defects at scale, item 3: a new leader re-sent the status to every
+     * instance (2N confirmed changes). Now it first asks the agents it knows nothing of (a GET:
+     * no backend work), every one at once whatever batch_size, and tells only the ones whose
+     * answer is not the target; an agent that cannot be asked is told as before. */
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_NONE), mk("b2", BG_BLUE, BG_KNOWN_NONE),
+                            mk("g1", BG_GREEN, BG_KNOWN_NONE), mk("g2", BG_GREEN, BG_KNOWN_NONE)};
+    struct bg_plan_input in = input(BG_BLUE, m, 4);
+    in.probe_unknown = true;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_PROBE);
+    assert_int_equal(p.n_idx, 4);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_non_null(strstr(p.reason, "asking 4 agent(s) their status first"));
+    /* The answers: b1 UP, g1 and g2 OUT_OF_SERVICE; b2 could not be asked. */
+    for (int i = 0; i < 4; i++)
+        m[i].probed = true;
+    m[0].known = BG_KNOWN_UP;
+    m[2].known = m[3].known = BG_KNOWN_OUT;
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_int_equal(p.n_idx, 1);
+    assert_string_equal(m[p.idx[0]].id, "b2");
+    m[1].known = BG_KNOWN_UP;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_int_equal(p.n_idx, 0);
+    /* Without probe_unknown (tests, and members that came after the takeover): told at once. */
+    struct bg_member n[] = {mk("b1", BG_BLUE, BG_KNOWN_NONE)};
+    in = input(BG_BLUE, n, 1);
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_UP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -895,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_plan_failing_colour_batch_is_blocked_after_one_sweep),
         cmocka_unit_test(test_plan_failures_before_the_switch_are_tried_again),
         cmocka_unit_test(test_plan_takeover_mid_switch_reasserts_the_old_colour),
+        cmocka_unit_test(test_plan_takeover_asks_before_telling),
         cmocka_unit_test(test_plan_default_batch_is_whole_phase),
         cmocka_unit_test(test_plan_default_batch_caps_at_max),
         cmocka_unit_test(test_plan_unconfirmed_up_holds_the_break),
