@@ -493,14 +493,18 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
     note_unhealthy(in, out);
 }
 
+/* Questions asked at once: asking changes nothing, so batch_size does not apply; but each is
+ * a transfer with its buffers, and the memory of a peak stays with the process. */
+#define PROBE_BATCH 64
+
 /* Before telling agents anything, ask the ones whose status is unknown (a new leader knows
- * nothing of any: re-sending every status made each takeover 2N confirmed changes). Every one
- * at once: asking changes nothing, so batch_size does not apply. Those that cannot be asked
- * stay unknown and are told as before: an instance whose state is unknown is still called. */
+ * nothing of any: re-sending every status made each takeover 2N confirmed changes). Those
+ * that cannot be asked stay unknown and are told as before: an instance whose state is
+ * unknown is still called. */
 static void probe_first(const struct bg_plan_input *in, struct bg_plan *out)
 {
     size_t n = 0;
-    for (size_t i = 0; i < in->n && n < BG_PLAN_MAX_BATCH; i++) {
+    for (size_t i = 0; i < in->n && n < PROBE_BATCH; i++) {
         const struct bg_member *m = &in->m[i];
         if (usable(m) && m->known == BG_KNOWN_NONE && !m->probed && m->failures == 0)
             out->idx[n++] = i;

@@ -871,7 +871,7 @@ static void test_plan_takeover_asks_before_telling(void **state)
     (void)state;
     /* bench/README, defects at scale, item 3: a new leader re-sent the status to every
      * instance (2N confirmed changes). Now it first asks the agents it knows nothing of (a GET:
-     * no backend work), every one at once whatever batch_size, and tells only the ones whose
+     * no backend work), many at once whatever batch_size, and tells only the ones whose
      * answer is not the target; an agent that cannot be asked is told as before. */
     struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_NONE), mk("b2", BG_BLUE, BG_KNOWN_NONE),
                             mk("g1", BG_GREEN, BG_KNOWN_NONE), mk("g2", BG_GREEN, BG_KNOWN_NONE)};
