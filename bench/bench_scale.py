@@ -441,14 +441,16 @@ def overflow(t, n, watch_s, args):
          "zk_disconnected": log.count("event=zk_disconnected"),
          "zk_call_slow": log.count("event=zk_call_slow"),
          "calls_ok": log.count("event=instance_status"), "instances": 2 * n,
+         "asked": sum(int(x) for x in re.findall(r"event=instances_probed asked=(\d+)", log)),
          "rss_anon_kb": rss_anon_kb(ctl.pid)}
     print(f"\n/status overflow check, {n}+{n} stand-ins, one controller, up to {watch_s} s: "
           f"/status {r['status_bytes']} B (version {r['status_version']}), {r['listed']} "
           f"instances listed, truncated {r['truncated']}, omitted {r['omitted']}; converged "
           f"{r['converged']} ({converged_s} s after the controller started), "
           f"status_write_failed {r['status_write_failed']}, zk_disconnected "
-          f"{r['zk_disconnected']}, zk_call_slow {r['zk_call_slow']}, successful calls "
-          f"{r['calls_ok']} of {2 * n} needed, leader RssAnon {r['rss_anon_kb']} kB")
+          f"{r['zk_disconnected']}, zk_call_slow {r['zk_call_slow']}, status PUTs "
+          f"{r['calls_ok']} and questions (GET) {r['asked']} for {2 * n} instances, leader "
+          f"RssAnon {r['rss_anon_kb']} kB")
     ctl.stop()
     fleet.stop()
     zk.stop()
