@@ -184,8 +184,7 @@ static int zk_start(struct bg_zk *z, zhandle_t *old)
     int rc = pthread_create(&z->opener, NULL, opener_main, ctx);
     if (rc != 0) {
         atomic_store(&z->opening, false);
-        bg_error("zk_init_failed", "connect=%s reason=\"no thread: %s\"", z->connect,
-                 strerror(rc));
+        bg_error("zk_init_failed", "connect=%s reason=\"no thread: %s\"", z->connect, strerror(rc));
         if (old != NULL)
             zookeeper_close(old);
         ctx_free(&z->closing_ctx);
@@ -258,7 +257,6 @@ static void *closer_main(void *arg)
     atomic_store(&k->done, true);
     return NULL;
 }
-
 
 /* The contexts of a session abandoned to its still-running threads at exit (bg_zk_close). */
 static struct zk_ctx *zk_left_behind[3];
@@ -678,16 +676,16 @@ static bool call_wait(struct bg_zk *z, struct zk_call *k, int src, const char *w
      * long as the library lets it (it fails calls itself once the connection is lost); the
      * hook says when to give up (stopping). Without one, the turn's budget bounds it. */
     bool hooked = z->wait_hook != NULL;
-    int64_t limit = hooked || !z->ticking ? z->timeout_ms + 2000LL
-                                          : BG_ZK_BUDGET_MS - z->tick_waited_ms;
+    int64_t limit =
+        hooked || !z->ticking ? z->timeout_ms + 2000LL : BG_ZK_BUDGET_MS - z->tick_waited_ms;
     int64_t deadline = t0 + limit;
     pthread_mutex_lock(&call_mu);
     while (!k->done) {
         int64_t now = bg_now_ms();
         if (now >= deadline)
             break;
-        int64_t slice = hooked && deadline - now > BG_ZK_HOOK_SLICE_MS ? BG_ZK_HOOK_SLICE_MS
-                                                                        : deadline - now;
+        int64_t slice =
+            hooked && deadline - now > BG_ZK_HOOK_SLICE_MS ? BG_ZK_HOOK_SLICE_MS : deadline - now;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += slice / 1000;
@@ -738,8 +736,7 @@ static void call_finish(struct zk_call *k)
     pthread_mutex_unlock(&call_mu);
 }
 
-int bg_zk_get(struct bg_zk *z, const char *path, int watch, char *buf, int *len,
-              struct Stat *st)
+int bg_zk_get(struct bg_zk *z, const char *path, int watch, char *buf, int *len, struct Stat *st)
 {
     int rc = call_admit(z);
     if (rc != ZOK)
@@ -814,7 +811,8 @@ int bg_zk_create(struct bg_zk *z, const char *path, const char *data, int len,
         return rc;
     bool adopted;
     struct zk_call *k = call_for(
-        z, bg_xasprintf("create %d %lx %p %s", flags, data_hash(data, len), (const void *)acl, path),
+        z,
+        bg_xasprintf("create %d %lx %p %s", flags, data_hash(data, len), (const void *)acl, path),
         0, &adopted);
     int src = adopted ? ZOK : zoo_acreate(z->zh, path, data, len, acl, flags, on_string, k);
     if (call_wait(z, k, src, "create", path, &rc)) {

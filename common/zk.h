@@ -58,12 +58,12 @@ struct bg_zk {
     atomic_uint live_generation; /* the handle whose events count */
     int64_t open_retry_ms;       /* monotonic ms before which a failed open is not retried */
     /* Main loop only. */
-    bool (*wait_hook)(void *ctx);  /* run every BG_ZK_HOOK_SLICE_MS while a call waits */
+    bool (*wait_hook)(void *ctx); /* run every BG_ZK_HOOK_SLICE_MS while a call waits */
     void *wait_ctx;
     bool in_hook;
-    int64_t tick_waited_ms;        /* time spent waiting for answers since bg_zk_tick */
-    bool ticking;                  /* bg_zk_tick was called: calls are budgeted */
-    unsigned long n_call_timeouts; /* calls that returned ZOPERATIONTIMEOUT */
+    int64_t tick_waited_ms;               /* time spent waiting for answers since bg_zk_tick */
+    bool ticking;                         /* bg_zk_tick was called: calls are budgeted */
+    unsigned long n_call_timeouts;        /* calls that returned ZOPERATIONTIMEOUT */
     struct zk_call *late[BG_ZK_LATE_MAX]; /* timed-out calls whose answers a retry takes */
     int n_late;
     char *ensured[BG_ZK_ENSURED_MAX]; /* persistent paths bg_zk_ensure made or found */
@@ -104,8 +104,7 @@ void bg_zk_tick(struct bg_zk *z);
 /* Bounded versions of the library's synchronous calls (same arguments and results, but
  * ZOPERATIONTIMEOUT when the budget ran out and ZCONNECTIONLOSS while no session is open).
  * st may be NULL for exists/set2; out may be NULL for create. */
-int bg_zk_get(struct bg_zk *z, const char *path, int watch, char *buf, int *len,
-              struct Stat *st);
+int bg_zk_get(struct bg_zk *z, const char *path, int watch, char *buf, int *len, struct Stat *st);
 int bg_zk_exists(struct bg_zk *z, const char *path, int watch, struct Stat *st);
 int bg_zk_children(struct bg_zk *z, const char *path, int watch, struct String_vector *kids);
 int bg_zk_children2(struct bg_zk *z, const char *path, int watch, struct String_vector *kids,

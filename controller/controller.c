@@ -676,7 +676,7 @@ static void write_status(struct bg_ctl *c)
             rc = bg_zk_exists(&c->zk, path, 0, &st);
             if (rc == ZNONODE) {
                 rc = bg_zk_create(&c->zk, path, data, (int)strlen(data), bg_zk_acl(&c->zk), 0, NULL,
-                                0);
+                                  0);
                 if (rc == ZOK)
                     c->status_version = 0;
                 continue;
@@ -792,7 +792,7 @@ static void history_append(struct bg_ctl *c, const char *result)
     char *data = bg_json_dumps_safe(j, JSON_COMPACT, "history");
     json_decref(j);
     int rc = bg_zk_create(&c->zk, path, data, (int)strlen(data), bg_zk_acl(&c->zk), ZOO_SEQUENCE,
-                        NULL, 0);
+                          NULL, 0);
     free(data);
     if (rc != ZOK)
         bg_warn("history_write_failed", "rc=%s", zerror(rc));
@@ -1296,7 +1296,7 @@ static int join_election(struct bg_ctl *c)
     json_decref(j);
     int rc =
         bg_zk_create(&c->zk, prefix, data, (int)strlen(data), bg_zk_acl(&c->zk),
-                   ZOO_EPHEMERAL | ZOO_SEQUENCE, c->election_node, (int)sizeof(c->election_node));
+                     ZOO_EPHEMERAL | ZOO_SEQUENCE, c->election_node, (int)sizeof(c->election_node));
     free(data);
     if (rc != ZOK) {
         c->election_node[0] = '\0';

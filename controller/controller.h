@@ -40,9 +40,9 @@ struct bg_ctl {
     struct node_entry *nodes[2]; /* the nodes of /blue and /green as last read (by name) */
     size_t n_nodes[2];
     unsigned seen_node_changes; /* a node changed or a batch of reads was answered since */
-    bool fallback;             /* the last plan fell back to the other colour */
-    int fallbacks;             /* recent fallbacks (damping: each doubles the hold) */
-    int64_t fallback_end_ms;   /* monotonic ms when the last fallback ended (0: none) */
+    bool fallback;              /* the last plan fell back to the other colour */
+    int fallbacks;              /* recent fallbacks (damping: each doubles the hold) */
+    int64_t fallback_end_ms;    /* monotonic ms when the last fallback ended (0: none) */
 
     /* Outcome of the last plan. */
     enum bg_phase phase;
