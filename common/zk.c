@@ -655,6 +655,52 @@ static int call_admit(struct bg_zk *z)
     return ZOK;
 }
 
+bool bg_zk_wait_until(struct bg_zk *z, pthread_mutex_t *mu, pthread_cond_t *cv,
+                      bool (*done)(void *arg), void *arg)
+{
+    int64_t t0 = bg_now_ms();
+    /* With a wait hook the daemon stays responsive while it waits, so the wait may last as
+     * long as the library lets a call (it fails calls itself once the connection is lost);
+     * the hook says when to give up (stopping). Without one, the turn's budget bounds it. */
+    bool hooked = z->wait_hook != NULL;
+    int64_t limit =
+        hooked || !z->ticking ? z->timeout_ms + 2000LL : BG_ZK_BUDGET_MS - z->tick_waited_ms;
+    int64_t deadline = t0 + limit;
+    while (!done(arg)) {
+        int64_t now = bg_now_ms();
+        if (now >= deadline)
+            break;
+        int64_t slice =
+            hooked && deadline - now > BG_ZK_HOOK_SLICE_MS ? BG_ZK_HOOK_SLICE_MS : deadline - now;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += slice / 1000;
+        ts.tv_nsec += (slice % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(cv, mu, &ts) != ETIMEDOUT || done(arg) || !hooked)
+            continue;
+        /* Serve the daemon's HTTP (and notice a stop) while the answer is due. */
+        pthread_mutex_unlock(mu);
+        z->in_hook = true;
+        bool go_on = z->wait_hook(z->wait_ctx);
+        z->in_hook = false;
+        pthread_mutex_lock(mu);
+        if (!go_on)
+            break;
+    }
+    z->tick_waited_ms += bg_now_ms() - t0;
+    return done(arg);
+}
+
+/* call_mu held. */
+static bool call_answered(void *arg)
+{
+    return ((struct zk_call *)arg)->done;
+}
+
 /* Submitted (src is what zoo_a* returned): wait for the answer within the budget. True when
  * it was answered: *rc is the server's result, and call_mu stays HELD so the caller can copy
  * the results out of k before call_finish(k). False: *rc is the error (not submitted, or
@@ -672,40 +718,8 @@ static bool call_wait(struct bg_zk *z, struct zk_call *k, int src, const char *w
         return false;
     }
     int64_t t0 = bg_now_ms();
-    /* With a wait hook the daemon stays responsive while it waits, so the call may take as
-     * long as the library lets it (it fails calls itself once the connection is lost); the
-     * hook says when to give up (stopping). Without one, the turn's budget bounds it. */
-    bool hooked = z->wait_hook != NULL;
-    int64_t limit =
-        hooked || !z->ticking ? z->timeout_ms + 2000LL : BG_ZK_BUDGET_MS - z->tick_waited_ms;
-    int64_t deadline = t0 + limit;
     pthread_mutex_lock(&call_mu);
-    while (!k->done) {
-        int64_t now = bg_now_ms();
-        if (now >= deadline)
-            break;
-        int64_t slice =
-            hooked && deadline - now > BG_ZK_HOOK_SLICE_MS ? BG_ZK_HOOK_SLICE_MS : deadline - now;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += slice / 1000;
-        ts.tv_nsec += (slice % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        if (pthread_cond_timedwait(&k->cv, &call_mu, &ts) != ETIMEDOUT || k->done || !hooked)
-            continue;
-        /* Serve the daemon's HTTP (and notice a stop) while the answer is due. */
-        pthread_mutex_unlock(&call_mu);
-        z->in_hook = true;
-        bool go_on = z->wait_hook(z->wait_ctx);
-        z->in_hook = false;
-        pthread_mutex_lock(&call_mu);
-        if (!go_on)
-            break;
-    }
-    z->tick_waited_ms += bg_now_ms() - t0;
+    bg_zk_wait_until(z, &call_mu, &k->cv, call_answered, k);
     if (k->done) {
         *rc = k->rc;
         return true; /* call_mu held */

@@ -99,6 +99,12 @@ enum bg_zk_health bg_zk_check(struct bg_zk *z);
  * turn's budget does not apply: slow answers still get through. */
 #define BG_ZK_HOOK_SLICE_MS 50
 void bg_zk_set_wait_hook(struct bg_zk *z, bool (*hook)(void *ctx), void *ctx);
+/* Wait on cv (mu held by the caller, and held again on return) until done(arg), as the calls
+ * below wait for their answers: running the wait hook every BG_ZK_HOOK_SLICE_MS, or within
+ * what is left of the turn's budget without one. For batches of asynchronous calls made
+ * with zh directly. Returns done(arg). */
+bool bg_zk_wait_until(struct bg_zk *z, pthread_mutex_t *mu, pthread_cond_t *cv,
+                      bool (*done)(void *arg), void *arg);
 /* A new turn of the main loop: the calls' time budget starts again. */
 void bg_zk_tick(struct bg_zk *z);
 /* Bounded versions of the library's synchronous calls (same arguments and results, but

@@ -362,44 +362,20 @@ static struct node_batch *nodes_send(struct bg_ctl *c, const char *dir, struct n
  * HTTP every BG_ZK_HOOK_SLICE_MS, and saying when to give up) as long as the library lets
  * them; without one, within what is left of the turn's budget. Then let go of the batch
  * (answers that come later are taken by the next read). */
+/* node_mu held. */
+static bool batch_answered(void *arg)
+{
+    return ((struct node_batch *)arg)->pending == 0;
+}
+
 static void nodes_wait(struct bg_ctl *c, struct node_batch *b)
 {
     if (b == NULL)
         return;
-    struct bg_zk *z = &c->zk;
-    bool hooked = z->wait_hook != NULL;
-    int64_t t0 = bg_now_ms();
-    int64_t deadline =
-        t0 + (hooked || !z->ticking ? z->timeout_ms + 2000LL : BG_ZK_BUDGET_MS - z->tick_waited_ms);
     pthread_mutex_lock(&node_mu);
-    while (b->pending > 0) {
-        int64_t now = bg_now_ms();
-        if (now >= deadline)
-            break;
-        int64_t slice =
-            hooked && deadline - now > BG_ZK_HOOK_SLICE_MS ? BG_ZK_HOOK_SLICE_MS : deadline - now;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += slice / 1000;
-        ts.tv_nsec += (slice % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        if (pthread_cond_timedwait(&node_cv, &node_mu, &ts) != ETIMEDOUT || b->pending == 0 ||
-            !hooked)
-            continue;
-        pthread_mutex_unlock(&node_mu);
-        z->in_hook = true;
-        bool go_on = z->wait_hook(z->wait_ctx);
-        z->in_hook = false;
-        pthread_mutex_lock(&node_mu);
-        if (!go_on)
-            break;
-    }
+    bg_zk_wait_until(&c->zk, &node_mu, &node_cv, batch_answered, b);
     node_batch_unref_locked(b);
     pthread_mutex_unlock(&node_mu);
-    z->tick_waited_ms += bg_now_ms() - t0;
 }
 
 /* Take the answers of a colour's reads: parsed, found gone (dropped), or to be sent again.
