@@ -3,10 +3,15 @@
 import collections
 import json
 import signal
+import sys
 import threading
 import time
+from pathlib import Path
 
 import harness as h
+
+
+STANDIN = Path(__file__).resolve().parents[1] / "tools" / "standin_agents.py"
 
 
 class Agent:
@@ -64,6 +69,18 @@ class System:
         a = Agent(self, id, color, token=self.token_file, **kw)
         self.agents.append(a)
         return a.start() if start else a
+
+    def standins(self, color, count, *extra, session_ms=15000):
+        """count lightweight stand-in agents of one colour in one process
+        (tests/tools/standin_agents.py: the agent API and node, nothing else); extra: its
+        options (e.g. "--fail-http", "502"). Returns the Proc; its .stats_url gives the
+        stand-ins' counters (GET)."""
+        p = self.t.proc([sys.executable, str(STANDIN), "--zk", self.zk.connect, "--root",
+                         self.root, "--color", color, "--count", str(count), "--session-ms",
+                         str(session_ms), *extra], name=f"standin-{color}")
+        m = p.wait_log(r"standin_ready .*ports=(\d+)\.\.", timeout=60)
+        p.stats_url = f"http://127.0.0.1:{m.group(1)}/standin/stats"
+        return p
 
     def controller(self, id, **switch):
         conf = h.write_controller_conf(self.t.dir, self.zk, self.root, id=id,

@@ -13,23 +13,16 @@ retries go on, and leave one /history entry; blue stays UP. Item 5: last_error i
 "error", backend and "reason", not its JSON body with the quotes turned into '?'."""
 
 import re
-import sys
 import time
-from pathlib import Path
 
 import harness as h
 from bgsys import System
 
-STANDIN = Path(__file__).resolve().parents[1] / "tools" / "standin_agents.py"
 N = 20
 
 
 def standins(t, s, color, *extra):
-    p = t.proc([sys.executable, str(STANDIN), "--zk", s.zk.connect, "--root", s.root,
-                "--color", color, "--count", str(N), "--session-ms", "15000", *extra],
-               name=f"standin-{color}")
-    p.wait_log(r"standin_ready", timeout=60)
-    return p
+    return s.standins(color, N, *extra)
 
 
 def test(t):

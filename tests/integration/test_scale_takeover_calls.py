@@ -12,22 +12,15 @@ leader must repair exactly those two (2 PUTs, not 100) and converge."""
 import json
 import re
 import signal
-import sys
-from pathlib import Path
 
 import harness as h
 from bgsys import System
 
-STANDIN = Path(__file__).resolve().parents[1] / "tools" / "standin_agents.py"
 N = 50
 
 
 def standins(t, s, color):
-    p = t.proc([sys.executable, str(STANDIN), "--zk", s.zk.connect, "--root", s.root,
-                "--color", color, "--count", str(N), "--session-ms", "15000"],
-               name=f"standin-{color}")
-    m = p.wait_log(r"standin_ready .*ports=(\d+)\.\.", timeout=60)
-    return f"http://127.0.0.1:{m.group(1)}/standin/stats"
+    return s.standins(color, N).stats_url
 
 
 def stats(urls):
