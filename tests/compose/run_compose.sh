@@ -159,7 +159,7 @@ else
     say "cached: $BASE_TAR"
 fi
 if ! podman image exists docker.io/library/debian:12; then
-    podman import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    podman import -q --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["bash"]' "$BASE_TAR" docker.io/library/debian:12 >/dev/null ||
         fail "podman import of $BASE_TAR"
 fi
