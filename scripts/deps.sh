@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deps.sh -- install the Debian packages bluegreen builds, tests and demos with (only the
-# missing ones). Needs root or sudo. Usage: scripts/deps.sh [--demo|--test]
+# missing ones). Needs root or sudo. Usage: scripts/deps.sh [--demo|--test|--compose]
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libzookeeper-mt-dev libcurl4-openssl-dev libyaml-dev
@@ -9,7 +9,17 @@ pkgs=(build-essential cmake pkg-config libzookeeper-mt-dev libcurl4-openssl-dev 
 if [ "${1:-}" = "--demo" ]; then
     pkgs+=(haproxy)
 fi
+# The docker demo run with podman (tests/compose/run_compose.sh, a stage of scripts/test.sh):
+# podman-compose; runc (crun refuses these machines' hybrid cgroup layout); debootstrap for the
+# debian:12 base; the CNI network backend with the dnsname plugin (Debian 12's aardvark-dns
+# stalls DNS for seconds when containers start or stop).
+compose_pkgs=(podman podman-compose runc debootstrap containernetworking-plugins
+              golang-github-containernetworking-plugin-dnsname)
+if [ "${1:-}" = "--compose" ]; then
+    pkgs+=("${compose_pkgs[@]}")
+fi
 if [ "${1:-}" = "--test" ]; then
+    pkgs+=("${compose_pkgs[@]}")
     # Real balancers and load for the tests; sanitizer runtimes; formatting check; the npm
     # client used to check the Eureka double; gnuplot for the benchmark plots; clang with the
     # libFuzzer and sanitizer runtimes (libclang_rt.fuzzer-x86_64.a) for fuzz/.

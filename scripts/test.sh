@@ -3,6 +3,7 @@
 # tests (unit, integration, slow), an ASan+UBSan build with unit and integration tests, and a
 # TSan build with unit tests and the threaded daemons' integration tests, the Debian package
 # (built, lintian, installed, run and purged: scripts/package.sh, tests/package/check_package.sh),
+# the docker demo built and run with podman-compose, flipped and checked (tests/compose/run_compose.sh),
 # and a clang build of the libFuzzer targets (fuzz/), each run time-boxed (BG_FUZZ_TIME seconds,
 # default 60; a crash fails and prints its reproducer).
 # Usage: scripts/test.sh [--quick]   (--quick: only the -Werror build, unit+integration)
@@ -85,6 +86,25 @@ run_package() { # the Debian package: build + lintian, then install, run the ins
     return "$rc"
 }
 
+run_compose() { # the docker demo: images built with podman (debootstrapped debian:12, stand-in
+    # zookeeper/haproxy), podman-compose up, flip with bgctl, check who answers, down
+    # (tests/compose/run_compose.sh, root only); counts as one test
+    local t0=$SECONDS passed=0 failed=0 rc=0 note="" crc
+    set +e
+    tests/compose/run_compose.sh build/compose
+    crc=$?
+    set -e
+    case $crc in
+    0) passed=1 ;;
+    77) note=", skipped: not root or podman cannot run" ;;
+    *) failed=1 rc=1 ;;
+    esac
+    total_pass=$((total_pass + passed))
+    total_fail=$((total_fail + failed))
+    summary+=("compose: $passed passed, $failed failed ($((SECONDS - t0)) s$note)")
+    return "$rc"
+}
+
 status=0
 echo "== format check"
 if command -v clang-format >/dev/null; then
@@ -105,6 +125,9 @@ else
 
     echo "== Debian package: build, lintian, install, run the installed binaries, purge"
     run_package || status=1
+
+    echo "== docker demo with podman-compose: build, up, flip with bgctl, check, down"
+    run_compose || status=1
 
     echo "== ASan+UBSan build, unit + integration"
     build build/asan -DCMAKE_BUILD_TYPE=Debug -DBG_SANITIZE=ON
