@@ -141,12 +141,14 @@ mirror=${BG_DEBIAN_MIRROR:-}
 if [ -z "$mirror" ]; then
     mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
         /etc/apt/sources.list.d/*.sources 2>/dev/null |
-        grep -oE '(^deb|^URIs:) +https?://[^ ]+' | grep -v security | head -1 |
-        awk '{print $2}') || true
+        grep -oE '^(deb|URIs:)( +\[[^]]*\])? +https?://[^ ]+' | grep -v security | head -1 |
+        awk '{print $NF}') || true
     mirror=${mirror:-http://deb.debian.org/debian}
 fi
 if [ ! -s "$BASE_TAR" ]; then
     say "debootstrap from $mirror"
+    # An interrupted debootstrap may have left proc/sys mounted in its tree: unmount first.
+    findmnt -rn -o TARGET | grep "^$W/rootfs/" | sort -r | xargs -r umount -l || true
     rm -rf "$W/rootfs"
     debootstrap --variant=minbase bookworm "$W/rootfs" "$mirror" >"$W/debootstrap.log" 2>&1 ||
         { tail -20 "$W/debootstrap.log"; fail "debootstrap failed (log: $W/debootstrap.log)"; }
@@ -238,8 +240,10 @@ case $body in blue-[12]*) say "host port: $body" ;; *) fail "host port answered 
 
 if [ "${BG_COMPOSE_KEEP:-0}" = 1 ]; then
     trap - EXIT
-    say "BG_COMPOSE_KEEP=1: left running (CONTAINERS_CONF=$CONTAINERS_CONF" \
-        "CONTAINERS_STORAGE_CONF=$CONTAINERS_STORAGE_CONF podman-compose -p $PROJECT -f $COMPOSE_FILE down)"
+    say "BG_COMPOSE_KEEP=1: left running; to stop it:"
+    echo "  CONTAINERS_CONF=$CONTAINERS_CONF CONTAINERS_STORAGE_CONF=$CONTAINERS_STORAGE_CONF" \
+        "CONTAINERS_REGISTRIES_CONF=$CONTAINERS_REGISTRIES_CONF" \
+        "podman-compose -p $PROJECT -f $COMPOSE_FILE down"
     exit 0
 fi
 step "podman-compose down"
