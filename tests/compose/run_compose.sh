@@ -30,7 +30,6 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 W=${1:-$REPO/build/compose}
 N=${BG_COMPOSE_REQUESTS:-40}
-PROJECT=bgcompose
 COMPOSE_FILE=$REPO/docker/compose.yaml
 T0=$SECONDS
 step_t0=$SECONDS
@@ -66,8 +65,12 @@ done
 
 mkdir -p "$W"
 W=$(cd "$W" && pwd)
-# podman's state that must live on tmpfs (reboot detection) goes to /run, one per work dir.
-RUNDIR=/run/bg-compose-$(printf '%s' "$W" | md5sum | cut -c1-12)
+# One per work dir (two work dirs may run at once): the compose project (its containers, CNI
+# network and its IPAM state in /var/lib/cni) and podman's state that must live on tmpfs
+# (reboot detection), in /run.
+wid=$(printf '%s' "$W" | md5sum | cut -c1-8)
+PROJECT=bgcompose$wid
+RUNDIR=/run/bg-compose-$wid
 mkdir -p "$W/cni" "$RUNDIR"
 cat >"$W/containers.conf" <<CONF
 # Written by tests/compose/run_compose.sh; private to its runs.
@@ -135,7 +138,7 @@ step "leftovers of an earlier run"
 compose down -t 2 >/dev/null 2>&1 || true
 podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
 
-step "debian:12 base image (debootstrap --variant=minbase bookworm, cached)"
+step "debian:12 base image (debootstrap --variant=minbase bookworm; the tarball is cached)"
 BASE_TAR=$W/debian-12-minbase.tar
 mirror=${BG_DEBIAN_MIRROR:-}
 if [ -z "$mirror" ]; then
