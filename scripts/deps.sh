@@ -10,10 +10,11 @@ if [ "${1:-}" = "--demo" ]; then
     pkgs+=(haproxy)
 fi
 # The docker demo run with podman (tests/compose/run_compose.sh, a stage of scripts/test.sh):
-# podman-compose; runc (crun refuses these machines' hybrid cgroup layout); debootstrap for the
-# debian:12 base; the CNI network backend with the dnsname plugin (Debian 12's aardvark-dns
-# stalls DNS for seconds when containers start or stop).
-compose_pkgs=(podman podman-compose runc debootstrap containernetworking-plugins
+# podman-compose; docker-compose (Debian's 1.29, only to check the compose file against Docker
+# Compose's schema: no Docker engine); runc (crun refuses these machines' hybrid cgroup
+# layout); debootstrap for the debian:12 base; the CNI network backend with the dnsname plugin
+# (Debian 12's aardvark-dns stalls DNS for seconds when containers start or stop).
+compose_pkgs=(podman podman-compose docker-compose runc debootstrap containernetworking-plugins
               golang-github-containernetworking-plugin-dnsname)
 if [ "${1:-}" = "--compose" ]; then
     pkgs+=("${compose_pkgs[@]}")

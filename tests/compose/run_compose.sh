@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run_compose.sh -- build and run the docker demo (docker/compose.yaml) with podman and
 # podman-compose, as CI does on a Debian 12 machine that reaches no image registry:
+#   0. the compose file is valid for Docker Compose too (docker-compose config: its schema);
 #   1. debian:12: `debootstrap --variant=minbase bookworm` from the configured Debian mirror,
 #      tarred (cached in the work dir) and `podman import`ed as docker.io/library/debian:12
 #      (and :12-slim), the names the stock short names resolve to;
@@ -51,7 +52,7 @@ skip() {
 
 [ "$(id -u)" -eq 0 ] || skip "not root (podman with a private graphroot and CNI needs root)"
 command -v podman >/dev/null || skip "podman is not installed (scripts/deps.sh --test installs it)"
-for tool in podman-compose runc debootstrap; do
+for tool in podman-compose docker-compose runc debootstrap; do
     command -v "$tool" >/dev/null || {
         echo "run_compose: FAIL: $tool is not installed (scripts/deps.sh --test installs it)"
         exit 1
@@ -137,6 +138,12 @@ trap 'fail "unexpected error (exit status $?) at line $LINENO"' EXIT
 step "leftovers of an earlier run"
 compose down -t 2 >/dev/null 2>&1 || true
 podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
+
+step "compose file valid for Docker Compose (docker-compose config)"
+# Docker Compose's own schema check (Debian's docker-compose 1.29; no engine needed): the file
+# must keep working with Docker, not only with podman-compose, which checks little.
+docker-compose -f "$COMPOSE_FILE" config -q >"$W/compose-config.log" 2>&1 ||
+    { cat "$W/compose-config.log"; fail "docker-compose config rejects $COMPOSE_FILE"; }
 
 step "debian:12 base image (debootstrap --variant=minbase bookworm; the tarball is cached)"
 BASE_TAR=$W/debian-12-minbase.tar
