@@ -212,6 +212,12 @@ until bgctl status >"$W/status.txt" 2>&1 &&
     sleep 1
 done
 cat "$W/status.txt"
+grep -q '^leader: .' "$W/status.txt" || fail "no controller leads (bgctl status above)"
+# podman-compose 1.0.3 exits 0 even when a container failed to start: check each one runs.
+for svc in zookeeper controller-1 controller-2 blue-1 blue-2 green-1 green-2 haproxy; do
+    [ "$(podman inspect -f '{{.State.Running}}' "$(cnt "$svc")" 2>&1)" = true ] ||
+        fail "container $(cnt "$svc") (service $svc) is not running"
+done
 
 # who answers: N requests through HAProxy, from inside the network (controller-1's curl).
 served_by() {
