@@ -1,4 +1,5 @@
-/* backend_eureka.c -- Eureka status overrides, optional self-registration, libcurl multi. */
+/* backend_eureka.c -- Eureka status overrides and optional self-registration, over libcurl
+ * multi (curlm.c). */
 
 /*
  * UP              DELETE {url}/apps/{APP}/{ID}/status?value=UP    (clear our override)
@@ -32,6 +33,7 @@
  * API; nothing here blocks except the deregistration at exit (bounded by timeout per URL).
  */
 #include "agent.h"
+#include "curlm.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -42,7 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EU_MAX_SOCKS 16
 #define EU_MAX_BODY (256 * 1024)
 #define EU_CONFIRM_TRIES 10
 #define EU_CONFIRM_GAP_MS 100
@@ -88,16 +89,10 @@ struct job {
 
 struct eureka {
     const struct bg_backend_conf *c;
-    CURLM *multi;
-    struct {
-        curl_socket_t fd;
-        int what;
-    } socks[EU_MAX_SOCKS];
-    int n_socks;
-    int64_t timer_at; /* libcurl's timer, 0 for none */
-    size_t good_url;  /* the last URL that answered */
-    char *base;       /* "/apps/APP/ID" (escaped) */
-    char *app_path;   /* "/apps/APP" */
+    struct bg_curlm curl; /* sockets and timer of both transfers */
+    size_t good_url;      /* the last URL that answered */
+    char *base;           /* "/apps/APP/ID" (escaped) */
+    char *app_path;       /* "/apps/APP" */
 
     /* Registration (register: true). */
     bool registered;
@@ -140,10 +135,7 @@ static void req_free(struct eureka *e, struct req **pr)
     struct req *r = *pr;
     if (r == NULL)
         return;
-    if (r->easy != NULL) {
-        curl_multi_remove_handle(e->multi, r->easy);
-        curl_easy_cleanup(r->easy);
-    }
+    bg_curlm_remove(&e->curl, &r->easy);
     curl_slist_free_all(r->headers);
     free(r->path);
     free(r->body);
@@ -155,15 +147,10 @@ static void req_free(struct eureka *e, struct req **pr)
 /* Set up the easy handle for urls[r->url]. */
 static CURL *req_easy(struct eureka *e, struct req *r)
 {
-    CURL *h = curl_easy_init();
-    if (h == NULL) {
-        fprintf(stderr, "level=fatal event=curl_init_failed\n");
-        abort();
-    }
+    CURL *h = bg_curlm_easy_new();
     char *url = bg_xasprintf("%s%s", e->c->urls[r->url], r->path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     free(url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)e->c->timeout_ms);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)e->c->timeout_ms);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->headers);
@@ -213,7 +200,7 @@ static void req_send(struct eureka *e, struct req *r)
     r->resp = NULL;
     r->resp_len = 0;
     r->easy = req_easy(e, r);
-    curl_multi_add_handle(e->multi, r->easy);
+    bg_curlm_add(&e->curl, r->easy);
 }
 
 /* Why an attempt failed, for messages: "connection refused" or "HTTP 503: body". */
@@ -245,9 +232,7 @@ static bool req_attempt_done(struct eureka *e, struct req *r)
              e->c->urls[r->url], why);
     bg_warn("eureka_failover", "op=%s url=%s reason=\"%s\" next=%s", kind_name[r->kind],
             e->c->urls[r->url], why, e->c->urls[(r->url + 1) % e->c->n_urls]);
-    curl_multi_remove_handle(e->multi, r->easy);
-    curl_easy_cleanup(r->easy);
-    r->easy = NULL;
+    bg_curlm_remove(&e->curl, &r->easy);
     r->tries++;
     r->url = (r->first + r->tries) % e->c->n_urls;
     req_send(e, r);
@@ -258,22 +243,17 @@ static bool req_attempt_done(struct eureka *e, struct req *r)
  * Request bodies and paths.
  * ------------------------------------------------------------------------------------- */
 
-/* Percent-encode everything but RFC 3986 unreserved characters. */
+/* Percent-encode everything but RFC 3986 unreserved characters (curl_easy_escape). Out of
+ * memory aborts. */
 static char *escape(const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = bg_xmalloc(strlen(s) * 3 + 1), *o = out;
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
+    char *c = curl_easy_escape(NULL, s, 0);
+    if (c == NULL) {
+        fprintf(stderr, "level=fatal event=out_of_memory what=curl_easy_escape\n");
+        abort();
     }
-    *o = '\0';
+    char *out = bg_xstrdup(c);
+    curl_free(c);
     return out;
 }
 
@@ -582,7 +562,7 @@ static void check_done(struct bg_backend *b)
     struct eureka *e = b->priv;
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
+    while ((m = curl_multi_info_read(e->curl.multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE)
             continue;
         char *priv = NULL;
@@ -604,38 +584,6 @@ static void check_done(struct bg_backend *b)
     }
 }
 
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *user, void *sockp)
-{
-    (void)easy;
-    (void)sockp;
-    struct eureka *e = user;
-    int i;
-    for (i = 0; i < e->n_socks; i++)
-        if (e->socks[i].fd == s)
-            break;
-    if (what == CURL_POLL_REMOVE) {
-        if (i < e->n_socks)
-            e->socks[i] = e->socks[--e->n_socks];
-        return 0;
-    }
-    if (i == e->n_socks) {
-        if (e->n_socks == EU_MAX_SOCKS)
-            return -1; /* cannot happen with two transfers at a time */
-        e->n_socks++;
-    }
-    e->socks[i].fd = s;
-    e->socks[i].what = what;
-    return 0;
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *user)
-{
-    (void)multi;
-    struct eureka *e = user;
-    e->timer_at = timeout_ms < 0 ? 0 : bg_now_ms() + timeout_ms;
-    return 0;
-}
-
 /* ----------------------------------------------------------------------------------------
  * Backend operations.
  * ------------------------------------------------------------------------------------- */
@@ -651,19 +599,14 @@ static int eureka_init(struct bg_backend *b, char *err, size_t errlen)
         snprintf(err, errlen, "eureka: register needs a port");
         return BG_EINVAL;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     struct eureka *e = bg_xcalloc(1, sizeof(*e));
     e->c = c;
-    e->multi = curl_multi_init();
-    if (e->multi == NULL) {
-        snprintf(err, errlen, "eureka: curl_multi_init failed");
+    char why[200];
+    if (bg_curlm_init(&e->curl, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "eureka: %s", why);
         free(e);
         return BG_EINVAL;
     }
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
     char *app = escape(c->app), *id = escape(c->instance_id);
     e->app_path = bg_xasprintf("/apps/%s", app);
     e->base = bg_xasprintf("/apps/%s/%s", app, id);
@@ -712,37 +655,13 @@ static void eureka_cancel(struct bg_backend *b)
 static int eureka_fds(struct bg_backend *b, struct pollfd *pfd, int max)
 {
     struct eureka *e = b->priv;
-    int n = 0;
-    for (int i = 0; i < e->n_socks && n < max; i++) {
-        short ev = 0;
-        if (e->socks[i].what & CURL_POLL_IN)
-            ev |= POLLIN;
-        if (e->socks[i].what & CURL_POLL_OUT)
-            ev |= POLLOUT;
-        pfd[n++] = (struct pollfd){.fd = e->socks[i].fd, .events = ev};
-    }
-    return n;
+    return bg_curlm_fds(&e->curl, pfd, max);
 }
 
 static void eureka_on_fds(struct bg_backend *b, struct pollfd *pfd, int n)
 {
     struct eureka *e = b->priv;
-    bool any = false;
-    for (int i = 0; i < n; i++) {
-        if (pfd[i].revents == 0)
-            continue;
-        int mask = 0;
-        if (pfd[i].revents & POLLIN)
-            mask |= CURL_CSELECT_IN;
-        if (pfd[i].revents & POLLOUT)
-            mask |= CURL_CSELECT_OUT;
-        if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL))
-            mask |= CURL_CSELECT_ERR;
-        int running;
-        curl_multi_socket_action(e->multi, pfd[i].fd, mask, &running);
-        any = true;
-    }
-    if (!any)
+    if (!bg_curlm_on_fds(&e->curl, pfd, n))
         return;
     check_done(b);
     pump(b, bg_now_ms());
@@ -752,7 +671,7 @@ static int64_t eureka_deadline(struct bg_backend *b)
 {
     struct eureka *e = b->priv;
     int64_t now = bg_now_ms();
-    int64_t d = e->timer_at;
+    int64_t d = e->curl.timer_at;
 #define EU_SOONER(t) (d = (d == 0 || (t) < d) ? (t) : d)
     if (e->job.active && e->jreq == NULL)
         EU_SOONER(e->job.not_before > now ? e->job.not_before : now);
@@ -767,12 +686,8 @@ static int64_t eureka_deadline(struct bg_backend *b)
 static void eureka_tick(struct bg_backend *b, int64_t now)
 {
     struct eureka *e = b->priv;
-    if (e->timer_at != 0 && e->timer_at <= now) {
-        e->timer_at = 0;
-        int running;
-        curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    if (bg_curlm_tick(&e->curl, now))
         check_done(b);
-    }
     pump(b, now);
 }
 
@@ -814,12 +729,11 @@ static void eureka_destroy(struct bg_backend *b)
         return;
     req_free(e, &e->jreq);
     req_free(e, &e->hb);
-    curl_multi_cleanup(e->multi);
+    bg_curlm_finalize(&e->curl);
     free(e->base);
     free(e->app_path);
     free(e);
     b->priv = NULL;
-    curl_global_cleanup();
 }
 
 const struct bg_backend_ops bg_backend_eureka_ops = {
