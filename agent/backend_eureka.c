@@ -34,6 +34,7 @@
  */
 #include "agent.h"
 #include "curlm.h"
+#include "eureka_job.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -45,13 +46,10 @@
 #include <string.h>
 
 #define EU_MAX_BODY (256 * 1024)
-#define EU_CONFIRM_TRIES 10
-#define EU_CONFIRM_GAP_MS 100
 #define EU_REG_BACKOFF_MIN_MS 1000
 #define EU_REG_BACKOFF_MAX_MS 30000
 
 enum rq_kind { RQ_REGISTER, RQ_STATUS, RQ_CONFIRM, RQ_HEARTBEAT };
-enum job_step { J_REGISTER, J_STATUS, J_CONFIRM, J_DONE };
 
 static const char *const kind_name[] = {"register", "status", "confirm", "heartbeat"};
 
@@ -72,21 +70,6 @@ struct req {
     CURLcode cc;
 };
 
-struct job {
-    bool active;
-    bool fg;         /* an apply the agent waits for */
-    bool has_target; /* false: register only (start-up) */
-    enum bg_status target;
-    enum job_step step;
-    int64_t not_before;
-    int64_t started;
-    int confirm_tries;
-    int registers;    /* re-registrations after a 404, at most one per job */
-    size_t url;       /* the URL that took the status call: confirm there first */
-    int64_t limit_ms; /* the caller's deadline (0: none): stop re-reading before it */
-    char skipped[300];
-};
-
 struct eureka {
     const struct bg_backend_conf *c;
     struct bg_curlm curl; /* sockets and timer of both transfers */
@@ -104,7 +87,7 @@ struct eureka {
     bool need_reassert;
     struct req *hb;
 
-    struct job job;
+    struct bg_eu_job job; /* eureka_job.c */
     struct req *jreq;
     bool fg_done; /* the last apply finished; fg_rc is its result */
     int fg_rc;
@@ -310,21 +293,10 @@ static char *register_body(struct bg_backend *b, const char *status)
  * Jobs: [register] -> status call -> confirm.
  * ------------------------------------------------------------------------------------- */
 
-static const char *own_status(const struct job *j)
-{
-    return j->has_target && j->target == BG_STATUS_UP ? "UP" : "STARTING";
-}
-
 static void job_start(struct eureka *e, bool fg, bool has_target, enum bg_status target)
 {
     req_free(e, &e->jreq);
-    memset(&e->job, 0, sizeof(e->job));
-    e->job.active = true;
-    e->job.fg = fg;
-    e->job.has_target = has_target;
-    e->job.target = target;
-    e->job.step = e->c->reg ? J_REGISTER : J_STATUS;
-    e->job.started = bg_now_ms();
+    bg_eu_job_start(&e->job, fg, has_target, target, e->c->reg, bg_now_ms());
     if (fg)
         e->fg_done = false;
 }
@@ -332,7 +304,7 @@ static void job_start(struct eureka *e, bool fg, bool has_target, enum bg_status
 static void job_finish(struct bg_backend *b, int rc, const char *msg)
 {
     struct eureka *e = b->priv;
-    struct job *j = &e->job;
+    struct bg_eu_job *j = &e->job;
     j->active = false;
     req_free(e, &e->jreq);
     long long ms = (long long)(bg_now_ms() - j->started);
@@ -361,42 +333,38 @@ static void job_finish(struct bg_backend *b, int rc, const char *msg)
     }
 }
 
+/* Send the job's next request, or finish a register-only job that has nothing left. */
 static void job_request(struct bg_backend *b, int64_t now)
 {
     struct eureka *e = b->priv;
-    struct job *j = &e->job;
-    if (j->step == J_REGISTER) {
-        const char *want = own_status(j);
-        if (e->registered && strcmp(e->registered_as, want) == 0) {
-            j->step = J_STATUS;
-        } else {
-            /* A newer lastDirtyTimestamp, or the registry would keep its older copy. */
-            int64_t ts = bg_wall_ms();
-            e->dirty_ts = ts > e->dirty_ts ? ts : e->dirty_ts + 1;
-            e->jreq = req_new(e, RQ_REGISTER, "POST", bg_xstrdup(e->app_path),
-                              register_body(b, want), e->good_url);
-            req_send(e, e->jreq);
-            return;
-        }
+    struct bg_eu_job *j = &e->job;
+    bool up = j->target == BG_STATUS_UP;
+    switch (bg_eu_job_next(j, e->registered ? e->registered_as : NULL)) {
+    case BG_EU_REGISTER: {
+        /* A newer lastDirtyTimestamp, or the registry would keep its older copy. */
+        int64_t ts = bg_wall_ms();
+        e->dirty_ts = ts > e->dirty_ts ? ts : e->dirty_ts + 1;
+        e->jreq = req_new(e, RQ_REGISTER, "POST", bg_xstrdup(e->app_path),
+                          register_body(b, bg_eu_job_own_status(j)), e->good_url);
+        break;
     }
-    if (j->step == J_STATUS && !j->has_target)
-        j->step = J_DONE;
-    if (j->step == J_STATUS) {
-        bool up = j->target == BG_STATUS_UP;
-        char *path = bg_xasprintf("%s/status?value=%s", e->base, up ? "UP" : "OUT_OF_SERVICE");
-        e->jreq = req_new(e, RQ_STATUS, up ? "DELETE" : "PUT", path, NULL, e->good_url);
-        req_send(e, e->jreq);
-        return;
-    }
-    if (j->step == J_CONFIRM) {
+    case BG_EU_STATUS:
+        e->jreq = req_new(e, RQ_STATUS, up ? "DELETE" : "PUT",
+                          bg_xasprintf("%s/status?value=%s", e->base, up ? "UP" : "OUT_OF_SERVICE"),
+                          NULL, e->good_url);
+        break;
+    case BG_EU_CONFIRM:
         e->jreq = req_new(e, RQ_CONFIRM, "GET", bg_xstrdup(e->base), NULL, j->url);
-        req_send(e, e->jreq);
+        break;
+    case BG_EU_DONE: {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "registered as %s at %s in %lld ms", e->registered_as,
+                 e->c->urls[e->good_url], (long long)(now - j->started));
+        job_finish(b, 0, msg);
         return;
     }
-    char msg[200];
-    snprintf(msg, sizeof(msg), "registered as %s at %s in %lld ms", e->registered_as,
-             e->c->urls[e->good_url], (long long)(now - j->started));
-    job_finish(b, 0, msg);
+    }
+    req_send(e, e->jreq);
 }
 
 /* The instance's status in a GET /apps/APP/ID answer, or NULL. */
@@ -409,98 +377,87 @@ static char *instance_status(const struct req *r)
     return bg_xstrdup(status);
 }
 
-/* The job's request finished (after failover). */
+/* The message of a job's final outcome. */
+static void outcome_message(const struct eureka *e, const struct req *r, enum bg_eu_outcome o,
+                            const char *seen, int64_t now, char *msg, size_t len)
+{
+    const struct bg_eu_job *j = &e->job;
+    const char *url = e->c->urls[r->url];
+    const char *want = bg_status_name(j->target);
+    char why[300];
+    attempt_error(r, why, sizeof(why));
+    switch (o) {
+    case BG_EU_REGISTER_FAILED:
+        snprintf(msg, len, "register at %s failed: %s", url, why);
+        break;
+    case BG_EU_NOT_REGISTERED:
+        snprintf(msg, len, "instance %s/%s is not registered at %s (HTTP 404)", e->c->app,
+                 e->c->instance_id, url);
+        break;
+    case BG_EU_STATUS_FAILED:
+        snprintf(msg, len, "%s %s/status?value=%s at %s failed: %s", r->method, e->base, want, url,
+                 why);
+        break;
+    case BG_EU_CONFIRMED:
+        snprintf(msg, len, "%s confirmed at %s in %lld ms", want, url,
+                 (long long)(now - j->started));
+        break;
+    case BG_EU_MISMATCH:
+        snprintf(msg, len, "%s reports status %s, expected %s (after %d reads)", url, seen, want,
+                 j->confirm_tries);
+        break;
+    case BG_EU_UNCONFIRMED:
+        snprintf(msg, len, "cannot confirm %s at %s: %s", want, url,
+                 r->cc == CURLE_OK && r->code >= 200 && r->code < 300
+                     ? "no instance.status in the answer"
+                     : why);
+        break;
+    case BG_EU_NEXT:
+    case BG_EU_REGISTERED:
+    case BG_EU_LOST:
+        msg[0] = '\0';
+        break;
+    }
+}
+
+/* The job's request finished (after failover): feed it to the job machine, act on what it
+ * means. r is freed by the caller. */
 static void job_response(struct bg_backend *b, struct req *r, int64_t now)
 {
+    static const enum bg_eu_step step_of[] = {BG_EU_REGISTER, BG_EU_STATUS, BG_EU_CONFIRM};
     struct eureka *e = b->priv;
-    struct job *j = &e->job;
-    const char *url = e->c->urls[r->url];
-    char why[300], msg[480];
+    struct bg_eu_job *j = &e->job;
+    e->jreq = NULL;
+    if (r->kind == RQ_HEARTBEAT)
+        return;
     if (r->skipped[0] != '\0') {
         size_t used = strlen(j->skipped);
         snprintf(j->skipped + used, sizeof(j->skipped) - used, "%s%s", used ? "; " : "",
                  r->skipped);
     }
-    attempt_error(r, why, sizeof(why));
-    bool ok = r->cc == CURLE_OK && r->code >= 200 && r->code < 300;
-    bool gone = r->cc == CURLE_OK && r->code == 404;
-    e->jreq = NULL; /* r is freed by the caller */
-
-    switch (r->kind) {
-    case RQ_REGISTER:
-        if (!ok) {
-            snprintf(msg, sizeof(msg), "register at %s failed: %s", url, why);
-            job_finish(b, BG_EHTTP, msg);
-            return;
-        }
-        if (!e->registered || strcmp(e->registered_as, own_status(j)) != 0)
-            bg_info("eureka_registered", "url=%s app=%s id=%s status=%s", url, e->c->app,
-                    e->c->instance_id, own_status(j));
+    char *seen = r->kind == RQ_CONFIRM ? instance_status(r) : NULL;
+    struct bg_eu_answer a = {
+        .transport_ok = r->cc == CURLE_OK, .code = r->code, .status = seen, .url = r->url};
+    enum bg_eu_outcome o = bg_eu_job_feed(j, step_of[r->kind], &a, now);
+    if (o == BG_EU_REGISTERED) {
+        const char *as = bg_eu_job_own_status(j);
+        if (!e->registered || strcmp(e->registered_as, as) != 0)
+            bg_info("eureka_registered", "url=%s app=%s id=%s status=%s", e->c->urls[r->url],
+                    e->c->app, e->c->instance_id, as);
         e->registered = true;
-        e->registered_as = own_status(j);
+        e->registered_as = as;
         e->reg_backoff = EU_REG_BACKOFF_MIN_MS;
         e->next_heartbeat = now + e->c->renew_interval_ms;
-        j->step = J_STATUS;
-        return;
-    case RQ_STATUS:
-    case RQ_CONFIRM:
-        if (gone && e->c->reg && j->registers == 0) {
-            /* The registry lost us: register again, then repeat the status call. */
-            bg_warn("eureka_not_registered", "op=%s url=%s action=register", kind_name[r->kind],
-                    url);
-            j->registers++;
-            e->registered = false;
-            j->step = J_REGISTER;
-            return;
-        }
-        if (gone) {
-            snprintf(msg, sizeof(msg), "instance %s/%s is not registered at %s (HTTP 404)",
-                     e->c->app, e->c->instance_id, url);
-            job_finish(b, BG_ENOTFOUND, msg);
-            return;
-        }
-        break;
-    case RQ_HEARTBEAT:
-        return;
+    } else if (o == BG_EU_LOST) {
+        bg_warn("eureka_not_registered", "op=%s url=%s action=register", kind_name[r->kind],
+                e->c->urls[r->url]);
+        e->registered = false;
+    } else if (o != BG_EU_NEXT) {
+        char msg[480];
+        outcome_message(e, r, o, seen, now, msg, sizeof(msg));
+        job_finish(b, bg_eu_outcome_rc(o), msg);
     }
-
-    const char *want = bg_status_name(j->target);
-    if (r->kind == RQ_STATUS) {
-        if (!ok) {
-            snprintf(msg, sizeof(msg), "%s %s/status?value=%s at %s failed: %s", r->method, e->base,
-                     j->target == BG_STATUS_UP ? "UP" : "OUT_OF_SERVICE", url, why);
-            job_finish(b, BG_EHTTP, msg);
-            return;
-        }
-        j->url = r->url;
-        j->step = J_CONFIRM;
-        j->confirm_tries = 0;
-        return;
-    }
-    /* RQ_CONFIRM */
-    char *seen = ok ? instance_status(r) : NULL;
-    j->confirm_tries++;
-    if (seen != NULL && strcmp(seen, want) == 0) {
-        snprintf(msg, sizeof(msg), "%s confirmed at %s in %lld ms", want, url,
-                 (long long)(now - j->started));
-        free(seen);
-        job_finish(b, 0, msg);
-        return;
-    }
-    bool late = j->limit_ms > 0 && now + EU_CONFIRM_GAP_MS >= j->limit_ms;
-    if (j->confirm_tries < EU_CONFIRM_TRIES && !late) {
-        free(seen);
-        j->not_before = now + EU_CONFIRM_GAP_MS;
-        return;
-    }
-    if (seen != NULL)
-        snprintf(msg, sizeof(msg), "%s reports status %s, expected %s (after %d reads)", url, seen,
-                 want, j->confirm_tries);
-    else
-        snprintf(msg, sizeof(msg), "cannot confirm %s at %s: %s", want, url,
-                 ok ? "no instance.status in the answer" : why);
     free(seen);
-    job_finish(b, BG_EHTTP, msg);
 }
 
 /* ----------------------------------------------------------------------------------------
