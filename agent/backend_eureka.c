@@ -35,12 +35,10 @@
 #include "agent.h"
 #include "curlm.h"
 #include "eureka_job.h"
-#include "json.h"
 #include "log.h"
 #include "util.h"
 
 #include <curl/curl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,55 +238,6 @@ static char *escape(const char *s)
     return out;
 }
 
-static char *register_body(struct bg_backend *b, const char *status)
-{
-    struct eureka *e = b->priv;
-    const struct bg_backend_conf *c = e->c;
-    const struct bg_instance_conf *in = &b->agent->conf->instance;
-    const char *host = c->host_name ? c->host_name : (c->ip_addr ? c->ip_addr : "localhost");
-    const char *ip = c->ip_addr ? c->ip_addr : host;
-    const char *vip = c->vip_address ? c->vip_address : c->app;
-    char home[300], health[300], dirty[32];
-    snprintf(home, sizeof(home), "http://%s:%d/", host, c->port);
-    /* The agent's /health tells the truth about this instance's traffic state. */
-    snprintf(health, sizeof(health), "%s/health", in->endpoint ? in->endpoint : "");
-    snprintf(dirty, sizeof(dirty), "%lld", (long long)e->dirty_ts);
-    json_int_t renew = c->renew_interval_ms / 1000 > 0 ? c->renew_interval_ms / 1000 : 1;
-    json_int_t dur = c->duration_ms / 1000 > renew ? c->duration_ms / 1000 : renew + 1;
-    /* The shape of Eureka's JSON codec (EurekaJacksonCodec), field by field. */
-    json_t *inst = json_object();
-    json_object_set_new(inst, "instanceId", json_string(c->instance_id));
-    json_object_set_new(inst, "hostName", json_string(host));
-    json_object_set_new(inst, "app", json_string(c->app));
-    json_object_set_new(inst, "ipAddr", json_string(ip));
-    json_object_set_new(inst, "vipAddress", json_string(vip));
-    json_object_set_new(inst, "secureVipAddress", json_string(vip));
-    json_object_set_new(inst, "status", json_string(status));
-    json_object_set_new(inst, "overriddenStatus", json_string("UNKNOWN"));
-    json_object_set_new(inst, "port", json_pack("{s:i, s:s}", "$", c->port, "@enabled", "true"));
-    json_object_set_new(inst, "securePort", json_pack("{s:i, s:s}", "$", 443, "@enabled", "false"));
-    json_object_set_new(inst, "countryId", json_integer(1));
-    json_object_set_new(inst, "dataCenterInfo",
-                        json_pack("{s:s, s:s}", "@class",
-                                  "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo", "name",
-                                  "MyOwn"));
-    json_object_set_new(
-        inst, "leaseInfo",
-        json_pack("{s:I, s:I}", "renewalIntervalInSecs", renew, "durationInSecs", dur));
-    json_object_set_new(inst, "metadata",
-                        json_pack("{s:s, s:s}", "bluegreen.color", bg_color_name(in->color),
-                                  "bluegreen.version", in->version ? in->version : ""));
-    json_object_set_new(inst, "homePageUrl", json_string(home));
-    json_object_set_new(inst, "statusPageUrl", json_string(home));
-    json_object_set_new(inst, "healthCheckUrl", json_string(health));
-    json_object_set_new(inst, "lastDirtyTimestamp", json_string(dirty));
-    json_object_set_new(inst, "isCoordinatingDiscoveryServer", json_string("false"));
-    json_t *root = json_pack("{s:o}", "instance", inst);
-    char *s = bg_json_dumps_safe(root, JSON_COMPACT, "eureka_register");
-    json_decref(root);
-    return s;
-}
-
 /* ----------------------------------------------------------------------------------------
  * Jobs: [register] -> status call -> confirm.
  * ------------------------------------------------------------------------------------- */
@@ -345,7 +294,9 @@ static void job_request(struct bg_backend *b, int64_t now)
         int64_t ts = bg_wall_ms();
         e->dirty_ts = ts > e->dirty_ts ? ts : e->dirty_ts + 1;
         e->jreq = req_new(e, RQ_REGISTER, "POST", bg_xstrdup(e->app_path),
-                          register_body(b, bg_eu_job_own_status(j)), e->good_url);
+                          bg_eu_register_body(e->c, &b->agent->conf->instance,
+                                              bg_eu_job_own_status(j), e->dirty_ts),
+                          e->good_url);
         break;
     }
     case BG_EU_STATUS:

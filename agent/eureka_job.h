@@ -70,4 +70,10 @@ enum bg_eu_outcome bg_eu_job_feed(struct bg_eu_job *j, enum bg_eu_step sent,
 /* The job's rc for a final outcome: 0, BG_EHTTP or BG_ENOTFOUND. */
 int bg_eu_outcome_rc(enum bg_eu_outcome o);
 
+/* The registration body (POST /apps/APP) in the shape of Eureka's JSON codec, registering
+ * status ("UP" or "STARTING") with lastDirtyTimestamp dirty_ts; its health check URL is the
+ * agent's own /health (in->endpoint). Returns a string the caller frees. Cannot fail. */
+char *bg_eu_register_body(const struct bg_backend_conf *c, const struct bg_instance_conf *in,
+                          const char *status, int64_t dirty_ts);
+
 #endif

@@ -9,6 +9,8 @@
 #include "eureka_job.h"
 #include "util.h"
 
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct bg_eu_answer http(long code)
@@ -177,6 +179,82 @@ static void test_eureka_job_confirm_stops_before_the_callers_deadline(void **sta
     assert_int_equal(j.confirm_tries, 2);
 }
 
+/* The registration body, read back as Eureka's codec would. */
+static json_t *register_body(const struct bg_backend_conf *c, const char *status)
+{
+    struct bg_instance_conf in = {
+        .id = "web-1", .color = BG_GREEN, .endpoint = "http://10.0.0.5:7070", .version = "2.1"};
+    char *s = bg_eu_register_body(c, &in, status, 1700000000123LL);
+    json_error_t err;
+    json_t *root = json_loads(s, 0, &err);
+    free(s);
+    assert_non_null(root);
+    return root;
+}
+
+static void test_eureka_job_register_body(void **state)
+{
+    (void)state;
+    struct bg_backend_conf c = {.app = "SHOP",
+                                .instance_id = "web-1",
+                                .ip_addr = "10.0.0.5",
+                                .port = 8080,
+                                .renew_interval_ms = 30000,
+                                .duration_ms = 90000};
+    json_t *root = register_body(&c, "STARTING");
+    json_t *in = json_object_get(root, "instance");
+    assert_string_equal(json_string_value(json_object_get(in, "instanceId")), "web-1");
+    assert_string_equal(json_string_value(json_object_get(in, "app")), "SHOP");
+    /* No host_name: the IP address stands in; no vip_address: the app. */
+    assert_string_equal(json_string_value(json_object_get(in, "hostName")), "10.0.0.5");
+    assert_string_equal(json_string_value(json_object_get(in, "ipAddr")), "10.0.0.5");
+    assert_string_equal(json_string_value(json_object_get(in, "vipAddress")), "SHOP");
+    assert_string_equal(json_string_value(json_object_get(in, "status")), "STARTING");
+    assert_string_equal(json_string_value(json_object_get(in, "overriddenStatus")), "UNKNOWN");
+    json_t *port = json_object_get(in, "port");
+    assert_int_equal(json_integer_value(json_object_get(port, "$")), 8080);
+    assert_string_equal(json_string_value(json_object_get(port, "@enabled")), "true");
+    json_t *lease = json_object_get(in, "leaseInfo");
+    assert_int_equal(json_integer_value(json_object_get(lease, "renewalIntervalInSecs")), 30);
+    assert_int_equal(json_integer_value(json_object_get(lease, "durationInSecs")), 90);
+    assert_string_equal(json_string_value(json_object_get(in, "homePageUrl")),
+                        "http://10.0.0.5:8080/");
+    /* Eureka's health check URL is the agent's /health, not the application's. */
+    assert_string_equal(json_string_value(json_object_get(in, "healthCheckUrl")),
+                        "http://10.0.0.5:7070/health");
+    assert_string_equal(json_string_value(json_object_get(in, "lastDirtyTimestamp")),
+                        "1700000000123");
+    json_t *md = json_object_get(in, "metadata");
+    assert_string_equal(json_string_value(json_object_get(md, "bluegreen.color")), "green");
+    assert_string_equal(json_string_value(json_object_get(md, "bluegreen.version")), "2.1");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(in, "dataCenterInfo"), "name")), "MyOwn");
+    json_decref(root);
+}
+
+static void test_eureka_job_register_body_lease_rounding(void **state)
+{
+    (void)state;
+    /* Sub-second renewals are one second; the lease outlasts the renewal interval. */
+    struct bg_backend_conf c = {.app = "SHOP",
+                                .instance_id = "web-1",
+                                .host_name = "web-1.example",
+                                .vip_address = "shop",
+                                .port = 8080,
+                                .renew_interval_ms = 500,
+                                .duration_ms = 1000};
+    json_t *root = register_body(&c, "UP");
+    json_t *in = json_object_get(root, "instance");
+    assert_string_equal(json_string_value(json_object_get(in, "hostName")), "web-1.example");
+    assert_string_equal(json_string_value(json_object_get(in, "ipAddr")), "web-1.example");
+    assert_string_equal(json_string_value(json_object_get(in, "vipAddress")), "shop");
+    assert_string_equal(json_string_value(json_object_get(in, "status")), "UP");
+    json_t *lease = json_object_get(in, "leaseInfo");
+    assert_int_equal(json_integer_value(json_object_get(lease, "renewalIntervalInSecs")), 1);
+    assert_int_equal(json_integer_value(json_object_get(lease, "durationInSecs")), 2);
+    json_decref(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +267,8 @@ int main(void)
         cmocka_unit_test(test_eureka_job_status_call_failure),
         cmocka_unit_test(test_eureka_job_confirm_gives_up_after_tries),
         cmocka_unit_test(test_eureka_job_confirm_stops_before_the_callers_deadline),
+        cmocka_unit_test(test_eureka_job_register_body),
+        cmocka_unit_test(test_eureka_job_register_body_lease_rounding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
