@@ -646,78 +646,81 @@ static int64_t next_timeout(struct bg_agent *a)
     return t;
 }
 
-int bg_agent_run(struct bg_agent *a)
-{
-    signal_agent = a;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+/* ----------------------------------------------------------------------------------------
+ * The poll set: ZooKeeper's wake-up, the HTTP server, each backend's descriptors, the health
+ * check's; and, after poll, each owner served its own entries.
+ * ------------------------------------------------------------------------------------- */
 
-    unsigned seen_events = 0;
+struct poll_set {
+    struct pollfd *pfd;
+    size_t cap;
+    int n;
+    int *owner_start; /* backend i owns pfd[owner_start[i] .. owner_start[i + 1]) */
+    int check_start;  /* the health check owns pfd[check_start .. n) */
+};
+
+static void poll_set_init(struct poll_set *ps, size_t n_backends)
+{
     /* Sized to the configuration, grown when the descriptors do not fit: any number of
      * backends, each with as many sockets as it needs, is served. */
-    size_t cap = 64 + 8 * a->n_backends;
-    struct pollfd *pfd = bg_xcalloc(cap, sizeof(*pfd));
-    int *owner_start = bg_xcalloc(a->n_backends + 1, sizeof(*owner_start));
-    while (!a->stop) {
-        bg_zk_tick(&a->zk); /* HTTP and signals were served: ZooKeeper may wait again */
-        zk_step(a, &seen_events);
-        transition_run(a);
-        bg_httpd_run(&a->http); /* requests that waited for the ZooKeeper calls above */
+    ps->cap = 64 + 8 * n_backends;
+    ps->pfd = bg_xcalloc(ps->cap, sizeof(*ps->pfd));
+    ps->owner_start = bg_xcalloc(n_backends + 1, sizeof(*ps->owner_start));
+    ps->n = ps->check_start = 0;
+}
 
-        int n, check_start;
-        for (;;) {
-            n = 0;
-            pfd[n++] = (struct pollfd){.fd = a->zk.wake_fd, .events = POLLIN};
-            pfd[n++] = (struct pollfd){.fd = a->http.fd, .events = POLLIN};
-            for (size_t i = 0; i < a->n_backends; i++) {
-                struct bg_backend *b = &a->backends[i];
-                owner_start[i] = n;
-                if (b->ops->fds != NULL)
-                    n += b->ops->fds(b, pfd + n, (int)cap - n);
-            }
-            owner_start[a->n_backends] = n;
-            check_start = n;
-            n += bg_check_fds(&a->check, pfd + n, (int)cap - n);
-            if ((size_t)n < cap)
-                break; /* nobody was cut short */
-            cap *= 2;
-            pfd = bg_xrealloc(pfd, cap * sizeof(*pfd));
-        }
-        /* A connection resumed after the last MHD run (e.g. a transition confirmed by a poll
-         * that run itself handled) must be answered now, not at the next wake-up. */
-        int rc = poll(pfd, (nfds_t)n, a->resumed ? 0 : (int)next_timeout(a));
-        if (rc < 0 && errno != EINTR) {
-            bg_error("poll_failed", "errno=%d", errno);
-            break;
-        }
-        if (pfd[0].revents)
-            bg_zk_drain(&a->zk);
-        a->resumed = false;
-        bg_httpd_run(&a->http);
-        int64_t now = bg_now_ms();
+static void poll_set_finalize(struct poll_set *ps)
+{
+    free(ps->pfd);
+    free(ps->owner_start);
+    ps->pfd = NULL;
+    ps->owner_start = NULL;
+}
+
+static void poll_set_fill(struct poll_set *ps, struct bg_agent *a)
+{
+    for (;;) {
+        int n = 0, cap = (int)ps->cap;
+        ps->pfd[n++] = (struct pollfd){.fd = a->zk.wake_fd, .events = POLLIN};
+        ps->pfd[n++] = (struct pollfd){.fd = a->http.fd, .events = POLLIN};
         for (size_t i = 0; i < a->n_backends; i++) {
             struct bg_backend *b = &a->backends[i];
-            int end = owner_start[i + 1];
-            if (b->ops->on_fds != NULL && end > owner_start[i])
-                b->ops->on_fds(b, pfd + owner_start[i], end - owner_start[i]);
-            int64_t d = b->ops->deadline ? b->ops->deadline(b) : 0;
-            if (b->ops->tick != NULL && d > 0 && d <= now)
-                b->ops->tick(b, now);
+            ps->owner_start[i] = n;
+            if (b->ops->fds != NULL)
+                n += b->ops->fds(b, ps->pfd + n, cap - n);
         }
-        bg_check_run(&a->check, pfd + check_start, n - check_start, now);
-        if (a->check.changed) {
-            a->check.changed = false;
-            a->node_stale = true; /* written by zk_step once registered and connected */
-        }
-        transition_run(a);
-        bg_httpd_run(&a->http); /* answer connections resumed by the transition */
+        ps->owner_start[a->n_backends] = n;
+        ps->check_start = n;
+        n += bg_check_fds(&a->check, ps->pfd + n, cap - n);
+        ps->n = n;
+        if ((size_t)n < ps->cap)
+            return; /* nobody was cut short */
+        ps->cap *= 2;
+        ps->pfd = bg_xrealloc(ps->pfd, ps->cap * sizeof(*ps->pfd));
     }
-    free(pfd);
-    free(owner_start);
+}
+
+static void poll_set_serve(struct poll_set *ps, struct bg_agent *a, int64_t now)
+{
+    for (size_t i = 0; i < a->n_backends; i++) {
+        struct bg_backend *b = &a->backends[i];
+        int start = ps->owner_start[i], end = ps->owner_start[i + 1];
+        if (b->ops->on_fds != NULL && end > start)
+            b->ops->on_fds(b, ps->pfd + start, end - start);
+        int64_t d = b->ops->deadline ? b->ops->deadline(b) : 0;
+        if (b->ops->tick != NULL && d > 0 && d <= now)
+            b->ops->tick(b, now);
+    }
+    bg_check_run(&a->check, ps->pfd + ps->check_start, ps->n - ps->check_start, now);
+    if (a->check.changed) {
+        a->check.changed = false;
+        a->node_stale = true; /* written by zk_step once registered and connected */
+    }
+}
+
+/* After the loop: answer what waits, leave ZooKeeper, let the backends leave theirs. */
+static void agent_stop(struct bg_agent *a)
+{
     bg_info("stopping", "reason=signal signal=%s%s", stop_signal_name(a->stop),
             a->stop == SIGHUP ? " note=\"SIGHUP stops cleanly, as SIGTERM does (no reload)\"" : "");
     transition_cancel(a, "agent shutting down", -1);
@@ -732,6 +735,45 @@ int bg_agent_run(struct bg_agent *a)
     for (size_t i = 0; i < a->n_backends; i++)
         if (a->backends[i].ops->shutdown != NULL)
             a->backends[i].ops->shutdown(&a->backends[i]);
+}
+
+int bg_agent_run(struct bg_agent *a)
+{
+    signal_agent = a;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned seen_events = 0;
+    struct poll_set ps;
+    poll_set_init(&ps, a->n_backends);
+    while (!a->stop) {
+        bg_zk_tick(&a->zk); /* HTTP and signals were served: ZooKeeper may wait again */
+        zk_step(a, &seen_events);
+        transition_run(a);
+        bg_httpd_run(&a->http); /* requests that waited for the ZooKeeper calls above */
+
+        poll_set_fill(&ps, a);
+        /* A connection resumed after the last MHD run (e.g. a transition confirmed by a poll
+         * that run itself handled) must be answered now, not at the next wake-up. */
+        int rc = poll(ps.pfd, (nfds_t)ps.n, a->resumed ? 0 : (int)next_timeout(a));
+        if (rc < 0 && errno != EINTR) {
+            bg_error("poll_failed", "errno=%d", errno);
+            break;
+        }
+        if (ps.pfd[0].revents)
+            bg_zk_drain(&a->zk);
+        a->resumed = false;
+        bg_httpd_run(&a->http);
+        poll_set_serve(&ps, a, bg_now_ms());
+        transition_run(a);
+        bg_httpd_run(&a->http); /* answer connections resumed by the transition */
+    }
+    poll_set_finalize(&ps);
+    agent_stop(a);
     return 0;
 }
 
