@@ -23,6 +23,19 @@ static struct bg_eu_answer seen(const char *status)
     return (struct bg_eu_answer){.transport_ok = true, .code = 200, .status = status};
 }
 
+/* No HTTP answer at all (refused, timed out) on every URL. */
+static struct bg_eu_answer none(void)
+{
+    return (struct bg_eu_answer){.transport_ok = false};
+}
+
+/* A final outcome, and the rc the apply reports for it. */
+static void expect_final(enum bg_eu_outcome got, enum bg_eu_outcome want, int rc)
+{
+    assert_int_equal(got, want);
+    assert_int_equal(bg_eu_outcome_rc(got), rc);
+}
+
 static enum bg_eu_outcome feed(struct bg_eu_job *j, enum bg_eu_step sent, struct bg_eu_answer a,
                                int64_t now)
 {
@@ -45,9 +58,7 @@ static void test_eureka_job_out_without_register(void **state)
     assert_int_equal(feed(&j, BG_EU_CONFIRM, seen("UP"), 1020), BG_EU_NEXT);
     assert_int_equal(j.not_before, 1020 + BG_EU_CONFIRM_GAP_MS);
     assert_int_equal(bg_eu_job_next(&j, NULL), BG_EU_CONFIRM);
-    enum bg_eu_outcome o = feed(&j, BG_EU_CONFIRM, seen("OUT_OF_SERVICE"), 1130);
-    assert_int_equal(o, BG_EU_CONFIRMED);
-    assert_int_equal(bg_eu_outcome_rc(o), 0);
+    expect_final(feed(&j, BG_EU_CONFIRM, seen("OUT_OF_SERVICE"), 1130), BG_EU_CONFIRMED, 0);
     assert_int_equal(j.confirm_tries, 2);
 }
 
@@ -82,20 +93,6 @@ static void test_eureka_job_register_only(void **state)
     assert_int_equal(bg_eu_job_next(&j, "STARTING"), BG_EU_DONE);
 }
 
-static void test_eureka_job_register_failure_is_final(void **state)
-{
-    (void)state;
-    struct bg_eu_job j;
-    bg_eu_job_start(&j, true, true, BG_STATUS_UP, true, 0);
-    assert_int_equal(bg_eu_job_next(&j, NULL), BG_EU_REGISTER);
-    enum bg_eu_outcome o = feed(&j, BG_EU_REGISTER, http(400), 1);
-    assert_int_equal(o, BG_EU_REGISTER_FAILED);
-    assert_int_equal(bg_eu_outcome_rc(o), BG_EHTTP);
-    struct bg_eu_answer refused = {.transport_ok = false};
-    bg_eu_job_start(&j, true, true, BG_STATUS_UP, true, 0);
-    assert_int_equal(bg_eu_job_feed(&j, BG_EU_REGISTER, &refused, 1), BG_EU_REGISTER_FAILED);
-}
-
 static void test_eureka_job_404_registers_again_once(void **state)
 {
     (void)state;
@@ -107,9 +104,7 @@ static void test_eureka_job_404_registers_again_once(void **state)
     assert_int_equal(feed(&j, BG_EU_REGISTER, http(204), 2), BG_EU_REGISTERED);
     assert_int_equal(bg_eu_job_next(&j, "STARTING"), BG_EU_STATUS);
     /* A second 404 in the same job is final. */
-    enum bg_eu_outcome o = feed(&j, BG_EU_STATUS, http(404), 3);
-    assert_int_equal(o, BG_EU_NOT_REGISTERED);
-    assert_int_equal(bg_eu_outcome_rc(o), BG_ENOTFOUND);
+    expect_final(feed(&j, BG_EU_STATUS, http(404), 3), BG_EU_NOT_REGISTERED, BG_ENOTFOUND);
 
     /* A 404 while confirming counts too. */
     bg_eu_job_start(&j, true, true, BG_STATUS_UP, true, 0);
@@ -127,17 +122,30 @@ static void test_eureka_job_404_without_register_is_final(void **state)
     assert_int_equal(feed(&j, BG_EU_STATUS, http(404), 1), BG_EU_NOT_REGISTERED);
 }
 
-static void test_eureka_job_status_call_failure(void **state)
+/* A failed registration or status call ends the job: no retry beyond the URLs' failover. */
+static void test_eureka_job_call_failures_are_final(void **state)
 {
     (void)state;
-    struct bg_eu_job j;
-    bg_eu_job_start(&j, true, true, BG_STATUS_UP, false, 0);
-    enum bg_eu_outcome o = feed(&j, BG_EU_STATUS, http(503), 1);
-    assert_int_equal(o, BG_EU_STATUS_FAILED);
-    assert_int_equal(bg_eu_outcome_rc(o), BG_EHTTP);
-    struct bg_eu_answer timeout = {.transport_ok = false};
-    bg_eu_job_start(&j, true, true, BG_STATUS_UP, false, 0);
-    assert_int_equal(bg_eu_job_feed(&j, BG_EU_STATUS, &timeout, 1), BG_EU_STATUS_FAILED);
+    const struct {
+        bool reg;
+        enum bg_eu_step sent;
+        struct bg_eu_answer answer;
+        enum bg_eu_outcome want;
+    } cases[] = {
+        {true, BG_EU_REGISTER, http(400), BG_EU_REGISTER_FAILED},
+        {true, BG_EU_REGISTER, none(), BG_EU_REGISTER_FAILED},
+        {true, BG_EU_REGISTER, http(404), BG_EU_REGISTER_FAILED}, /* never "lost" */
+        {false, BG_EU_STATUS, http(503), BG_EU_STATUS_FAILED},
+        {false, BG_EU_STATUS, none(), BG_EU_STATUS_FAILED},
+        {true, BG_EU_STATUS, http(409), BG_EU_STATUS_FAILED},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct bg_eu_job j;
+        bg_eu_job_start(&j, true, true, BG_STATUS_UP, cases[i].reg, 0);
+        assert_int_equal(bg_eu_job_next(&j, NULL), cases[i].reg ? BG_EU_REGISTER : BG_EU_STATUS);
+        expect_final(bg_eu_job_feed(&j, cases[i].sent, &cases[i].answer, 1), cases[i].want,
+                     BG_EHTTP);
+    }
 }
 
 static void test_eureka_job_confirm_gives_up_after_tries(void **state)
@@ -151,7 +159,8 @@ static void test_eureka_job_confirm_gives_up_after_tries(void **state)
         t += BG_EU_CONFIRM_GAP_MS;
         assert_int_equal(feed(&j, BG_EU_CONFIRM, seen("OUT_OF_SERVICE"), t), BG_EU_NEXT);
     }
-    assert_int_equal(feed(&j, BG_EU_CONFIRM, seen("OUT_OF_SERVICE"), t + 100), BG_EU_MISMATCH);
+    expect_final(feed(&j, BG_EU_CONFIRM, seen("OUT_OF_SERVICE"), t + 100), BG_EU_MISMATCH,
+                 BG_EHTTP);
     assert_int_equal(j.confirm_tries, BG_EU_CONFIRM_TRIES);
 
     /* Answers without a readable status, or failed reads: unconfirmed, not a mismatch. */
@@ -159,7 +168,7 @@ static void test_eureka_job_confirm_gives_up_after_tries(void **state)
     assert_int_equal(feed(&j, BG_EU_STATUS, http(200), 0), BG_EU_NEXT);
     for (int i = 1; i < BG_EU_CONFIRM_TRIES; i++)
         assert_int_equal(feed(&j, BG_EU_CONFIRM, i % 2 ? http(200) : http(500), i), BG_EU_NEXT);
-    assert_int_equal(feed(&j, BG_EU_CONFIRM, http(200), 99), BG_EU_UNCONFIRMED);
+    expect_final(feed(&j, BG_EU_CONFIRM, http(200), 99), BG_EU_UNCONFIRMED, BG_EHTTP);
     /* A status in a failed answer does not count. */
     bg_eu_job_start(&j, true, true, BG_STATUS_UP, false, 0);
     struct bg_eu_answer bad = {.transport_ok = true, .code = 500, .status = "UP"};
@@ -192,43 +201,64 @@ static json_t *register_body(const struct bg_backend_conf *c, const char *status
     return root;
 }
 
+/* Each {key, value} pair is a string field of the JSON object o. */
+static void expect_strings(json_t *o, const char *const (*kv)[2], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *got = json_string_value(json_object_get(o, kv[i][0]));
+        if (got == NULL || strcmp(got, kv[i][1]) != 0)
+            fail_msg("%s: \"%s\", expected \"%s\"", kv[i][0], got ? got : "(none)", kv[i][1]);
+    }
+}
+
+static json_int_t lease(json_t *in, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(in, "leaseInfo"), key));
+}
+
+/* App SHOP, instance web-1 on port 8080, with these lease times. */
+static struct bg_backend_conf shop_conf(int64_t renew_ms, int64_t duration_ms)
+{
+    return (struct bg_backend_conf){.app = "SHOP",
+                                    .instance_id = "web-1",
+                                    .port = 8080,
+                                    .renew_interval_ms = renew_ms,
+                                    .duration_ms = duration_ms};
+}
+
 static void test_eureka_job_register_body(void **state)
 {
     (void)state;
-    struct bg_backend_conf c = {.app = "SHOP",
-                                .instance_id = "web-1",
-                                .ip_addr = "10.0.0.5",
-                                .port = 8080,
-                                .renew_interval_ms = 30000,
-                                .duration_ms = 90000};
+    struct bg_backend_conf c = shop_conf(30000, 90000);
+    c.ip_addr = "10.0.0.5";
     json_t *root = register_body(&c, "STARTING");
     json_t *in = json_object_get(root, "instance");
-    assert_string_equal(json_string_value(json_object_get(in, "instanceId")), "web-1");
-    assert_string_equal(json_string_value(json_object_get(in, "app")), "SHOP");
-    /* No host_name: the IP address stands in; no vip_address: the app. */
-    assert_string_equal(json_string_value(json_object_get(in, "hostName")), "10.0.0.5");
-    assert_string_equal(json_string_value(json_object_get(in, "ipAddr")), "10.0.0.5");
-    assert_string_equal(json_string_value(json_object_get(in, "vipAddress")), "SHOP");
-    assert_string_equal(json_string_value(json_object_get(in, "status")), "STARTING");
-    assert_string_equal(json_string_value(json_object_get(in, "overriddenStatus")), "UNKNOWN");
+    /* No host_name: the IP address stands in; no vip_address: the app. Eureka's health
+     * check URL is the agent's /health, not the application's. */
+    static const char *const fields[][2] = {
+        {"instanceId", "web-1"},
+        {"app", "SHOP"},
+        {"hostName", "10.0.0.5"},
+        {"ipAddr", "10.0.0.5"},
+        {"vipAddress", "SHOP"},
+        {"status", "STARTING"},
+        {"overriddenStatus", "UNKNOWN"},
+        {"homePageUrl", "http://10.0.0.5:8080/"},
+        {"healthCheckUrl", "http://10.0.0.5:7070/health"},
+        {"lastDirtyTimestamp", "1700000000123"},
+    };
+    expect_strings(in, fields, sizeof(fields) / sizeof(fields[0]));
+    static const char *const metadata[][2] = {{"bluegreen.color", "green"},
+                                              {"bluegreen.version", "2.1"}};
+    expect_strings(json_object_get(in, "metadata"), metadata, 2);
+    static const char *const dc[][2] = {{"name", "MyOwn"}};
+    expect_strings(json_object_get(in, "dataCenterInfo"), dc, 1);
     json_t *port = json_object_get(in, "port");
     assert_int_equal(json_integer_value(json_object_get(port, "$")), 8080);
-    assert_string_equal(json_string_value(json_object_get(port, "@enabled")), "true");
-    json_t *lease = json_object_get(in, "leaseInfo");
-    assert_int_equal(json_integer_value(json_object_get(lease, "renewalIntervalInSecs")), 30);
-    assert_int_equal(json_integer_value(json_object_get(lease, "durationInSecs")), 90);
-    assert_string_equal(json_string_value(json_object_get(in, "homePageUrl")),
-                        "http://10.0.0.5:8080/");
-    /* Eureka's health check URL is the agent's /health, not the application's. */
-    assert_string_equal(json_string_value(json_object_get(in, "healthCheckUrl")),
-                        "http://10.0.0.5:7070/health");
-    assert_string_equal(json_string_value(json_object_get(in, "lastDirtyTimestamp")),
-                        "1700000000123");
-    json_t *md = json_object_get(in, "metadata");
-    assert_string_equal(json_string_value(json_object_get(md, "bluegreen.color")), "green");
-    assert_string_equal(json_string_value(json_object_get(md, "bluegreen.version")), "2.1");
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(in, "dataCenterInfo"), "name")), "MyOwn");
+    static const char *const enabled[][2] = {{"@enabled", "true"}};
+    expect_strings(port, enabled, 1);
+    assert_int_equal(lease(in, "renewalIntervalInSecs"), 30);
+    assert_int_equal(lease(in, "durationInSecs"), 90);
     json_decref(root);
 }
 
@@ -236,22 +266,18 @@ static void test_eureka_job_register_body_lease_rounding(void **state)
 {
     (void)state;
     /* Sub-second renewals are one second; the lease outlasts the renewal interval. */
-    struct bg_backend_conf c = {.app = "SHOP",
-                                .instance_id = "web-1",
-                                .host_name = "web-1.example",
-                                .vip_address = "shop",
-                                .port = 8080,
-                                .renew_interval_ms = 500,
-                                .duration_ms = 1000};
+    struct bg_backend_conf c = shop_conf(500, 1000);
+    c.host_name = "web-1.example";
+    c.vip_address = "shop";
     json_t *root = register_body(&c, "UP");
     json_t *in = json_object_get(root, "instance");
-    assert_string_equal(json_string_value(json_object_get(in, "hostName")), "web-1.example");
-    assert_string_equal(json_string_value(json_object_get(in, "ipAddr")), "web-1.example");
-    assert_string_equal(json_string_value(json_object_get(in, "vipAddress")), "shop");
-    assert_string_equal(json_string_value(json_object_get(in, "status")), "UP");
-    json_t *lease = json_object_get(in, "leaseInfo");
-    assert_int_equal(json_integer_value(json_object_get(lease, "renewalIntervalInSecs")), 1);
-    assert_int_equal(json_integer_value(json_object_get(lease, "durationInSecs")), 2);
+    static const char *const fields[][2] = {{"hostName", "web-1.example"},
+                                            {"ipAddr", "web-1.example"},
+                                            {"vipAddress", "shop"},
+                                            {"status", "UP"}};
+    expect_strings(in, fields, 4);
+    assert_int_equal(lease(in, "renewalIntervalInSecs"), 1);
+    assert_int_equal(lease(in, "durationInSecs"), 2);
     json_decref(root);
 }
 
@@ -261,10 +287,9 @@ int main(void)
         cmocka_unit_test(test_eureka_job_out_without_register),
         cmocka_unit_test(test_eureka_job_registers_with_own_status),
         cmocka_unit_test(test_eureka_job_register_only),
-        cmocka_unit_test(test_eureka_job_register_failure_is_final),
         cmocka_unit_test(test_eureka_job_404_registers_again_once),
         cmocka_unit_test(test_eureka_job_404_without_register_is_final),
-        cmocka_unit_test(test_eureka_job_status_call_failure),
+        cmocka_unit_test(test_eureka_job_call_failures_are_final),
         cmocka_unit_test(test_eureka_job_confirm_gives_up_after_tries),
         cmocka_unit_test(test_eureka_job_confirm_stops_before_the_callers_deadline),
         cmocka_unit_test(test_eureka_job_register_body),

@@ -138,10 +138,33 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A resumed PUT is answered by the handler's next call. */
-static void answer(struct world *w, int i)
+/* The fake's apply stays pending until progress_rc says otherwise. */
+static void hold(struct fake *f)
+{
+    f->apply_rc = BG_PENDING;
+    f->progress_rc = BG_PENDING;
+}
+
+/* PUT /v1/status st on connection i, without a timeout. */
+static void put(struct world *w, int i, enum bg_status st)
+{
+    bg_agent_request_status(&w->a, &w->req[i], st, 0);
+}
+
+/* The one transition is over; applied: whether it succeeded (and was counted so). */
+static void expect_idle(const struct world *w, bool applied)
+{
+    assert_false(w->a.busy);
+    assert_int_equal(w->a.applied, applied);
+    assert_int_equal(applied ? w->a.n_put_ok : w->a.n_put_failed, 1);
+}
+
+/* A resumed PUT is answered by the handler's next call: with code. */
+static void answer(struct world *w, int i, unsigned code)
 {
     assert_int_equal(bg_agent_answer_waiter(&w->req[i]), MHD_YES);
+    assert_ptr_equal(replies[n_replies - 1].conn, w->req[i].conn);
+    assert_int_equal(replies[n_replies - 1].code, code);
 }
 
 /* ---- tests ------------------------------------------------------------------------------ */
@@ -149,7 +172,7 @@ static void answer(struct world *w, int i)
 static void test_transition_sync_apply_answers_at_once(void **state)
 {
     struct world *w = *state;
-    bg_agent_request_status(&w->a, &w->req[0], BG_STATUS_UP, 0);
+    put(w, 0, BG_STATUS_UP);
     assert_int_equal(n_suspended, 0);
     assert_int_equal(n_replies, 1);
     assert_int_equal(replies[0].code, 200);
@@ -158,17 +181,14 @@ static void test_transition_sync_apply_answers_at_once(void **state)
     assert_int_equal(w->f[0].order, 1);
     assert_int_equal(w->f[1].order, 2);
     assert_int_equal(w->f[1].last, BG_STATUS_UP);
-    assert_false(w->a.busy);
-    assert_true(w->a.applied);
-    assert_int_equal(w->a.n_put_ok, 1);
+    expect_idle(w, true);
 }
 
 static void test_transition_pending_backend_holds_the_next(void **state)
 {
     struct world *w = *state;
-    w->f[0].apply_rc = BG_PENDING;
-    w->f[0].progress_rc = BG_PENDING;
-    bg_agent_request_status(&w->a, &w->req[0], BG_STATUS_OUT, 0);
+    hold(&w->f[0]);
+    put(w, 0, BG_STATUS_OUT);
     assert_int_equal(n_suspended, 1);
     assert_int_equal(n_replies, 0);
     assert_true(w->a.busy);
@@ -182,51 +202,44 @@ static void test_transition_pending_backend_holds_the_next(void **state)
     assert_int_equal(n_resumed, 1);
     assert_true(w->a.resumed);
     assert_int_equal(n_replies, 0); /* answered by the handler once MHD runs it again */
-    answer(w, 0);
+    answer(w, 0, 200);
     assert_int_equal(n_replies, 1);
-    assert_int_equal(replies[0].code, 200);
 }
 
 static void test_transition_same_status_joins(void **state)
 {
     struct world *w = *state;
-    w->f[1].apply_rc = BG_PENDING;
-    w->f[1].progress_rc = BG_PENDING;
-    bg_agent_request_status(&w->a, &w->req[0], BG_STATUS_UP, 0);
-    bg_agent_request_status(&w->a, &w->req[1], BG_STATUS_UP, 0);
+    hold(&w->f[1]);
+    put(w, 0, BG_STATUS_UP);
+    put(w, 1, BG_STATUS_UP);
     assert_int_equal(w->f[0].applied, 1); /* not applied again */
     assert_int_equal(w->f[1].applied, 1);
     assert_int_equal(n_suspended, 2);
     w->f[1].progress_rc = 0;
     bg_agent_transition_run(&w->a);
     assert_int_equal(n_resumed, 2);
-    answer(w, 0);
-    answer(w, 1);
-    assert_int_equal(replies[0].code, 200);
-    assert_int_equal(replies[1].code, 200);
+    answer(w, 0, 200);
+    answer(w, 1, 200);
 }
 
 static void test_transition_other_status_supersedes(void **state)
 {
     struct world *w = *state;
-    w->f[0].apply_rc = BG_PENDING;
-    w->f[0].progress_rc = BG_PENDING;
-    bg_agent_request_status(&w->a, &w->req[0], BG_STATUS_UP, 0);
-    bg_agent_request_status(&w->a, &w->req[1], BG_STATUS_OUT, 0);
+    hold(&w->f[0]);
+    put(w, 0, BG_STATUS_UP);
+    put(w, 1, BG_STATUS_OUT);
     /* The UP in progress was cancelled; its PUT hears 503, the OUT waits for its own. */
     assert_int_equal(w->f[0].cancelled, 1);
     assert_int_equal(w->f[0].applied, 2);
     assert_int_equal(w->f[0].last, BG_STATUS_OUT);
     assert_int_equal(w->a.target, BG_STATUS_OUT);
     assert_int_equal(n_resumed, 1);
-    answer(w, 0);
+    answer(w, 0, 503);
     assert_int_equal(n_replies, 1);
-    assert_int_equal(replies[0].code, 503);
     assert_non_null(strstr(replies[0].body, "superseded by a newer status"));
     w->f[0].progress_rc = 0;
     bg_agent_transition_run(&w->a);
-    answer(w, 1);
-    assert_int_equal(replies[1].code, 200);
+    answer(w, 1, 200);
     assert_int_equal(w->f[1].last, BG_STATUS_OUT);
 }
 
@@ -234,32 +247,27 @@ static void test_transition_failure_is_502_and_stops(void **state)
 {
     struct world *w = *state;
     w->f[0].apply_rc = -5;
-    bg_agent_request_status(&w->a, &w->req[0], BG_STATUS_UP, 0);
+    put(w, 0, BG_STATUS_UP);
     assert_int_equal(n_replies, 1);
     assert_int_equal(replies[0].code, 502);
     assert_non_null(strstr(replies[0].body, "\"backend\":\"exec\""));
     assert_non_null(strstr(replies[0].body, "\"reason\":\"refused\""));
     assert_int_equal(w->f[1].applied, 0);
-    assert_false(w->a.busy);
-    assert_false(w->a.applied);
-    assert_int_equal(w->a.n_put_failed, 1);
+    expect_idle(w, false);
 }
 
 static void test_transition_cancel_answers_every_waiter(void **state)
 {
     struct world *w = *state;
-    w->f[0].apply_rc = BG_PENDING;
-    w->f[0].progress_rc = BG_PENDING;
-    bg_agent_request_status(&w->a, &w->req[0], BG_STATUS_UP, 0);
-    bg_agent_request_status(&w->a, &w->req[1], BG_STATUS_UP, 0);
+    hold(&w->f[0]);
+    put(w, 0, BG_STATUS_UP);
+    put(w, 1, BG_STATUS_UP);
     bg_agent_transition_cancel(&w->a, "agent shutting down", -1);
     assert_false(w->a.busy);
     assert_int_equal(w->b[0].rc, BG_ELOST);
     assert_non_null(strstr(w->b[0].msg, "agent shutting down"));
-    answer(w, 0);
-    answer(w, 1);
-    assert_int_equal(replies[0].code, 503);
-    assert_int_equal(replies[1].code, 503);
+    answer(w, 0, 503);
+    answer(w, 1, 503);
     /* Nothing in progress: a second cancel answers nobody again. */
     bg_agent_transition_cancel(&w->a, "again", -1);
     assert_int_equal(n_resumed, 2);
