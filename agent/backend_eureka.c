@@ -59,9 +59,8 @@ struct req {
     char *path; /* appended to the base URL, query included */
     char *body; /* JSON body (POST) or NULL */
     struct curl_slist *headers;
-    size_t first, tries, url; /* failover: started at urls[first], now at urls[url] */
-    char *resp;
-    size_t resp_len;
+    size_t first, tries, url;  /* failover: started at urls[first], now at urls[url] */
+    struct bg_curlm_body resp; /* at most EU_MAX_BODY kept */
     char errbuf[CURL_ERROR_SIZE];
     char skipped[300]; /* URLs that failed before this one, and why */
     long code;         /* HTTP status of the final attempt, 0 for none */
@@ -98,19 +97,6 @@ struct eureka {
  * Requests.
  * ------------------------------------------------------------------------------------- */
 
-static size_t on_body(char *data, size_t size, size_t n, void *user)
-{
-    struct req *r = user;
-    size_t len = size * n;
-    if (r->resp_len + len > EU_MAX_BODY)
-        return len; /* keep the start; the rest is dropped */
-    r->resp = bg_xrealloc(r->resp, r->resp_len + len + 1);
-    memcpy(r->resp + r->resp_len, data, len);
-    r->resp_len += len;
-    r->resp[r->resp_len] = '\0';
-    return len;
-}
-
 static void req_free(struct eureka *e, struct req **pr)
 {
     struct req *r = *pr;
@@ -120,7 +106,7 @@ static void req_free(struct eureka *e, struct req **pr)
     curl_slist_free_all(r->headers);
     free(r->path);
     free(r->body);
-    free(r->resp);
+    bg_curlm_body_finalize(&r->resp);
     free(r);
     *pr = NULL;
 }
@@ -136,8 +122,8 @@ static CURL *req_easy(struct eureka *e, struct req *r)
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)e->c->timeout_ms);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "bluegreen-agent");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bg_curlm_body_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->resp);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(h, CURLOPT_PRIVATE, r);
     if (strcmp(r->method, "POST") == 0) {
@@ -158,6 +144,7 @@ static struct req *req_new(struct eureka *e, enum rq_kind kind, const char *meth
                            char *body, size_t first)
 {
     struct req *r = bg_xcalloc(1, sizeof(*r));
+    bg_curlm_body_init(&r->resp, EU_MAX_BODY);
     r->kind = kind;
     r->method = method;
     r->path = path;
@@ -177,9 +164,7 @@ static void req_send(struct eureka *e, struct req *r)
 {
     r->errbuf[0] = '\0';
     r->code = 0;
-    free(r->resp);
-    r->resp = NULL;
-    r->resp_len = 0;
+    bg_curlm_body_reset(&r->resp);
     r->easy = req_easy(e, r);
     bg_curlm_add(&e->curl, r->easy);
 }
@@ -192,7 +177,7 @@ static void attempt_error(const struct req *r, char *buf, size_t len)
         return;
     }
     char body[160];
-    bg_sanitize(r->resp ? r->resp : "", r->resp_len, body, sizeof(body));
+    bg_sanitize(r->resp.data ? r->resp.data : "", r->resp.len, body, sizeof(body));
     snprintf(buf, len, "HTTP %ld%s%s", r->code, body[0] ? ": " : "", body);
 }
 
@@ -322,8 +307,8 @@ static void job_request(struct bg_backend *b, int64_t now)
 static char *instance_status(const struct req *r)
 {
     char status[64], why[160];
-    if (bg_eureka_parse_instance(r->resp, r->resp_len, status, sizeof(status), why, sizeof(why)) !=
-        0)
+    if (bg_eureka_parse_instance(r->resp.data, r->resp.len, status, sizeof(status), why,
+                                 sizeof(why)) != 0)
         return NULL;
     return bg_xstrdup(status);
 }

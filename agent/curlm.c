@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* CURLMOPT_SOCKETFUNCTION: remember which socket wants what. */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *user, void *sockp)
@@ -141,4 +142,43 @@ bool bg_curlm_tick(struct bg_curlm *m, int64_t now)
     int running;
     curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     return true;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Response bodies.
+ * ------------------------------------------------------------------------------------- */
+
+void bg_curlm_body_init(struct bg_curlm_body *b, size_t max)
+{
+    *b = (struct bg_curlm_body){.max = max};
+}
+
+void bg_curlm_body_reset(struct bg_curlm_body *b)
+{
+    free(b->data);
+    bg_curlm_body_init(b, b->max);
+}
+
+void bg_curlm_body_finalize(struct bg_curlm_body *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+}
+
+size_t bg_curlm_body_write(char *data, size_t size, size_t n, void *user)
+{
+    struct bg_curlm_body *b = user;
+    size_t len = size * n;
+    /* Once anything was dropped, so is everything after it: a later chunk that would fit
+     * must not be glued on after the gap. */
+    if (b->truncated || b->len + len > b->max) {
+        b->truncated = true;
+        return len; /* keep the start; the rest is dropped */
+    }
+    b->data = bg_xrealloc(b->data, b->len + len + 1);
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return len;
 }

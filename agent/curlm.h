@@ -52,4 +52,23 @@ bool bg_curlm_on_fds(struct bg_curlm *m, const struct pollfd *pfd, int n);
 /* Fires libcurl's timer if it is due at now. Returns true when it fired. */
 bool bg_curlm_tick(struct bg_curlm *m, int64_t now);
 
+/* ---------------------------------------------------------------------------------------
+ * A response body assembled from libcurl's write callbacks: NUL-terminated (data is NULL
+ * until the first byte), at most max bytes. Past max the rest of the body is dropped and the
+ * start kept; truncated says so.
+ * ------------------------------------------------------------------------------------ */
+struct bg_curlm_body {
+    char *data;
+    size_t len, max;
+    bool truncated;
+};
+
+void bg_curlm_body_init(struct bg_curlm_body *b, size_t max);
+/* Empty it again (for the next attempt); max is kept. */
+void bg_curlm_body_reset(struct bg_curlm_body *b);
+void bg_curlm_body_finalize(struct bg_curlm_body *b);
+/* CURLOPT_WRITEFUNCTION, with CURLOPT_WRITEDATA the struct bg_curlm_body. Takes every byte
+ * (a transfer is never failed for its size). Out of memory aborts. */
+size_t bg_curlm_body_write(char *data, size_t size, size_t n, void *user);
+
 #endif
