@@ -1,4 +1,5 @@
-/* agent.c -- bg-agent main loop: ZooKeeper registration and status transitions. */
+/* agent.c -- bg-agent main loop: ZooKeeper registration, the poll loop; status transitions
+ * are transition.c's. */
 #include "agent.h"
 #include "confirm.h"
 #include "json.h"
@@ -11,17 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct bg_waiter {
-    struct bg_waiter *next;
-    struct bg_agent *agent;
-    struct MHD_Connection *conn;
-    enum bg_status target;
-    bool done;
-    bool sync; /* being answered inside the request handler itself */
-    unsigned code;
-    char *body;
-};
 
 static struct bg_agent *signal_agent;
 
@@ -87,196 +77,6 @@ static int backends_init(struct bg_agent *a)
         snprintf(b->msg, sizeof(b->msg), "not applied yet");
     }
     return BG_OK;
-}
-
-/* ----------------------------------------------------------------------------------------
- * Transitions: apply a status to every backend in order, then answer the waiting PUTs.
- * ------------------------------------------------------------------------------------- */
-
-static void waiter_unlink(void *p)
-{
-    struct bg_waiter *w = p;
-    struct bg_agent *a = w->agent;
-    for (struct bg_waiter **pp = &a->waiters; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == w) {
-            *pp = w->next;
-            break;
-        }
-    }
-    free(w->body);
-    free(w);
-}
-
-/* Answer every waiting PUT, except those that asked for `spare` (-1: spare none). */
-static void finish_waiters(struct bg_agent *a, unsigned code, const char *body, int spare)
-{
-    for (struct bg_waiter *w = a->waiters; w != NULL; w = w->next) {
-        if (w->done || (int)w->target == spare)
-            continue;
-        w->done = true;
-        w->code = code;
-        w->body = bg_xstrdup(body);
-        if (!w->sync) {
-            MHD_resume_connection(w->conn);
-            a->resumed = true;
-        }
-    }
-}
-
-/* One line per balancer that has not confirmed the change. */
-static void log_unconfirmed(struct bg_agent *a)
-{
-    int64_t now = bg_now_ms();
-    for (size_t i = 0; i < a->n_backends; i++) {
-        struct bg_confirm *c = backend_confirm(&a->backends[i]);
-        for (int k = 0; c != NULL && c->changed && k < c->n_peers; k++) {
-            const struct bg_confirm_peer *p = &c->peer[k];
-            if (bg_confirm_peer_ok(p, now) || !bg_confirm_counts(c, p, now))
-                continue;
-            char d[320];
-            bg_confirm_describe(c, p, d, sizeof(d));
-            bg_warn("unconfirmed", "backend=%s status=%s balancer=\"%s\"", a->backends[i].ops->type,
-                    bg_status_name(a->status), d);
-        }
-    }
-}
-
-static void transition_done(struct bg_agent *a, int rc, struct bg_backend *failed)
-{
-    int64_t ms = bg_now_ms() - a->trans_started;
-    a->busy = false;
-    if (rc == 0) {
-        a->applied = true;
-        a->n_put_ok++;
-        char *body = bg_agent_status_json(a);
-        json_t *jb = json_loads(body, 0, NULL);
-        bool confirmed = json_is_true(json_object_get(jb, "confirmed"));
-        json_decref(jb);
-        if (confirmed) {
-            bg_info("status_applied", "status=%s epoch=%lld ms=%lld confirmed=true",
-                    bg_status_name(a->status), (long long)a->epoch, (long long)ms);
-        } else {
-            bg_warn("status_applied", "status=%s epoch=%lld ms=%lld confirmed=false",
-                    bg_status_name(a->status), (long long)a->epoch, (long long)ms);
-            log_unconfirmed(a);
-        }
-        finish_waiters(a, 200, body, -1);
-        free(body);
-        return;
-    }
-    a->n_put_failed++;
-    const char *type = bg_backend_type_name(failed->conf->type);
-    bg_warn("status_failed", "status=%s backend=%s reason=\"%s\" ms=%lld",
-            bg_status_name(a->status), type, failed->msg, (long long)ms);
-    json_t *j =
-        json_pack("{s:s, s:s, s:o, s:s}", "error", "backend failed", "backend", type, "reason",
-                  bg_json_text(failed->msg, 0), "status", bg_status_name(a->status));
-    char *body = bg_json_dumps_safe(j, JSON_COMPACT, "backend_failed");
-    json_decref(j);
-    finish_waiters(a, 502, body, -1);
-    free(body);
-}
-
-/* Drive the transition as far as it goes without waiting. */
-static void transition_run(struct bg_agent *a)
-{
-    int64_t now = bg_now_ms();
-    while (a->busy && a->step < a->n_backends) {
-        struct bg_backend *b = &a->backends[a->step];
-        int rc;
-        if (b->rc == BG_PENDING) {
-            rc = b->ops->progress(b, now);
-        } else {
-            b->started_ms = now;
-            b->deadline_ms = a->deadline_ms;
-            b->last_status = a->target;
-            rc = b->ops->apply(b, a->target);
-        }
-        b->rc = rc;
-        if (rc == BG_PENDING)
-            return;
-        b->last_wall_ms = bg_wall_ms();
-        bg_debug("backend_applied", "type=%s status=%s rc=%d msg=\"%s\"", b->ops->type,
-                 bg_status_name(a->target), rc, b->msg);
-        if (rc < 0) {
-            transition_done(a, rc, b);
-            return;
-        }
-        a->step++;
-    }
-    if (a->busy)
-        transition_done(a, 0, NULL);
-}
-
-/* Stop the transition in progress; its waiters hear 503 unless they asked for `spare`. */
-static void transition_cancel(struct bg_agent *a, const char *why, int spare)
-{
-    if (!a->busy)
-        return;
-    for (size_t i = 0; i < a->n_backends; i++) {
-        struct bg_backend *b = &a->backends[i];
-        if (b->rc == BG_PENDING) {
-            if (b->ops->cancel != NULL)
-                b->ops->cancel(b);
-            b->rc = BG_ELOST;
-            snprintf(b->msg, sizeof(b->msg), "cancelled: %s", why);
-        }
-    }
-    a->busy = false;
-    json_t *j = json_pack("{s:s, s:o}", "error", "superseded", "reason", bg_json_text(why, 0));
-    char *body = bg_json_dumps_safe(j, JSON_COMPACT, "superseded");
-    json_decref(j);
-    finish_waiters(a, 503, body, spare);
-    free(body);
-}
-
-static void transition_start(struct bg_agent *a, enum bg_status st)
-{
-    if (a->busy && a->target == st)
-        return; /* already on its way: the new request waits for the same outcome */
-    if (a->busy)
-        transition_cancel(a, "superseded by a newer status", (int)st);
-    if (a->status != st)
-        bg_info("status_change", "from=%s to=%s epoch=%lld", bg_status_name(a->status),
-                bg_status_name(st), (long long)a->epoch);
-    a->busy = true;
-    a->target = st;
-    a->status = st;
-    a->applied = false;
-    a->step = 0;
-    a->trans_started = bg_now_ms();
-    transition_run(a);
-}
-
-void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum bg_status st,
-                             int64_t timeout_ms)
-{
-    a->deadline_ms = bg_agent_answer_deadline(bg_now_ms(), timeout_ms);
-    struct bg_waiter *w = bg_xcalloc(1, sizeof(*w));
-    w->agent = a;
-    w->conn = req->conn;
-    w->target = st;
-    w->next = a->waiters;
-    a->waiters = w;
-    req->user = w;
-    req->user_free = waiter_unlink;
-    w->sync = true; /* finish_waiters must not resume what was never suspended */
-    transition_start(a, st);
-    w->sync = false;
-    if (w->done) {
-        bg_httpd_reply(req->conn, w->code, "application/json", w->body);
-        return;
-    }
-    /* Answered when the transition ends (finish_waiters resumes the connection). */
-    MHD_suspend_connection(req->conn);
-}
-
-enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req)
-{
-    struct bg_waiter *w = req->user;
-    if (!w->done)
-        return MHD_YES; /* still waiting (spurious call) */
-    return bg_httpd_reply(req->conn, w->code, "application/json", w->body);
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -646,81 +446,84 @@ static int64_t next_timeout(struct bg_agent *a)
     return t;
 }
 
-int bg_agent_run(struct bg_agent *a)
-{
-    signal_agent = a;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+/* ----------------------------------------------------------------------------------------
+ * The poll set: ZooKeeper's wake-up, the HTTP server, each backend's descriptors, the health
+ * check's; and, after poll, each owner served its own entries.
+ * ------------------------------------------------------------------------------------- */
 
-    unsigned seen_events = 0;
+struct poll_set {
+    struct pollfd *pfd;
+    size_t cap;
+    int n;
+    int *owner_start; /* backend i owns pfd[owner_start[i] .. owner_start[i + 1]) */
+    int check_start;  /* the health check owns pfd[check_start .. n) */
+};
+
+static void poll_set_init(struct poll_set *ps, size_t n_backends)
+{
     /* Sized to the configuration, grown when the descriptors do not fit: any number of
      * backends, each with as many sockets as it needs, is served. */
-    size_t cap = 64 + 8 * a->n_backends;
-    struct pollfd *pfd = bg_xcalloc(cap, sizeof(*pfd));
-    int *owner_start = bg_xcalloc(a->n_backends + 1, sizeof(*owner_start));
-    while (!a->stop) {
-        bg_zk_tick(&a->zk); /* HTTP and signals were served: ZooKeeper may wait again */
-        zk_step(a, &seen_events);
-        transition_run(a);
-        bg_httpd_run(&a->http); /* requests that waited for the ZooKeeper calls above */
+    ps->cap = 64 + 8 * n_backends;
+    ps->pfd = bg_xcalloc(ps->cap, sizeof(*ps->pfd));
+    ps->owner_start = bg_xcalloc(n_backends + 1, sizeof(*ps->owner_start));
+    ps->n = ps->check_start = 0;
+}
 
-        int n, check_start;
-        for (;;) {
-            n = 0;
-            pfd[n++] = (struct pollfd){.fd = a->zk.wake_fd, .events = POLLIN};
-            pfd[n++] = (struct pollfd){.fd = a->http.fd, .events = POLLIN};
-            for (size_t i = 0; i < a->n_backends; i++) {
-                struct bg_backend *b = &a->backends[i];
-                owner_start[i] = n;
-                if (b->ops->fds != NULL)
-                    n += b->ops->fds(b, pfd + n, (int)cap - n);
-            }
-            owner_start[a->n_backends] = n;
-            check_start = n;
-            n += bg_check_fds(&a->check, pfd + n, (int)cap - n);
-            if ((size_t)n < cap)
-                break; /* nobody was cut short */
-            cap *= 2;
-            pfd = bg_xrealloc(pfd, cap * sizeof(*pfd));
-        }
-        /* A connection resumed after the last MHD run (e.g. a transition confirmed by a poll
-         * that run itself handled) must be answered now, not at the next wake-up. */
-        int rc = poll(pfd, (nfds_t)n, a->resumed ? 0 : (int)next_timeout(a));
-        if (rc < 0 && errno != EINTR) {
-            bg_error("poll_failed", "errno=%d", errno);
-            break;
-        }
-        if (pfd[0].revents)
-            bg_zk_drain(&a->zk);
-        a->resumed = false;
-        bg_httpd_run(&a->http);
-        int64_t now = bg_now_ms();
+static void poll_set_finalize(struct poll_set *ps)
+{
+    free(ps->pfd);
+    free(ps->owner_start);
+    ps->pfd = NULL;
+    ps->owner_start = NULL;
+}
+
+static void poll_set_fill(struct poll_set *ps, struct bg_agent *a)
+{
+    for (;;) {
+        int n = 0, cap = (int)ps->cap;
+        ps->pfd[n++] = (struct pollfd){.fd = a->zk.wake_fd, .events = POLLIN};
+        ps->pfd[n++] = (struct pollfd){.fd = a->http.fd, .events = POLLIN};
         for (size_t i = 0; i < a->n_backends; i++) {
             struct bg_backend *b = &a->backends[i];
-            int end = owner_start[i + 1];
-            if (b->ops->on_fds != NULL && end > owner_start[i])
-                b->ops->on_fds(b, pfd + owner_start[i], end - owner_start[i]);
-            int64_t d = b->ops->deadline ? b->ops->deadline(b) : 0;
-            if (b->ops->tick != NULL && d > 0 && d <= now)
-                b->ops->tick(b, now);
+            ps->owner_start[i] = n;
+            if (b->ops->fds != NULL)
+                n += b->ops->fds(b, ps->pfd + n, cap - n);
         }
-        bg_check_run(&a->check, pfd + check_start, n - check_start, now);
-        if (a->check.changed) {
-            a->check.changed = false;
-            a->node_stale = true; /* written by zk_step once registered and connected */
-        }
-        transition_run(a);
-        bg_httpd_run(&a->http); /* answer connections resumed by the transition */
+        ps->owner_start[a->n_backends] = n;
+        ps->check_start = n;
+        n += bg_check_fds(&a->check, ps->pfd + n, cap - n);
+        ps->n = n;
+        if ((size_t)n < ps->cap)
+            return; /* nobody was cut short */
+        ps->cap *= 2;
+        ps->pfd = bg_xrealloc(ps->pfd, ps->cap * sizeof(*ps->pfd));
     }
-    free(pfd);
-    free(owner_start);
+}
+
+static void poll_set_serve(struct poll_set *ps, struct bg_agent *a, int64_t now)
+{
+    for (size_t i = 0; i < a->n_backends; i++) {
+        struct bg_backend *b = &a->backends[i];
+        int start = ps->owner_start[i], end = ps->owner_start[i + 1];
+        if (b->ops->on_fds != NULL && end > start)
+            b->ops->on_fds(b, ps->pfd + start, end - start);
+        int64_t d = b->ops->deadline ? b->ops->deadline(b) : 0;
+        if (b->ops->tick != NULL && d > 0 && d <= now)
+            b->ops->tick(b, now);
+    }
+    bg_check_run(&a->check, ps->pfd + ps->check_start, ps->n - ps->check_start, now);
+    if (a->check.changed) {
+        a->check.changed = false;
+        a->node_stale = true; /* written by zk_step once registered and connected */
+    }
+}
+
+/* After the loop: answer what waits, leave ZooKeeper, let the backends leave theirs. */
+static void agent_stop(struct bg_agent *a)
+{
     bg_info("stopping", "reason=signal signal=%s%s", stop_signal_name(a->stop),
             a->stop == SIGHUP ? " note=\"SIGHUP stops cleanly, as SIGTERM does (no reload)\"" : "");
-    transition_cancel(a, "agent shutting down", -1);
+    bg_agent_transition_cancel(a, "agent shutting down", -1);
     bg_httpd_run(&a->http);
     if (a->registered) {
         /* Bounded by the turn's budget (no hook now: it would give up at once, stopping). */
@@ -732,6 +535,45 @@ int bg_agent_run(struct bg_agent *a)
     for (size_t i = 0; i < a->n_backends; i++)
         if (a->backends[i].ops->shutdown != NULL)
             a->backends[i].ops->shutdown(&a->backends[i]);
+}
+
+int bg_agent_run(struct bg_agent *a)
+{
+    signal_agent = a;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned seen_events = 0;
+    struct poll_set ps;
+    poll_set_init(&ps, a->n_backends);
+    while (!a->stop) {
+        bg_zk_tick(&a->zk); /* HTTP and signals were served: ZooKeeper may wait again */
+        zk_step(a, &seen_events);
+        bg_agent_transition_run(a);
+        bg_httpd_run(&a->http); /* requests that waited for the ZooKeeper calls above */
+
+        poll_set_fill(&ps, a);
+        /* A connection resumed after the last MHD run (e.g. a transition confirmed by a poll
+         * that run itself handled) must be answered now, not at the next wake-up. */
+        int rc = poll(ps.pfd, (nfds_t)ps.n, a->resumed ? 0 : (int)next_timeout(a));
+        if (rc < 0 && errno != EINTR) {
+            bg_error("poll_failed", "errno=%d", errno);
+            break;
+        }
+        if (ps.pfd[0].revents)
+            bg_zk_drain(&a->zk);
+        a->resumed = false;
+        bg_httpd_run(&a->http);
+        poll_set_serve(&ps, a, bg_now_ms());
+        bg_agent_transition_run(a);
+        bg_httpd_run(&a->http); /* answer connections resumed by the transition */
+    }
+    poll_set_finalize(&ps);
+    agent_stop(a);
     return 0;
 }
 
@@ -747,7 +589,6 @@ void bg_agent_free(struct bg_agent *a)
     free(a->live);
     a->live = NULL;
     bg_check_free(&a->check);
-    while (a->waiters != NULL)
-        waiter_unlink(a->waiters);
+    bg_agent_waiters_free(a);
     signal_agent = NULL;
 }

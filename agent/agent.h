@@ -140,6 +140,16 @@ bool bg_agent_app_healthy(const struct bg_agent *a);
 
 /* HTTP (agent/http.c). */
 enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req);
+
+/* Transitions (agent/transition.c). */
+/* Drive the transition in progress as far as it goes without waiting; when it ends, its
+ * waiters are answered (200, or 502 naming the backend that failed). Cannot fail. */
+void bg_agent_transition_run(struct bg_agent *a);
+/* Stop the transition in progress (pending backends are cancelled); its waiters hear 503
+ * unless they asked for `spare` (a status; -1: spare none). */
+void bg_agent_transition_cancel(struct bg_agent *a, const char *why, int spare);
+/* Free every waiter (the agent is going away; their connections are MHD's). */
+void bg_agent_waiters_free(struct bg_agent *a);
 /* Apply st for a PUT: answers at once when every backend applied it synchronously, else
  * suspends the connection until the transition ends. */
 void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum bg_status st,

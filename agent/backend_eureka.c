@@ -1,4 +1,5 @@
-/* backend_eureka.c -- Eureka status overrides, optional self-registration, libcurl multi. */
+/* backend_eureka.c -- Eureka status overrides and optional self-registration, over libcurl
+ * multi (curlm.c). */
 
 /*
  * UP              DELETE {url}/apps/{APP}/{ID}/status?value=UP    (clear our override)
@@ -32,25 +33,21 @@
  * API; nothing here blocks except the deregistration at exit (bounded by timeout per URL).
  */
 #include "agent.h"
-#include "json.h"
+#include "curlm.h"
+#include "eureka_job.h"
 #include "log.h"
 #include "util.h"
 
 #include <curl/curl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define EU_MAX_SOCKS 16
 #define EU_MAX_BODY (256 * 1024)
-#define EU_CONFIRM_TRIES 10
-#define EU_CONFIRM_GAP_MS 100
 #define EU_REG_BACKOFF_MIN_MS 1000
 #define EU_REG_BACKOFF_MAX_MS 30000
 
 enum rq_kind { RQ_REGISTER, RQ_STATUS, RQ_CONFIRM, RQ_HEARTBEAT };
-enum job_step { J_REGISTER, J_STATUS, J_CONFIRM, J_DONE };
 
 static const char *const kind_name[] = {"register", "status", "confirm", "heartbeat"};
 
@@ -62,42 +59,20 @@ struct req {
     char *path; /* appended to the base URL, query included */
     char *body; /* JSON body (POST) or NULL */
     struct curl_slist *headers;
-    size_t first, tries, url; /* failover: started at urls[first], now at urls[url] */
-    char *resp;
-    size_t resp_len;
+    size_t first, tries, url;  /* failover: started at urls[first], now at urls[url] */
+    struct bg_curlm_body resp; /* at most EU_MAX_BODY kept */
     char errbuf[CURL_ERROR_SIZE];
     char skipped[300]; /* URLs that failed before this one, and why */
     long code;         /* HTTP status of the final attempt, 0 for none */
     CURLcode cc;
 };
 
-struct job {
-    bool active;
-    bool fg;         /* an apply the agent waits for */
-    bool has_target; /* false: register only (start-up) */
-    enum bg_status target;
-    enum job_step step;
-    int64_t not_before;
-    int64_t started;
-    int confirm_tries;
-    int registers;    /* re-registrations after a 404, at most one per job */
-    size_t url;       /* the URL that took the status call: confirm there first */
-    int64_t limit_ms; /* the caller's deadline (0: none): stop re-reading before it */
-    char skipped[300];
-};
-
 struct eureka {
     const struct bg_backend_conf *c;
-    CURLM *multi;
-    struct {
-        curl_socket_t fd;
-        int what;
-    } socks[EU_MAX_SOCKS];
-    int n_socks;
-    int64_t timer_at; /* libcurl's timer, 0 for none */
-    size_t good_url;  /* the last URL that answered */
-    char *base;       /* "/apps/APP/ID" (escaped) */
-    char *app_path;   /* "/apps/APP" */
+    struct bg_curlm curl; /* sockets and timer of both transfers */
+    size_t good_url;      /* the last URL that answered */
+    char *base;           /* "/apps/APP/ID" (escaped) */
+    char *app_path;       /* "/apps/APP" */
 
     /* Registration (register: true). */
     bool registered;
@@ -109,7 +84,7 @@ struct eureka {
     bool need_reassert;
     struct req *hb;
 
-    struct job job;
+    struct bg_eu_job job; /* eureka_job.c */
     struct req *jreq;
     bool fg_done; /* the last apply finished; fg_rc is its result */
     int fg_rc;
@@ -122,32 +97,16 @@ struct eureka {
  * Requests.
  * ------------------------------------------------------------------------------------- */
 
-static size_t on_body(char *data, size_t size, size_t n, void *user)
-{
-    struct req *r = user;
-    size_t len = size * n;
-    if (r->resp_len + len > EU_MAX_BODY)
-        return len; /* keep the start; the rest is dropped */
-    r->resp = bg_xrealloc(r->resp, r->resp_len + len + 1);
-    memcpy(r->resp + r->resp_len, data, len);
-    r->resp_len += len;
-    r->resp[r->resp_len] = '\0';
-    return len;
-}
-
 static void req_free(struct eureka *e, struct req **pr)
 {
     struct req *r = *pr;
     if (r == NULL)
         return;
-    if (r->easy != NULL) {
-        curl_multi_remove_handle(e->multi, r->easy);
-        curl_easy_cleanup(r->easy);
-    }
+    bg_curlm_remove(&e->curl, &r->easy);
     curl_slist_free_all(r->headers);
     free(r->path);
     free(r->body);
-    free(r->resp);
+    bg_curlm_body_finalize(&r->resp);
     free(r);
     *pr = NULL;
 }
@@ -155,21 +114,16 @@ static void req_free(struct eureka *e, struct req **pr)
 /* Set up the easy handle for urls[r->url]. */
 static CURL *req_easy(struct eureka *e, struct req *r)
 {
-    CURL *h = curl_easy_init();
-    if (h == NULL) {
-        fprintf(stderr, "level=fatal event=curl_init_failed\n");
-        abort();
-    }
+    CURL *h = bg_curlm_easy_new();
     char *url = bg_xasprintf("%s%s", e->c->urls[r->url], r->path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     free(url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)e->c->timeout_ms);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)e->c->timeout_ms);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "bluegreen-agent");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bg_curlm_body_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->resp);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(h, CURLOPT_PRIVATE, r);
     if (strcmp(r->method, "POST") == 0) {
@@ -190,6 +144,7 @@ static struct req *req_new(struct eureka *e, enum rq_kind kind, const char *meth
                            char *body, size_t first)
 {
     struct req *r = bg_xcalloc(1, sizeof(*r));
+    bg_curlm_body_init(&r->resp, EU_MAX_BODY);
     r->kind = kind;
     r->method = method;
     r->path = path;
@@ -209,11 +164,9 @@ static void req_send(struct eureka *e, struct req *r)
 {
     r->errbuf[0] = '\0';
     r->code = 0;
-    free(r->resp);
-    r->resp = NULL;
-    r->resp_len = 0;
+    bg_curlm_body_reset(&r->resp);
     r->easy = req_easy(e, r);
-    curl_multi_add_handle(e->multi, r->easy);
+    bg_curlm_add(&e->curl, r->easy);
 }
 
 /* Why an attempt failed, for messages: "connection refused" or "HTTP 503: body". */
@@ -224,7 +177,7 @@ static void attempt_error(const struct req *r, char *buf, size_t len)
         return;
     }
     char body[160];
-    bg_sanitize(r->resp ? r->resp : "", r->resp_len, body, sizeof(body));
+    bg_sanitize(r->resp.data ? r->resp.data : "", r->resp.len, body, sizeof(body));
     snprintf(buf, len, "HTTP %ld%s%s", r->code, body[0] ? ": " : "", body);
 }
 
@@ -245,9 +198,7 @@ static bool req_attempt_done(struct eureka *e, struct req *r)
              e->c->urls[r->url], why);
     bg_warn("eureka_failover", "op=%s url=%s reason=\"%s\" next=%s", kind_name[r->kind],
             e->c->urls[r->url], why, e->c->urls[(r->url + 1) % e->c->n_urls]);
-    curl_multi_remove_handle(e->multi, r->easy);
-    curl_easy_cleanup(r->easy);
-    r->easy = NULL;
+    bg_curlm_remove(&e->curl, &r->easy);
     r->tries++;
     r->url = (r->first + r->tries) % e->c->n_urls;
     req_send(e, r);
@@ -258,93 +209,28 @@ static bool req_attempt_done(struct eureka *e, struct req *r)
  * Request bodies and paths.
  * ------------------------------------------------------------------------------------- */
 
-/* Percent-encode everything but RFC 3986 unreserved characters. */
+/* Percent-encode everything but RFC 3986 unreserved characters (curl_easy_escape). Out of
+ * memory aborts. */
 static char *escape(const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = bg_xmalloc(strlen(s) * 3 + 1), *o = out;
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
+    char *c = curl_easy_escape(NULL, s, 0);
+    if (c == NULL) {
+        fprintf(stderr, "level=fatal event=out_of_memory what=curl_easy_escape\n");
+        abort();
     }
-    *o = '\0';
+    char *out = bg_xstrdup(c);
+    curl_free(c);
     return out;
-}
-
-static char *register_body(struct bg_backend *b, const char *status)
-{
-    struct eureka *e = b->priv;
-    const struct bg_backend_conf *c = e->c;
-    const struct bg_instance_conf *in = &b->agent->conf->instance;
-    const char *host = c->host_name ? c->host_name : (c->ip_addr ? c->ip_addr : "localhost");
-    const char *ip = c->ip_addr ? c->ip_addr : host;
-    const char *vip = c->vip_address ? c->vip_address : c->app;
-    char home[300], health[300], dirty[32];
-    snprintf(home, sizeof(home), "http://%s:%d/", host, c->port);
-    /* The agent's /health tells the truth about this instance's traffic state. */
-    snprintf(health, sizeof(health), "%s/health", in->endpoint ? in->endpoint : "");
-    snprintf(dirty, sizeof(dirty), "%lld", (long long)e->dirty_ts);
-    json_int_t renew = c->renew_interval_ms / 1000 > 0 ? c->renew_interval_ms / 1000 : 1;
-    json_int_t dur = c->duration_ms / 1000 > renew ? c->duration_ms / 1000 : renew + 1;
-    /* The shape of Eureka's JSON codec (EurekaJacksonCodec), field by field. */
-    json_t *inst = json_object();
-    json_object_set_new(inst, "instanceId", json_string(c->instance_id));
-    json_object_set_new(inst, "hostName", json_string(host));
-    json_object_set_new(inst, "app", json_string(c->app));
-    json_object_set_new(inst, "ipAddr", json_string(ip));
-    json_object_set_new(inst, "vipAddress", json_string(vip));
-    json_object_set_new(inst, "secureVipAddress", json_string(vip));
-    json_object_set_new(inst, "status", json_string(status));
-    json_object_set_new(inst, "overriddenStatus", json_string("UNKNOWN"));
-    json_object_set_new(inst, "port", json_pack("{s:i, s:s}", "$", c->port, "@enabled", "true"));
-    json_object_set_new(inst, "securePort", json_pack("{s:i, s:s}", "$", 443, "@enabled", "false"));
-    json_object_set_new(inst, "countryId", json_integer(1));
-    json_object_set_new(inst, "dataCenterInfo",
-                        json_pack("{s:s, s:s}", "@class",
-                                  "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo", "name",
-                                  "MyOwn"));
-    json_object_set_new(
-        inst, "leaseInfo",
-        json_pack("{s:I, s:I}", "renewalIntervalInSecs", renew, "durationInSecs", dur));
-    json_object_set_new(inst, "metadata",
-                        json_pack("{s:s, s:s}", "bluegreen.color", bg_color_name(in->color),
-                                  "bluegreen.version", in->version ? in->version : ""));
-    json_object_set_new(inst, "homePageUrl", json_string(home));
-    json_object_set_new(inst, "statusPageUrl", json_string(home));
-    json_object_set_new(inst, "healthCheckUrl", json_string(health));
-    json_object_set_new(inst, "lastDirtyTimestamp", json_string(dirty));
-    json_object_set_new(inst, "isCoordinatingDiscoveryServer", json_string("false"));
-    json_t *root = json_pack("{s:o}", "instance", inst);
-    char *s = bg_json_dumps_safe(root, JSON_COMPACT, "eureka_register");
-    json_decref(root);
-    return s;
 }
 
 /* ----------------------------------------------------------------------------------------
  * Jobs: [register] -> status call -> confirm.
  * ------------------------------------------------------------------------------------- */
 
-static const char *own_status(const struct job *j)
-{
-    return j->has_target && j->target == BG_STATUS_UP ? "UP" : "STARTING";
-}
-
 static void job_start(struct eureka *e, bool fg, bool has_target, enum bg_status target)
 {
     req_free(e, &e->jreq);
-    memset(&e->job, 0, sizeof(e->job));
-    e->job.active = true;
-    e->job.fg = fg;
-    e->job.has_target = has_target;
-    e->job.target = target;
-    e->job.step = e->c->reg ? J_REGISTER : J_STATUS;
-    e->job.started = bg_now_ms();
+    bg_eu_job_start(&e->job, fg, has_target, target, e->c->reg, bg_now_ms());
     if (fg)
         e->fg_done = false;
 }
@@ -352,7 +238,7 @@ static void job_start(struct eureka *e, bool fg, bool has_target, enum bg_status
 static void job_finish(struct bg_backend *b, int rc, const char *msg)
 {
     struct eureka *e = b->priv;
-    struct job *j = &e->job;
+    struct bg_eu_job *j = &e->job;
     j->active = false;
     req_free(e, &e->jreq);
     long long ms = (long long)(bg_now_ms() - j->started);
@@ -381,146 +267,133 @@ static void job_finish(struct bg_backend *b, int rc, const char *msg)
     }
 }
 
+/* Send the job's next request, or finish a register-only job that has nothing left. */
 static void job_request(struct bg_backend *b, int64_t now)
 {
     struct eureka *e = b->priv;
-    struct job *j = &e->job;
-    if (j->step == J_REGISTER) {
-        const char *want = own_status(j);
-        if (e->registered && strcmp(e->registered_as, want) == 0) {
-            j->step = J_STATUS;
-        } else {
-            /* A newer lastDirtyTimestamp, or the registry would keep its older copy. */
-            int64_t ts = bg_wall_ms();
-            e->dirty_ts = ts > e->dirty_ts ? ts : e->dirty_ts + 1;
-            e->jreq = req_new(e, RQ_REGISTER, "POST", bg_xstrdup(e->app_path),
-                              register_body(b, want), e->good_url);
-            req_send(e, e->jreq);
-            return;
-        }
+    struct bg_eu_job *j = &e->job;
+    bool up = j->target == BG_STATUS_UP;
+    switch (bg_eu_job_next(j, e->registered ? e->registered_as : NULL)) {
+    case BG_EU_REGISTER: {
+        /* A newer lastDirtyTimestamp, or the registry would keep its older copy. */
+        int64_t ts = bg_wall_ms();
+        e->dirty_ts = ts > e->dirty_ts ? ts : e->dirty_ts + 1;
+        e->jreq = req_new(e, RQ_REGISTER, "POST", bg_xstrdup(e->app_path),
+                          bg_eu_register_body(e->c, &b->agent->conf->instance,
+                                              bg_eu_job_own_status(j), e->dirty_ts),
+                          e->good_url);
+        break;
     }
-    if (j->step == J_STATUS && !j->has_target)
-        j->step = J_DONE;
-    if (j->step == J_STATUS) {
-        bool up = j->target == BG_STATUS_UP;
-        char *path = bg_xasprintf("%s/status?value=%s", e->base, up ? "UP" : "OUT_OF_SERVICE");
-        e->jreq = req_new(e, RQ_STATUS, up ? "DELETE" : "PUT", path, NULL, e->good_url);
-        req_send(e, e->jreq);
-        return;
-    }
-    if (j->step == J_CONFIRM) {
+    case BG_EU_STATUS:
+        e->jreq = req_new(e, RQ_STATUS, up ? "DELETE" : "PUT",
+                          bg_xasprintf("%s/status?value=%s", e->base, up ? "UP" : "OUT_OF_SERVICE"),
+                          NULL, e->good_url);
+        break;
+    case BG_EU_CONFIRM:
         e->jreq = req_new(e, RQ_CONFIRM, "GET", bg_xstrdup(e->base), NULL, j->url);
-        req_send(e, e->jreq);
+        break;
+    case BG_EU_DONE: {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "registered as %s at %s in %lld ms", e->registered_as,
+                 e->c->urls[e->good_url], (long long)(now - j->started));
+        job_finish(b, 0, msg);
         return;
     }
-    char msg[200];
-    snprintf(msg, sizeof(msg), "registered as %s at %s in %lld ms", e->registered_as,
-             e->c->urls[e->good_url], (long long)(now - j->started));
-    job_finish(b, 0, msg);
+    }
+    req_send(e, e->jreq);
 }
 
 /* The instance's status in a GET /apps/APP/ID answer, or NULL. */
 static char *instance_status(const struct req *r)
 {
     char status[64], why[160];
-    if (bg_eureka_parse_instance(r->resp, r->resp_len, status, sizeof(status), why, sizeof(why)) !=
-        0)
+    if (bg_eureka_parse_instance(r->resp.data, r->resp.len, status, sizeof(status), why,
+                                 sizeof(why)) != 0)
         return NULL;
     return bg_xstrdup(status);
 }
 
-/* The job's request finished (after failover). */
+/* The message of a job's final outcome. */
+static void outcome_message(const struct eureka *e, const struct req *r, enum bg_eu_outcome o,
+                            const char *seen, int64_t now, char *msg, size_t len)
+{
+    const struct bg_eu_job *j = &e->job;
+    const char *url = e->c->urls[r->url];
+    const char *want = bg_status_name(j->target);
+    char why[300];
+    attempt_error(r, why, sizeof(why));
+    switch (o) {
+    case BG_EU_REGISTER_FAILED:
+        snprintf(msg, len, "register at %s failed: %s", url, why);
+        break;
+    case BG_EU_NOT_REGISTERED:
+        snprintf(msg, len, "instance %s/%s is not registered at %s (HTTP 404)", e->c->app,
+                 e->c->instance_id, url);
+        break;
+    case BG_EU_STATUS_FAILED:
+        snprintf(msg, len, "%s %s/status?value=%s at %s failed: %s", r->method, e->base, want, url,
+                 why);
+        break;
+    case BG_EU_CONFIRMED:
+        snprintf(msg, len, "%s confirmed at %s in %lld ms", want, url,
+                 (long long)(now - j->started));
+        break;
+    case BG_EU_MISMATCH:
+        snprintf(msg, len, "%s reports status %s, expected %s (after %d reads)", url, seen, want,
+                 j->confirm_tries);
+        break;
+    case BG_EU_UNCONFIRMED:
+        snprintf(msg, len, "cannot confirm %s at %s: %s", want, url,
+                 r->cc == CURLE_OK && r->code >= 200 && r->code < 300
+                     ? "no instance.status in the answer"
+                     : why);
+        break;
+    case BG_EU_NEXT:
+    case BG_EU_REGISTERED:
+    case BG_EU_LOST:
+        msg[0] = '\0';
+        break;
+    }
+}
+
+/* The job's request finished (after failover): feed it to the job machine, act on what it
+ * means. r is freed by the caller. */
 static void job_response(struct bg_backend *b, struct req *r, int64_t now)
 {
+    static const enum bg_eu_step step_of[] = {BG_EU_REGISTER, BG_EU_STATUS, BG_EU_CONFIRM};
     struct eureka *e = b->priv;
-    struct job *j = &e->job;
-    const char *url = e->c->urls[r->url];
-    char why[300], msg[480];
+    struct bg_eu_job *j = &e->job;
+    e->jreq = NULL;
+    if (r->kind == RQ_HEARTBEAT)
+        return;
     if (r->skipped[0] != '\0') {
         size_t used = strlen(j->skipped);
         snprintf(j->skipped + used, sizeof(j->skipped) - used, "%s%s", used ? "; " : "",
                  r->skipped);
     }
-    attempt_error(r, why, sizeof(why));
-    bool ok = r->cc == CURLE_OK && r->code >= 200 && r->code < 300;
-    bool gone = r->cc == CURLE_OK && r->code == 404;
-    e->jreq = NULL; /* r is freed by the caller */
-
-    switch (r->kind) {
-    case RQ_REGISTER:
-        if (!ok) {
-            snprintf(msg, sizeof(msg), "register at %s failed: %s", url, why);
-            job_finish(b, BG_EHTTP, msg);
-            return;
-        }
-        if (!e->registered || strcmp(e->registered_as, own_status(j)) != 0)
-            bg_info("eureka_registered", "url=%s app=%s id=%s status=%s", url, e->c->app,
-                    e->c->instance_id, own_status(j));
+    char *seen = r->kind == RQ_CONFIRM ? instance_status(r) : NULL;
+    struct bg_eu_answer a = {
+        .transport_ok = r->cc == CURLE_OK, .code = r->code, .status = seen, .url = r->url};
+    enum bg_eu_outcome o = bg_eu_job_feed(j, step_of[r->kind], &a, now);
+    if (o == BG_EU_REGISTERED) {
+        const char *as = bg_eu_job_own_status(j);
+        if (!e->registered || strcmp(e->registered_as, as) != 0)
+            bg_info("eureka_registered", "url=%s app=%s id=%s status=%s", e->c->urls[r->url],
+                    e->c->app, e->c->instance_id, as);
         e->registered = true;
-        e->registered_as = own_status(j);
+        e->registered_as = as;
         e->reg_backoff = EU_REG_BACKOFF_MIN_MS;
         e->next_heartbeat = now + e->c->renew_interval_ms;
-        j->step = J_STATUS;
-        return;
-    case RQ_STATUS:
-    case RQ_CONFIRM:
-        if (gone && e->c->reg && j->registers == 0) {
-            /* The registry lost us: register again, then repeat the status call. */
-            bg_warn("eureka_not_registered", "op=%s url=%s action=register", kind_name[r->kind],
-                    url);
-            j->registers++;
-            e->registered = false;
-            j->step = J_REGISTER;
-            return;
-        }
-        if (gone) {
-            snprintf(msg, sizeof(msg), "instance %s/%s is not registered at %s (HTTP 404)",
-                     e->c->app, e->c->instance_id, url);
-            job_finish(b, BG_ENOTFOUND, msg);
-            return;
-        }
-        break;
-    case RQ_HEARTBEAT:
-        return;
+    } else if (o == BG_EU_LOST) {
+        bg_warn("eureka_not_registered", "op=%s url=%s action=register", kind_name[r->kind],
+                e->c->urls[r->url]);
+        e->registered = false;
+    } else if (o != BG_EU_NEXT) {
+        char msg[480];
+        outcome_message(e, r, o, seen, now, msg, sizeof(msg));
+        job_finish(b, bg_eu_outcome_rc(o), msg);
     }
-
-    const char *want = bg_status_name(j->target);
-    if (r->kind == RQ_STATUS) {
-        if (!ok) {
-            snprintf(msg, sizeof(msg), "%s %s/status?value=%s at %s failed: %s", r->method, e->base,
-                     j->target == BG_STATUS_UP ? "UP" : "OUT_OF_SERVICE", url, why);
-            job_finish(b, BG_EHTTP, msg);
-            return;
-        }
-        j->url = r->url;
-        j->step = J_CONFIRM;
-        j->confirm_tries = 0;
-        return;
-    }
-    /* RQ_CONFIRM */
-    char *seen = ok ? instance_status(r) : NULL;
-    j->confirm_tries++;
-    if (seen != NULL && strcmp(seen, want) == 0) {
-        snprintf(msg, sizeof(msg), "%s confirmed at %s in %lld ms", want, url,
-                 (long long)(now - j->started));
-        free(seen);
-        job_finish(b, 0, msg);
-        return;
-    }
-    bool late = j->limit_ms > 0 && now + EU_CONFIRM_GAP_MS >= j->limit_ms;
-    if (j->confirm_tries < EU_CONFIRM_TRIES && !late) {
-        free(seen);
-        j->not_before = now + EU_CONFIRM_GAP_MS;
-        return;
-    }
-    if (seen != NULL)
-        snprintf(msg, sizeof(msg), "%s reports status %s, expected %s (after %d reads)", url, seen,
-                 want, j->confirm_tries);
-    else
-        snprintf(msg, sizeof(msg), "cannot confirm %s at %s: %s", want, url,
-                 ok ? "no instance.status in the answer" : why);
     free(seen);
-    job_finish(b, BG_EHTTP, msg);
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -582,7 +455,7 @@ static void check_done(struct bg_backend *b)
     struct eureka *e = b->priv;
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
+    while ((m = curl_multi_info_read(e->curl.multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE)
             continue;
         char *priv = NULL;
@@ -604,38 +477,6 @@ static void check_done(struct bg_backend *b)
     }
 }
 
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *user, void *sockp)
-{
-    (void)easy;
-    (void)sockp;
-    struct eureka *e = user;
-    int i;
-    for (i = 0; i < e->n_socks; i++)
-        if (e->socks[i].fd == s)
-            break;
-    if (what == CURL_POLL_REMOVE) {
-        if (i < e->n_socks)
-            e->socks[i] = e->socks[--e->n_socks];
-        return 0;
-    }
-    if (i == e->n_socks) {
-        if (e->n_socks == EU_MAX_SOCKS)
-            return -1; /* cannot happen with two transfers at a time */
-        e->n_socks++;
-    }
-    e->socks[i].fd = s;
-    e->socks[i].what = what;
-    return 0;
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *user)
-{
-    (void)multi;
-    struct eureka *e = user;
-    e->timer_at = timeout_ms < 0 ? 0 : bg_now_ms() + timeout_ms;
-    return 0;
-}
-
 /* ----------------------------------------------------------------------------------------
  * Backend operations.
  * ------------------------------------------------------------------------------------- */
@@ -651,19 +492,14 @@ static int eureka_init(struct bg_backend *b, char *err, size_t errlen)
         snprintf(err, errlen, "eureka: register needs a port");
         return BG_EINVAL;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     struct eureka *e = bg_xcalloc(1, sizeof(*e));
     e->c = c;
-    e->multi = curl_multi_init();
-    if (e->multi == NULL) {
-        snprintf(err, errlen, "eureka: curl_multi_init failed");
+    char why[200];
+    if (bg_curlm_init(&e->curl, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "eureka: %s", why);
         free(e);
         return BG_EINVAL;
     }
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
     char *app = escape(c->app), *id = escape(c->instance_id);
     e->app_path = bg_xasprintf("/apps/%s", app);
     e->base = bg_xasprintf("/apps/%s/%s", app, id);
@@ -712,37 +548,13 @@ static void eureka_cancel(struct bg_backend *b)
 static int eureka_fds(struct bg_backend *b, struct pollfd *pfd, int max)
 {
     struct eureka *e = b->priv;
-    int n = 0;
-    for (int i = 0; i < e->n_socks && n < max; i++) {
-        short ev = 0;
-        if (e->socks[i].what & CURL_POLL_IN)
-            ev |= POLLIN;
-        if (e->socks[i].what & CURL_POLL_OUT)
-            ev |= POLLOUT;
-        pfd[n++] = (struct pollfd){.fd = e->socks[i].fd, .events = ev};
-    }
-    return n;
+    return bg_curlm_fds(&e->curl, pfd, max);
 }
 
 static void eureka_on_fds(struct bg_backend *b, struct pollfd *pfd, int n)
 {
     struct eureka *e = b->priv;
-    bool any = false;
-    for (int i = 0; i < n; i++) {
-        if (pfd[i].revents == 0)
-            continue;
-        int mask = 0;
-        if (pfd[i].revents & POLLIN)
-            mask |= CURL_CSELECT_IN;
-        if (pfd[i].revents & POLLOUT)
-            mask |= CURL_CSELECT_OUT;
-        if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL))
-            mask |= CURL_CSELECT_ERR;
-        int running;
-        curl_multi_socket_action(e->multi, pfd[i].fd, mask, &running);
-        any = true;
-    }
-    if (!any)
+    if (!bg_curlm_on_fds(&e->curl, pfd, n))
         return;
     check_done(b);
     pump(b, bg_now_ms());
@@ -752,7 +564,7 @@ static int64_t eureka_deadline(struct bg_backend *b)
 {
     struct eureka *e = b->priv;
     int64_t now = bg_now_ms();
-    int64_t d = e->timer_at;
+    int64_t d = e->curl.timer_at;
 #define EU_SOONER(t) (d = (d == 0 || (t) < d) ? (t) : d)
     if (e->job.active && e->jreq == NULL)
         EU_SOONER(e->job.not_before > now ? e->job.not_before : now);
@@ -767,12 +579,8 @@ static int64_t eureka_deadline(struct bg_backend *b)
 static void eureka_tick(struct bg_backend *b, int64_t now)
 {
     struct eureka *e = b->priv;
-    if (e->timer_at != 0 && e->timer_at <= now) {
-        e->timer_at = 0;
-        int running;
-        curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    if (bg_curlm_tick(&e->curl, now))
         check_done(b);
-    }
     pump(b, now);
 }
 
@@ -814,12 +622,11 @@ static void eureka_destroy(struct bg_backend *b)
         return;
     req_free(e, &e->jreq);
     req_free(e, &e->hb);
-    curl_multi_cleanup(e->multi);
+    bg_curlm_finalize(&e->curl);
     free(e->base);
     free(e->app_path);
     free(e);
     b->priv = NULL;
-    curl_global_cleanup();
 }
 
 const struct bg_backend_ops bg_backend_eureka_ops = {

@@ -1,5 +1,5 @@
-/* check.c -- the application health check: http (libcurl multi), tcp (non-blocking connect),
- * exec (child.c), each on the agent's poll loop; and the rise/fall verdict. */
+/* check.c -- the application health check: http (libcurl multi, curlm.c), tcp (non-blocking
+ * connect), exec (child.c), each on the agent's poll loop; and the rise/fall verdict. */
 
 /*
  * One check at a time: the next starts `interval` after the previous one started, or when it
@@ -100,57 +100,16 @@ static size_t discard_body(char *data, size_t size, size_t n, void *user)
     return size * n;
 }
 
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *user, void *sockp)
-{
-    (void)easy;
-    (void)sockp;
-    struct bg_check *c = user;
-    int i;
-    for (i = 0; i < c->n_socks; i++)
-        if (c->socks[i].fd == s)
-            break;
-    if (what == CURL_POLL_REMOVE) {
-        if (i < c->n_socks)
-            c->socks[i] = c->socks[--c->n_socks];
-        return 0;
-    }
-    if (i == c->n_socks) {
-        if (c->n_socks == BG_CHECK_MAX_SOCKS)
-            return -1; /* cannot happen with one transfer at a time */
-        c->n_socks++;
-    }
-    c->socks[i].fd = s;
-    c->socks[i].what = what;
-    return 0;
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *user)
-{
-    (void)multi;
-    struct bg_check *c = user;
-    c->timer_at = timeout_ms < 0 ? 0 : bg_now_ms() + timeout_ms;
-    return 0;
-}
-
 static void http_end(struct bg_check *c)
 {
-    if (c->easy == NULL)
-        return;
-    curl_multi_remove_handle(c->multi, c->easy);
-    curl_easy_cleanup(c->easy);
-    c->easy = NULL;
+    bg_curlm_remove(&c->curl, &c->easy);
 }
 
 static void http_start(struct bg_check *c)
 {
-    CURL *h = curl_easy_init();
-    if (h == NULL) {
-        fprintf(stderr, "level=fatal event=curl_init_failed\n");
-        abort();
-    }
+    CURL *h = bg_curlm_easy_new();
     c->errbuf[0] = '\0';
     curl_easy_setopt(h, CURLOPT_URL, c->conf->http);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->conf->timeout_ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->conf->timeout_ms);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "bluegreen-agent-check");
@@ -158,16 +117,15 @@ static void http_start(struct bg_check *c)
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L); /* each check proves a fresh connection */
     c->easy = h;
-    curl_multi_add_handle(c->multi, h);
-    int running;
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    bg_curlm_add(&c->curl, h);
+    bg_curlm_kick(&c->curl);
 }
 
 static void http_done(struct bg_check *c, int64_t now)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+    while ((m = curl_multi_info_read(c->curl.multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE || m->easy_handle != c->easy)
             continue;
         CURLcode cc = m->data.result;
@@ -191,23 +149,8 @@ static void http_done(struct bg_check *c, int64_t now)
 
 static void http_run(struct bg_check *c, struct pollfd *pfd, int n, int64_t now)
 {
-    int running;
-    for (int i = 0; i < n; i++) {
-        if (pfd[i].revents == 0)
-            continue;
-        int mask = 0;
-        if (pfd[i].revents & POLLIN)
-            mask |= CURL_CSELECT_IN;
-        if (pfd[i].revents & POLLOUT)
-            mask |= CURL_CSELECT_OUT;
-        if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL))
-            mask |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(c->multi, pfd[i].fd, mask, &running);
-    }
-    if (c->timer_at != 0 && c->timer_at <= now) {
-        c->timer_at = 0;
-        curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    }
+    bg_curlm_on_fds(&c->curl, pfd, n);
+    bg_curlm_tick(&c->curl, now);
     if (c->running)
         http_done(c, now);
     /* libcurl enforces the timeout; this is a backstop should its timer be missed. */
@@ -356,16 +299,11 @@ int bg_check_init(struct bg_check *c, const struct bg_check_conf *conf, char *er
         return BG_OK;
     c->next_ms = bg_now_ms();
     if (conf->type == BG_CHECK_HTTP) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        c->multi = curl_multi_init();
-        if (c->multi == NULL) {
-            snprintf(err, errlen, "check: curl_multi_init failed");
+        char why[200];
+        if (bg_curlm_init(&c->curl, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "check: %s", why);
             return BG_EINVAL;
         }
-        curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     } else if (conf->type == BG_CHECK_TCP) {
         char why[300];
         /* Numeric: never blocks. A name: resolved now, at start-up, where blocking is fine. */
@@ -396,14 +334,7 @@ int bg_check_fds(struct bg_check *c, struct pollfd *pfd, int max)
         return 0;
     switch (c->conf->type) {
     case BG_CHECK_HTTP:
-        for (int i = 0; i < c->n_socks && n < max; i++) {
-            short ev = 0;
-            if (c->socks[i].what & CURL_POLL_IN)
-                ev |= POLLIN;
-            if (c->socks[i].what & CURL_POLL_OUT)
-                ev |= POLLOUT;
-            pfd[n++] = (struct pollfd){.fd = c->socks[i].fd, .events = ev};
-        }
+        n = bg_curlm_fds(&c->curl, pfd, max);
         break;
     case BG_CHECK_TCP:
         if (c->fd >= 0 && n < max)
@@ -478,7 +409,7 @@ int64_t bg_check_deadline(const struct bg_check *c)
 #define CK_SOONER(t) (d = ((t) != 0 && (t) < d) ? (t) : d)
     if (c->conf->type == BG_CHECK_HTTP && c->running)
         d = c->started_ms + c->conf->timeout_ms + 1000; /* the backstop; curl's timer first */
-    CK_SOONER(c->timer_at);
+    CK_SOONER(c->curl.timer_at);
     if (c->child != NULL)
         CK_SOONER(bg_child_deadline(c->child, now));
     if (c->dying != NULL)
@@ -489,11 +420,9 @@ int64_t bg_check_deadline(const struct bg_check *c)
 
 void bg_check_free(struct bg_check *c)
 {
-    if (c->multi != NULL) {
+    if (c->curl.multi != NULL) {
         http_end(c);
-        curl_multi_cleanup(c->multi);
-        c->multi = NULL;
-        curl_global_cleanup();
+        bg_curlm_finalize(&c->curl);
     }
     tcp_close(c);
     bg_child_free(c->child);

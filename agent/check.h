@@ -4,6 +4,7 @@
 #define BG_CHECK_H
 
 #include "conf.h"
+#include "curlm.h"
 
 #include <poll.h>
 #include <stdbool.h>
@@ -33,8 +34,6 @@ bool bg_check_verdict_feed(struct bg_check_verdict *v, bool pass, int64_t now);
  * ------------------------------------------------------------------------------------ */
 struct bg_child;
 
-#define BG_CHECK_MAX_SOCKS 8
-
 struct bg_check {
     const struct bg_check_conf *conf; /* NULL or type NONE: no check, always healthy */
     struct bg_check_verdict v;
@@ -47,16 +46,10 @@ struct bg_check {
     int64_t started_ms; /* monotonic, of the check in progress */
     int64_t next_ms;    /* monotonic ms of the next start */
 
-    /* http: libcurl multi driven by our poll loop. */
-    void *multi; /* CURLM * */
-    void *easy;  /* CURL * of the check in progress */
-    char errbuf[256];
-    struct {
-        int fd;
-        int what;
-    } socks[BG_CHECK_MAX_SOCKS];
-    int n_socks;
-    int64_t timer_at;
+    /* http: libcurl multi driven by our poll loop (curlm.c). */
+    struct bg_curlm curl; /* curl.multi is NULL unless the check is http */
+    CURL *easy;           /* the check in progress */
+    char errbuf[CURL_ERROR_SIZE];
 
     /* tcp */
     struct sockaddr_storage addr;

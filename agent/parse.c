@@ -160,13 +160,18 @@ static bool ss_word(const char *s, size_t n, const char *w)
     return strlen(w) == n && memcmp(s, w, n) == 0;
 }
 
-int bg_server_state_parse(const char *value, size_t len, struct bg_server_state *ss)
+/* Trim spaces on both sides of [*b, *e). */
+static void ss_trim(const char **b, const char **e)
 {
-    memset(ss, 0, sizeof(*ss));
-    ss->weight = ss->farm_weight = -1;
-    if (value == NULL)
-        return -1;
-    const char *p = value, *end = value + len;
+    while (*b < *e && **b == ' ')
+        (*b)++;
+    while (*e > *b && (*e)[-1] == ' ')
+        (*e)--;
+}
+
+/* The state word at the start of [p, end); returns where it ends, or NULL when unknown. */
+static const char *ss_state(const char *p, const char *end, enum bg_ss_state *state)
+{
     while (p < end && *p == ' ')
         p++;
     const char *w = p;
@@ -174,26 +179,52 @@ int bg_server_state_parse(const char *value, size_t len, struct bg_server_state 
         p++;
     size_t wn = (size_t)(p - w);
     if (ss_word(w, wn, "UP"))
-        ss->state = BG_SS_UP;
+        *state = BG_SS_UP;
     else if (ss_word(w, wn, "DOWN"))
-        ss->state = BG_SS_DOWN;
+        *state = BG_SS_DOWN;
     else if (ss_word(w, wn, "NOLB"))
-        ss->state = BG_SS_NOLB;
+        *state = BG_SS_NOLB;
     else if (ss_word(w, wn, "DRAIN"))
-        ss->state = BG_SS_DRAIN;
+        *state = BG_SS_DRAIN;
     else if (wn >= 5 && memcmp(w, "MAINT", 5) == 0) /* MAINT, MAINT(via), MAINT(resolution) */
-        ss->state = BG_SS_MAINT;
+        *state = BG_SS_MAINT;
     else
+        return NULL;
+    return p;
+}
+
+/* One "key=value" field in [f, fe); unknown keys are ignored. */
+static void ss_field(const char *f, const char *fe, struct bg_server_state *ss)
+{
+    ss_trim(&f, &fe);
+    const char *eq = memchr(f, '=', (size_t)(fe - f));
+    if (eq == NULL)
+        return;
+    size_t kn = (size_t)(eq - f);
+    const char *v = eq + 1;
+    if (ss_word(f, kn, "name"))
+        ss_text(v, fe, ss->name, sizeof(ss->name));
+    else if (ss_word(f, kn, "node"))
+        ss_text(v, fe, ss->node, sizeof(ss->node));
+    else if (ss_word(f, kn, "weight"))
+        ss_pair(v, fe, &ss->weight, &ss->farm_weight);
+}
+
+int bg_server_state_parse(const char *value, size_t len, struct bg_server_state *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    ss->weight = ss->farm_weight = -1;
+    if (value == NULL)
+        return -1;
+    const char *end = value + len;
+    const char *p = ss_state(value, end, &ss->state);
+    if (p == NULL)
         return -1;
     /* Optional " x/y" up to the first ';'. */
     const char *semi = memchr(p, ';', (size_t)(end - p));
     const char *fend = semi != NULL ? semi : end;
-    const char *q = p;
-    while (q < fend && *q == ' ')
-        q++;
-    const char *qe = fend;
-    while (qe > q && qe[-1] == ' ')
-        qe--;
+    const char *q = p, *qe = fend;
+    ss_trim(&q, &qe);
     if (qe > q) {
         int x, y;
         ss_pair(q, qe, &x, &y);
@@ -202,31 +233,12 @@ int bg_server_state_parse(const char *value, size_t len, struct bg_server_state 
             ss->y = y;
         }
     }
-    /* "; key=value" fields, in any order; unknown ones ignored. */
-    p = fend;
-    while (p < end) {
-        p++; /* the ';' */
-        const char *f = p;
+    /* "; key=value" fields, in any order. */
+    for (p = fend; p < end;) {
+        const char *f = p + 1; /* past the ';' */
         const char *fe = memchr(f, ';', (size_t)(end - f));
-        if (fe == NULL)
-            fe = end;
-        p = fe;
-        while (f < fe && *f == ' ')
-            f++;
-        const char *ve = fe;
-        while (ve > f && ve[-1] == ' ')
-            ve--;
-        const char *eq = memchr(f, '=', (size_t)(ve - f));
-        if (eq == NULL)
-            continue;
-        size_t kn = (size_t)(eq - f);
-        const char *v = eq + 1;
-        if (ss_word(f, kn, "name"))
-            ss_text(v, ve, ss->name, sizeof(ss->name));
-        else if (ss_word(f, kn, "node"))
-            ss_text(v, ve, ss->node, sizeof(ss->node));
-        else if (ss_word(f, kn, "weight"))
-            ss_pair(v, ve, &ss->weight, &ss->farm_weight);
+        p = fe != NULL ? fe : end;
+        ss_field(f, p, ss);
     }
     return 0;
 }
