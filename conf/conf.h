@@ -68,6 +68,7 @@ enum bg_backend_type {
     BG_BACKEND_EUREKA,
     BG_BACKEND_HAPROXY_AGENT,
     BG_BACKEND_EXEC,
+    BG_BACKEND_COUNT /* not a type: the size of conf/backend_conf.c's table */
 };
 
 struct bg_backend_conf {
