@@ -58,17 +58,11 @@ enum { CK_HTTP, CK_TCP, CK_EXEC, CK_INTERVAL, CK_TIMEOUT, CK_RISE, CK_FALL };
 
 const char *bg_check_type_name(enum bg_check_type t)
 {
-    switch (t) {
-    case BG_CHECK_HTTP:
-        return "http";
-    case BG_CHECK_TCP:
-        return "tcp";
-    case BG_CHECK_EXEC:
-        return "exec";
-    case BG_CHECK_NONE:
-        break;
-    }
-    return "none";
+    static const char *const names[] = {[BG_CHECK_NONE] = "none",
+                                        [BG_CHECK_HTTP] = "http",
+                                        [BG_CHECK_TCP] = "tcp",
+                                        [BG_CHECK_EXEC] = "exec"};
+    return (unsigned)t < BG_ARRAY_LEN(names) ? names[t] : "none";
 }
 
 /* check: exactly one of http, tcp, exec, and the timing. Absent: BG_CHECK_NONE. */
@@ -131,34 +125,37 @@ static void load_check(struct bg_yaml *l, yaml_node_t *n, struct bg_check_conf *
 
 enum { A_ZK, A_INSTANCE, A_HTTP, A_BACKENDS, A_CHECK };
 
+static void agent_sections(struct bg_yaml *l, yaml_node_t *root, void *conf)
+{
+    struct bg_agent_conf *out = conf;
+    struct bg_yaml_slot s[] = {{.key = "zookeeper"},
+                               {.key = "instance"},
+                               {.key = "http"},
+                               {.key = "backends"},
+                               {.key = "check"}};
+    bg_yaml_scan_mapping(l, root, "", "", s, BG_ARRAY_LEN(s));
+    bg_yaml_need(l, root, "", "", &s[A_ZK]);
+    bg_yaml_need(l, root, "", "", &s[A_INSTANCE]);
+    bg_yaml_need(l, root, "", "", &s[A_HTTP]);
+    bg_conf_load_zk(l, s[A_ZK].val, &out->zk);
+    bg_conf_warn_zk_auth(l, s[A_ZK].val, &out->zk);
+    bg_conf_load_http(l, s[A_HTTP].val, false, &out->http);
+    load_instance(l, s[A_INSTANCE].val, &out->http, &out->instance);
+    bg_conf_load_backends(l, s[A_BACKENDS].val, out);
+    load_check(l, s[A_CHECK].val, &out->check);
+}
+
+static void free_agent(void *conf)
+{
+    bg_conf_free_agent(conf);
+}
+
 int bg_conf_load_agent(const char *path, struct bg_agent_conf *out, struct bg_conf_errors *errs)
 {
-    struct bg_yaml l = {.file = path};
     memset(out, 0, sizeof(*out));
     out->path = bg_xstrdup(path);
     out->instance.color = BG_COLOR_INVALID;
-    yaml_node_t *root = bg_yaml_begin(&l);
-    if (root != NULL) {
-        struct bg_yaml_slot s[] = {{.key = "zookeeper"},
-                                   {.key = "instance"},
-                                   {.key = "http"},
-                                   {.key = "backends"},
-                                   {.key = "check"}};
-        bg_yaml_scan_mapping(&l, root, "", "", s, BG_ARRAY_LEN(s));
-        bg_yaml_need(&l, root, "", "", &s[A_ZK]);
-        bg_yaml_need(&l, root, "", "", &s[A_INSTANCE]);
-        bg_yaml_need(&l, root, "", "", &s[A_HTTP]);
-        bg_conf_load_zk(&l, s[A_ZK].val, &out->zk);
-        bg_conf_warn_zk_auth(&l, s[A_ZK].val, &out->zk);
-        bg_conf_load_http(&l, s[A_HTTP].val, false, &out->http);
-        load_instance(&l, s[A_INSTANCE].val, &out->http, &out->instance);
-        bg_conf_load_backends(&l, s[A_BACKENDS].val, out);
-        load_check(&l, s[A_CHECK].val, &out->check);
-    }
-    int rc = bg_yaml_end(&l, errs);
-    if (rc != BG_OK)
-        bg_conf_free_agent(out);
-    return rc;
+    return bg_yaml_load(path, agent_sections, free_agent, out, errs);
 }
 
 void bg_conf_free_agent(struct bg_agent_conf *c)

@@ -189,13 +189,11 @@ void bg_conf_free_backends(struct bg_agent_conf *c)
 {
     for (size_t i = 0; c->backends != NULL && i < c->n_backends; i++) {
         struct bg_backend_conf *b = &c->backends[i];
+        char **owned[] = {&b->app,     &b->instance_id, &b->host_name,
+                          &b->ip_addr, &b->vip_address, &b->listen};
+        for (size_t k = 0; k < BG_ARRAY_LEN(owned); k++)
+            bg_free(owned[k]);
         bg_yaml_free_strv(&b->urls, b->n_urls);
-        bg_free(&b->app);
-        bg_free(&b->instance_id);
-        bg_free(&b->host_name);
-        bg_free(&b->ip_addr);
-        bg_free(&b->vip_address);
-        bg_free(&b->listen);
         bg_yaml_free_strv(&b->argv, b->argc);
     }
     free(c->backends);

@@ -19,8 +19,7 @@ struct bg_yaml_msg {
     char *text;
 };
 
-/* One file being loaded. Start from {.file = path}, call bg_yaml_begin, read the sections,
- * and end with bg_yaml_end, which frees everything here whatever happened. */
+/* One file being loaded (only bg_yaml_load creates one). */
 struct bg_yaml {
     const char *file; /* the path as given: every message starts with it */
     const char *buf;  /* the file's bytes, to place reader errors */
@@ -32,11 +31,16 @@ struct bg_yaml {
     size_t n_warns;
 };
 
-/* Read and parse l->file. Returns its root mapping, or NULL with the problem recorded. */
-yaml_node_t *bg_yaml_begin(struct bg_yaml *l);
-/* Free the document and hand the messages and warnings over to errs (may be NULL), sorted by
- * position. Returns 0, or BG_EINVAL when any error was recorded. */
-int bg_yaml_end(struct bg_yaml *l, struct bg_conf_errors *errs);
+/* Reads the sections of the root mapping into out, recording every problem in l. */
+typedef void bg_yaml_sections_fn(struct bg_yaml *l, yaml_node_t *root, void *out);
+typedef void bg_yaml_free_fn(void *out);
+
+/* The shape of every loader: read and parse path, call sections when the file is a mapping,
+ * free the document, and hand the messages and warnings over to errs (may be NULL), sorted by
+ * position. Returns 0, or BG_EINVAL when any error was recorded, after free_out(out). out is
+ * the caller's, initialised as it wants before the call. */
+int bg_yaml_load(const char *path, bg_yaml_sections_fn *sections, bg_yaml_free_fn *free_out,
+                 void *out, struct bg_conf_errors *errs);
 
 /* Record "file:line:column: path: message" at a libyaml mark (0-based, hence the +1). */
 void bg_yaml_fail(struct bg_yaml *l, yaml_mark_t m, const char *path, const char *fmt, ...)

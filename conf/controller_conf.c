@@ -42,9 +42,8 @@ static void load_switch(struct bg_yaml *l, yaml_node_t *n, struct bg_switch_conf
                                {.key = "retries"},     {.key = "resync"},
                                {.key = "backoff"},     {.key = "min_healthy_time"},
                                {.key = "unconfirmed"}, {.key = "unconfirmed_timeout"}};
-    *sw = (struct bg_switch_conf){.batch_size = 0,
-                                  .min_ready = 1,
-                                  .settle_ms = 0,
+    /* Not named: 0 (every call at once, no settle, no min_healthy_time, hold). */
+    *sw = (struct bg_switch_conf){.min_ready = 1,
                                   .call_timeout_ms = 2000,
                                   .retries = 3,
                                   .resync_ms = 30000,
@@ -77,32 +76,6 @@ static char *default_controller_id(void)
 
 enum { C_ZK, C_SWITCH, C_HTTP, C_ID };
 
-int bg_conf_load_controller(const char *path, struct bg_controller_conf *out,
-                            struct bg_conf_errors *errs)
-{
-    struct bg_yaml l = {.file = path};
-    memset(out, 0, sizeof(*out));
-    out->path = bg_xstrdup(path);
-    yaml_node_t *root = bg_yaml_begin(&l);
-    if (root != NULL) {
-        struct bg_yaml_slot s[] = {
-            {.key = "zookeeper"}, {.key = "switch"}, {.key = "http"}, {.key = "id"}};
-        bg_yaml_scan_mapping(&l, root, "", "", s, BG_ARRAY_LEN(s));
-        bg_yaml_need(&l, root, "", "", &s[C_ZK]);
-        bg_conf_load_zk(&l, s[C_ZK].val, &out->zk);
-        bg_conf_warn_zk_auth(&l, s[C_ZK].val, &out->zk);
-        load_switch(&l, s[C_SWITCH].val, &out->sw);
-        bg_conf_load_http(&l, s[C_HTTP].val, true, &out->http);
-        bg_yaml_get_str(&l, s[C_ID].val, "id", BG_EXPECT_ID, bg_valid_id, &out->id);
-        if (s[C_ID].val == NULL)
-            out->id = default_controller_id();
-    }
-    int rc = bg_yaml_end(&l, errs);
-    if (rc != BG_OK)
-        bg_conf_free_controller(out);
-    return rc;
-}
-
 void bg_conf_free_controller(struct bg_controller_conf *c)
 {
     if (c == NULL)
@@ -112,4 +85,33 @@ void bg_conf_free_controller(struct bg_controller_conf *c)
     bg_conf_free_http(&c->http);
     bg_free(&c->id);
     memset(c, 0, sizeof(*c));
+}
+
+static void controller_sections(struct bg_yaml *l, yaml_node_t *root, void *conf)
+{
+    struct bg_controller_conf *out = conf;
+    struct bg_yaml_slot s[] = {
+        {.key = "zookeeper"}, {.key = "switch"}, {.key = "http"}, {.key = "id"}};
+    bg_yaml_scan_mapping(l, root, "", "", s, BG_ARRAY_LEN(s));
+    bg_yaml_need(l, root, "", "", &s[C_ZK]);
+    bg_conf_load_zk(l, s[C_ZK].val, &out->zk);
+    bg_conf_warn_zk_auth(l, s[C_ZK].val, &out->zk);
+    load_switch(l, s[C_SWITCH].val, &out->sw);
+    bg_conf_load_http(l, s[C_HTTP].val, true, &out->http);
+    bg_yaml_get_str(l, s[C_ID].val, "id", BG_EXPECT_ID, bg_valid_id, &out->id);
+    if (s[C_ID].val == NULL)
+        out->id = default_controller_id();
+}
+
+static void free_controller(void *conf)
+{
+    bg_conf_free_controller(conf);
+}
+
+int bg_conf_load_controller(const char *path, struct bg_controller_conf *out,
+                            struct bg_conf_errors *errs)
+{
+    memset(out, 0, sizeof(*out));
+    out->path = bg_xstrdup(path);
+    return bg_yaml_load(path, controller_sections, free_controller, out, errs);
 }

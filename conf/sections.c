@@ -4,11 +4,71 @@
 
 #include "valid.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_TOKEN_BYTES 4096
+
+/* Pure checks only these sections use. */
+
+/* A ZooKeeper connect string: host:port[,host:port...][/chroot]. */
+static bool connect_ok(const char *s)
+{
+    if (s[0] == '\0' || bg_valid_has_space(s))
+        return false;
+    size_t hosts_len = strcspn(s, "/");
+    char *hosts = bg_xstrndup(s, hosts_len);
+    bool ok = hosts_len > 0 && hosts[0] != ',' && hosts[hosts_len - 1] != ',' &&
+              strstr(hosts, ",,") == NULL;
+    char *save = NULL;
+    for (char *h = strtok_r(hosts, ",", &save); ok && h != NULL; h = strtok_r(NULL, ",", &save))
+        ok = bg_valid_hostport(h);
+    free(hosts);
+    return ok;
+}
+
+/* An absolute ZooKeeper path: "/" or "/a/b", no empty, "." or ".." component. */
+static bool zkpath_ok(const char *s)
+{
+    if (s[0] != '/' || bg_valid_has_space(s))
+        return false;
+    if (s[1] == '\0')
+        return true;
+    const char *p = s;
+    while (*p == '/') {
+        p++;
+        size_t n = strcspn(p, "/");
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+/* "user:password" digest credentials without white space. */
+static bool auth_ok(const char *s)
+{
+    const char *colon = strchr(s, ':');
+    return colon != NULL && colon != s && !bg_valid_has_space(s);
+}
+
+/* 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or "localhost": only this host can connect. */
+static bool is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) != 1)
+        return false; /* a host name: it may resolve anywhere */
+    if (IN6_IS_ADDR_LOOPBACK(&a6))
+        return true;
+    return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
 
 enum { ZK_CONNECT, ZK_ROOT, ZK_SESSION, ZK_AUTH };
 
@@ -20,14 +80,14 @@ void bg_conf_load_zk(struct bg_yaml *l, yaml_node_t *n, struct bg_zk_conf *zk)
     if (bg_yaml_scan_mapping(l, n, "zookeeper", "", s, BG_ARRAY_LEN(s))) {
         bg_yaml_need(l, n, "zookeeper", "", &s[ZK_CONNECT]);
         bg_yaml_get_str(l, s[ZK_CONNECT].val, "zookeeper.connect",
-                        "\"host:port[,host:port...][/chroot]\"", bg_valid_connect, &zk->connect);
+                        "\"host:port[,host:port...][/chroot]\"", connect_ok, &zk->connect);
         bg_yaml_get_str(l, s[ZK_ROOT].val, "zookeeper.root",
-                        "an absolute ZooKeeper path such as \"/\" or \"/services/shop\"",
-                        bg_valid_zkpath, &zk->root);
+                        "an absolute ZooKeeper path such as \"/\" or \"/services/shop\"", zkpath_ok,
+                        &zk->root);
         bg_yaml_get_int(l, s[ZK_SESSION].val, "zookeeper.session_timeout_ms", 1, INT_MAX,
                         &zk->session_timeout_ms);
         bg_yaml_get_str(l, s[ZK_AUTH].val, "zookeeper.auth",
-                        "\"user:password\" without white space", bg_valid_auth, &zk->auth);
+                        "\"user:password\" without white space", auth_ok, &zk->auth);
     }
     if (s[ZK_ROOT].val == NULL)
         zk->root = bg_xstrdup("/");
@@ -119,6 +179,32 @@ enum {
     HTTP_CA_FILE
 };
 
+/* Secure by default (DESIGN §14): whoever reaches a non-loopback API without a token can take
+ * the instance out of service, or, on the controller, read it all. */
+static void check_loopback(struct bg_yaml *l, const struct bg_yaml_slot *s, bool controller,
+                           const struct bg_http_conf *h)
+{
+    char host[256];
+    int port;
+    if (h->listen != NULL &&
+        bg_valid_split_hostport(h->listen, host, sizeof(host), &port) == BG_OK &&
+        !is_loopback(host) && s[HTTP_TOKEN_FILE].val == NULL) {
+        if (!h->insecure)
+            bg_yaml_fail(
+                l, s[HTTP_LISTEN].val->start_mark, "http.listen",
+                "\"%s\" is not a loopback address and http.token_file is not set: anyone who "
+                "reaches it could %s; set http.token_file (or http.insecure: true to accept that)",
+                h->listen,
+                controller ? "read its status and metrics" : "change this instance's status");
+        else
+            bg_yaml_warn(
+                l, s[HTTP_INSECURE].val->start_mark, "http.insecure", "http_insecure",
+                "true: the API on \"%s\" takes requests from anyone who reaches it, without a "
+                "token",
+                h->listen);
+    }
+}
+
 /* controller: the controller's section, which may omit listen and takes ca_file. */
 void bg_conf_load_http(struct bg_yaml *l, yaml_node_t *n, bool controller, struct bg_http_conf *h)
 {
@@ -154,27 +240,7 @@ void bg_conf_load_http(struct bg_yaml *l, yaml_node_t *n, bool controller, struc
                         &h->ca_file))
         load_pem(l, s[HTTP_CA_FILE].val, "http.ca_file", h->ca_file, "CA certificate", NULL);
 
-    /* Secure by default (DESIGN §14): whoever reaches a non-loopback API without a token can
-     * take the instance out of service, or, on the controller, read it all. */
-    char host[256];
-    int port;
-    if (h->listen != NULL &&
-        bg_valid_split_hostport(h->listen, host, sizeof(host), &port) == BG_OK &&
-        !bg_valid_is_loopback(host) && s[HTTP_TOKEN_FILE].val == NULL) {
-        if (!h->insecure)
-            bg_yaml_fail(
-                l, s[HTTP_LISTEN].val->start_mark, "http.listen",
-                "\"%s\" is not a loopback address and http.token_file is not set: anyone who "
-                "reaches it could %s; set http.token_file (or http.insecure: true to accept that)",
-                h->listen,
-                controller ? "read its status and metrics" : "change this instance's status");
-        else
-            bg_yaml_warn(
-                l, s[HTTP_INSECURE].val->start_mark, "http.insecure", "http_insecure",
-                "true: the API on \"%s\" takes requests from anyone who reaches it, without a "
-                "token",
-                h->listen);
-    }
+    check_loopback(l, s, controller, h);
     h->server =
         (struct bg_httpd_opts){.listen = h->listen,
                                .cert_pem = h->tls_cert_pem,
@@ -196,27 +262,29 @@ void bg_conf_warn_zk_auth(struct bg_yaml *l, const yaml_node_t *n, const struct 
         "\"user:password\" digest credentials");
 }
 
+/* Wipe a password, token or private key before freeing it. */
+static void free_secret(char **p)
+{
+    if (*p != NULL)
+        explicit_bzero(*p, strlen(*p));
+    bg_free(p);
+}
+
 void bg_conf_free_zk(struct bg_zk_conf *zk)
 {
     bg_free(&zk->connect);
     bg_free(&zk->root);
-    if (zk->auth != NULL)
-        explicit_bzero(zk->auth, strlen(zk->auth));
-    bg_free(&zk->auth);
+    free_secret(&zk->auth);
 }
 void bg_conf_free_http(struct bg_http_conf *h)
 {
     bg_free(&h->listen);
     bg_free(&h->token_file);
-    if (h->token != NULL)
-        explicit_bzero(h->token, strlen(h->token));
-    bg_free(&h->token);
+    free_secret(&h->token);
     bg_free(&h->tls_cert);
     bg_free(&h->tls_key);
     bg_free(&h->tls_cert_pem);
-    if (h->tls_key_pem != NULL)
-        explicit_bzero(h->tls_key_pem, strlen(h->tls_key_pem));
-    bg_free(&h->tls_key_pem);
+    free_secret(&h->tls_key_pem);
     bg_free(&h->ca_file);
     memset(&h->server, 0, sizeof(h->server));
 }

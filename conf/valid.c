@@ -1,10 +1,9 @@
-/* valid.c -- pure checks of configuration values (names, ids, host:port, URLs, ZooKeeper
- * connect strings and paths); no YAML and no state, so the fuzz targets reach them directly. */
+/* valid.c -- pure checks of configuration values more than one section uses (names, ids,
+ * host:port, URLs); no YAML and no state. */
 #include "valid.h"
 
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,63 +128,9 @@ bool bg_valid_url(const char *s)
     return bg_valid_split_url(s, host, sizeof(host), &port) == BG_OK;
 }
 
-/* A ZooKeeper connect string: host:port[,host:port...][/chroot]. */
-bool bg_valid_connect(const char *s)
-{
-    if (s[0] == '\0' || bg_valid_has_space(s))
-        return false;
-    size_t hosts_len = strcspn(s, "/");
-    char *hosts = bg_xstrndup(s, hosts_len);
-    bool ok = hosts_len > 0 && hosts[0] != ',' && hosts[hosts_len - 1] != ',' &&
-              strstr(hosts, ",,") == NULL;
-    char *save = NULL;
-    for (char *h = strtok_r(hosts, ",", &save); ok && h != NULL; h = strtok_r(NULL, ",", &save))
-        ok = bg_valid_hostport(h);
-    free(hosts);
-    return ok;
-}
-
-/* An absolute ZooKeeper path: "/" or "/a/b", no empty, "." or ".." component. */
-bool bg_valid_zkpath(const char *s)
-{
-    if (s[0] != '/' || bg_valid_has_space(s))
-        return false;
-    if (s[1] == '\0')
-        return true;
-    const char *p = s;
-    while (*p == '/') {
-        p++;
-        size_t n = strcspn(p, "/");
-        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-            return false;
-        p += n;
-    }
-    return true;
-}
-
-bool bg_valid_auth(const char *s)
-{
-    const char *colon = strchr(s, ':');
-    return colon != NULL && colon != s && !bg_valid_has_space(s);
-}
-
 bool bg_valid_is_wildcard(const char *host)
 {
     return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
 }
 
 /* 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or "localhost": only this host can connect. */
-bool bg_valid_is_loopback(const char *host)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (strcmp(host, "localhost") == 0)
-        return true;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) != 1)
-        return false; /* a host name: it may resolve anywhere */
-    if (IN6_IS_ADDR_LOOPBACK(&a6))
-        return true;
-    return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
-}

@@ -12,33 +12,30 @@
 #define BG_EXPECT_ID "1 to 128 characters from A-Z a-z 0-9 . _ - (not \".\" or \"..\")"
 #define BG_EXPECT_NAME "1 to 128 characters from A-Z a-z 0-9 . _ : -"
 
-/* Any byte <= 0x20 or 0x7f. */
+/* Predicates on a whole string are true when it is acceptable (the shape bg_yaml_get_str
+ * takes). Characters: bg_valid_has_space, any byte <= 0x20 or 0x7f (true means NOT
+ * acceptable); bg_valid_word, non-empty without white space or control characters. */
 bool bg_valid_has_space(const char *s);
 bool bg_valid_nonempty(const char *s);
-/* Non-empty, without white space or control characters. */
 bool bg_valid_word(const char *s);
-/* Instance and controller ids: also a znode name, hence no "." or "..". */
-bool bg_valid_id(const char *s);
-/* Application names and Eureka instance ids: they end up in Eureka URL paths. */
-bool bg_valid_name(const char *s);
 bool bg_valid_all_digits(const char *s);
-/* Stricter than bg_split_hostport: no white space, digits-only port 1..65535, IPv6 only in
- * brackets. host receives the address without brackets. Returns BG_OK or BG_EINVAL. */
+
+/* Names: bg_valid_id for instance and controller ids (also a znode name, hence no "." or
+ * ".."); bg_valid_name for application names and Eureka instance ids (they end up in Eureka
+ * URL paths). */
+bool bg_valid_id(const char *s);
+bool bg_valid_name(const char *s);
+
+/* Addresses. bg_valid_split_hostport is stricter than bg_split_hostport: no white space,
+ * digits-only port 1..65535, IPv6 only in brackets; host receives the address without
+ * brackets. bg_valid_split_url: host and port of an http:// or https:// URL (port 80/443 when
+ * not written). Both return BG_OK or BG_EINVAL; bg_valid_hostport and bg_valid_url are true
+ * when they would return BG_OK. */
 int bg_valid_split_hostport(const char *s, char *host, size_t hostlen, int *port);
-bool bg_valid_hostport(const char *s);
-/* Host and port of an http:// or https:// URL (port 80/443 when not written). Returns BG_OK
- * or BG_EINVAL. */
 int bg_valid_split_url(const char *url, char *host, size_t hostlen, int *port);
+bool bg_valid_hostport(const char *s);
 bool bg_valid_url(const char *s);
-/* A ZooKeeper connect string: host:port[,host:port...][/chroot]. */
-bool bg_valid_connect(const char *s);
-/* An absolute ZooKeeper path: "/" or "/a/b", no empty, "." or ".." component. */
-bool bg_valid_zkpath(const char *s);
-/* "user:password" digest credentials without white space. */
-bool bg_valid_auth(const char *s);
 /* 0.0.0.0 or ::. */
 bool bg_valid_is_wildcard(const char *host);
-/* 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or "localhost": only this host can connect. */
-bool bg_valid_is_loopback(const char *host);
 
 #endif

@@ -28,18 +28,26 @@ static void add_msg(struct bg_yaml *l, size_t line, size_t col, char *text)
     l->n_msgs++;
 }
 
-/* Record "file:line:column: path: message" at a libyaml mark (0-based, hence the +1). */
-void bg_yaml_fail(struct bg_yaml *l, yaml_mark_t m, const char *path, const char *fmt, ...)
+/* vasprintf that aborts when out of memory. */
+static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+static char *vformat(const char *fmt, va_list ap)
 {
     char *what = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&what, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
+    if (vasprintf(&what, fmt, ap) < 0) {
         fprintf(stderr, "level=fatal event=out_of_memory where=conf\n");
         abort();
     }
+    return what;
+}
+
+/* Record "file:line:column: path: message" at a libyaml mark (0-based, hence the +1). */
+void bg_yaml_fail(struct bg_yaml *l, yaml_mark_t m, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *what = vformat(fmt, ap);
+    va_end(ap);
     size_t line = m.line + 1, col = m.column + 1;
     add_msg(l, line, col,
             bg_xasprintf("%s:%zu:%zu: %s%s%s", l->file, line, col, path, *path ? ": " : "", what));
@@ -50,15 +58,10 @@ void bg_yaml_fail(struct bg_yaml *l, yaml_mark_t m, const char *path, const char
 void bg_yaml_warn(struct bg_yaml *l, yaml_mark_t m, const char *path, const char *event,
                   const char *fmt, ...)
 {
-    char *what = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int n = vasprintf(&what, fmt, ap);
+    char *what = vformat(fmt, ap);
     va_end(ap);
-    if (n < 0) {
-        fprintf(stderr, "level=fatal event=out_of_memory where=conf\n");
-        abort();
-    }
     l->warns = bg_xrealloc(l->warns, (l->n_warns + 1) * sizeof(*l->warns));
     l->warns[l->n_warns++] = (struct bg_conf_warning){
         .event = bg_xstrdup(event),
@@ -283,19 +286,20 @@ out:
     return root;
 }
 
-yaml_node_t *bg_yaml_begin(struct bg_yaml *l)
+int bg_yaml_load(const char *path, bg_yaml_sections_fn *sections, bg_yaml_free_fn *free_out,
+                 void *out, struct bg_conf_errors *errs)
 {
-    return parse_file(l, l->file);
-}
-
-int bg_yaml_end(struct bg_yaml *l, struct bg_conf_errors *errs)
-{
-    if (l->have_doc)
-        yaml_document_delete(&l->doc);
-    l->have_doc = false;
-    free((char *)l->buf);
-    l->buf = NULL;
-    return finish(l, errs);
+    struct bg_yaml l = {.file = path};
+    yaml_node_t *root = parse_file(&l, path);
+    if (root != NULL)
+        sections(&l, root, out);
+    if (l.have_doc)
+        yaml_document_delete(&l.doc);
+    free((char *)l.buf);
+    int rc = finish(&l, errs);
+    if (rc != BG_OK)
+        free_out(out);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------
