@@ -17,7 +17,7 @@ static const struct bg_backend_desc *const types[BG_BACKEND_COUNT] = {
     [BG_BACKEND_EXEC] = &bg_backend_exec_desc,
 };
 
-/* The longest key list of any type, "type" included. */
+/* Room for the longest key list of any type, "type" included (eureka: 12). */
 #define MAX_KEYS 16
 
 const char *bg_backend_type_name(enum bg_backend_type t)
@@ -103,7 +103,7 @@ static bool load_backend(struct bg_yaml *l, yaml_node_t *n, const char *path,
     char w[MAX_KEYS][80];
     const char *wp[MAX_KEYS];
     size_t n_keys = 0;
-    for (; d->keys[n_keys] != NULL && n_keys < MAX_KEYS; n_keys++) {
+    for (; n_keys < MAX_KEYS && d->keys[n_keys] != NULL; n_keys++) {
         s[n_keys] = (struct bg_yaml_slot){.key = d->keys[n_keys]};
         bg_yaml_join(w[n_keys], sizeof(w[n_keys]), path, d->keys[n_keys]);
         wp[n_keys] = w[n_keys];

@@ -378,6 +378,10 @@ void bg_yaml_join(char *buf, size_t len, const char *path, const char *key)
     bg_yaml_pathf(buf, len, "%s%s%s", path, *path ? "." : "", key);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Typed getters
+ * ------------------------------------------------------------------------------------------ */
+
 bool bg_yaml_get_str(struct bg_yaml *l, const yaml_node_t *n, const char *path,
                      const char *expected, bool (*ok)(const char *), char **out)
 {
