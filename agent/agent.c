@@ -24,19 +24,17 @@ const char *bg_status_name(enum bg_status s)
  * Backends.
  * ------------------------------------------------------------------------------------- */
 
+/* What runs each type of conf/backend_conf.c's table; a new type adds one line here. */
+static const struct bg_backend_ops *const backend_ops_by_type[BG_BACKEND_COUNT] = {
+    [BG_BACKEND_HEALTH] = &bg_backend_health_ops,
+    [BG_BACKEND_EUREKA] = &bg_backend_eureka_ops,
+    [BG_BACKEND_HAPROXY_AGENT] = &bg_backend_haproxy_ops,
+    [BG_BACKEND_EXEC] = &bg_backend_exec_ops,
+};
+
 static const struct bg_backend_ops *backend_ops(enum bg_backend_type t)
 {
-    switch (t) {
-    case BG_BACKEND_HEALTH:
-        return &bg_backend_health_ops;
-    case BG_BACKEND_HAPROXY_AGENT:
-        return &bg_backend_haproxy_ops;
-    case BG_BACKEND_EUREKA:
-        return &bg_backend_eureka_ops;
-    case BG_BACKEND_EXEC:
-        return &bg_backend_exec_ops;
-    }
-    return NULL;
+    return (unsigned)t < BG_BACKEND_COUNT ? backend_ops_by_type[t] : NULL;
 }
 
 static struct bg_confirm *backend_confirm(struct bg_backend *b)

@@ -162,26 +162,6 @@ enum bg_color bg_other_color(enum bg_color c)
     return c == BG_BLUE ? BG_GREEN : c == BG_GREEN ? BG_BLUE : BG_COLOR_INVALID;
 }
 
-char *bg_read_file(const char *path, size_t max, size_t *len_out)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *buf = bg_xmalloc(max + 1);
-    size_t n = fread(buf, 1, max, f);
-    int err = ferror(f) ? EIO : 0;
-    fclose(f);
-    if (err) {
-        free(buf);
-        errno = err;
-        return NULL;
-    }
-    buf[n] = '\0';
-    if (len_out)
-        *len_out = n;
-    return buf;
-}
-
 char *bg_trim(char *s)
 {
     size_t len = strlen(s);

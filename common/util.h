@@ -47,9 +47,6 @@ enum bg_color bg_parse_color(const char *s, size_t len);
 const char *bg_color_name(enum bg_color c);
 enum bg_color bg_other_color(enum bg_color c);
 
-/* Read a whole file (at most max bytes). Returns a NUL-terminated malloc'd buffer or NULL
- * with errno set. */
-char *bg_read_file(const char *path, size_t max, size_t *len_out);
 /* Trim ASCII white space in place; returns s. */
 char *bg_trim(char *s);
 /* Constant-time comparison of two byte strings (time depends only on the lengths). */

@@ -23,11 +23,11 @@ static void usage(const struct bg_daemon *d, FILE *f)
             d->name, d->conf_name, d->about);
 }
 
-int bg_daemon_main(const struct bg_daemon *d, void *conf, int argc, char **argv)
+/* The command line: returns -1 with *path and *check set to go on, or the exit code (0 after
+ * --help or --version, 2 for a usage error). */
+static int parse_args(const struct bg_daemon *d, int argc, char **argv, const char **path,
+                      int *check)
 {
-    bg_log_init(d->name);
-    const char *path = NULL;
-    int check = 0;
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check-config", no_argument, NULL, 'k'},
                                          {"help", no_argument, NULL, 'h'},
@@ -37,10 +37,10 @@ int bg_daemon_main(const struct bg_daemon *d, void *conf, int argc, char **argv)
     while ((o = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (o) {
         case 'c':
-            path = optarg;
+            *path = optarg;
             break;
         case 'k':
-            check = 1;
+            *check = 1;
             break;
         case 'h':
             usage(d, stdout);
@@ -53,14 +53,25 @@ int bg_daemon_main(const struct bg_daemon *d, void *conf, int argc, char **argv)
             return 2;
         }
     }
-    if (path == NULL || optind != argc) {
+    if (*path == NULL || optind != argc) {
         fprintf(stderr, "%s: %s\n", d->name,
-                path == NULL ? "-c FILE is required" : "unexpected argument");
+                *path == NULL ? "-c FILE is required" : "unexpected argument");
         usage(d, stderr);
         return 2;
     }
+    return -1;
+}
+
+int bg_daemon_main(const struct bg_daemon *d, void *conf, int argc, char **argv)
+{
+    bg_log_init(d->name);
+    const char *path = NULL;
+    int check = 0;
+    int rc = parse_args(d, argc, argv, &path, &check);
+    if (rc >= 0)
+        return rc;
     struct bg_conf_errors errs = {0};
-    int rc = d->load(path, conf, &errs);
+    rc = d->load(path, conf, &errs);
     if (rc != 0) {
         bg_conf_errors_print(&errs, stderr);
         fprintf(stderr, "%s: %zu error(s) in %s\n", d->name, errs.n, path);

@@ -63,11 +63,17 @@ struct bg_http_conf {
     struct bg_httpd_opts server;
 };
 
+/* A backend type. Adding one: a value here and its fields in struct bg_backend_conf; its
+ * descriptor (keys, defaults, load) in a new conf/backend_<type>.c, listed in the table of
+ * conf/backend_conf.c (and declared in conf/backend.h); what runs it (struct bg_backend_ops) in a
+ * new agent/backend_<type>.c, listed in the table of agent/agent.c (declared in agent/agent.h);
+ * its keys in doc/bg-agent.8.scd and the README; both files in their CMakeLists.txt. */
 enum bg_backend_type {
     BG_BACKEND_HEALTH = 0,
     BG_BACKEND_EUREKA,
     BG_BACKEND_HAPROXY_AGENT,
     BG_BACKEND_EXEC,
+    BG_BACKEND_COUNT /* not a type: the size of conf/backend_conf.c's table */
 };
 
 struct bg_backend_conf {

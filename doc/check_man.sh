@@ -8,7 +8,7 @@
 # OPTIONS, EXIT STATUS, ENVIRONMENT, FILES, EXAMPLES, SEE ALSO. Against the sources:
 # bgctl(1) names every long option and command of controller/bgctl.c and every exit code;
 # bg-agent(8) and bg-controller(8) name every option of conf/cli.c and every configuration key
-# conf/conf.c accepts (its `.key = "..."` slots and backend keys).
+# conf/*.c accepts (their `.key = "..."` slots and the backend types' keys[]).
 set -u
 src=$1 dir=$2
 shift 2
@@ -94,8 +94,8 @@ done
 if [ -s "$tmp/bg-agent.8.txt" ] && [ -s "$tmp/bg-controller.8.txt" ]; then
     cat "$tmp/bg-agent.8.txt" "$tmp/bg-controller.8.txt" >"$tmp/daemons.txt"
     keys=$({
-        grep -o '\.key = "[a-z_]*"' "$src/conf/conf.c" | sed 's/.*"\(.*\)"/\1/'
-        sed -n '/backend_keys\[B_COUNT\] = {/,/};/p' "$src/conf/conf.c" | grep -o '"[a-z_]*"' | tr -d '"'
+        cat "$src"/conf/*.c | grep -o '\.key = "[a-z_]*"' | sed 's/.*"\(.*\)"/\1/'
+        awk '/ keys\[\] = \{/ { f = 1 } f { print } f && /\};/ { f = 0 }' "$src"/conf/backend_*.c | grep -o '"[a-z_]*"' | tr -d '"'
     } | sort -u)
     n=0 missing=""
     for k in $keys; do
@@ -103,8 +103,8 @@ if [ -s "$tmp/bg-agent.8.txt" ] && [ -s "$tmp/bg-controller.8.txt" ]; then
         grep -qw -- "$k" "$tmp/daemons.txt" || missing="$missing $k"
     done
     if [ "$n" -lt 40 ]; then
-        bad "only $n configuration keys found in conf/conf.c: has its layout changed?"
-    elif [ -z "$missing" ]; then ok "bg-agent.8 + bg-controller.8: all $n configuration keys of conf/conf.c"
+        bad "only $n configuration keys found in conf/*.c: has its layout changed?"
+    elif [ -z "$missing" ]; then ok "bg-agent.8 + bg-controller.8: all $n configuration keys of conf/*.c"
     else bad "configuration keys not documented:$missing"; fi
 fi
 

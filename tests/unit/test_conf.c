@@ -914,6 +914,23 @@ static void test_conf_backend_type_names(void **state)
     assert_string_equal(bg_backend_type_name(BG_BACKEND_EXEC), "exec");
 }
 
+/* The descriptor table (conf/backend_conf.c) has a distinct name for every type and nothing
+ * past its end. */
+static void test_conf_backend_table(void **state)
+{
+    (void)state;
+    for (int t = 0; t < BG_BACKEND_COUNT; t++) {
+        const char *name = bg_backend_type_name((enum bg_backend_type)t);
+        assert_string_not_equal(name, "unknown");
+        for (int u = 0; u < t; u++)
+            assert_string_not_equal(name, bg_backend_type_name((enum bg_backend_type)u));
+    }
+    assert_string_equal(bg_backend_type_name(BG_BACKEND_COUNT), "unknown");
+    assert_string_equal(bg_check_type_name(BG_CHECK_NONE), "none");
+    assert_string_equal(bg_check_type_name(BG_CHECK_EXEC), "exec");
+    assert_string_equal(bg_check_type_name((enum bg_check_type)99), "none");
+}
+
 /* ------------------------------------------------------------------------------------------
  * check: and instance.address (issue #8)
  * ------------------------------------------------------------------------------------------ */
@@ -1335,6 +1352,7 @@ int main(void)
         TMP_TEST(test_conf_errors_accumulate_and_print),
         TMP_TEST(test_conf_yes_no_and_null_sections),
         cmocka_unit_test(test_conf_backend_type_names),
+        cmocka_unit_test(test_conf_backend_table),
         cmocka_unit_test(test_conf_check_http),
         cmocka_unit_test(test_conf_check_exec_defaults),
         cmocka_unit_test(test_conf_check_absent),
