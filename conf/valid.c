@@ -6,7 +6,9 @@
 
 #include <ctype.h>
 #include <stdlib.h>
+#include <curl/curl.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_NAME_LEN 128
 
@@ -84,41 +86,46 @@ bool bg_valid_hostport(const char *s)
     return bg_valid_split_hostport(s, host, sizeof(host), &port) == BG_OK;
 }
 
-/* Host and port of an http:// or https:// URL (port 80/443 when not written). */
+/* Host and port of an http:// or https:// URL (port 80/443 when not written), parsed by
+ * libcurl's URL API (the parser the agent's requests go through). Refused besides what libcurl
+ * refuses: other schemes, user info, white space, a port 0, a host that does not fit. */
 int bg_valid_split_url(const char *url, char *host, size_t hostlen, int *port)
 {
-    const char *p;
-    int defport;
-    if (strncmp(url, "http://", 7) == 0) {
-        p = url + 7;
-        defport = 80;
-    } else if (strncmp(url, "https://", 8) == 0) {
-        p = url + 8;
-        defport = 443;
-    } else {
+    const char *sep = strstr(url, "://"); /* libcurl would take "http:/h" too */
+    if (bg_valid_has_space(url) || strncasecmp(url, "http", 4) != 0 || sep == NULL || sep - url > 5)
         return BG_EINVAL;
+    CURLU *u = curl_url();
+    if (u == NULL)
+        return BG_EINVAL;
+    char *scheme = NULL, *user = NULL, *h = NULL, *portstr = NULL;
+    int rc = BG_EINVAL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
+        curl_url_get(u, CURLUPART_USER, &user, 0) != CURLUE_NO_USER ||
+        curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &portstr, CURLU_DEFAULT_PORT) != CURLUE_OK)
+        goto out;
+    size_t hl = strlen(h);
+    const char *hp = h;
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* IPv6: without its brackets */
+        hp++;
+        hl -= 2;
     }
-    if (bg_valid_has_space(url))
-        return BG_EINVAL;
-    char auth[300];
-    size_t n = strcspn(p, "/?#");
-    if (n == 0 || n >= sizeof(auth))
-        return BG_EINVAL;
-    memcpy(auth, p, n);
-    auth[n] = '\0';
-    if (strchr(auth, '@') != NULL)
-        return BG_EINVAL;
-    bool bracketed = auth[0] == '[';
-    if ((bracketed && auth[n - 1] == ']') || (!bracketed && strchr(auth, ':') == NULL)) {
-        size_t hl = bracketed ? n - 2 : n;
-        if (hl == 0 || hl >= hostlen)
-            return BG_EINVAL;
-        memcpy(host, bracketed ? auth + 1 : auth, hl);
-        host[hl] = '\0';
-        *port = defport;
-        return BG_OK;
-    }
-    return bg_valid_split_hostport(auth, host, hostlen, port);
+    long p = strtol(portstr, NULL, 10);
+    if (hl == 0 || hl >= hostlen || p < 1 || p > 65535)
+        goto out;
+    memcpy(host, hp, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    rc = BG_OK;
+out:
+    curl_free(scheme);
+    curl_free(user);
+    curl_free(h);
+    curl_free(portstr);
+    curl_url_cleanup(u);
+    return rc;
 }
 
 bool bg_valid_url(const char *s)

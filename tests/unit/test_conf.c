@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "valid.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -916,6 +917,43 @@ static void test_conf_backend_type_names(void **state)
 
 /* The descriptor table (conf/backend_conf.c) has a distinct name for every type and nothing
  * past its end. */
+/* URLs are split by libcurl's URL API: what the agent's requests will use, and nothing more. */
+static void test_conf_split_url(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *host;
+        int port;
+    } ok[] = {
+        {"http://h", "h", 80},
+        {"https://h/x?y#z", "h", 443},
+        {"http://127.0.0.1:9101/eureka/v2", "127.0.0.1", 9101},
+        {"HTTP://Web-1:8080", "Web-1", 8080},
+        {"http://[::1]:8080/health", "::1", 8080},
+        {"https://[fe80::1]", "fe80::1", 443},
+    };
+    static const char *bad[] = {
+        "ftp://h",    "h:80",          "http://",       "http://:80",
+        "http://u@h", "http://u:p@h/", "http://h:0",    "http://h:65536",
+        "http://h:x", "http://h /",    "http://h\t:80", "http://[::1",
+        "",           "httpx://h",     "http:/h",       "https//h",
+    };
+    char host[64];
+    int port;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        port = 0;
+        assert_int_equal(bg_valid_split_url(ok[i].url, host, sizeof(host), &port), BG_OK);
+        assert_string_equal(host, ok[i].host);
+        assert_int_equal(port, ok[i].port);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (bg_valid_split_url(bad[i], host, sizeof(host), &port) == BG_OK)
+            fail_msg("accepted \"%s\" (host \"%s\" port %d)", bad[i], host, port);
+    }
+    assert_int_equal(bg_valid_split_url("http://a-rather-long-host-name:80", host, 8, &port),
+                     BG_EINVAL); /* does not fit */
+}
+
 static void test_conf_backend_table(void **state)
 {
     (void)state;
@@ -1353,6 +1391,7 @@ int main(void)
         TMP_TEST(test_conf_yes_no_and_null_sections),
         cmocka_unit_test(test_conf_backend_type_names),
         cmocka_unit_test(test_conf_backend_table),
+        cmocka_unit_test(test_conf_split_url),
         cmocka_unit_test(test_conf_check_http),
         cmocka_unit_test(test_conf_check_exec_defaults),
         cmocka_unit_test(test_conf_check_absent),
