@@ -3,6 +3,7 @@
 #include "confirm.h"
 #include "json.h"
 #include "log.h"
+#include "sig.h"
 #include "util.h"
 
 #include <errno.h>
@@ -22,8 +23,6 @@ struct bg_waiter {
     unsigned code;
     char *body;
 };
-
-static struct bg_agent *signal_agent;
 
 const char *bg_status_name(enum bg_status s)
 {
@@ -171,8 +170,7 @@ static void transition_done(struct bg_agent *a, int rc, struct bg_backend *faile
     json_t *j =
         json_pack("{s:s, s:s, s:o, s:s}", "error", "backend failed", "backend", type, "reason",
                   bg_json_text(failed->msg, 0), "status", bg_status_name(a->status));
-    char *body = bg_json_dumps_safe(j, JSON_COMPACT, "backend_failed");
-    json_decref(j);
+    char *body = bg_json_dumps_take(j, JSON_COMPACT, "backend_failed");
     finish_waiters(a, 502, body, -1);
     free(body);
 }
@@ -224,8 +222,7 @@ static void transition_cancel(struct bg_agent *a, const char *why, int spare)
     }
     a->busy = false;
     json_t *j = json_pack("{s:s, s:o}", "error", "superseded", "reason", bg_json_text(why, 0));
-    char *body = bg_json_dumps_safe(j, JSON_COMPACT, "superseded");
-    json_decref(j);
+    char *body = bg_json_dumps_take(j, JSON_COMPACT, "superseded");
     finish_waiters(a, 503, body, spare);
     free(body);
 }
@@ -385,9 +382,7 @@ char *bg_agent_status_json(struct bg_agent *a)
     if (in->address != NULL)
         json_object_set_new(j, "address", json_string(in->address));
     confirmation_json(a, j, now);
-    char *s = bg_json_dumps_safe(j, JSON_COMPACT, "status");
-    json_decref(j);
-    return s;
+    return bg_json_dumps_take(j, JSON_COMPACT, "status");
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -411,9 +406,7 @@ static char *node_json(struct bg_agent *a)
         json_object_set_new(j, "address", json_string(in->address));
     json_object_set_new(j, "healthy", json_boolean(bg_agent_app_healthy(a)));
     json_object_set_new(j, "check", bg_json_text(a->check.msg, 0));
-    char *s = bg_json_dumps_safe(j, JSON_COMPACT, "node");
-    json_decref(j);
-    return s;
+    return bg_json_dumps_take(j, JSON_COMPACT, "node");
 }
 
 /* Read the live election members (with a watch, so a change wakes us and is read again) and
@@ -561,21 +554,6 @@ static void zk_step(struct bg_agent *a, unsigned *seen_events)
  * Main loop.
  * ------------------------------------------------------------------------------------- */
 
-static const char *stop_signal_name(int sig)
-{
-    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "?";
-}
-
-/* SIGTERM, SIGINT and SIGHUP: stop cleanly (deregister, leave the election). SIGHUP's default
- * would kill the daemon on the spot, leaving its ephemeral node for a session timeout. */
-static void on_signal(int sig)
-{
-    if (signal_agent != NULL) {
-        signal_agent->stop = sig; /* which one, for the log line */
-        bg_zk_wake(&signal_agent->zk);
-    }
-}
-
 /* While a ZooKeeper call waits (a slow or frozen server): answer HTTP (/health, the API);
  * give the call up when stopping. */
 static bool zk_wait_hook(void *ctx)
@@ -648,13 +626,7 @@ static int64_t next_timeout(struct bg_agent *a)
 
 int bg_agent_run(struct bg_agent *a)
 {
-    signal_agent = a;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bg_sig_init(&a->stop, &a->zk);
 
     unsigned seen_events = 0;
     /* Sized to the configuration, grown when the descriptors do not fit: any number of
@@ -718,7 +690,7 @@ int bg_agent_run(struct bg_agent *a)
     }
     free(pfd);
     free(owner_start);
-    bg_info("stopping", "reason=signal signal=%s%s", stop_signal_name(a->stop),
+    bg_info("stopping", "reason=signal signal=%s%s", bg_sig_name(a->stop),
             a->stop == SIGHUP ? " note=\"SIGHUP stops cleanly, as SIGTERM does (no reload)\"" : "");
     transition_cancel(a, "agent shutting down", -1);
     bg_httpd_run(&a->http);
@@ -749,5 +721,5 @@ void bg_agent_free(struct bg_agent *a)
     bg_check_free(&a->check);
     while (a->waiters != NULL)
         waiter_unlink(a->waiters);
-    signal_agent = NULL;
+    bg_sig_finish();
 }
