@@ -84,6 +84,22 @@ bool bg_httpd_tls_supported(void)
     return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
 }
 
+/* Can this build serve the HTTPS that o asks for? BG_OK, or BG_EINVAL with err filled. */
+static int tls_check(const struct bg_httpd_opts *o, char *err, size_t errlen)
+{
+    if (o->cert_pem == NULL || o->key_pem == NULL) {
+        snprintf(err, errlen, "TLS needs both a certificate and a key");
+        return BG_EINVAL;
+    }
+    if (!bg_httpd_tls_supported()) {
+        snprintf(err, errlen,
+                 "this libmicrohttpd was built without TLS (GnuTLS): cannot serve "
+                 "HTTPS");
+        return BG_EINVAL;
+    }
+    return BG_OK;
+}
+
 int bg_httpd_start(struct bg_httpd *h, const struct bg_httpd_opts *o, bg_httpd_handler handler,
                    void *ctx, char *err, size_t errlen)
 {
@@ -95,16 +111,8 @@ int bg_httpd_start(struct bg_httpd *h, const struct bg_httpd_opts *o, bg_httpd_h
     if (bg_net_resolve(o->listen, false, &ss, NULL, err, errlen) != 0)
         return BG_EINVAL;
     bool tls = o->cert_pem != NULL || o->key_pem != NULL;
-    if (tls && (o->cert_pem == NULL || o->key_pem == NULL)) {
-        snprintf(err, errlen, "TLS needs both a certificate and a key");
+    if (tls && tls_check(o, err, errlen) != BG_OK)
         return BG_EINVAL;
-    }
-    if (tls && !bg_httpd_tls_supported()) {
-        snprintf(err, errlen,
-                 "this libmicrohttpd was built without TLS (GnuTLS): cannot serve "
-                 "HTTPS");
-        return BG_EINVAL;
-    }
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;

@@ -746,19 +746,25 @@ static const struct command *find_command(const char *name)
     return NULL;
 }
 
+/* Where an option that takes a text (-z, -r, -a, --color) keeps it, or NULL. */
+static const char **text_option(struct ctl *c, int o)
+{
+    return o == 'z'   ? &c->connect
+           : o == 'r' ? &c->root
+           : o == 'a' ? &c->auth
+           : o == 'C' ? &c->color
+                      : NULL;
+}
+
 /* One option of getopt_long: 0 to go on, else the exit status (-h, -V, a usage error). */
 static int option(struct ctl *c, int o)
 {
+    const char **text = text_option(c, o);
+    if (text != NULL) {
+        *text = optarg;
+        return 0;
+    }
     switch (o) {
-    case 'z':
-        c->connect = optarg;
-        return 0;
-    case 'r':
-        c->root = optarg;
-        return 0;
-    case 'a':
-        c->auth = optarg;
-        return 0;
     case 'j':
         c->json = true;
         return 0;
@@ -767,9 +773,6 @@ static int option(struct ctl *c, int o)
         return 0;
     case 'n':
         c->limit = atol(optarg);
-        return 0;
-    case 'C':
-        c->color = optarg;
         return 0;
     case 't':
         if (bg_parse_duration(optarg, &c->timeout_ms) == 0)

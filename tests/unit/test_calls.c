@@ -92,27 +92,26 @@ static void test_calls_ok_unconfirmed_waiting(void **state)
     assert_string_equal(r.waiting[3], "lb4");
 }
 
+/* A probe (GET /v1/status) answered 200 with resp: OK, and the status the agent has applied. */
+static void assert_probe_seen(const char *resp, int seen)
+{
+    struct bg_call_req r = {.endpoint = "http://a", .probe = true, .seen = 9};
+    assert_false(classify(&r, CURLE_OK, 200, resp));
+    assert_int_equal(r.result, BG_CALL_OK);
+    assert_int_equal(r.seen, seen);
+}
+
 static void test_calls_probe_seen(void **state)
 {
     (void)state;
-    static const struct {
-        const char *resp;
-        int seen;
-    } cases[] = {
-        {"{\"status\":\"UP\"}", 1},
-        {"{\"status\":\"OUT_OF_SERVICE\",\"applied\":true,\"confirmed\":true}", 2},
-        {"{\"status\":\"UP\",\"applied\":false}", 0},
-        {"{\"status\":\"UP\",\"confirmed\":false}", 0},
-        {"{\"status\":\"STARTING\"}", 0},
-        {"{}", 0},
-        {"not json", 0},
-    };
-    for (size_t i = 0; i < BG_ARRAY_LEN(cases); i++) {
-        struct bg_call_req r = {.endpoint = "http://a", .probe = true, .seen = 9};
-        assert_false(classify(&r, CURLE_OK, 200, cases[i].resp));
-        assert_int_equal(r.result, BG_CALL_OK);
-        assert_int_equal(r.seen, cases[i].seen);
-    }
+    assert_probe_seen("{\"status\":\"UP\"}", 1);
+    assert_probe_seen("{\"status\":\"OUT_OF_SERVICE\",\"applied\":true,\"confirmed\":true}", 2);
+    /* Not trusted while still being applied, failed, or not seen by a balancer. */
+    assert_probe_seen("{\"status\":\"UP\",\"applied\":false}", 0);
+    assert_probe_seen("{\"status\":\"UP\",\"confirmed\":false}", 0);
+    assert_probe_seen("{\"status\":\"STARTING\"}", 0);
+    assert_probe_seen("{}", 0);
+    assert_probe_seen("not json", 0);
 }
 
 /* ------------------------------------------------------------------------------------------
