@@ -68,8 +68,12 @@ if [ -s "$tmp/bgctl.1.txt" ]; then
     for o in $(sed -n 's/.*getopt_long([^"]*"\([^"]*\)".*/\1/p' "$src/controller/bgctl.c" | tr -d : | sed 's/./& /g'); do
         grep -q "^       -$o[ ,]" "$tmp/bgctl.1.txt" || missing="$missing -$o"
     done
-    # commands: static const char *known[] = {"init", "status", ...};
-    for c in $(sed -n 's/.*known\[\] = {\(.*\)};.*/\1/p' "$src/controller/bgctl.c" | tr -d '",'); do
+    # commands: the command table, one entry per command: `    {"init",` (none found: the
+    # table's shape changed and this check must follow it)
+    cmds=$(sed -n '/^static const struct command commands\[\]/,/^};/s/^    {"\([a-z-]*\)",.*/\1/p' \
+        "$src/controller/bgctl.c")
+    [ -n "$cmds" ] || missing="$missing command:(no command table found in bgctl.c)"
+    for c in $cmds; do
         grep -q "^       $c\b" "$tmp/bgctl.1.txt" || missing="$missing command:$c"
     done
     # exit codes: #define EXIT_BLOCKED 2
