@@ -4,6 +4,7 @@
 #include "confirm.h"
 #include "json.h"
 #include "log.h"
+#include "sig.h"
 #include "util.h"
 
 #include <errno.h>
@@ -12,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static struct bg_agent *signal_agent;
 
 const char *bg_status_name(enum bg_status s)
 {
@@ -183,9 +182,7 @@ char *bg_agent_status_json(struct bg_agent *a)
     if (in->address != NULL)
         json_object_set_new(j, "address", json_string(in->address));
     confirmation_json(a, j, now);
-    char *s = bg_json_dumps_safe(j, JSON_COMPACT, "status");
-    json_decref(j);
-    return s;
+    return bg_json_dumps_take(j, JSON_COMPACT, "status");
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -209,9 +206,7 @@ static char *node_json(struct bg_agent *a)
         json_object_set_new(j, "address", json_string(in->address));
     json_object_set_new(j, "healthy", json_boolean(bg_agent_app_healthy(a)));
     json_object_set_new(j, "check", bg_json_text(a->check.msg, 0));
-    char *s = bg_json_dumps_safe(j, JSON_COMPACT, "node");
-    json_decref(j);
-    return s;
+    return bg_json_dumps_take(j, JSON_COMPACT, "node");
 }
 
 /* Read the live election members (with a watch, so a change wakes us and is read again) and
@@ -359,21 +354,6 @@ static void zk_step(struct bg_agent *a, unsigned *seen_events)
  * Main loop.
  * ------------------------------------------------------------------------------------- */
 
-static const char *stop_signal_name(int sig)
-{
-    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "?";
-}
-
-/* SIGTERM, SIGINT and SIGHUP: stop cleanly (deregister, leave the election). SIGHUP's default
- * would kill the daemon on the spot, leaving its ephemeral node for a session timeout. */
-static void on_signal(int sig)
-{
-    if (signal_agent != NULL) {
-        signal_agent->stop = sig; /* which one, for the log line */
-        bg_zk_wake(&signal_agent->zk);
-    }
-}
-
 /* While a ZooKeeper call waits (a slow or frozen server): answer HTTP (/health, the API);
  * give the call up when stopping. */
 static bool zk_wait_hook(void *ctx)
@@ -519,7 +499,7 @@ static void poll_set_serve(struct poll_set *ps, struct bg_agent *a, int64_t now)
 /* After the loop: answer what waits, leave ZooKeeper, let the backends leave theirs. */
 static void agent_stop(struct bg_agent *a)
 {
-    bg_info("stopping", "reason=signal signal=%s%s", stop_signal_name(a->stop),
+    bg_info("stopping", "reason=signal signal=%s%s", bg_sig_name(a->stop),
             a->stop == SIGHUP ? " note=\"SIGHUP stops cleanly, as SIGTERM does (no reload)\"" : "");
     bg_agent_transition_cancel(a, "agent shutting down", -1);
     bg_httpd_run(&a->http);
@@ -537,13 +517,7 @@ static void agent_stop(struct bg_agent *a)
 
 int bg_agent_run(struct bg_agent *a)
 {
-    signal_agent = a;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bg_sig_init(&a->stop, &a->zk);
 
     unsigned seen_events = 0;
     struct poll_set ps;
@@ -588,5 +562,5 @@ void bg_agent_free(struct bg_agent *a)
     a->live = NULL;
     bg_check_free(&a->check);
     bg_agent_waiters_free(a);
-    signal_agent = NULL;
+    bg_sig_finish();
 }

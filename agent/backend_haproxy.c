@@ -29,6 +29,7 @@
 #include "agent.h"
 #include "confirm.h"
 #include "log.h"
+#include "net.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -87,61 +88,6 @@ static const char *served_word(const struct haproxy *h)
 {
     bool healthy = h->agent == NULL || bg_agent_app_healthy(h->agent);
     return word_for(healthy ? h->served : BG_STATUS_OUT);
-}
-
-/* ----------------------------------------------------------------------------------------
- * Listening socket.
- * ------------------------------------------------------------------------------------- */
-
-/* Bind a non-blocking listener on "host:port". Returns the fd or -1 with err filled. */
-static int listen_on(const char *addr, char *err, size_t errlen)
-{
-    char host[256];
-    int port;
-    if (bg_split_hostport(addr, host, sizeof(host), &port) != 0) {
-        snprintf(err, errlen, "listen address \"%s\" is not host:port", addr);
-        return -1;
-    }
-    const char *node = host;
-    if (host[0] == '\0' || strcmp(host, "*") == 0)
-        node = NULL; /* every address */
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV | AI_PASSIVE};
-    struct addrinfo *ai = NULL;
-    char ports[16];
-    snprintf(ports, sizeof(ports), "%d", port);
-    int rc = getaddrinfo(node, ports, &hints, &ai);
-    if (rc != 0 || ai == NULL) {
-        snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        freeaddrinfo(ai);
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    return fd;
-}
-
-static void peer_text(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    buf[0] = '\0';
-    if (ss->ss_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ss)->sin_addr, buf,
-                  (socklen_t)len);
-    else if (ss->ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr, buf,
-                  (socklen_t)len);
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -236,7 +182,7 @@ static void accept_one(struct haproxy *h, int fd, const struct sockaddr_storage 
     c->fd = fd;
     c->word = served_word(h);
     c->expires_ms = now + HA_LINGER_MS;
-    peer_text(ss, c->peer, sizeof(c->peer));
+    bg_net_addr_text((const struct sockaddr *)ss, c->peer, sizeof(c->peer));
     c->prev = h->tail;
     if (h->tail != NULL)
         h->tail->next = c;
@@ -259,7 +205,7 @@ static int conns_from(const struct haproxy *h, const struct sockaddr_storage *ss
 {
     char peer[64];
     int n = 0;
-    peer_text(ss, peer, sizeof(peer));
+    bg_net_addr_text((const struct sockaddr *)ss, peer, sizeof(peer));
     for (const struct ha_conn *c = h->head; c != NULL; c = c->next)
         n += strcmp(c->peer, peer) == 0;
     return n;
@@ -326,7 +272,7 @@ static int haproxy_init(struct bg_backend *b, char *err, size_t errlen)
         snprintf(err, errlen, "haproxy-agent: no listen address");
         return BG_EINVAL;
     }
-    int lfd = listen_on(c->listen, err, errlen);
+    int lfd = bg_net_listen(c->listen, err, errlen);
     if (lfd < 0)
         return BG_EINVAL;
     int epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -186,11 +186,10 @@ enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req)
             return bg_httpd_reply(req->conn, 200, "text/plain", "UP\n");
         if (!up) /* 503; 404 (soft stop) only while the application is healthy */
             return bg_httpd_reply(req->conn, (unsigned)code, "text/plain", "OUT_OF_SERVICE\n");
-        char *body = bg_xasprintf("UNHEALTHY: %s\n",
-                                  a->check.msg[0] ? a->check.msg : "no check has passed yet");
-        enum MHD_Result r = bg_httpd_reply(req->conn, 503, "text/plain", body);
-        free(body);
-        return r;
+        return bg_httpd_reply_take(
+            req->conn, 503, "text/plain",
+            bg_xasprintf("UNHEALTHY: %s\n",
+                         a->check.msg[0] ? a->check.msg : "no check has passed yet"));
     }
     if (strcmp(u, "/metrics") == 0) {
         if (!get)
@@ -214,10 +213,7 @@ enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req)
             return put_status(a, req);
         if (!get)
             return reply_error(req->conn, 405, "method not allowed", "use GET or PUT /v1/status");
-        char *body = bg_agent_status_json(a);
-        enum MHD_Result r = bg_httpd_reply(req->conn, 200, "application/json", body);
-        free(body);
-        return r;
+        return bg_httpd_reply_take(req->conn, 200, "application/json", bg_agent_status_json(a));
     }
     return reply_error(req->conn, 404, "not found", "try /v1/status, /health or /metrics");
 }

@@ -110,8 +110,7 @@ static void transition_done(struct bg_agent *a, int rc, struct bg_backend *faile
     json_t *j =
         json_pack("{s:s, s:s, s:o, s:s}", "error", "backend failed", "backend", type, "reason",
                   bg_json_text(failed->msg, 0), "status", bg_status_name(a->status));
-    char *body = bg_json_dumps_safe(j, JSON_COMPACT, "backend_failed");
-    json_decref(j);
+    char *body = bg_json_dumps_take(j, JSON_COMPACT, "backend_failed");
     finish_waiters(a, 502, body, -1);
     free(body);
 }
@@ -163,8 +162,7 @@ void bg_agent_transition_cancel(struct bg_agent *a, const char *why, int spare)
     }
     a->busy = false;
     json_t *j = json_pack("{s:s, s:o}", "error", "superseded", "reason", bg_json_text(why, 0));
-    char *body = bg_json_dumps_safe(j, JSON_COMPACT, "superseded");
-    json_decref(j);
+    char *body = bg_json_dumps_take(j, JSON_COMPACT, "superseded");
     finish_waiters(a, 503, body, spare);
     free(body);
 }

@@ -1,10 +1,10 @@
 /* httpd.c -- libmicrohttpd in external-select epoll mode, run from the daemon's main loop. */
 #include "httpd.h"
 #include "log.h"
+#include "net.h"
 #include "util.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,16 +22,7 @@ static void peer_text(struct MHD_Connection *c, char *buf, size_t len)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    buf[0] = '\0';
-    if (ci == NULL || ci->client_addr == NULL)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf,
-                  (socklen_t)len);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf,
-                  (socklen_t)len);
+    bg_net_addr_text(ci != NULL ? ci->client_addr : NULL, buf, len);
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
@@ -88,33 +79,25 @@ static void completed_cb(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-static int resolve(const char *listen, struct sockaddr_storage *ss, char *err, size_t errlen)
-{
-    char host[256];
-    int port;
-    if (bg_split_hostport(listen, host, sizeof(host), &port) != 0) {
-        snprintf(err, errlen, "listen address \"%s\" is not host:port", listen);
-        return BG_EINVAL;
-    }
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    char ports[16];
-    snprintf(ports, sizeof(ports), "%d", port);
-    int rc = getaddrinfo(host, ports, &hints, &ai);
-    if (rc != 0 || ai == NULL) {
-        snprintf(err, errlen, "cannot resolve \"%s\": %s", host, gai_strerror(rc));
-        return BG_EINVAL;
-    }
-    memset(ss, 0, sizeof(*ss));
-    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
-    return BG_OK;
-}
-
 bool bg_httpd_tls_supported(void)
 {
     return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
+}
+
+/* Can this build serve the HTTPS that o asks for? BG_OK, or BG_EINVAL with err filled. */
+static int tls_check(const struct bg_httpd_opts *o, char *err, size_t errlen)
+{
+    if (o->cert_pem == NULL || o->key_pem == NULL) {
+        snprintf(err, errlen, "TLS needs both a certificate and a key");
+        return BG_EINVAL;
+    }
+    if (!bg_httpd_tls_supported()) {
+        snprintf(err, errlen,
+                 "this libmicrohttpd was built without TLS (GnuTLS): cannot serve "
+                 "HTTPS");
+        return BG_EINVAL;
+    }
+    return BG_OK;
 }
 
 int bg_httpd_start(struct bg_httpd *h, const struct bg_httpd_opts *o, bg_httpd_handler handler,
@@ -125,19 +108,11 @@ int bg_httpd_start(struct bg_httpd *h, const struct bg_httpd_opts *o, bg_httpd_h
     h->handler = handler;
     h->ctx = ctx;
     struct sockaddr_storage ss;
-    if (resolve(o->listen, &ss, err, errlen) != 0)
+    if (bg_net_resolve(o->listen, false, &ss, NULL, err, errlen) != 0)
         return BG_EINVAL;
     bool tls = o->cert_pem != NULL || o->key_pem != NULL;
-    if (tls && (o->cert_pem == NULL || o->key_pem == NULL)) {
-        snprintf(err, errlen, "TLS needs both a certificate and a key");
+    if (tls && tls_check(o, err, errlen) != BG_OK)
         return BG_EINVAL;
-    }
-    if (tls && !bg_httpd_tls_supported()) {
-        snprintf(err, errlen,
-                 "this libmicrohttpd was built without TLS (GnuTLS): cannot serve "
-                 "HTTPS");
-        return BG_EINVAL;
-    }
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -215,6 +190,14 @@ enum MHD_Result bg_httpd_reply(struct MHD_Connection *c, unsigned code, const ch
     enum MHD_Result ret = MHD_queue_response(c, code, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+enum MHD_Result bg_httpd_reply_take(struct MHD_Connection *c, unsigned code, const char *ctype,
+                                    char *body)
+{
+    enum MHD_Result r = bg_httpd_reply(c, code, ctype, body);
+    free(body);
+    return r;
 }
 
 const char *bg_httpd_header(struct MHD_Connection *c, const char *name)

@@ -59,6 +59,9 @@ int64_t bg_httpd_timeout(struct bg_httpd *h);
 enum MHD_Result bg_httpd_reply(struct MHD_Connection *c, unsigned code, const char *ctype,
                                const char *body);
 /* The value of header name, or NULL. */
+/* bg_httpd_reply(c, code, ctype, body), then free(body): body is taken (malloc'd, not NULL). */
+enum MHD_Result bg_httpd_reply_take(struct MHD_Connection *c, unsigned code, const char *ctype,
+                                    char *body);
 const char *bg_httpd_header(struct MHD_Connection *c, const char *name);
 
 #endif

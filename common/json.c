@@ -18,6 +18,13 @@ char *bg_json_dumps_safe(const json_t *j, size_t flags, const char *where)
     return bg_xstrdup(BG_JSON_FALLBACK);
 }
 
+char *bg_json_dumps_take(json_t *j, size_t flags, const char *where)
+{
+    char *s = bg_json_dumps_safe(j, flags, where);
+    json_decref(j);
+    return s;
+}
+
 json_t *bg_json_text(const char *s, size_t max)
 {
     if (s == NULL)
@@ -36,9 +43,6 @@ enum MHD_Result bg_json_reply(struct MHD_Connection *conn, unsigned code, json_t
 {
     if (j == NULL)
         code = 500;
-    char *body = bg_json_dumps_safe(j, JSON_COMPACT, "reply");
-    json_decref(j);
-    enum MHD_Result r = bg_httpd_reply(conn, code, "application/json", body);
-    free(body);
-    return r;
+    return bg_httpd_reply_take(conn, code, "application/json",
+                               bg_json_dumps_take(j, JSON_COMPACT, "reply"));
 }

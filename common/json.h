@@ -10,6 +10,8 @@
  * e.g. invalid UTF-8) or cannot be serialised, the text of {"error":"internal","reason":...} is
  * returned instead and the failure is logged with where. Caller frees. Does not take j. */
 char *bg_json_dumps_safe(const json_t *j, size_t flags, const char *where);
+/* bg_json_dumps_safe(j, flags, where), then json_decref(j): j is taken (may be NULL). */
+char *bg_json_dumps_take(json_t *j, size_t flags, const char *where);
 /* A JSON string of untrusted text: cut to at most max bytes (0: no limit) at a character
  * boundary, invalid UTF-8 repaired. Never NULL. */
 json_t *bg_json_text(const char *s, size_t max);

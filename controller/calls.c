@@ -134,22 +134,20 @@ static void read_probe(struct bg_call_req *r, const char *resp, size_t len)
     json_decref(j);
 }
 
-/* Classify a finished transfer. Returns true when it may be retried. */
-static bool finish(struct call *k, CURLcode cc)
+bool bg_call_classify(struct bg_call_req *r, int cc, long code, const char *curl_err,
+                      const char *resp, size_t resp_len)
 {
-    struct bg_call_req *r = k->req;
-    long code = 0;
-    curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &code);
     r->http_code = (int)code;
-    r->attempts = k->attempt;
     if (cc != CURLE_OK) {
         r->result = BG_CALL_FAILED;
         char detail[160]; /* leaves room for the curl error name in r->error */
-        bg_sanitize(k->curl_err, strlen(k->curl_err), detail, sizeof(detail));
+        const char *e = curl_err != NULL ? curl_err : "";
+        bg_sanitize(e, strlen(e), detail, sizeof(detail));
         if (detail[0] != '\0')
-            snprintf(r->error, sizeof(r->error), "%s: %s", curl_easy_strerror(cc), detail);
+            snprintf(r->error, sizeof(r->error), "%s: %s", curl_easy_strerror((CURLcode)cc),
+                     detail);
         else
-            snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror(cc));
+            snprintf(r->error, sizeof(r->error), "%s", curl_easy_strerror((CURLcode)cc));
         /* A certificate that fails verification will fail the same way next time. */
         return cc != CURLE_PEER_FAILED_VERIFICATION && cc != CURLE_SSL_CACERT_BADFILE;
     }
@@ -157,14 +155,14 @@ static bool finish(struct call *k, CURLcode cc)
         r->result = BG_CALL_OK;
         r->error[0] = '\0';
         if (r->probe)
-            read_probe(r, k->resp, k->resp_len);
+            read_probe(r, resp, resp_len);
         else
-            read_confirmation(r, k->resp, k->resp_len);
+            read_confirmation(r, resp, resp_len);
         return false;
     }
     /* The agent's own words (its JSON "error", failing backend and "reason"), not its body. */
     char said[sizeof(r->error) - 32]; /* room for "HTTP <code>: " */
-    bg_agent_error_text(k->resp, k->resp_len, said, sizeof(said));
+    bg_agent_error_text(resp, resp_len, said, sizeof(said));
     if (code == 409) {
         r->result = BG_CALL_STALE;
         snprintf(r->error, sizeof(r->error), "409 stale epoch: %s", said);
@@ -174,6 +172,23 @@ static bool finish(struct call *k, CURLcode cc)
     snprintf(r->error, sizeof(r->error), "HTTP %ld: %s", code, said);
     /* 4xx other than 408/429 will not get better by asking again. */
     return code >= 500 || code == 408 || code == 429;
+}
+
+int64_t bg_call_retry_delay_ms(bool retryable, int attempt, int retries, int64_t backoff_ms)
+{
+    if (!retryable || attempt > retries)
+        return -1;
+    int shift = attempt - 1 < 10 ? attempt - 1 : 10;
+    return backoff_ms << (shift > 0 ? shift : 0);
+}
+
+/* Classify a finished transfer. Returns true when it may be retried. */
+static bool finish(struct call *k, CURLcode cc)
+{
+    long code = 0;
+    curl_easy_getinfo(k->easy, CURLINFO_RESPONSE_CODE, &code);
+    k->req->attempts = k->attempt;
+    return bg_call_classify(k->req, (int)cc, code, k->curl_err, k->resp, k->resp_len);
 }
 
 /* Wait for curl or the wake fd; returns false when the caller must stop. */
@@ -212,8 +227,8 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
             curl_multi_remove_handle(multi, c->easy);
             c->active = false;
             bool again = finish(c, cc);
-            if (again && c->attempt <= o->retries) {
-                int64_t delay = o->backoff_ms << (c->attempt - 1 < 10 ? c->attempt - 1 : 10);
+            int64_t delay = bg_call_retry_delay_ms(again, c->attempt, o->retries, o->backoff_ms);
+            if (delay >= 0) {
                 c->retry_at = bg_now_ms() + delay;
                 bg_debug("call_retry", "endpoint=%s attempt=%d delay_ms=%lld error=\"%s\"",
                          c->req->endpoint, c->attempt, (long long)delay, c->req->error);

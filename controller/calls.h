@@ -50,6 +50,19 @@ struct bg_call_opts {
 /* Run n calls concurrently (no fixed limit), started in order, each retried on transient
  * failure with exponential backoff. Returns 0, or BG_ELOST when on_wake said to stop (unfinished
  * calls are marked failed). Connections are reused through the multi handle's cache. */
+/* Classify one finished call (pure: no I/O, unit-tested): cc is the transfer's CURLcode, code
+ * the HTTP status (0 when none), curl_err libcurl's detail text (may be NULL or ""), resp the
+ * answer's body (may be NULL). Fills r's result, http_code and error, and with a 200 what the
+ * answer says (unconfirmed/waiting for a PUT, seen for a probe). Returns true when asking
+ * again may help: transport errors except a certificate that fails verification, 5xx, 408
+ * and 429; never 200, 409 (stale epoch) or another 4xx. */
+bool bg_call_classify(struct bg_call_req *r, int cc, long code, const char *curl_err,
+                      const char *resp, size_t resp_len);
+/* When attempt number `attempt` (1: the first) ended retryable: the delay before the next one,
+ * backoff_ms doubled per attempt made, at most 1024 times backoff_ms; -1 when there is no next
+ * one (not retryable, or the `retries` retries are spent: at most retries + 1 attempts). */
+int64_t bg_call_retry_delay_ms(bool retryable, int attempt, int retries, int64_t backoff_ms);
+
 int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct bg_call_opts *o);
 
 #endif

@@ -3,6 +3,7 @@
 #include "calls.h"
 #include "json.h"
 #include "log.h"
+#include "sig.h"
 #include "util.h"
 
 #include <errno.h>
@@ -20,8 +21,6 @@
 /* Changes other than the phase (an instance's health, the reason's details) are written at
  * most this often: a flapping application must not turn into a stream of /status writes. */
 #define STATUS_COALESCE_MS 500
-
-static struct bg_ctl *signal_ctl;
 
 static void zpath(struct bg_ctl *c, const char *rel, char *buf, size_t len)
 {
@@ -1413,13 +1412,11 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
 {
     struct bg_ctl *c = ctx;
     if (strcmp(req->url, "/health") == 0) {
-        char *s =
+        return bg_httpd_reply_take(
+            req->conn, 200, "application/json",
             bg_xasprintf("{\"leader\":%s,\"epoch\":%lld,\"phase\":\"%s\",\"zk\":\"%s\"}",
                          c->leader ? "true" : "false", (long long)c->epoch, bg_phase_name(c->phase),
-                         bg_zk_state_name(atomic_load(&c->zk.state)));
-        enum MHD_Result r = bg_httpd_reply(req->conn, 200, "application/json", s);
-        free(s);
-        return r;
+                         bg_zk_state_name(atomic_load(&c->zk.state))));
     }
     if (strcmp(req->url, "/metrics") == 0) {
         size_t unhealthy = 0, unconfirmed = 0;
@@ -1456,21 +1453,6 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
     }
     return bg_httpd_reply(req->conn, 404, "application/json",
                           "{\"error\":\"not found\",\"reason\":\"try /health or /metrics\"}");
-}
-
-static const char *stop_signal_name(int sig)
-{
-    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "?";
-}
-
-/* SIGTERM, SIGINT and SIGHUP: stop cleanly (deregister, leave the election). SIGHUP's default
- * would kill the daemon on the spot, leaving its ephemeral node for a session timeout. */
-static void on_signal(int sig)
-{
-    if (signal_ctl != NULL) {
-        signal_ctl->stop = sig; /* which one, for the log line */
-        bg_zk_wake(&signal_ctl->zk);
-    }
 }
 
 /* While a ZooKeeper call waits (a slow or frozen server): answer /health and /metrics;
@@ -1532,13 +1514,7 @@ static int64_t loop_timeout(struct bg_ctl *c)
 
 int bg_ctl_run(struct bg_ctl *c)
 {
-    signal_ctl = c;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bg_sig_init(&c->stop, &c->zk);
     bool paused = false;
     while (!c->stop) {
         bg_zk_tick(&c->zk); /* HTTP and signals were served: ZooKeeper may wait again */
@@ -1576,7 +1552,7 @@ int bg_ctl_run(struct bg_ctl *c)
             bg_zk_drain(&c->zk);
         bg_httpd_run(&c->http);
     }
-    bg_info("stopping", "reason=signal leader=%d signal=%s%s", c->leader, stop_signal_name(c->stop),
+    bg_info("stopping", "reason=signal leader=%d signal=%s%s", c->leader, bg_sig_name(c->stop),
             c->stop == SIGHUP ? " note=\"SIGHUP stops cleanly, as SIGTERM does (no reload)\"" : "");
     return 0;
 }
@@ -1597,5 +1573,5 @@ void bg_ctl_free(struct bg_ctl *c)
         curl_multi_cleanup(c->multi);
     c->multi = NULL;
     curl_global_cleanup();
-    signal_ctl = NULL;
+    bg_sig_finish();
 }

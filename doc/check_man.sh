@@ -6,7 +6,8 @@
 # Per page: `man --warnings -l` exits 0 with nothing on stderr (groff's warnings, as lintian's
 # manpage-has-errors-from-man check runs it) and has the sections NAME, SYNOPSIS, DESCRIPTION,
 # OPTIONS, EXIT STATUS, ENVIRONMENT, FILES, EXAMPLES, SEE ALSO. Against the sources:
-# bgctl(1) names every long option and command of controller/bgctl.c and every exit code;
+# bgctl(1) names every long option and command of controller/bgctl.c and every exit code
+# (controller/bgctl.h);
 # bg-agent(8) and bg-controller(8) name every option of conf/cli.c and every configuration key
 # conf/*.c accepts (their `.key = "..."` slots and the backend types' keys[]).
 set -u
@@ -68,12 +69,18 @@ if [ -s "$tmp/bgctl.1.txt" ]; then
     for o in $(sed -n 's/.*getopt_long([^"]*"\([^"]*\)".*/\1/p' "$src/controller/bgctl.c" | tr -d : | sed 's/./& /g'); do
         grep -q "^       -$o[ ,]" "$tmp/bgctl.1.txt" || missing="$missing -$o"
     done
-    # commands: static const char *known[] = {"init", "status", ...};
-    for c in $(sed -n 's/.*known\[\] = {\(.*\)};.*/\1/p' "$src/controller/bgctl.c" | tr -d '",'); do
+    # commands: the command table, one entry per command: `    {"init",` (none found: the
+    # table's shape changed and this check must follow it)
+    cmds=$(sed -n '/^static const struct command commands\[\]/,/^};/s/^    {"\([a-z-]*\)",.*/\1/p' \
+        "$src/controller/bgctl.c")
+    [ -n "$cmds" ] || missing="$missing command:(no command table found in bgctl.c)"
+    for c in $cmds; do
         grep -q "^       $c\b" "$tmp/bgctl.1.txt" || missing="$missing command:$c"
     done
-    # exit codes: #define EXIT_BLOCKED 2
-    for code in $(sed -n 's/^#define EXIT_[A-Z_]* \([0-9]*\)$/\1/p' "$src/controller/bgctl.c"); do
+    # exit codes: #define EXIT_BLOCKED 2 (in bgctl.h, shared by bgctl's files)
+    codes=$(sed -n 's/^#define EXIT_[A-Z_]* \([0-9]*\)$/\1/p' "$src/controller/bgctl.h")
+    [ -n "$codes" ] || missing="$missing exit:(no EXIT_ codes found in bgctl.h)"
+    for code in $codes; do
         sed -n '/^EXIT STATUS/,/^[A-Z]/p' "$tmp/bgctl.1.txt" | grep -q "^       $code\$" ||
             missing="$missing exit:$code"
     done
