@@ -97,6 +97,52 @@ static int probe(struct bg_ctl *c, const struct bg_plan *p, struct bg_call_req *
     return rc == BG_ELOST ? BG_ELOST : BG_OK;
 }
 
+/* A call answered: the member is known to have the status (confirmed or not). */
+static void call_ok(struct bg_ctl *c, struct bg_member *m, const struct bg_call_req *r, bool up,
+                    int64_t t0, int64_t now)
+{
+    enum bg_known was = m->known;
+    bool was_unconfirmed = m->unconfirmed;
+    if (up && m->known != BG_KNOWN_UP)
+        c->last_up_ms = now;
+    m->known = up ? BG_KNOWN_UP : BG_KNOWN_OUT;
+    m->confirmed_ms = now;
+    m->failures = 0;
+    m->retry_at_ms = 0;
+    m->last_error[0] = '\0';
+    confirmation(m, r, was, t0, now);
+    if (was != m->known || was_unconfirmed != m->unconfirmed)
+        bg_ctl_outcome(c, m,
+                       m->unconfirmed ? (up ? "UP, unconfirmed" : "OUT_OF_SERVICE, unconfirmed")
+                                      : bg_known_name(m->known));
+    bg_info("instance_status", "color=%s id=%s status=%s ms=%lld attempts=%d confirmed=%s",
+            bg_color_name(m->color), m->lid, bg_known_name(m->known), (long long)(now - t0),
+            r->attempts, m->unconfirmed ? "false" : "true");
+}
+
+/* A call failed: the member is retried after a backoff that doubles with each failure. */
+static void call_failed(struct bg_ctl *c, struct bg_member *m, const struct bg_call_req *r, bool up,
+                        int64_t now)
+{
+    const struct bg_switch_conf *sw = &c->conf->sw;
+    c->n_call_failures++;
+    m->failures++;
+    m->failed_ms = now;
+    int shift = m->failures < 6 ? m->failures : 6;
+    m->retry_at_ms = now + (sw->backoff_ms > 0 ? sw->backoff_ms : 100) * (1LL << shift);
+    /* A failed call leaves the instance's status unknown: it may or may not have applied. */
+    m->known = BG_KNOWN_NONE;
+    m->unconfirmed = false;
+    m->n_waiting = 0;
+    bg_strlcpy_utf8(m->last_error, r->error, sizeof(m->last_error));
+    char o2[BG_STATUS_ERROR_MAX + 9]; /* the log line has the whole error */
+    memcpy(o2, "failed: ", 9);        /* cut on a character boundary, not by snprintf */
+    bg_strlcpy_utf8(o2 + 8, r->error, sizeof(o2) - 8);
+    bg_ctl_outcome(c, m, o2);
+    bg_warn("instance_call_failed", "color=%s id=%s status=%s attempts=%d error=\"%s\"",
+            bg_color_name(m->color), m->lid, up ? "UP" : "OUT_OF_SERVICE", r->attempts, r->error);
+}
+
 /* Call a batch of members; update what we know. Returns 0, BG_ELOST or BG_ESTALE. */
 static int act(struct bg_ctl *c, const struct bg_plan *p)
 {
@@ -130,94 +176,130 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
         struct bg_member *m = &c->m[p->idx[i]];
         c->n_calls++;
         if (req[i].result == BG_CALL_OK) {
-            enum bg_known was = m->known;
-            bool was_unconfirmed = m->unconfirmed;
-            if (up && m->known != BG_KNOWN_UP)
-                c->last_up_ms = now;
-            m->known = up ? BG_KNOWN_UP : BG_KNOWN_OUT;
-            m->confirmed_ms = now;
-            m->failures = 0;
-            m->retry_at_ms = 0;
-            m->last_error[0] = '\0';
-            confirmation(m, &req[i], was, t0, now);
-            if (was != m->known || was_unconfirmed != m->unconfirmed)
-                bg_ctl_outcome(c, m,
-                               m->unconfirmed
-                                   ? (up ? "UP, unconfirmed" : "OUT_OF_SERVICE, unconfirmed")
-                                   : bg_known_name(m->known));
-            bg_info("instance_status", "color=%s id=%s status=%s ms=%lld attempts=%d confirmed=%s",
-                    bg_color_name(m->color), m->lid, bg_known_name(m->known), (long long)(now - t0),
-                    req[i].attempts, m->unconfirmed ? "false" : "true");
+            call_ok(c, m, &req[i], up, t0, now);
             continue;
         }
-        c->n_call_failures++;
+        call_failed(c, m, &req[i], up, now);
         if (req[i].result == BG_CALL_STALE)
             ret = BG_ESTALE;
-        m->failures++;
-        m->failed_ms = now;
-        int shift = m->failures < 6 ? m->failures : 6;
-        m->retry_at_ms = now + (sw->backoff_ms > 0 ? sw->backoff_ms : 100) * (1LL << shift);
-        /* A failed call leaves the instance's status unknown: it may or may not have applied. */
-        m->known = BG_KNOWN_NONE;
-        m->unconfirmed = false;
-        m->n_waiting = 0;
-        bg_strlcpy_utf8(m->last_error, req[i].error, sizeof(m->last_error));
-        char o2[BG_STATUS_ERROR_MAX + 9]; /* the log line has the whole error */
-        memcpy(o2, "failed: ", 9);        /* cut on a character boundary, not by snprintf */
-        bg_strlcpy_utf8(o2 + 8, req[i].error, sizeof(o2) - 8);
-        bg_ctl_outcome(c, m, o2);
-        bg_warn("instance_call_failed", "color=%s id=%s status=%s attempts=%d error=\"%s\"",
-                bg_color_name(m->color), m->lid, up ? "UP" : "OUT_OF_SERVICE", req[i].attempts,
-                req[i].error);
     }
     c->status_dirty = true;
     free(req);
     return ret;
 }
 
-static void reconcile(struct bg_ctl *c)
+/* Stop leading for good reason and start a new session (a new election node). */
+static void step_down(struct bg_ctl *c, const char *why)
+{
+    bg_ctl_lose_leadership(c, why, true);
+    bg_zk_reopen(&c->zk);
+}
+
+/* /status changed since we last looked: step down when it proves a newer leader. Returns
+ * whether we stepped down. */
+static bool status_watch(struct bg_ctl *c)
 {
     unsigned q = atomic_load(&c->zk.quiet_events);
-    if (q != c->seen_quiet) {
-        c->seen_quiet = q;
-        bg_ctl_check_status_version(c);
-        if (c->deposed) {
-            c->deposed = false;
-            bg_ctl_lose_leadership(c, "/status was written by a newer leader", true);
-            bg_zk_reopen(&c->zk);
-            return;
-        }
+    if (q == c->seen_quiet)
+        return false;
+    c->seen_quiet = q;
+    bg_ctl_check_status_version(c);
+    if (!c->deposed)
+        return false;
+    c->deposed = false;
+    step_down(c, "/status was written by a newer leader");
+    return true;
+}
+
+static void plan_input(const struct bg_ctl *c, struct bg_plan_input *in)
+{
+    const struct bg_switch_conf *sw = &c->conf->sw;
+    *in = (struct bg_plan_input){.desired = c->desired,
+                                 .desired_problem = c->desired_problem,
+                                 .m = c->m,
+                                 .n = c->n,
+                                 .min_ready = sw->min_ready,
+                                 .batch_size = sw->batch_size,
+                                 .now_ms = bg_now_ms(),
+                                 .desired_since_ms = c->desired_since_ms,
+                                 .settle_ms = sw->settle_ms,
+                                 .resync_ms = sw->resync_ms,
+                                 .last_up_ms = c->last_up_ms,
+                                 .min_healthy_ms = sw->min_healthy_time_ms,
+                                 .in_fallback = c->fallback,
+                                 .never_served = c->applied == BG_COLOR_INVALID,
+                                 .fallback_hold_ms = bg_ctl_fallback_hold(c),
+                                 .probe_unknown = true,
+                                 .proceed_unconfirmed = sw->unconfirmed_proceed,
+                                 .unconfirmed_timeout_ms = sw->unconfirmed_timeout_ms};
+}
+
+/* An agent refused our epoch as stale. Step down only when a lower live member really
+ * exists: an agent's claim alone (it may have been fed a made-up epoch) must not fence out
+ * the real leader. Returns whether we stepped down. */
+static bool stale_epoch(struct bg_ctl *c)
+{
+    int lowest = bg_ctl_still_lowest(c);
+    if (lowest == 0) {
+        step_down(c, "an agent has seen a newer leader's epoch");
+        return true;
     }
+    if (lowest < 0)
+        return false; /* cannot tell now: the member is retried after its backoff */
+    bg_warn("stale_epoch_ignored",
+            "epoch=%lld reason=\"an agent refused our epoch as "
+            "stale, but no lower live /election member exists: still leading\"",
+            (long long)c->epoch);
+    return false;
+}
+
+/* The end of a pass: write /status now when due (or at once after a phase change), else have
+ * the loop wake up for it; step down if the write proved a newer leader. */
+static void status_flush(struct bg_ctl *c)
+{
+    c->status_due_ms = 0;
+    if (c->status_dirty && !c->deposed) {
+        int64_t due = c->status_written_ms + STATUS_COALESCE_MS;
+        if (c->status_urgent || bg_now_ms() >= due)
+            bg_ctl_write_status(c);
+        else
+            c->status_due_ms = due; /* the loop wakes up for it */
+    }
+    if (c->deposed) {
+        c->deposed = false;
+        step_down(c, "/status was written by a newer leader");
+    }
+}
+
+/* Read the state again if anything changed (or a read is owed). Returns BG_OK or BG_EZK (a
+ * read is owed next turn). */
+static int observe(struct bg_ctl *c)
+{
+    unsigned ev = atomic_load(&c->zk.node_events);
+    unsigned nc = bg_ctl_node_changes();
+    if (ev == c->seen_events && nc == c->seen_node_changes && !c->need_read)
+        return BG_OK;
+    c->seen_events = ev;
+    c->seen_node_changes = nc;
+    if (bg_ctl_read_state(c) != 0) {
+        c->need_read = true;
+        return BG_EZK;
+    }
+    c->status_dirty = true;
+    return BG_OK;
+}
+
+/* One pass of the leader: observe, plan, act, until the plan has nothing to call; then
+ * /status. Stops at once when the connection is lost or we stop leading. */
+static void reconcile(struct bg_ctl *c)
+{
+    if (status_watch(c))
+        return;
     for (;;) {
-        unsigned ev = atomic_load(&c->zk.node_events);
-        unsigned nc = bg_ctl_node_changes();
-        if (ev != c->seen_events || nc != c->seen_node_changes || c->need_read) {
-            c->seen_events = ev;
-            c->seen_node_changes = nc;
-            if (bg_ctl_read_state(c) != 0) {
-                c->need_read = true;
-                return;
-            }
-            c->status_dirty = true;
-        }
-        struct bg_plan_input in = {.desired = c->desired,
-                                   .desired_problem = c->desired_problem,
-                                   .m = c->m,
-                                   .n = c->n,
-                                   .min_ready = c->conf->sw.min_ready,
-                                   .batch_size = c->conf->sw.batch_size,
-                                   .now_ms = bg_now_ms(),
-                                   .desired_since_ms = c->desired_since_ms,
-                                   .settle_ms = c->conf->sw.settle_ms,
-                                   .resync_ms = c->conf->sw.resync_ms,
-                                   .last_up_ms = c->last_up_ms,
-                                   .min_healthy_ms = c->conf->sw.min_healthy_time_ms,
-                                   .in_fallback = c->fallback,
-                                   .never_served = c->applied == BG_COLOR_INVALID,
-                                   .fallback_hold_ms = bg_ctl_fallback_hold(c),
-                                   .probe_unknown = true,
-                                   .proceed_unconfirmed = c->conf->sw.unconfirmed_proceed,
-                                   .unconfirmed_timeout_ms = c->conf->sw.unconfirmed_timeout_ms};
+        if (observe(c) != BG_OK)
+            return;
+        struct bg_plan_input in;
+        plan_input(c, &in);
         struct bg_plan p;
         bg_plan(&in, &p);
         c->n_passes++;
@@ -236,20 +318,8 @@ static void reconcile(struct bg_ctl *c)
         }
         int rc = act(c, &p);
         if (rc == BG_ESTALE) {
-            /* Step down only when a lower live member really exists: an agent's claim alone
-             * (it may have been fed a made-up epoch) must not fence out the real leader. */
-            int lowest = bg_ctl_still_lowest(c);
-            if (lowest == 0) {
-                bg_ctl_lose_leadership(c, "an agent has seen a newer leader's epoch", true);
-                bg_zk_reopen(&c->zk);
+            if (stale_epoch(c))
                 return;
-            }
-            if (lowest < 0)
-                break; /* cannot tell now: the member is retried after its backoff */
-            bg_warn("stale_epoch_ignored",
-                    "epoch=%lld reason=\"an agent refused our epoch as "
-                    "stale, but no lower live /election member exists: still leading\"",
-                    (long long)c->epoch);
             break;
         }
         if (rc == BG_ELOST || c->stop)
@@ -259,19 +329,7 @@ static void reconcile(struct bg_ctl *c)
         if (c->deposed)
             break;
     }
-    c->status_due_ms = 0;
-    if (c->status_dirty && !c->deposed) {
-        int64_t due = c->status_written_ms + STATUS_COALESCE_MS;
-        if (c->status_urgent || bg_now_ms() >= due)
-            bg_ctl_write_status(c);
-        else
-            c->status_due_ms = due; /* the loop wakes up for it */
-    }
-    if (c->deposed) {
-        c->deposed = false;
-        bg_ctl_lose_leadership(c, "/status was written by a newer leader", true);
-        bg_zk_reopen(&c->zk);
-    }
+    status_flush(c);
 }
 
 static const char *stop_signal_name(int sig)

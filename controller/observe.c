@@ -496,28 +496,10 @@ static void read_active_color(struct bg_ctl *c)
     }
 }
 
-/* Read /active_color and every member afresh, carrying over what we know. */
-int bg_ctl_read_state(struct bg_ctl *c)
+/* The members just read (m, n) take over what calls taught us of the same members in c->m
+ * (matched by id and czxid); new and gone members are logged. */
+static void carry_over(struct bg_ctl *c, struct bg_member *m, size_t n)
 {
-    enum bg_color was = c->desired;
-    read_active_color(c);
-    if (c->desired != was)
-        c->desired_since_ms = bg_now_ms();
-    struct bg_member *m = NULL;
-    size_t n = 0, cap = 0, left = NODE_READS_MAX;
-    nodes_take_changes(c);
-    /* Both colours each turn, so that the reads of a large fleet go on together. */
-    int rc = read_color(c, BG_BLUE, &m, &n, &cap, &left);
-    int rc2 = read_color(c, BG_GREEN, &m, &n, &cap, &left);
-    if (rc == 0)
-        rc = rc2;
-    if (rc != 0) {
-        for (size_t i = 0; i < n; i++)
-            member_free(&m[i]);
-        free(m);
-        return rc;
-    }
-    bg_members_duplicates(m, n);
     size_t *match = bg_xcalloc(n > c->n ? n : (c->n ? c->n : 1), sizeof(*match));
     bg_members_match(m, n, c->m, c->n, match);
     for (size_t i = 0; i < n; i++) {
@@ -555,6 +537,31 @@ int bg_ctl_read_state(struct bg_ctl *c)
             bg_info("member_gone", "color=%s id=%s czxid=%lld", bg_color_name(c->m[i].color),
                     c->m[i].lid, (long long)c->m[i].czxid);
     free(match);
+}
+
+/* Read /active_color and every member afresh, carrying over what we know. */
+int bg_ctl_read_state(struct bg_ctl *c)
+{
+    enum bg_color was = c->desired;
+    read_active_color(c);
+    if (c->desired != was)
+        c->desired_since_ms = bg_now_ms();
+    struct bg_member *m = NULL;
+    size_t n = 0, cap = 0, left = NODE_READS_MAX;
+    nodes_take_changes(c);
+    /* Both colours each turn, so that the reads of a large fleet go on together. */
+    int rc = read_color(c, BG_BLUE, &m, &n, &cap, &left);
+    int rc2 = read_color(c, BG_GREEN, &m, &n, &cap, &left);
+    if (rc == 0)
+        rc = rc2;
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++)
+            member_free(&m[i]);
+        free(m);
+        return rc;
+    }
+    bg_members_duplicates(m, n);
+    carry_over(c, m, n);
     members_clear(c);
     c->m = m;
     c->n = n;

@@ -34,25 +34,12 @@ static json_t *status_doc(struct bg_ctl *c)
     return j;
 }
 
-void bg_ctl_write_status(struct bg_ctl *c)
+/* Write data to /status compare-and-set on the version we last wrote (creating it when
+ * missing). A conflict is overwritten only while we provably still lead; c->deposed is set
+ * when we provably do not. Returns the last ZooKeeper code (ZOK: written). */
+static int status_cas(struct bg_ctl *c, const char *path, const char *data)
 {
-    char path[600];
-    bg_ctl_zpath(c, "/status", path, sizeof(path));
     struct Stat st;
-    json_t *doc = status_doc(c);
-    char *body = bg_json_dumps_safe(doc, JSON_COMPACT, "status");
-    if (c->last_status != NULL && strcmp(body, c->last_status) == 0 && c->status_version >= 0 &&
-        bg_zk_exists(&c->zk, path, 1, &st) == ZOK) {
-        free(body); /* nothing new to say (and it still exists) */
-        json_decref(doc);
-        c->status_dirty = false;
-        return;
-    }
-    char now[40];
-    bg_iso_time(bg_wall_ms(), now, sizeof(now));
-    json_object_set_new(doc, "updated", json_string(now));
-    char *data = bg_json_dumps_safe(doc, JSON_COMPACT, "status");
-    json_decref(doc);
     int rc = ZBADVERSION;
     for (int attempt = 0; attempt < 3 && (rc == ZBADVERSION || rc == ZNONODE); attempt++) {
         if (c->status_version < 0) {
@@ -88,6 +75,29 @@ void bg_ctl_write_status(struct bg_ctl *c)
             c->status_version = -1;
         }
     }
+    return rc;
+}
+
+void bg_ctl_write_status(struct bg_ctl *c)
+{
+    char path[600];
+    bg_ctl_zpath(c, "/status", path, sizeof(path));
+    struct Stat st;
+    json_t *doc = status_doc(c);
+    char *body = bg_json_dumps_safe(doc, JSON_COMPACT, "status");
+    if (c->last_status != NULL && strcmp(body, c->last_status) == 0 && c->status_version >= 0 &&
+        bg_zk_exists(&c->zk, path, 1, &st) == ZOK) {
+        free(body); /* nothing new to say (and it still exists) */
+        json_decref(doc);
+        c->status_dirty = false;
+        return;
+    }
+    char now[40];
+    bg_iso_time(bg_wall_ms(), now, sizeof(now));
+    json_object_set_new(doc, "updated", json_string(now));
+    char *data = bg_json_dumps_safe(doc, JSON_COMPACT, "status");
+    json_decref(doc);
+    int rc = status_cas(c, path, data);
     free(data);
     if (rc == ZOK) {
         free(c->last_status);
