@@ -188,6 +188,10 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
     return ret;
 }
 
+/* ----------------------------------------------------------------------------------------
+ * Reconcile: one pass of the leader (observe, plan, act, then /status).
+ * ------------------------------------------------------------------------------------- */
+
 /* Stop leading for good reason and start a new session (a new election node). */
 static void step_down(struct bg_ctl *c, const char *why)
 {
@@ -331,6 +335,10 @@ static void reconcile(struct bg_ctl *c)
     }
     status_flush(c);
 }
+
+/* ----------------------------------------------------------------------------------------
+ * Signals, init, the main loop, free.
+ * ------------------------------------------------------------------------------------- */
 
 static const char *stop_signal_name(int sig)
 {
