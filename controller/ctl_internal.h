@@ -21,8 +21,9 @@ static inline void bg_ctl_zpath(struct bg_ctl *c, const char *rel, char *buf, si
 
 /* ---- election.c ---------------------------------------------------------------------- */
 
-/* Join the election if we have no node, then lead (become_leader reads /status first) or
- * follow (watching only the predecessor). Failures are logged and retried next turn. */
+/* Join the election if we have no node, then lead (once /status could be read: the colour
+ * that served), or follow, watching only the predecessor; a leader whose node vanished or
+ * that finds a lower node steps down. Failures are logged and retried next turn. */
 void bg_ctl_election_step(struct bg_ctl *c);
 
 /* Stop leading: forget the observed members and nodes and any switch in progress.
