@@ -203,6 +203,69 @@ static bool wait_some(CURLM *multi, const struct bg_call_opts *o, int64_t max_ms
     return true;
 }
 
+/* Take the transfers curl has finished: each is judged (finish) and either given a retry
+ * time or done. Returns how many were done. */
+static size_t take_finished(CURLM *multi, const struct bg_call_opts *o)
+{
+    size_t done = 0;
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct call *c = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        CURLcode cc = msg->data.result;
+        curl_multi_remove_handle(multi, c->easy);
+        c->active = false;
+        bool again = finish(c, cc);
+        int64_t delay = bg_call_retry_delay_ms(again, c->attempt, o->retries, o->backoff_ms);
+        if (delay >= 0) {
+            c->retry_at = bg_now_ms() + delay;
+            bg_debug("call_retry", "endpoint=%s attempt=%d delay_ms=%lld error=\"%s\"",
+                     c->req->endpoint, c->attempt, (long long)delay, c->req->error);
+        } else {
+            done++;
+        }
+    }
+    return done;
+}
+
+/* Start the retries that are due. Returns the ms until the next one (-1: none pending). */
+static int64_t start_due(CURLM *multi, struct call *k, size_t n, const struct bg_call_opts *o)
+{
+    int64_t now = bg_now_ms(), next = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (k[i].active || k[i].retry_at == 0)
+            continue;
+        if (k[i].retry_at <= now) {
+            k[i].retry_at = 0;
+            start(multi, &k[i], o);
+        } else if (next < 0 || k[i].retry_at - now < next) {
+            next = k[i].retry_at - now;
+        }
+    }
+    return next;
+}
+
+/* Let go of every call's transfer; one still running is abandoned (failed). */
+static void calls_free(CURLM *multi, struct call *k, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (k[i].active) {
+            curl_multi_remove_handle(multi, k[i].easy);
+            snprintf(k[i].req->error, sizeof(k[i].req->error), "abandoned: %s",
+                     "connection to ZooKeeper lost");
+            k[i].req->result = BG_CALL_FAILED;
+        }
+        if (k[i].easy != NULL)
+            curl_easy_cleanup(k[i].easy);
+        curl_slist_free_all(k[i].hdrs);
+        free(k[i].resp);
+    }
+    free(k);
+}
+
 int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct bg_call_opts *o)
 {
     struct call *k = bg_xcalloc(n, sizeof(*k));
@@ -216,56 +279,15 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
     while (active > 0) {
         int running = 0;
         curl_multi_perform(multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            struct call *c = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-            CURLcode cc = msg->data.result;
-            curl_multi_remove_handle(multi, c->easy);
-            c->active = false;
-            bool again = finish(c, cc);
-            int64_t delay = bg_call_retry_delay_ms(again, c->attempt, o->retries, o->backoff_ms);
-            if (delay >= 0) {
-                c->retry_at = bg_now_ms() + delay;
-                bg_debug("call_retry", "endpoint=%s attempt=%d delay_ms=%lld error=\"%s\"",
-                         c->req->endpoint, c->attempt, (long long)delay, c->req->error);
-            } else {
-                active--;
-            }
-        }
+        active -= take_finished(multi, o);
         if (active == 0)
             break;
-        int64_t now = bg_now_ms(), next = -1;
-        for (size_t i = 0; i < n; i++) {
-            if (k[i].active || k[i].retry_at == 0)
-                continue;
-            if (k[i].retry_at <= now) {
-                k[i].retry_at = 0;
-                start(multi, &k[i], o);
-            } else if (next < 0 || k[i].retry_at - now < next) {
-                next = k[i].retry_at - now;
-            }
-        }
+        int64_t next = start_due(multi, k, n, o);
         if (!wait_some(multi, o, next < 0 || next > 100 ? 100 : next)) {
             rc = BG_ELOST;
             break;
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        if (k[i].active) {
-            curl_multi_remove_handle(multi, k[i].easy);
-            snprintf(reqs[i].error, sizeof(reqs[i].error), "abandoned: %s",
-                     "connection to ZooKeeper lost");
-            reqs[i].result = BG_CALL_FAILED;
-        }
-        if (k[i].easy != NULL)
-            curl_easy_cleanup(k[i].easy);
-        curl_slist_free_all(k[i].hdrs);
-        free(k[i].resp);
-    }
-    free(k);
+    calls_free(multi, k, n);
     return rc;
 }

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct node_entry; /* controller.c */
+struct node_entry; /* observe.c */
 
 struct bg_ctl {
     struct bg_controller_conf *conf;

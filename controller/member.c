@@ -228,14 +228,11 @@ static void count_up(json_t *counts, enum bg_color color, const char *key)
     json_object_set_new(c, key, json_integer(v ? json_integer_value(v) + 1 : 1));
 }
 
-size_t bg_status_instances(json_t *status, const struct bg_member *m, size_t n, size_t budget)
+/* Each member's /status entry and its size (and a comma) into entry[] and size[], the
+ * per-colour counts into counts. Returns the entries' total size. */
+static size_t status_entries(const struct bg_member *m, size_t n, json_t **entry, size_t *size,
+                             json_t *counts)
 {
-    json_t **entry = bg_xcalloc(n ? n : 1, sizeof(*entry));
-    bool *listed = bg_xcalloc(n ? n : 1, sizeof(*listed));
-    size_t *size = bg_xcalloc(n ? n : 1, sizeof(*size));
-    json_t *counts = json_object();
-    json_object_set_new(counts, "blue", json_pack("{s:i}", "instances", 0));
-    json_object_set_new(counts, "green", json_pack("{s:i}", "instances", 0));
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         entry[i] = status_entry(&m[i]);
@@ -250,27 +247,45 @@ size_t bg_status_instances(json_t *status, const struct bg_member *m, size_t n, 
         if (m[i].last_error[0] != '\0')
             count_up(counts, m[i].color, "failing");
     }
+    return total;
+}
+
+/* Which entries are listed (listed[]), within budget: most telling first; the first one that
+ * does not fit ends the list, so that what is listed is always everything of a higher rank. */
+static void status_choose(const struct bg_member *m, size_t n, const size_t *size, size_t budget,
+                          bool *listed)
+{
+    size_t used = 0;
+    bool full = false;
+    for (int rank = 0; rank <= 2 && !full; rank++) {
+        for (size_t i = 0; i < n && !full; i++) {
+            if (status_rank(&m[i]) != rank)
+                continue;
+            if (used + size[i] > budget) {
+                full = true;
+            } else {
+                listed[i] = true;
+                used += size[i];
+            }
+        }
+    }
+}
+
+size_t bg_status_instances(json_t *status, const struct bg_member *m, size_t n, size_t budget)
+{
+    json_t **entry = bg_xcalloc(n ? n : 1, sizeof(*entry));
+    bool *listed = bg_xcalloc(n ? n : 1, sizeof(*listed));
+    size_t *size = bg_xcalloc(n ? n : 1, sizeof(*size));
+    json_t *counts = json_object();
+    json_object_set_new(counts, "blue", json_pack("{s:i}", "instances", 0));
+    json_object_set_new(counts, "green", json_pack("{s:i}", "instances", 0));
+    size_t total = status_entries(m, n, entry, size, counts);
     size_t left_out = 0;
     if (total <= budget) {
         for (size_t i = 0; i < n; i++)
             listed[i] = true;
     } else {
-        /* Most telling first; the first one that does not fit ends the list, so that what is
-         * listed is always everything of a higher rank. */
-        size_t used = 0;
-        bool full = false;
-        for (int rank = 0; rank <= 2 && !full; rank++) {
-            for (size_t i = 0; i < n && !full; i++) {
-                if (status_rank(&m[i]) != rank)
-                    continue;
-                if (used + size[i] > budget) {
-                    full = true;
-                } else {
-                    listed[i] = true;
-                    used += size[i];
-                }
-            }
-        }
+        status_choose(m, n, size, budget, listed);
     }
     json_t *inst = json_array();
     json_t *omitted = json_object();

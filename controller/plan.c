@@ -372,6 +372,110 @@ static size_t fresh(const struct bg_plan_input *in, const struct bg_plan *out, e
     return n;
 }
 
+/* Every desired-colour instance still to be made UP has failed, short of min_ready: the
+ * switch is blocked, and stays blocked while the retries are in flight (not "switching"
+ * whenever one is due). */
+static void plan_swept(const struct bg_plan_input *in, struct bg_plan *out)
+{
+    out->phase = BG_PHASE_BLOCKED;
+    /* The other colour is left UP -- and made sure of first: a new leader knows
+     * nothing of it, and with a retry always due it would never get to it. */
+    bool waiting;
+    bool keep = pick(in, out, true, BG_KNOWN_UP, &waiting) > 0;
+    if (!keep)
+        pick(in, out, false, BG_KNOWN_UP, &waiting);
+    snprintf(out->reason, sizeof(out->reason),
+             "only %d of %d %s instance(s) are UP, min_ready is %d; %s", out->ready, out->targets,
+             bg_color_name(in->desired), in->min_ready,
+             keep ? "keeping the other colour's healthy instances UP" : "retrying");
+    note_retries(in, out);
+}
+
+/* Make: every healthy desired-colour instance UP, and seen UP by every balancer (hold).
+ * Returns whether that is the plan (a member to make UP, or one not confirmed yet);
+ * *waiting_up says a member is waiting for its retry. */
+static bool plan_make(const struct bg_plan_input *in, struct bg_plan *out, bool *waiting_up)
+{
+    const char *want = bg_color_name(in->desired);
+    bool late = false;
+    int of = 0;
+    int held_up = unconfirmed(in, out, BG_KNOWN_UP, &of, &late);
+    if (pick(in, out, false, BG_KNOWN_UP, waiting_up) == 0 && held_up == 0)
+        return false;
+    out->phase = late ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
+    out->action = out->n_idx > 0 ? BG_ACT_UP : BG_ACT_NONE;
+    if (fresh(in, out, BG_KNOWN_UP) > 0 || held_up == 0)
+        snprintf(out->reason, sizeof(out->reason), "marking %s UP (%d of %d ready)", want,
+                 out->ready, out->targets);
+    else
+        snprintf(out->reason, sizeof(out->reason), "marking %s UP", want);
+    if (held_up > 0)
+        note_waiting(in, out, BG_KNOWN_UP, held_up, of, late,
+                     fresh(in, out, BG_KNOWN_UP) > 0 ? "; " : ": ");
+    if (held_up == 0 && swept(in) && (out->ready < in->min_ready || out->ready == 0))
+        plan_swept(in, out);
+    return true;
+}
+
+/* Break: the other colour OUT_OF_SERVICE, after settle; converged only once every balancer
+ * has seen it out (hold). Returns whether that is the plan; *waiting_out says a member is
+ * waiting for its retry. */
+static bool plan_break(const struct bg_plan_input *in, struct bg_plan *out, bool *waiting_out)
+{
+    const char *want = bg_color_name(in->desired);
+    bool late = false;
+    int of = 0;
+    int held_out = unconfirmed(in, out, BG_KNOWN_OUT, &of, &late);
+    if (pick(in, out, false, BG_KNOWN_OUT, waiting_out) == 0 && held_out > 0) {
+        out->phase = late ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
+        snprintf(out->reason, sizeof(out->reason), "%s is UP (%d of %d); taking %s out", want,
+                 out->ready, out->targets, bg_color_name(bg_other_color(in->desired)));
+        note_waiting(in, out, BG_KNOWN_OUT, held_out, of, late, ": ");
+        return true;
+    }
+    if (out->n_idx == 0)
+        return false;
+    int64_t settled = in->last_up_ms + in->settle_ms;
+    if (in->last_up_ms > 0 && in->now_ms < settled) {
+        out->phase = BG_PHASE_SETTLING;
+        out->n_idx = 0;
+        earliest(&out->wake_at_ms, settled);
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s is UP; waiting %lld ms of settle before taking the other colour out", want,
+                 (long long)(settled - in->now_ms));
+        return true;
+    }
+    out->phase = late ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
+    out->action = BG_ACT_OUT;
+    snprintf(out->reason, sizeof(out->reason), "%s is UP (%d of %d); taking %s out", want,
+             out->ready, out->targets, bg_color_name(bg_other_color(in->desired)));
+    if (held_out > 0)
+        note_waiting(in, out, BG_KNOWN_OUT, held_out, of, late, ": ");
+    return true;
+}
+
+/* Nothing left to call: converged, unless an id is registered under both colours. */
+static void plan_converged(const struct bg_plan_input *in, struct bg_plan *out)
+{
+    const char *want = bg_color_name(in->desired);
+    /* An id registered under both colours is never driven (we cannot tell which node is the
+     * real instance), so it may still be serving as the old colour: do not claim success. */
+    for (size_t i = 0; i < in->n; i++) {
+        if (in->m[i].duplicate) {
+            out->phase = BG_PHASE_BLOCKED;
+            snprintf(out->reason, sizeof(out->reason),
+                     "%s is UP (%d of %d), but %s is registered under both blue and green and "
+                     "was left as it is; delete the stray node",
+                     want, out->ready, out->targets, in->m[i].id);
+            return;
+        }
+    }
+    out->phase = BG_PHASE_CONVERGED;
+    snprintf(out->reason, sizeof(out->reason), "%s is UP (%d instance(s)), %s is out", want,
+             out->ready, bg_color_name(bg_other_color(in->desired)));
+    note_unhealthy(in, out);
+}
+
 static void decide(const struct bg_plan_input *in, struct bg_plan *out)
 {
     memset(out, 0, sizeof(*out));
@@ -391,41 +495,9 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
         plan_unhealthy(in, out, pending);
         return;
     }
-
-    /* Make: every healthy desired-colour instance UP, and seen UP by every balancer (hold). */
-    bool waiting_up = false, late = false;
-    int of = 0;
-    int held_up = unconfirmed(in, out, BG_KNOWN_UP, &of, &late);
-    if (pick(in, out, false, BG_KNOWN_UP, &waiting_up) > 0 || held_up > 0) {
-        out->phase = late ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
-        out->action = out->n_idx > 0 ? BG_ACT_UP : BG_ACT_NONE;
-        if (fresh(in, out, BG_KNOWN_UP) > 0 || held_up == 0)
-            snprintf(out->reason, sizeof(out->reason), "marking %s UP (%d of %d ready)", want,
-                     out->ready, out->targets);
-        else
-            snprintf(out->reason, sizeof(out->reason), "marking %s UP", want);
-        if (held_up > 0)
-            note_waiting(in, out, BG_KNOWN_UP, held_up, of, late,
-                         fresh(in, out, BG_KNOWN_UP) > 0 ? "; " : ": ");
-        if (held_up == 0 && swept(in) && (out->ready < in->min_ready || out->ready == 0)) {
-            /* Every instance still to be made UP has failed, short of min_ready: the switch is
-             * blocked, and stays blocked while the retries are in flight (not "switching"
-             * whenever one is due). */
-            out->phase = BG_PHASE_BLOCKED;
-            /* The other colour is left UP -- and made sure of first: a new leader knows
-             * nothing of it, and with a retry always due it would never get to it. */
-            bool waiting;
-            bool keep = pick(in, out, true, BG_KNOWN_UP, &waiting) > 0;
-            if (!keep)
-                pick(in, out, false, BG_KNOWN_UP, &waiting);
-            snprintf(out->reason, sizeof(out->reason),
-                     "only %d of %d %s instance(s) are UP, min_ready is %d; %s", out->ready,
-                     out->targets, want, in->min_ready,
-                     keep ? "keeping the other colour's healthy instances UP" : "retrying");
-            note_retries(in, out);
-        }
+    bool waiting_up = false, waiting_out = false;
+    if (plan_make(in, out, &waiting_up))
         return;
-    }
     if (out->ready < in->min_ready || out->ready == 0) {
         out->phase = BG_PHASE_BLOCKED;
         int act = fall_back(in, out);
@@ -437,37 +509,8 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
         note_retries(in, out);
         return;
     }
-
-    /* Break: the other colour OUT_OF_SERVICE, after settle; converged only once every balancer
-     * has seen it out (hold). */
-    bool waiting_out = false;
-    int held_out = unconfirmed(in, out, BG_KNOWN_OUT, &of, &late);
-    if (pick(in, out, false, BG_KNOWN_OUT, &waiting_out) == 0 && held_out > 0) {
-        out->phase = late ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
-        snprintf(out->reason, sizeof(out->reason), "%s is UP (%d of %d); taking %s out", want,
-                 out->ready, out->targets, bg_color_name(bg_other_color(in->desired)));
-        note_waiting(in, out, BG_KNOWN_OUT, held_out, of, late, ": ");
+    if (plan_break(in, out, &waiting_out))
         return;
-    }
-    if (out->n_idx > 0) {
-        int64_t settled = in->last_up_ms + in->settle_ms;
-        if (in->last_up_ms > 0 && in->now_ms < settled) {
-            out->phase = BG_PHASE_SETTLING;
-            out->n_idx = 0;
-            earliest(&out->wake_at_ms, settled);
-            snprintf(out->reason, sizeof(out->reason),
-                     "%s is UP; waiting %lld ms of settle before taking the other colour out", want,
-                     (long long)(settled - in->now_ms));
-            return;
-        }
-        out->phase = late ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
-        out->action = BG_ACT_OUT;
-        snprintf(out->reason, sizeof(out->reason), "%s is UP (%d of %d); taking %s out", want,
-                 out->ready, out->targets, bg_color_name(bg_other_color(in->desired)));
-        if (held_out > 0)
-            note_waiting(in, out, BG_KNOWN_OUT, held_out, of, late, ": ");
-        return;
-    }
     if (waiting_up || waiting_out) {
         out->phase = BG_PHASE_SWITCHING;
         snprintf(out->reason, sizeof(out->reason), "%s is UP (%d of %d); retrying", want,
@@ -475,22 +518,7 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
         note_retries(in, out);
         return;
     }
-    /* An id registered under both colours is never driven (we cannot tell which node is the
-     * real instance), so it may still be serving as the old colour: do not claim success. */
-    for (size_t i = 0; i < in->n; i++) {
-        if (in->m[i].duplicate) {
-            out->phase = BG_PHASE_BLOCKED;
-            snprintf(out->reason, sizeof(out->reason),
-                     "%s is UP (%d of %d), but %s is registered under both blue and green and "
-                     "was left as it is; delete the stray node",
-                     want, out->ready, out->targets, in->m[i].id);
-            return;
-        }
-    }
-    out->phase = BG_PHASE_CONVERGED;
-    snprintf(out->reason, sizeof(out->reason), "%s is UP (%d instance(s)), %s is out", want,
-             out->ready, bg_color_name(bg_other_color(in->desired)));
-    note_unhealthy(in, out);
+    plan_converged(in, out);
 }
 
 /* Questions asked at once: asking changes nothing, so batch_size does not apply; but each is
