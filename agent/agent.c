@@ -76,6 +76,7 @@ static int backends_init(struct bg_agent *a)
         struct bg_backend *b = &a->backends[i];
         b->agent = a;
         b->ops = backend_ops(b->conf->type);
+        bg_prom_hist_init(&b->apply_seconds, bg_prom_latency_le, bg_prom_latency_n);
         char err[256] = "";
         if (b->ops == NULL || b->ops->init(b, err, sizeof(err)) != 0) {
             bg_error("backend_init_failed", "type=%s reason=\"%s\"",
@@ -196,6 +197,7 @@ static void transition_run(struct bg_agent *a)
         if (rc == BG_PENDING)
             return;
         b->last_wall_ms = bg_wall_ms();
+        bg_prom_hist_observe(&b->apply_seconds, (bg_now_ms() - b->started_ms) / 1e3);
         bg_debug("backend_applied", "type=%s status=%s rc=%d msg=\"%s\"", b->ops->type,
                  bg_status_name(a->target), rc, b->msg);
         if (rc < 0) {

@@ -192,6 +192,7 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
 {
     struct call *k = bg_xcalloc(n, sizeof(*k));
     int rc = BG_OK;
+    int64_t t0 = bg_now_ms();
     for (size_t i = 0; i < n; i++) {
         k[i].req = &reqs[i];
         reqs[i].result = BG_CALL_FAILED;
@@ -218,6 +219,7 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
                 bg_debug("call_retry", "endpoint=%s attempt=%d delay_ms=%lld error=\"%s\"",
                          c->req->endpoint, c->attempt, (long long)delay, c->req->error);
             } else {
+                c->req->ms = bg_now_ms() - t0;
                 active--;
             }
         }
@@ -245,6 +247,7 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
             snprintf(reqs[i].error, sizeof(reqs[i].error), "abandoned: %s",
                      "connection to ZooKeeper lost");
             reqs[i].result = BG_CALL_FAILED;
+            reqs[i].ms = bg_now_ms() - t0;
         }
         if (k[i].easy != NULL)
             curl_easy_cleanup(k[i].easy);

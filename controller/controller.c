@@ -3,6 +3,7 @@
 #include "calls.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <errno.h>
@@ -855,6 +856,7 @@ static void track_switch(struct bg_ctl *c, const struct bg_plan *p)
             if (c->fallback)
                 count_fallback(c, false);
             c->fallback = false; /* this entry says how it ended */
+            bg_prom_hist_observe(&c->switch_seconds, (bg_wall_ms() - c->sw_started_wall) / 1e3);
             history_append(c, "converged");
         }
     } else if (p->phase == BG_PHASE_BLOCKED && c->in_switch) {
@@ -983,6 +985,7 @@ static int probe(struct bg_ctl *c, const struct bg_plan *p, struct bg_call_req *
     size_t right = 0;
     for (size_t i = 0; i < p->n_idx; i++) {
         struct bg_member *m = &c->m[p->idx[i]];
+        bg_prom_hist_observe(&c->call_seconds[1], req[i].ms / 1e3);
         m->probed = true;
         if (req[i].result != BG_CALL_OK || req[i].seen == 0)
             continue;
@@ -1030,6 +1033,7 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
     for (size_t i = 0; i < p->n_idx; i++) {
         struct bg_member *m = &c->m[p->idx[i]];
         c->n_calls++;
+        bg_prom_hist_observe(&c->call_seconds[0], req[i].ms / 1e3);
         if (req[i].result == BG_CALL_OK) {
             enum bg_known was = m->known;
             bool was_unconfirmed = m->unconfirmed;
@@ -1422,34 +1426,7 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
         return r;
     }
     if (strcmp(req->url, "/metrics") == 0) {
-        size_t unhealthy = 0, unconfirmed = 0;
-        for (size_t i = 0; i < c->n; i++) {
-            unhealthy += c->m[i].endpoint != NULL && !c->m[i].healthy;
-            unconfirmed += c->m[i].endpoint != NULL && c->m[i].unconfirmed;
-        }
-        char *s = bg_xasprintf(
-            "# TYPE bg_controller_leader gauge\nbg_controller_leader %d\n"
-            "# TYPE bg_controller_epoch gauge\nbg_controller_epoch %lld\n"
-            "# TYPE bg_controller_instances gauge\nbg_controller_instances %zu\n"
-            "# TYPE bg_controller_calls_total counter\nbg_controller_calls_total %llu\n"
-            "# TYPE bg_controller_call_failures_total counter\n"
-            "bg_controller_call_failures_total %llu\n"
-            "# TYPE bg_controller_switches_total counter\nbg_controller_switches_total %llu\n"
-            "# TYPE bg_controller_passes_total counter\nbg_controller_passes_total %llu\n"
-            "# TYPE bg_controller_phase gauge\nbg_controller_phase{phase=\"%s\"} 1\n"
-            "# HELP bg_controller_unhealthy_instances Registered instances whose application "
-            "health check fails.\n"
-            "# TYPE bg_controller_unhealthy_instances gauge\n"
-            "bg_controller_unhealthy_instances %zu\n"
-            "# HELP bg_controller_fallback 1 while the desired colour cannot carry traffic and the "
-            "other colour serves instead.\n"
-            "# TYPE bg_controller_fallback gauge\nbg_controller_fallback %d\n"
-            "# HELP bg_controller_unconfirmed_instances Instances whose last status a balancer has "
-            "not seen yet (held, with switch.unconfirmed: hold).\n"
-            "# TYPE bg_controller_unconfirmed_instances gauge\n"
-            "bg_controller_unconfirmed_instances %zu\n",
-            c->leader, (long long)c->epoch, c->n, c->n_calls, c->n_call_failures, c->n_switches,
-            c->n_passes, bg_phase_name(c->phase), unhealthy, c->fallback, unconfirmed);
+        char *s = bg_ctl_metrics(c);
         enum MHD_Result r = bg_httpd_reply(req->conn, 200, "text/plain; version=0.0.4", s);
         free(s);
         return r;
@@ -1490,6 +1467,7 @@ int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf)
     c->applied = BG_COLOR_INVALID;
     c->status_version = -1;
     c->http.fd = -1;
+    bg_ctl_metrics_init(c);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     c->multi = curl_multi_init();
     curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 1024L);
