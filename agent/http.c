@@ -173,6 +173,9 @@ static char *metrics_text(struct bg_agent *a)
         bg_prom_hist(&p, "bg_agent_backend_apply_duration_seconds", &a->backends[i].apply_seconds,
                      "backend", a->backends[i].ops->type, "index", index, (const char *)NULL);
     }
+    bg_prom_family(&p, "bg_agent_zk_call_duration_seconds", "histogram",
+                   "ZooKeeper calls, submitted to answered (or given up for this turn).");
+    bg_prom_hist(&p, "bg_agent_zk_call_duration_seconds", &a->zk.call_seconds, (const char *)NULL);
     return bg_prom_finish(&p);
 }
 

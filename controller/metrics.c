@@ -104,5 +104,9 @@ char *bg_ctl_metrics(struct bg_ctl *c)
                  (const char *)NULL);
     bg_prom_hist(&p, "bg_controller_call_duration_seconds", &c->call_seconds[1], "call", "probe",
                  (const char *)NULL);
+    bg_prom_family(&p, "bg_controller_zk_call_duration_seconds", "histogram",
+                   "ZooKeeper calls, submitted to answered (or given up for this turn).");
+    bg_prom_hist(&p, "bg_controller_zk_call_duration_seconds", &c->zk.call_seconds,
+                 (const char *)NULL);
     return bg_prom_finish(&p);
 }

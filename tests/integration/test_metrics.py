@@ -127,12 +127,16 @@ def test(t):
     t.check_eq(check_histogram(t, c, "bg_controller_call_duration_seconds", {"call": "status"}),
                calls, "every status call is in the call latency histogram")
     check_histogram(t, c, "bg_controller_call_duration_seconds", {"call": "probe"})
+    n = check_histogram(t, c, "bg_controller_zk_call_duration_seconds", {})
+    t.check(n >= 10, f"controller: ZooKeeper calls timed ({n})")
 
     for a in s.agents:
         m = samples(texts[a.id])
         n = check_histogram(t, m, "bg_agent_backend_apply_duration_seconds",
                             {"backend": "health", "index": "0"})
         t.check(n >= 1, f"{a.id}: the health backend's applies counted ({n})")
+        n = check_histogram(t, m, "bg_agent_zk_call_duration_seconds", {})
+        t.check(n >= 1, f"{a.id}: ZooKeeper calls timed ({n})")
         checks = check_histogram(t, m, "bg_agent_app_check_duration_seconds", {})
         ran = value(m, "bg_agent_app_checks_total", result="pass") + \
             value(m, "bg_agent_app_checks_total", result="fail")
