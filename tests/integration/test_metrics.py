@@ -74,16 +74,21 @@ def test(t):
     s.flip("blue")
     s.agent("blue-1", "blue")
     s.agent("blue-2", "blue", check={"exec": ["/bin/true"], "interval": 200})
-    s.agent("green-1", "green")
-    listen = f"127.0.0.1:{h.free_port()}"
-    conf = h.write_controller_conf(t.dir, zk, s.root, listen=listen, id="c1")
-    ctl = t.proc([h.bin("bg-controller"), "-c", str(conf)], name="controller-c1")
-    ctl.wait_log(r"event=election_joined", timeout=15)
-    ctl_url = f"http://{listen}"
+    s.agent("green-1", "green", backends=[{"type": "health"},
+                                          {"type": "exec", "command": ["/bin/true"]}])
+    urls = []
+    for cid in ("c1", "c2"):  # c1 joins first and leads; c2 stands by
+        listen = f"127.0.0.1:{h.free_port()}"
+        conf = h.write_controller_conf(t.dir, zk, s.root, listen=listen, id=cid)
+        ctl = t.proc([h.bin("bg-controller"), "-c", str(conf)], name=f"controller-{cid}")
+        ctl.wait_log(r"event=election_joined", timeout=15)
+        urls.append(f"http://{listen}")
+    ctl_url, standby_url = urls
     s.wait_converged("blue")
+    t.check_eq(s.status()["leader"], "c1", "c1 leads")
 
     t.step("promtool on every daemon's /metrics, converged on blue")
-    daemons = {"controller": ctl_url, **{a.id: a.url for a in s.agents}}
+    daemons = {"controller": ctl_url, "standby": standby_url, **{a.id: a.url for a in s.agents}}
     for name, url in daemons.items():
         promtool(t, name, scrape(url))
     before = samples(scrape(ctl_url))
@@ -104,6 +109,9 @@ def test(t):
     for name, text in texts.items():
         promtool(t, name, text)
     c = samples(texts["controller"])
+    t.check_eq(value(c, "bg_controller_leader"), 1.0, "the leader says so")
+    t.check_eq(value(samples(texts["standby"]), "bg_controller_leader"), 0.0,
+               "the standby says so")
     check_histogram(t, c, "bg_controller_switch_duration_seconds", {})
     total = value(c, "bg_controller_switch_duration_seconds_sum")
     rc, out, _ = s.bgctl("history", "--json")
@@ -141,6 +149,10 @@ def test(t):
         ran = value(m, "bg_agent_app_checks_total", result="pass") + \
             value(m, "bg_agent_app_checks_total", result="fail")
         t.check_eq(checks, ran, f"{a.id}: check latency counts every check run")
+        if a.id == "green-1":
+            n = check_histogram(t, m, "bg_agent_backend_apply_duration_seconds",
+                                {"backend": "exec", "index": "1"})
+            t.check(n >= 1, f"{a.id}: the exec backend's applies counted ({n})")
         if a.id == "blue-2":
             t.check(checks >= 1, f"{a.id} (exec check): checks timed ({checks})")
 
