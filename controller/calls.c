@@ -247,8 +247,9 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
             snprintf(reqs[i].error, sizeof(reqs[i].error), "abandoned: %s",
                      "connection to ZooKeeper lost");
             reqs[i].result = BG_CALL_FAILED;
-            reqs[i].ms = bg_now_ms() - t0;
         }
+        if (k[i].active || k[i].retry_at != 0) /* abandoned, or waiting to be retried */
+            reqs[i].ms = bg_now_ms() - t0;
         if (k[i].easy != NULL)
             curl_easy_cleanup(k[i].easy);
         curl_slist_free_all(k[i].hdrs);
