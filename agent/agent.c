@@ -63,6 +63,7 @@ static int backends_init(struct bg_agent *a)
         struct bg_backend *b = &a->backends[i];
         b->agent = a;
         b->ops = backend_ops(b->conf->type);
+        bg_prom_hist_init(&b->apply_seconds, bg_prom_latency_le, bg_prom_latency_n);
         char err[256] = "";
         if (b->ops == NULL || b->ops->init(b, err, sizeof(err)) != 0) {
             bg_error("backend_init_failed", "type=%s reason=\"%s\"",

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "conf.h"
 #include "httpd.h"
+#include "prom.h"
 #include "zk.h"
 
 #include <poll.h>
@@ -62,6 +63,7 @@ struct bg_backend {
     /* Monotonic ms by which the caller wants an answer (0: none): confirmation waits stop
      * there and report "unconfirmed" rather than let the caller time out. */
     int64_t deadline_ms;
+    struct bg_prom_hist apply_seconds; /* each apply, started to done (ok or failed) */
 };
 
 extern const struct bg_backend_ops bg_backend_health_ops;

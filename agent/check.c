@@ -62,6 +62,7 @@ bool bg_check_verdict_feed(struct bg_check_verdict *v, bool pass, int64_t now)
 static void record(struct bg_check *c, bool pass, const char *msg, int64_t now)
 {
     c->running = false;
+    bg_prom_hist_observe(&c->seconds, (now - c->started_ms) / 1e3);
     bg_sanitize(msg, strlen(msg), c->msg, sizeof(c->msg));
     c->last_wall_ms = bg_wall_ms();
     if (pass)
@@ -292,6 +293,7 @@ int bg_check_init(struct bg_check *c, const struct bg_check_conf *conf, char *er
 {
     memset(c, 0, sizeof(*c));
     c->fd = -1;
+    bg_prom_hist_init(&c->seconds, bg_prom_latency_le, bg_prom_latency_n);
     bool none = conf == NULL || conf->type == BG_CHECK_NONE;
     c->conf = none ? NULL : conf;
     bg_check_verdict_init(&c->v, none ? 1 : conf->rise, none ? 1 : conf->fall, none);

@@ -5,6 +5,7 @@
 
 #include "conf.h"
 #include "curlm.h"
+#include "prom.h"
 
 #include <poll.h>
 #include <stdbool.h>
@@ -40,7 +41,8 @@ struct bg_check {
     char msg[300];        /* message of the last result, printable ASCII; "" before any */
     int64_t last_wall_ms; /* wall time of the last result */
     unsigned long long n_pass, n_fail;
-    bool changed; /* the verdict changed since the owner last cleared this */
+    struct bg_prom_hist seconds; /* each check, start to result */
+    bool changed;                /* the verdict changed since the owner last cleared this */
 
     bool running;
     int64_t started_ms; /* monotonic, of the check in progress */

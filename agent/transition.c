@@ -134,6 +134,7 @@ void bg_agent_transition_run(struct bg_agent *a)
         if (rc == BG_PENDING)
             return;
         b->last_wall_ms = bg_wall_ms();
+        bg_prom_hist_observe(&b->apply_seconds, (bg_now_ms() - b->started_ms) / 1e3);
         bg_debug("backend_applied", "type=%s status=%s rc=%d msg=\"%s\"", b->ops->type,
                  bg_status_name(a->target), rc, b->msg);
         if (rc < 0) {

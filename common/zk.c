@@ -222,6 +222,9 @@ int bg_zk_open(struct bg_zk *z, const char *connect, const char *root, int timeo
                const char *auth)
 {
     memset(z, 0, sizeof(*z));
+    static const double call_le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                     0.25,  0.5,    1,     2.5,  5,     10};
+    bg_prom_hist_init(&z->call_seconds, call_le, BG_ARRAY_LEN(call_le));
     z->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (z->wake_fd < 0)
         return -errno;
@@ -720,6 +723,7 @@ static bool call_wait(struct bg_zk *z, struct zk_call *k, int src, const char *w
     int64_t t0 = bg_now_ms();
     pthread_mutex_lock(&call_mu);
     bg_zk_wait_until(z, &call_mu, &k->cv, call_answered, k);
+    bg_prom_hist_observe(&z->call_seconds, (bg_now_ms() - t0) / 1e3);
     if (k->done) {
         *rc = k->rc;
         return true; /* call_mu held */

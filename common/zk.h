@@ -2,6 +2,8 @@
 #ifndef BG_ZK_H
 #define BG_ZK_H
 
+#include "prom.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -64,6 +66,7 @@ struct bg_zk {
     int64_t tick_waited_ms;               /* time spent waiting for answers since bg_zk_tick */
     bool ticking;                         /* bg_zk_tick was called: calls are budgeted */
     unsigned long n_call_timeouts;        /* calls that returned ZOPERATIONTIMEOUT */
+    struct bg_prom_hist call_seconds;     /* each call, submitted to answered or given up */
     struct zk_call *late[BG_ZK_LATE_MAX]; /* timed-out calls whose answers a retry takes */
     int n_late;
     char *ensured[BG_ZK_ENSURED_MAX]; /* persistent paths bg_zk_ensure made or found */

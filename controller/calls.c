@@ -205,7 +205,7 @@ static bool wait_some(CURLM *multi, const struct bg_call_opts *o, int64_t max_ms
 
 /* Take the transfers curl has finished: each is judged (finish) and either given a retry
  * time or done. Returns how many were done. */
-static size_t take_finished(CURLM *multi, const struct bg_call_opts *o)
+static size_t take_finished(CURLM *multi, const struct bg_call_opts *o, int64_t t0)
 {
     size_t done = 0;
     CURLMsg *msg;
@@ -225,6 +225,7 @@ static size_t take_finished(CURLM *multi, const struct bg_call_opts *o)
             bg_debug("call_retry", "endpoint=%s attempt=%d delay_ms=%lld error=\"%s\"",
                      c->req->endpoint, c->attempt, (long long)delay, c->req->error);
         } else {
+            c->req->ms = bg_now_ms() - t0; /* answered or given up: the call's latency */
             done++;
         }
     }
@@ -249,7 +250,7 @@ static int64_t start_due(CURLM *multi, struct call *k, size_t n, const struct bg
 }
 
 /* Let go of every call's transfer; one still running is abandoned (failed). */
-static void calls_free(CURLM *multi, struct call *k, size_t n)
+static void calls_free(CURLM *multi, struct call *k, size_t n, int64_t t0)
 {
     for (size_t i = 0; i < n; i++) {
         if (k[i].active) {
@@ -258,6 +259,8 @@ static void calls_free(CURLM *multi, struct call *k, size_t n)
                      "connection to ZooKeeper lost");
             k[i].req->result = BG_CALL_FAILED;
         }
+        if (k[i].active || k[i].retry_at != 0) /* abandoned, or waiting to be retried */
+            k[i].req->ms = bg_now_ms() - t0;
         if (k[i].easy != NULL)
             curl_easy_cleanup(k[i].easy);
         curl_slist_free_all(k[i].hdrs);
@@ -270,6 +273,7 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
 {
     struct call *k = bg_xcalloc(n, sizeof(*k));
     int rc = BG_OK;
+    int64_t t0 = bg_now_ms();
     for (size_t i = 0; i < n; i++) {
         k[i].req = &reqs[i];
         reqs[i].result = BG_CALL_FAILED;
@@ -279,7 +283,7 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
     while (active > 0) {
         int running = 0;
         curl_multi_perform(multi, &running);
-        active -= take_finished(multi, o);
+        active -= take_finished(multi, o, t0);
         if (active == 0)
             break;
         int64_t next = start_due(multi, k, n, o);
@@ -288,6 +292,6 @@ int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct 
             break;
         }
     }
-    calls_free(multi, k, n);
+    calls_free(multi, k, n, t0);
     return rc;
 }

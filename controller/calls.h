@@ -21,6 +21,7 @@ struct bg_call_req {
     enum bg_call_result result;
     int http_code;
     int attempts;
+    int64_t ms; /* from the first attempt to the answer (or giving up) */
     char error[256];
     /* With BG_CALL_OK: the agent applied the status but a balancer has not seen it yet (the
      * answer said "confirmed": false; an agent that does not say counts as confirmed), and

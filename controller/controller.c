@@ -4,6 +4,7 @@
 #include "calls.h"
 #include "ctl_internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "sig.h"
 #include "util.h"
 
@@ -81,6 +82,7 @@ static int probe(struct bg_ctl *c, const struct bg_plan *p, struct bg_call_req *
     size_t right = 0;
     for (size_t i = 0; i < p->n_idx; i++) {
         struct bg_member *m = &c->m[p->idx[i]];
+        bg_prom_hist_observe(&c->call_seconds[1], req[i].ms / 1e3);
         m->probed = true;
         if (req[i].result != BG_CALL_OK || req[i].seen == 0)
             continue;
@@ -174,6 +176,7 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
     for (size_t i = 0; i < p->n_idx; i++) {
         struct bg_member *m = &c->m[p->idx[i]];
         c->n_calls++;
+        bg_prom_hist_observe(&c->call_seconds[0], req[i].ms / 1e3);
         if (req[i].result == BG_CALL_OK) {
             call_ok(c, m, &req[i], up, t0, now);
             continue;
@@ -356,6 +359,7 @@ int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf)
     c->applied = BG_COLOR_INVALID;
     c->status_version = -1;
     c->http.fd = -1;
+    bg_ctl_metrics_init(c);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     c->multi = curl_multi_init();
     curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 1024L);

@@ -5,6 +5,7 @@
 #include "conf.h"
 #include "httpd.h"
 #include "plan.h"
+#include "prom.h"
 #include "zk.h"
 
 #include <curl/curl.h>
@@ -70,6 +71,10 @@ struct bg_ctl {
 
     volatile int stop;
     unsigned long long n_calls, n_call_failures, n_switches, n_passes;
+    /* Histograms for /metrics (metrics.c): a switch, seen -> converged; status calls to
+     * agents, [0] PUT (tell), [1] GET (probe). */
+    struct bg_prom_hist switch_seconds;
+    struct bg_prom_hist call_seconds[2];
 };
 
 int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf);

@@ -272,6 +272,7 @@ static void track_switch(struct bg_ctl *c, const struct bg_plan *p)
             if (c->fallback)
                 count_fallback(c, false);
             c->fallback = false; /* this entry says how it ended */
+            bg_prom_hist_observe(&c->switch_seconds, (bg_wall_ms() - c->sw_started_wall) / 1e3);
             history_append(c, "converged");
         }
     } else if (p->phase == BG_PHASE_BLOCKED && c->in_switch) {

@@ -29,6 +29,8 @@ if [ "${1:-}" = "--test" ]; then
     # dpkg-shlibdeps, file for CPack), its check (lintian; adduser, which it depends on, for
     # installing it) and the completion's test (bash-completion).
     pkgs+=(scdoc man-db dpkg-dev file lintian bash-completion adduser)
+    # promtool, which checks every daemon's /metrics (test_metrics).
+    pkgs+=(prometheus)
 fi
 
 missing=()
@@ -59,7 +61,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts nginx/haproxy/zookeeper services on install where an init system runs;
 # the tests start their own on free ports, so stop the system ones if any.
-for svc in nginx haproxy zookeeper; do
+for svc in nginx haproxy zookeeper prometheus; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
         $SUDO systemctl stop "$svc" || true
     fi
