@@ -1406,7 +1406,7 @@ static void election_step(struct bg_ctl *c)
 }
 
 /* ----------------------------------------------------------------------------------------
- * HTTP (/health, /metrics) and the main loop.
+ * HTTP (/, /health, /metrics) and the main loop.
  * ------------------------------------------------------------------------------------- */
 
 static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
@@ -1454,8 +1454,14 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
         free(s);
         return r;
     }
+    if (strcmp(req->url, "/") == 0) { /* the status page (page.h): never calls ZooKeeper */
+        json_t *live = c->leader ? status_doc(c) : NULL;
+        enum MHD_Result r = bg_page_serve(&c->page, req->conn, live, c->conf->id, c->leader);
+        json_decref(live);
+        return r;
+    }
     return bg_httpd_reply(req->conn, 404, "application/json",
-                          "{\"error\":\"not found\",\"reason\":\"try /health or /metrics\"}");
+                          "{\"error\":\"not found\",\"reason\":\"try /, /health or /metrics\"}");
 }
 
 static const char *stop_signal_name(int sig)
@@ -1561,6 +1567,7 @@ int bg_ctl_run(struct bg_ctl *c)
                     c->wake_at_ms = 0;
                 reconcile(c);
             }
+            bg_page_feed_refresh(&c->page, &c->zk, c->leader); /* only while someone looks */
         }
         /* Connections accepted by the last run may have their requests waiting: answer them
          * now, not after the next turn's ZooKeeper calls. */
@@ -1591,6 +1598,7 @@ void bg_ctl_free(struct bg_ctl *c)
     members_clear(c);
     nodes_clear(c);
     bg_free(&c->last_status);
+    bg_page_feed_free(&c->page);
     json_decref(c->sw_outcome);
     c->sw_outcome = NULL;
     if (c->multi != NULL)
