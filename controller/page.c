@@ -197,8 +197,11 @@ static void put_summary(struct out *o, const json_t *st, const struct bg_page_ct
     put_field(o, st, "leader", "-");
     put(o, " <span class=\"muted\">epoch ");
     put_int(o, st, "epoch");
-    put(o, ", /status updated ");
-    put_field(o, st, "updated", "-");
+    const char *updated = str(st, "updated"); /* the leader's own document has none */
+    if (updated != NULL) {
+        put(o, ", /status written ");
+        put_text(o, updated);
+    }
     put(o, "</span></dd>");
     const json_t *counts = get(st, "counts");
     static const char *const colors[] = {"blue", "green"};
