@@ -418,6 +418,7 @@ int bg_ctl_run(struct bg_ctl *c)
                     c->wake_at_ms = 0;
                 reconcile(c);
             }
+            bg_page_feed_refresh(&c->page, &c->zk, c->leader); /* only while someone looks */
         }
         /* Connections accepted by the last run may have their requests waiting: answer them
          * now, not after the next turn's ZooKeeper calls. */
@@ -445,6 +446,7 @@ void bg_ctl_free(struct bg_ctl *c)
     bg_zk_close(&c->zk);
     bg_ctl_observe_clear(c);
     bg_free(&c->last_status);
+    bg_page_feed_free(&c->page);
     json_decref(c->sw_outcome);
     c->sw_outcome = NULL;
     if (c->multi != NULL)

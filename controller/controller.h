@@ -4,6 +4,7 @@
 
 #include "conf.h"
 #include "httpd.h"
+#include "page.h"
 #include "plan.h"
 #include "prom.h"
 #include "zk.h"
@@ -68,6 +69,8 @@ struct bg_ctl {
     enum bg_color sw_from, sw_to;
     int64_t sw_started_wall;
     json_t *sw_outcome;
+
+    struct bg_page_feed page; /* GET / */
 
     volatile int stop;
     unsigned long long n_calls, n_call_failures, n_switches, n_passes;

@@ -68,6 +68,9 @@ void bg_ctl_outcome(struct bg_ctl *c, const struct bg_member *m, const char *wha
  * recent fallback). */
 int64_t bg_ctl_fallback_hold(const struct bg_ctl *c);
 
+/* /status as the leader has it now, without "updated" (a new reference; the status page
+ * shows it, bg_ctl_write_status publishes it). */
+json_t *bg_ctl_status_doc(struct bg_ctl *c);
 /* Write /status if its contents changed (compare-and-set on its version). Sets c->deposed
  * when the write proved someone else leads; a failure is logged and the write stays due. */
 void bg_ctl_write_status(struct bg_ctl *c);

@@ -1,4 +1,4 @@
-/* http.c -- bg-controller: its own HTTP endpoints (/health, /metrics). */
+/* http.c -- bg-controller: its own HTTP endpoints (/, /health, /metrics). */
 #include "ctl_internal.h"
 #include "log.h"
 #include "metrics.h"
@@ -23,8 +23,14 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
         free(s);
         return r;
     }
+    if (strcmp(req->url, "/") == 0) { /* the status page (page.h): never calls ZooKeeper */
+        json_t *live = c->leader ? bg_ctl_status_doc(c) : NULL;
+        enum MHD_Result r = bg_page_serve(&c->page, req->conn, live, c->conf->id, c->leader);
+        json_decref(live);
+        return r;
+    }
     return bg_httpd_reply(req->conn, 404, "application/json",
-                          "{\"error\":\"not found\",\"reason\":\"try /health or /metrics\"}");
+                          "{\"error\":\"not found\",\"reason\":\"try /, /health or /metrics\"}");
 }
 
 int bg_ctl_http_start(struct bg_ctl *c)

@@ -17,7 +17,7 @@
 
 /* /status as a JSON document without "updated" (set by the writer: it is left out to compare
  * contents). Its size is bounded whatever the number of instances (bg_status_instances). */
-static json_t *status_doc(struct bg_ctl *c)
+json_t *bg_ctl_status_doc(struct bg_ctl *c)
 {
     char since[40];
     bg_iso_time(c->phase_since_wall, since, sizeof(since));
@@ -83,7 +83,7 @@ void bg_ctl_write_status(struct bg_ctl *c)
     char path[600];
     bg_ctl_zpath(c, "/status", path, sizeof(path));
     struct Stat st;
-    json_t *doc = status_doc(c);
+    json_t *doc = bg_ctl_status_doc(c);
     char *body = bg_json_dumps_safe(doc, JSON_COMPACT, "status");
     if (c->last_status != NULL && strcmp(body, c->last_status) == 0 && c->status_version >= 0 &&
         bg_zk_exists(&c->zk, path, 1, &st) == ZOK) {

@@ -3,7 +3,7 @@
 # bg_fuzz_targets(<out-var>): the targets whose libraries exist in this tree.
 function(bg_fuzz_targets out)
   set(t fuzz_conf_agent fuzz_conf_controller fuzz_member fuzz_color fuzz_duration fuzz_hostport
-        fuzz_election fuzz_sanitize fuzz_utf8)
+        fuzz_election fuzz_sanitize fuzz_utf8 fuzz_page)
   # The agent's parsers of untrusted input live in their own library (agent/parse.c).
   if(TARGET bg_agent_parse)
     list(APPEND t fuzz_agent_put fuzz_eureka)
@@ -20,7 +20,7 @@ endfunction()
 function(bg_fuzz_libs target out)
   if(target MATCHES "^fuzz_conf_")
     set(l bg_conf bg_common)
-  elseif(target STREQUAL "fuzz_member")
+  elseif(target MATCHES "^fuzz_(member|page)$")
     set(l bg_plan bg_common)
   elseif(target MATCHES "^fuzz_(agent_put|eureka)$")
     set(l bg_agent_parse bg_conf bg_common)

@@ -24,7 +24,9 @@ if [ "${1:-}" = "--test" ]; then
     # Real balancers and load for the tests; sanitizer runtimes; formatting check; the npm
     # client used to check the Eureka double; gnuplot for the benchmark plots; clang with the
     # libFuzzer and sanitizer runtimes (libclang_rt.fuzzer-x86_64.a) for fuzz/.
-    pkgs+=(haproxy nginx-light wrk clang-format nodejs npm gnuplot-nox jq clang libclang-rt-14-dev)
+    # chromium: the status page test (tests/integration/test_status_page.py) renders GET / headless.
+    pkgs+=(haproxy nginx-light wrk clang-format nodejs npm gnuplot-nox jq clang libclang-rt-14-dev
+        chromium)
     # The manual pages (scdoc) and their check (man-db); the Debian package (dpkg-dev's
     # dpkg-shlibdeps, file for CPack), its check (lintian; adduser, which it depends on, for
     # installing it) and the completion's test (bash-completion).
