@@ -58,16 +58,7 @@ char *bg_prom_finish(struct bg_prom *p)
 
 static void put(struct bg_prom *p, const char *s, size_t n)
 {
-    if (p->len + n + 1 > p->cap) {
-        size_t cap = p->cap ? p->cap : 1024;
-        while (p->len + n + 1 > cap)
-            cap *= 2;
-        p->buf = bg_xrealloc(p->buf, cap);
-        p->cap = cap;
-    }
-    memcpy(p->buf + p->len, s, n);
-    p->len += n;
-    p->buf[p->len] = '\0';
+    bg_buf_append(&p->buf, &p->len, &p->cap, s, n);
 }
 
 static void puts_(struct bg_prom *p, const char *s)

@@ -72,6 +72,21 @@ void *bg_xrealloc(void *p, size_t n)
     return q;
 }
 
+void bg_buf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 1024;
+        while (c < *len + n + 1)
+            c *= 2;
+        *buf = bg_xrealloc(*buf, c);
+        *cap = c;
+    }
+    if (n > 0)
+        memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
 char *bg_xstrdup(const char *s)
 {
     return bg_xstrndup(s, strlen(s));

@@ -32,6 +32,10 @@ void bg_iso_time(int64_t wall_ms, char *buf, size_t len);
 void *bg_xmalloc(size_t n);
 void *bg_xcalloc(size_t n, size_t size);
 void *bg_xrealloc(void *p, size_t n);
+/* Append n bytes to a growing buffer (*buf, *len used, *cap allocated; all zero to start):
+ * doubles as needed and keeps the contents NUL-terminated. The one growing-text helper of
+ * the tree (the status page, the Prometheus writer, the controller's call answers). */
+void bg_buf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n);
 char *bg_xstrdup(const char *s);
 char *bg_xstrndup(const char *s, size_t n);
 char *bg_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

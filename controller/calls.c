@@ -33,16 +33,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     size_t room = RESP_MAX - k->resp_len;
     size_t take = n < room ? n : room;
-    if (k->resp_len + take + 1 > k->resp_cap) {
-        size_t cap = k->resp_cap ? k->resp_cap : 2048;
-        while (cap < k->resp_len + take + 1)
-            cap *= 2;
-        k->resp = bg_xrealloc(k->resp, cap);
-        k->resp_cap = cap;
-    }
-    memcpy(k->resp + k->resp_len, ptr, take);
-    k->resp_len += take;
-    k->resp[k->resp_len] = '\0';
+    bg_buf_append(&k->resp, &k->resp_len, &k->resp_cap, ptr, take);
     return n;
 }
 

@@ -22,16 +22,7 @@ static void put_n(struct out *o, const char *s, size_t n)
 {
     if (o->len + n + 1 > BG_PAGE_MAX)
         n = BG_PAGE_MAX - 1 - o->len; /* the last few bytes of a page already full */
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap * 2;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        o->s = bg_xrealloc(o->s, cap);
-        o->cap = cap;
-    }
-    memcpy(o->s + o->len, s, n);
-    o->len += n;
-    o->s[o->len] = '\0';
+    bg_buf_append(&o->s, &o->len, &o->cap, s, n);
 }
 
 static void put(struct out *o, const char *s)

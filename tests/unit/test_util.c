@@ -16,6 +16,30 @@
  * bg_parse_duration
  * ------------------------------------------------------------------------------------------ */
 
+/* The growing buffer: NUL-terminated after every append, grows past its first size, and an
+ * empty append on an empty buffer still gives a string. */
+static void test_util_buf_append(void **state)
+{
+    (void)state;
+    char *b = NULL;
+    size_t len = 0, cap = 0;
+    bg_buf_append(&b, &len, &cap, "", 0);
+    assert_non_null(b);
+    assert_string_equal(b, "");
+    char chunk[700];
+    memset(chunk, 'x', sizeof(chunk));
+    for (int i = 0; i < 10; i++) {
+        bg_buf_append(&b, &len, &cap, chunk, sizeof(chunk));
+        assert_int_equal(len, (size_t)(i + 1) * sizeof(chunk));
+        assert_true(cap > len);
+        assert_int_equal(b[len], '\0');
+        assert_int_equal(strlen(b), len);
+    }
+    bg_buf_append(&b, &len, &cap, "end", 3);
+    assert_string_equal(b + len - 3, "end");
+    free(b);
+}
+
 static void test_util_duration_good(void **state)
 {
     (void)state;
@@ -293,6 +317,7 @@ static void test_util_xasprintf_and_free(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_util_buf_append),
         cmocka_unit_test(test_util_duration_good),
         cmocka_unit_test(test_util_duration_bad),
         cmocka_unit_test(test_util_color_good),
