@@ -27,6 +27,12 @@ struct bg_ctl {
     int64_t epoch; /* our election sequence number */
     bool leader;
     int64_t leader_since_wall;
+    /* A standby waiting on its predecessor's watch reads /election again only when a watch
+     * fired (zk.node_events), or BG_ELECTION_RECHECK_MS passed (it read it every loop turn,
+     * ~17 calls a second, before). */
+    bool follower_waiting;
+    unsigned election_seen; /* zk.node_events when /election was last read */
+    int64_t election_read_ms;
 
     /* Observed state (leader only). */
     struct bg_member *m;

@@ -150,8 +150,19 @@ static bool become_leader(struct bg_ctl *c)
     return true;
 }
 
+/* Safety net of a waiting standby: /election is read again this often even without a watch. */
+#define BG_ELECTION_RECHECK_MS 2000
+
 void bg_ctl_election_step(struct bg_ctl *c)
 {
+    unsigned ev = atomic_load(&c->zk.node_events); /* the predecessor's watch counts here */
+    int64_t now = bg_now_ms();
+    if (c->follower_waiting && !c->leader && c->election_node[0] != '\0' &&
+        ev == c->election_seen && now - c->election_read_ms < BG_ELECTION_RECHECK_MS)
+        return; /* no watch fired: the predecessor is still there */
+    c->follower_waiting = false;
+    c->election_seen = ev; /* read before the calls: an event during them runs us again */
+    c->election_read_ms = now;
     if (c->election_node[0] == '\0' && join_election(c) != 0)
         return;
     char dir[600];
@@ -193,8 +204,10 @@ void bg_ctl_election_step(struct bg_ctl *c)
         struct Stat st;
         snprintf(p, sizeof(p), "%s/%s", dir, pred);
         rc = bg_zk_exists(&c->zk, p, 1, &st);
-        if (rc == ZOK)
+        if (rc == ZOK) {
+            c->follower_waiting = true;
             return; /* follower; the watch wakes us when the predecessor goes */
+        }
     }
 }
 

@@ -50,6 +50,7 @@ char *bg_page_render(const json_t *status, const json_t *history, const struct b
 
 struct bg_page_feed {
     json_t *status;    /* /status as last read (standby), or NULL */
+    bool status_bad;   /* the last read found /status but not a JSON document in it */
     json_t *history;   /* the newest /history entries, newest first (array), or NULL */
     char newest[64];   /* name of the newest entry read: unchanged, nothing is read again */
     int64_t read_ms;   /* monotonic ms of the last read (0: never) */

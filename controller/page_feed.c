@@ -86,9 +86,12 @@ void bg_page_feed_refresh(struct bg_page_feed *f, struct bg_zk *z, bool leader)
         int rc;
         bg_zk_path(z, "/status", path, sizeof(path));
         json_t *st = read_json(z, path, &rc);
-        if (st != NULL || rc == ZNONODE) {
+        if (st != NULL || rc == ZNONODE || rc == ZOK) {
+            /* ZOK without a document: /status is not JSON. That is an answer too (shown as
+             * such), not a failure to retry on every loop turn. */
             json_decref(f->status);
             f->status = st;
+            f->status_bad = st == NULL && rc == ZOK;
             f->read_wall = bg_wall_ms();
         } else {
             ok = false;
@@ -107,8 +110,9 @@ enum MHD_Result bg_page_serve(struct bg_page_feed *f, struct MHD_Connection *con
     if (live != NULL)
         snprintf(source, sizeof(source), "/status as this leader has it now");
     else if (f->read_wall != 0)
-        snprintf(source, sizeof(source), "/status as read from ZooKeeper %.1f s ago",
-                 (double)(bg_wall_ms() - f->read_wall) / 1000.0);
+        snprintf(source, sizeof(source), "/status as read from ZooKeeper %.1f s ago%s",
+                 (double)(bg_wall_ms() - f->read_wall) / 1000.0,
+                 f->status_bad ? ": not a JSON document" : "");
     else
         snprintf(source, sizeof(source), "/status not read yet");
     struct bg_page_ctx ctx = {.self_id = self_id, .leader = leader, .source = source, .now = now};
