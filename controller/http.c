@@ -1,5 +1,6 @@
 /* http.c -- bg-controller: its own HTTP endpoints (/, /health, /metrics). */
 #include "ctl_internal.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -11,11 +12,10 @@ static enum MHD_Result ctl_http(void *ctx, struct bg_httpd_req *req)
 {
     struct bg_ctl *c = ctx;
     if (strcmp(req->url, "/health") == 0) {
-        return bg_httpd_reply_take(
-            req->conn, 200, "application/json",
-            bg_xasprintf("{\"leader\":%s,\"epoch\":%lld,\"phase\":\"%s\",\"zk\":\"%s\"}",
-                         c->leader ? "true" : "false", (long long)c->epoch, bg_phase_name(c->phase),
-                         bg_zk_state_name(atomic_load(&c->zk.state))));
+        return bg_json_reply(req->conn, 200,
+                             json_pack("{s:b, s:I, s:s, s:s}", "leader", c->leader, "epoch",
+                                       (json_int_t)c->epoch, "phase", bg_phase_name(c->phase), "zk",
+                                       bg_zk_state_name(atomic_load(&c->zk.state))));
     }
     if (strcmp(req->url, "/metrics") == 0) {
         char *s = bg_ctl_metrics(c);
