@@ -37,8 +37,8 @@ static const struct bg_backend_type *health_type(void)
     return NULL;
 }
 
-/* The health backend is always on: first, unless the configuration places it (then its
- * settings are the type's defaults, a->health_conf). */
+/* The health backend is always on: the configuration's entry where it is placed, else one
+ * with the type's defaults (a->health_conf, released by bg_agent_free) first. */
 static int backends_init(struct bg_agent *a)
 {
     const struct bg_agent_conf *c = a->conf;

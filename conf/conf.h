@@ -66,13 +66,13 @@ struct bg_http_conf {
 /* A backends[] entry of agent.yaml. What a type is (its keys, its loading, what runs it) is
  * its descriptor, struct bg_backend_type (conf/backend.h), defined in that type's one file
  * agent/backend_<type>.c and listed in agent/backends.c; its settings are a struct of that file,
- * made by the descriptor's load and released by its free (bg_conf_free_agent). */
+ * made by the descriptor's make, filled by its load, released by its free (bg_conf_free_agent).
+ * type is NULL (and settings NULL) for an entry whose type was wrong: the load failed. */
 struct bg_backend_type;
 struct bg_backend_conf {
     const struct bg_backend_type *type;
     int line;       /* 1-based line of the entry, for messages */
-    void *settings; /* the type's own settings (e.g. struct bg_exec_conf); never NULL once
-                     * loaded */
+    void *settings; /* the type's own settings (e.g. struct bg_exec_conf) */
 };
 
 struct bg_instance_conf {
