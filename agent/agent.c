@@ -23,54 +23,49 @@ const char *bg_status_name(enum bg_status s)
  * Backends.
  * ------------------------------------------------------------------------------------- */
 
-/* What runs each type of conf/backend_conf.c's table; a new type adds one line here. */
-static const struct bg_backend_ops *const backend_ops_by_type[BG_BACKEND_COUNT] = {
-    [BG_BACKEND_HEALTH] = &bg_backend_health_ops,
-    [BG_BACKEND_EUREKA] = &bg_backend_eureka_ops,
-    [BG_BACKEND_HAPROXY_AGENT] = &bg_backend_haproxy_ops,
-    [BG_BACKEND_EXEC] = &bg_backend_exec_ops,
-};
-
-static const struct bg_backend_ops *backend_ops(enum bg_backend_type t)
-{
-    return (unsigned)t < BG_BACKEND_COUNT ? backend_ops_by_type[t] : NULL;
-}
-
 static struct bg_confirm *backend_confirm(struct bg_backend *b)
 {
     return b->ops->confirm != NULL && b->priv != NULL ? b->ops->confirm(b) : NULL;
 }
 
-/* The health backend is always on: first, unless the configuration places it. */
+/* The type that answers GET /health (conf/backend.h): the agent always runs one. */
+static const struct bg_backend_type *health_type(void)
+{
+    for (size_t t = 0; bg_backend_types[t] != NULL; t++)
+        if (bg_backend_types[t]->flags & BG_BACKEND_SERVES_HEALTH)
+            return bg_backend_types[t];
+    return NULL;
+}
+
+/* The health backend is always on: the configuration's entry where it is placed, else one
+ * with the type's defaults (a->health_conf, released by bg_agent_free) first. */
 static int backends_init(struct bg_agent *a)
 {
     const struct bg_agent_conf *c = a->conf;
+    const struct bg_backend_type *ht = health_type();
     bool explicit_health = false;
     for (size_t i = 0; i < c->n_backends; i++)
-        explicit_health |= c->backends[i].type == BG_BACKEND_HEALTH;
+        explicit_health |= c->backends[i].type == ht;
     a->n_backends = c->n_backends + (explicit_health ? 0 : 1);
     a->backends = bg_xcalloc(a->n_backends, sizeof(*a->backends));
-    static struct bg_backend_conf default_health = {.type = BG_BACKEND_HEALTH,
-                                                    .confirm_timeout_ms = 0,
-                                                    .poll_window_ms = 5000,
-                                                    .confirm_polls = 3};
     size_t k = 0;
-    if (!explicit_health)
-        a->backends[k++].conf = &default_health;
+    if (!explicit_health) {
+        a->health_conf = (struct bg_backend_conf){.type = ht, .settings = ht->make()};
+        a->backends[k++].conf = &a->health_conf;
+    }
     for (size_t i = 0; i < c->n_backends; i++)
         a->backends[k++].conf = &c->backends[i];
     for (size_t i = 0; i < a->n_backends; i++) {
         struct bg_backend *b = &a->backends[i];
         b->agent = a;
-        b->ops = backend_ops(b->conf->type);
+        b->ops = b->conf->type->ops;
         bg_prom_hist_init(&b->apply_seconds, bg_prom_latency_le, bg_prom_latency_n);
         char err[256] = "";
-        if (b->ops == NULL || b->ops->init(b, err, sizeof(err)) != 0) {
-            bg_error("backend_init_failed", "type=%s reason=\"%s\"",
-                     bg_backend_type_name(b->conf->type), err);
+        if (b->ops->init(b, err, sizeof(err)) != 0) {
+            bg_error("backend_init_failed", "type=%s reason=\"%s\"", bg_backend_name(b), err);
             return BG_EINVAL;
         }
-        if (b->conf->type == BG_BACKEND_HEALTH)
+        if (b->conf->type == ht)
             a->health = b;
         snprintf(b->msg, sizeof(b->msg), "not applied yet");
     }
@@ -118,7 +113,7 @@ static void confirmation_json(struct bg_agent *a, json_t *j, int64_t now)
                 continue;
             char d[320], line[400];
             bg_confirm_describe(c, p, d, sizeof(d));
-            snprintf(line, sizeof(line), "%s %s", a->backends[i].ops->type, d);
+            snprintf(line, sizeof(line), "%s %s", bg_backend_name(&a->backends[i]), d);
             json_array_append_new(waiting, bg_json_text(line, 0));
         }
     }
@@ -155,8 +150,8 @@ char *bg_agent_status_json(struct bg_agent *a)
         char ts[40] = "";
         if (b->last_wall_ms)
             bg_iso_time(b->last_wall_ms, ts, sizeof(ts));
-        json_t *bj = json_pack("{s:s, s:s, s:s, s:o, s:s}", "type", b->ops->type, "result", result,
-                               "status", bg_status_name(b->last_status), "message",
+        json_t *bj = json_pack("{s:s, s:s, s:s, s:o, s:s}", "type", bg_backend_name(b), "result",
+                               result, "status", bg_status_name(b->last_status), "message",
                                bg_json_text(b->msg, 0), "time", ts);
         struct bg_confirm *cf = backend_confirm(b);
         if (cf != NULL) {
@@ -560,6 +555,9 @@ void bg_agent_free(struct bg_agent *a)
             a->backends[i].ops->destroy(&a->backends[i]);
     free(a->backends);
     a->backends = NULL;
+    if (a->health_conf.settings != NULL)
+        a->health_conf.type->free(a->health_conf.settings);
+    a->health_conf.settings = NULL;
     free(a->live);
     a->live = NULL;
     bg_check_free(&a->check);

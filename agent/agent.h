@@ -2,6 +2,7 @@
 #ifndef BG_AGENT_H
 #define BG_AGENT_H
 
+#include "backend.h"
 #include "check.h"
 #include "conf.h"
 #include "httpd.h"
@@ -23,12 +24,12 @@ struct bg_backend;
 struct bg_confirm;
 
 /* ---------------------------------------------------------------------------------------
- * Backends. Each applies a status to one registry or balancer. apply() may finish at once
+ * Backends. Each applies a status to one registry or balancer; its type (conf/backend.h) is one
+ * file, agent/backend_<type>.c, listed in agent/backends.c. apply() may finish at once
  * (0), fail (<0, reason in b->msg) or go on in the background (BG_PENDING), in which case
  * the agent calls progress() on every loop turn until it returns 0 or <0.
  * ------------------------------------------------------------------------------------ */
 struct bg_backend_ops {
-    const char *type;
     int (*init)(struct bg_backend *b, char *err, size_t errlen);
     int (*apply)(struct bg_backend *b, enum bg_status st);
     int (*progress)(struct bg_backend *b, int64_t now);
@@ -66,13 +67,38 @@ struct bg_backend {
     struct bg_prom_hist apply_seconds; /* each apply, started to done (ok or failed) */
 };
 
-extern const struct bg_backend_ops bg_backend_health_ops;
-extern const struct bg_backend_ops bg_backend_haproxy_ops;
-extern const struct bg_backend_ops bg_backend_eureka_ops;
-extern const struct bg_backend_ops bg_backend_exec_ops;
+/* The settings (struct bg_backend_conf's settings) of the types whose settings are read outside
+ * their own file, by tests/unit/test_conf.c (Eureka's: eureka_job.h). A type nobody else reads
+ * keeps its settings struct in its file. */
+struct bg_health_conf {
+    struct bg_confirm_conf confirm; /* confirm_polls default 3 (HAProxy's max(rise 2, fall 3)) */
+    int out_of_service_code;        /* what GET /health answers while OUT_OF_SERVICE with a healthy
+                                     * application: 503 (default) or 404 (HAProxy's "http-check
+                                     * disable-on-404": a running server answering 404 is put in NOLB
+                                     * at once, without fall, and back UP at once). A failing
+                                     * application is always answered 503. */
+};
+struct bg_haproxy_agent_conf {
+    struct bg_confirm_conf confirm; /* confirm_polls default 1: HAProxy acts on the word at once */
+    char *listen;                   /* required "host:port" */
+};
+struct bg_exec_conf {
+    char **argv;        /* "command": a string split on white space, or a list; required */
+    size_t argc;        /* argv[argc] is NULL, ready for execv */
+    int64_t timeout_ms; /* default 10s */
+};
+
+/* The name of b's type, the value of "type" ("health", "exec", ...). */
+static inline const char *bg_backend_name(const struct bg_backend *b)
+{
+    return b->conf->type->name;
+}
 
 /* The health backend's view, read by the HTTP handler for GET /health. */
 bool bg_health_is_up(struct bg_backend *b);
+/* What GET /health answers now, healthy being the application's verdict: 200, 503, or 404
+ * while OUT_OF_SERVICE and healthy with out_of_service_code 404 (bg_health_answer_code). */
+int bg_health_code(struct bg_backend *b, bool healthy);
 /* Record that peer polled /health (user_agent and send_state: its User-Agent and
  * X-Haproxy-Server-State headers, NULL when absent) and was answered with st. */
 void bg_health_polled(struct bg_backend *b, const char *peer, const char *user_agent,
@@ -90,6 +116,8 @@ struct bg_agent {
     struct bg_backend *backends;
     size_t n_backends;
     struct bg_backend *health; /* always present */
+    /* The health entry run when agent.yaml writes none: its type's defaults (settings owned). */
+    struct bg_backend_conf health_conf;
 
     enum bg_status status; /* last status asked for (and applied, when !busy) */
     bool applied;          /* every backend applied status */

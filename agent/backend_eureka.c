@@ -1,5 +1,5 @@
-/* backend_eureka.c -- Eureka status overrides and optional self-registration, over libcurl
- * multi (curlm.c). */
+/* backend_eureka.c -- the "eureka" backend type: Eureka status overrides and optional
+ * self-registration, over libcurl multi (curlm.c). Its agent.yaml keys and what runs it. */
 
 /*
  * UP              DELETE {url}/apps/{APP}/{ID}/status?value=UP    (clear our override)
@@ -33,15 +33,171 @@
  * API; nothing here blocks except the deregistration at exit (bounded by timeout per URL).
  */
 #include "agent.h"
+#include "backend.h"
 #include "curlm.h"
 #include "eureka_job.h"
 #include "log.h"
 #include "util.h"
+#include "valid.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ----------------------------------------------------------------------------------------
+ * Configuration: type: eureka (the server URLs, and the instance as Eureka knows it, defaulted
+ * from the instance section).
+ * ------------------------------------------------------------------------------------- */
+
+enum {
+    K_TYPE,
+    K_URLS,
+    K_APP,
+    K_INSTANCE_ID,
+    K_REGISTER,
+    K_RENEW,
+    K_DURATION,
+    K_HOST_NAME,
+    K_IP_ADDR,
+    K_VIP,
+    K_PORT,
+    K_TIMEOUT
+};
+
+static const char *const keys[] = {"type",     "urls",           "app",      "instance_id",
+                                   "register", "renew_interval", "duration", "host_name",
+                                   "ip_addr",  "vip_address",    "port",     "timeout",
+                                   NULL};
+
+static void upcase(char *s)
+{
+    for (; *s; s++)
+        *s = (char)toupper((unsigned char)*s);
+}
+
+static char *lowered(const char *s)
+{
+    char *r = bg_xstrdup(s);
+    for (char *p = r; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return r;
+}
+
+static void load_urls(struct bg_yaml *l, const yaml_node_t *n, const char *path,
+                      struct bg_eureka_conf *b)
+{
+    if (n->type == YAML_SCALAR_NODE) {
+        b->urls = bg_xcalloc(1, sizeof(char *));
+        if (bg_yaml_get_str(l, n, path, BG_EXPECT_URL, bg_valid_url, &b->urls[0]))
+            b->n_urls = 1;
+        return;
+    }
+    if (n->type != YAML_SEQUENCE_NODE) {
+        bg_yaml_bad(l, n, path, "a sequence of URLs");
+        return;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (count == 0) {
+        bg_yaml_fail(l, n->start_mark, path, "expected at least one URL, got an empty sequence");
+        return;
+    }
+    b->urls = bg_xcalloc(count, sizeof(char *));
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = yaml_document_get_node(&l->doc, n->data.sequence.items.start[i]);
+        char where[80];
+        bg_yaml_pathf(where, sizeof(where), "%s[%zu]", path, i);
+        char *u = NULL;
+        if (!bg_yaml_get_str(l, item, where, BG_EXPECT_URL, bg_valid_url, &u))
+            continue;
+        /* Paths are appended to the base URL: drop trailing slashes so they join cleanly. */
+        for (size_t len = strlen(u); len > 0 && u[len - 1] == '/'; len--)
+            u[len - 1] = '\0';
+        b->urls[b->n_urls++] = u;
+    }
+}
+
+/* Eureka values that default from the instance section (only where that one is valid). */
+static void eureka_defaults(const struct bg_yaml_slot *s, const struct bg_instance_conf *in,
+                            struct bg_eureka_conf *b)
+{
+    if (s[K_APP].val == NULL && in->app != NULL)
+        b->app = bg_xstrdup(in->app);
+    if (b->app != NULL)
+        upcase(b->app);
+    if (s[K_INSTANCE_ID].val == NULL && in->id != NULL)
+        b->instance_id = bg_xstrdup(in->id);
+    if (s[K_VIP].val == NULL && b->app != NULL)
+        b->vip_address = lowered(b->app);
+    char host[256];
+    int port;
+    if (in->endpoint == NULL ||
+        bg_valid_split_url(in->endpoint, host, sizeof(host), &port) != BG_OK)
+        return;
+    if (s[K_HOST_NAME].val == NULL)
+        b->host_name = bg_xstrdup(host);
+    if (s[K_IP_ADDR].val == NULL)
+        b->ip_addr = bg_xstrdup(host);
+    if (s[K_PORT].val == NULL)
+        b->port = port;
+}
+
+static void *eureka_make(void)
+{
+    struct bg_eureka_conf *b = bg_xcalloc(1, sizeof(*b));
+    b->renew_interval_ms = 30000;
+    b->duration_ms = 90000;
+    b->timeout_ms = 2000;
+    return b;
+}
+
+/* Everything but urls is optional; a lease must outlive the renewals that keep it. */
+static void eureka_load(const struct bg_backend_entry *e, void *settings)
+{
+    struct bg_eureka_conf *b = settings;
+    struct bg_yaml *l = e->l;
+    const struct bg_yaml_slot *s = e->s;
+    const char *const *w = e->w;
+    bg_yaml_get_duration(l, s[K_TIMEOUT].val, w[K_TIMEOUT], 1, &b->timeout_ms);
+    bg_yaml_need(l, e->n, e->path, e->kind, &s[K_URLS]);
+    if (s[K_URLS].val != NULL)
+        load_urls(l, s[K_URLS].val, w[K_URLS], b);
+    bg_yaml_get_str(l, s[K_APP].val, w[K_APP], BG_EXPECT_NAME, bg_valid_name, &b->app);
+    bg_yaml_get_str(l, s[K_INSTANCE_ID].val, w[K_INSTANCE_ID], BG_EXPECT_NAME, bg_valid_name,
+                    &b->instance_id);
+    bg_yaml_get_bool(l, s[K_REGISTER].val, w[K_REGISTER], &b->reg);
+    bg_yaml_get_duration(l, s[K_RENEW].val, w[K_RENEW], 1, &b->renew_interval_ms);
+    bg_yaml_get_duration(l, s[K_DURATION].val, w[K_DURATION], 1, &b->duration_ms);
+    bg_yaml_get_str(l, s[K_HOST_NAME].val, w[K_HOST_NAME], "a host name without white space",
+                    bg_valid_word, &b->host_name);
+    bg_yaml_get_str(l, s[K_IP_ADDR].val, w[K_IP_ADDR], "an address without white space",
+                    bg_valid_word, &b->ip_addr);
+    bg_yaml_get_str(l, s[K_VIP].val, w[K_VIP], "a VIP address without white space", bg_valid_word,
+                    &b->vip_address);
+    bg_yaml_get_int(l, s[K_PORT].val, w[K_PORT], 1, 65535, &b->port);
+    eureka_defaults(s, e->in, b);
+    if (b->duration_ms <= b->renew_interval_ms)
+        bg_yaml_fail(l, (s[K_DURATION].val ? s[K_DURATION].val : e->n)->start_mark, w[K_DURATION],
+                     "expected a lease duration longer than renew_interval (%lld ms), got %lld ms",
+                     (long long)b->renew_interval_ms, (long long)b->duration_ms);
+}
+
+static void eureka_free(void *settings)
+{
+    struct bg_eureka_conf *b = settings;
+    if (b == NULL)
+        return;
+    char **owned[] = {&b->app, &b->instance_id, &b->host_name, &b->ip_addr, &b->vip_address};
+    for (size_t k = 0; k < BG_ARRAY_LEN(owned); k++)
+        bg_free(owned[k]);
+    bg_yaml_free_strv(&b->urls, b->n_urls);
+    free(b);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Running it.
+ * ------------------------------------------------------------------------------------- */
 
 #define EU_MAX_BODY (256 * 1024)
 #define EU_REG_BACKOFF_MIN_MS 1000
@@ -68,7 +224,7 @@ struct req {
 };
 
 struct eureka {
-    const struct bg_backend_conf *c;
+    const struct bg_eureka_conf *c;
     struct bg_curlm curl; /* sockets and timer of both transfers */
     size_t good_url;      /* the last URL that answered */
     char *base;           /* "/apps/APP/ID" (escaped) */
@@ -483,7 +639,7 @@ static void check_done(struct bg_backend *b)
 
 static int eureka_init(struct bg_backend *b, char *err, size_t errlen)
 {
-    const struct bg_backend_conf *c = b->conf;
+    const struct bg_eureka_conf *c = b->conf->settings;
     if (c->n_urls == 0 || c->app == NULL || c->instance_id == NULL) {
         snprintf(err, errlen, "eureka: urls, app and instance_id are required");
         return BG_EINVAL;
@@ -629,8 +785,7 @@ static void eureka_destroy(struct bg_backend *b)
     b->priv = NULL;
 }
 
-const struct bg_backend_ops bg_backend_eureka_ops = {
-    .type = "eureka",
+static const struct bg_backend_ops ops = {
     .init = eureka_init,
     .apply = eureka_apply,
     .progress = eureka_progress,
@@ -641,4 +796,13 @@ const struct bg_backend_ops bg_backend_eureka_ops = {
     .tick = eureka_tick,
     .shutdown = eureka_shutdown,
     .destroy = eureka_destroy,
+};
+
+const struct bg_backend_type bg_backend_eureka = {
+    .name = "eureka",
+    .keys = keys,
+    .make = eureka_make,
+    .load = eureka_load,
+    .free = eureka_free,
+    .ops = &ops,
 };

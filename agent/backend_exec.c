@@ -1,4 +1,5 @@
-/* backend_exec.c -- runs a command for each status change; exit 0 means applied. */
+/* backend_exec.c -- the "exec" backend type: runs a command for each status change; exit 0
+ * means applied. Its agent.yaml keys and what runs it. */
 
 /*
  * The command is started with posix_spawnp (no shell; glibc spawns with vfork semantics, safe
@@ -14,6 +15,7 @@
  * so it must be idempotent.
  */
 #include "agent.h"
+#include "backend.h"
 #include "child.h"
 #include "log.h"
 #include "util.h"
@@ -21,6 +23,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ----------------------------------------------------------------------------------------
+ * Configuration: type: exec.
+ * ------------------------------------------------------------------------------------- */
+
+enum { K_TYPE, K_COMMAND, K_TIMEOUT };
+
+static const char *const keys[] = {"type", "command", "timeout", NULL};
+
+static void *exec_make(void)
+{
+    struct bg_exec_conf *c = bg_xcalloc(1, sizeof(*c));
+    c->timeout_ms = 10000;
+    return c;
+}
+
+static void exec_load(const struct bg_backend_entry *e, void *settings)
+{
+    struct bg_exec_conf *c = settings;
+    bg_yaml_get_duration(e->l, e->s[K_TIMEOUT].val, e->w[K_TIMEOUT], 1, &c->timeout_ms);
+    bg_yaml_need(e->l, e->n, e->path, e->kind, &e->s[K_COMMAND]);
+    if (e->s[K_COMMAND].val != NULL)
+        bg_yaml_get_command(e->l, e->s[K_COMMAND].val, e->w[K_COMMAND], &c->argv, &c->argc);
+}
+
+static void exec_free(void *settings)
+{
+    struct bg_exec_conf *c = settings;
+    if (c != NULL)
+        bg_yaml_free_strv(&c->argv, c->argc);
+    free(c);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Running it.
+ * ------------------------------------------------------------------------------------- */
+
+static const struct bg_exec_conf *conf_of(const struct bg_backend *b)
+{
+    return b->conf->settings;
+}
 
 #define BG_EXEC_KILL_MS 2000    /* SIGTERM .. SIGKILL */
 #define BG_EXEC_MAX_CHILDREN 16 /* the running one plus cancelled ones being reaped */
@@ -80,7 +123,7 @@ static struct bg_child *spawn(struct bg_backend *b, enum bg_status st, char *err
     size_t n_own;
     char **env = build_env(b, st, &n_own);
     struct bg_child *ch =
-        bg_child_spawn(b->conf->argv, env, b->conf->timeout_ms, BG_EXEC_KILL_MS, err, errlen);
+        bg_child_spawn(conf_of(b)->argv, env, conf_of(b)->timeout_ms, BG_EXEC_KILL_MS, err, errlen);
     free_env(env, n_own);
     return ch;
 }
@@ -92,10 +135,10 @@ static int child_result(struct bg_backend *b, const struct bg_child *ch, int64_t
     if (bg_child_result(ch, now, b->msg, sizeof(b->msg)) == 0) {
         char tail[400];
         bg_child_tail_text(ch, tail, sizeof(tail));
-        bg_debug("exec_done", "command=%s ms=%lld output=\"%s\"", b->conf->argv[0], ms, tail);
+        bg_debug("exec_done", "command=%s ms=%lld output=\"%s\"", conf_of(b)->argv[0], ms, tail);
         return 0;
     }
-    bg_warn("exec_failed", "command=%s pid=%d ms=%lld reason=\"%s\"", b->conf->argv[0],
+    bg_warn("exec_failed", "command=%s pid=%d ms=%lld reason=\"%s\"", conf_of(b)->argv[0],
             (int)ch->pid, ms, b->msg);
     return -1;
 }
@@ -118,7 +161,7 @@ static void reap_dying(struct exec_state *x, int64_t now)
 
 static int exec_init(struct bg_backend *b, char *err, size_t errlen)
 {
-    if (b->conf->argv == NULL || b->conf->argc == 0) {
+    if (conf_of(b)->argv == NULL || conf_of(b)->argc == 0) {
         snprintf(err, errlen, "exec: no command");
         return BG_EINVAL;
     }
@@ -136,10 +179,10 @@ static int exec_apply(struct bg_backend *b, enum bg_status st)
     x->run = spawn(b, st, err, sizeof(err));
     if (x->run == NULL) {
         snprintf(b->msg, sizeof(b->msg), "%s", err);
-        bg_warn("exec_failed", "command=%s reason=\"%s\"", b->conf->argv[0], err);
+        bg_warn("exec_failed", "command=%s reason=\"%s\"", conf_of(b)->argv[0], err);
         return BG_EINVAL;
     }
-    bg_debug("exec_start", "command=%s pid=%d status=%s", b->conf->argv[0], (int)x->run->pid,
+    bg_debug("exec_start", "command=%s pid=%d status=%s", conf_of(b)->argv[0], (int)x->run->pid,
              bg_status_name(st));
     snprintf(b->msg, sizeof(b->msg), "running (pid %d)", (int)x->run->pid);
     return BG_PENDING;
@@ -173,7 +216,7 @@ static void exec_cancel(struct bg_backend *b)
         x->dying[0] = x->dying[--x->n_dying];
     }
     x->dying[x->n_dying++] = ch;
-    bg_info("exec_cancelled", "command=%s pid=%d", b->conf->argv[0], (int)ch->pid);
+    bg_info("exec_cancelled", "command=%s pid=%d", conf_of(b)->argv[0], (int)ch->pid);
 }
 
 static int exec_fds(struct bg_backend *b, struct pollfd *pfd, int max)
@@ -237,8 +280,7 @@ static void exec_destroy(struct bg_backend *b)
     b->priv = NULL;
 }
 
-const struct bg_backend_ops bg_backend_exec_ops = {
-    .type = "exec",
+static const struct bg_backend_ops ops = {
     .init = exec_init,
     .apply = exec_apply,
     .progress = exec_progress,
@@ -248,4 +290,13 @@ const struct bg_backend_ops bg_backend_exec_ops = {
     .deadline = exec_deadline,
     .tick = exec_tick,
     .destroy = exec_destroy,
+};
+
+const struct bg_backend_type bg_backend_exec = {
+    .name = "exec",
+    .keys = keys,
+    .make = exec_make,
+    .load = exec_load,
+    .free = exec_free,
+    .ops = &ops,
 };

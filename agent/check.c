@@ -293,6 +293,15 @@ static void exec_run(struct bg_check *c, int64_t now)
  * The checker.
  * ------------------------------------------------------------------------------------- */
 
+const char *bg_check_type_name(enum bg_check_type t)
+{
+    static const char *const names[] = {[BG_CHECK_NONE] = "none",
+                                        [BG_CHECK_HTTP] = "http",
+                                        [BG_CHECK_TCP] = "tcp",
+                                        [BG_CHECK_EXEC] = "exec"};
+    return (unsigned)t < BG_ARRAY_LEN(names) ? names[t] : "none";
+}
+
 int bg_check_init(struct bg_check *c, const struct bg_check_conf *conf, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));

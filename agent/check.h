@@ -67,6 +67,8 @@ struct bg_check {
 /* Set up. Without a check (conf NULL or BG_CHECK_NONE) the verdict is healthy for good;
  * with one it starts unhealthy until `rise` passes. The first check starts at once. Returns
  * 0, or BG_EINVAL with the reason in err (libcurl unusable). */
+/* "http", "tcp", "exec" or "none" (also for a value outside enum bg_check_type). */
+const char *bg_check_type_name(enum bg_check_type t);
 int bg_check_init(struct bg_check *c, const struct bg_check_conf *conf, char *err, size_t errlen);
 bool bg_check_healthy(const struct bg_check *c);
 /* "pass", "fail" or "none" (no result yet, or no check). */

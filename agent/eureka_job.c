@@ -108,7 +108,7 @@ int bg_eu_outcome_rc(enum bg_eu_outcome o)
  * Request bodies.
  * ------------------------------------------------------------------------------------- */
 
-char *bg_eu_register_body(const struct bg_backend_conf *c, const struct bg_instance_conf *in,
+char *bg_eu_register_body(const struct bg_eureka_conf *c, const struct bg_instance_conf *in,
                           const char *status, int64_t dirty_ts)
 {
     const char *host = c->host_name ? c->host_name : (c->ip_addr ? c->ip_addr : "localhost");

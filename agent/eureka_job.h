@@ -10,6 +10,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The settings of a "type: eureka" entry (loaded by backend_eureka.c). */
+struct bg_eureka_conf {
+    char **urls; /* required, at least one */
+    size_t n_urls;
+    char *app;                 /* default instance.app; upper-cased when loaded */
+    char *instance_id;         /* default instance.id */
+    bool reg;                  /* "register", default false */
+    int64_t renew_interval_ms; /* default 30s */
+    int64_t duration_ms;       /* lease duration, default 90s */
+    char *host_name;           /* default host of instance.endpoint */
+    char *ip_addr;             /* default host of instance.endpoint */
+    char *vip_address;         /* default lower-cased app */
+    int port;                  /* default port of instance.endpoint */
+    int64_t timeout_ms;        /* per request, default 2s */
+};
+
 #define BG_EU_CONFIRM_TRIES 10
 #define BG_EU_CONFIRM_GAP_MS 100
 
@@ -73,7 +89,7 @@ int bg_eu_outcome_rc(enum bg_eu_outcome o);
 /* The registration body (POST /apps/APP) in the shape of Eureka's JSON codec, registering
  * status ("UP" or "STARTING") with lastDirtyTimestamp dirty_ts; its health check URL is the
  * agent's own /health (in->endpoint). Returns a string the caller frees. Cannot fail. */
-char *bg_eu_register_body(const struct bg_backend_conf *c, const struct bg_instance_conf *in,
+char *bg_eu_register_body(const struct bg_eureka_conf *c, const struct bg_instance_conf *in,
                           const char *status, int64_t dirty_ts);
 
 #endif

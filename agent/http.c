@@ -180,7 +180,8 @@ static void metrics_latency(struct bg_prom *p, struct bg_agent *a)
         char index[24];
         snprintf(index, sizeof(index), "%zu", i);
         bg_prom_hist(p, "bg_agent_backend_apply_duration_seconds", &a->backends[i].apply_seconds,
-                     "backend", a->backends[i].ops->type, "index", index, (const char *)NULL);
+                     "backend", bg_backend_name(&a->backends[i]), "index", index,
+                     (const char *)NULL);
     }
     bg_prom_family(p, "bg_agent_zk_call_duration_seconds", "histogram",
                    "ZooKeeper calls, submitted to answered (or given up for this turn).");
@@ -215,8 +216,7 @@ enum MHD_Result bg_agent_http(void *ctx, struct bg_httpd_req *req)
          * fails; while OUT_OF_SERVICE and healthy 503, or 404 with the health backend's
          * out_of_service_code: 404 (HAProxy's disable-on-404 soft stop). A poll answered 503 by a
          * failing application does not confirm an UP change (the balancer will not mark it UP). */
-        int oos = a->health->conf != NULL ? a->health->conf->out_of_service_code : 503;
-        int code = bg_health_answer_code(up, healthy, oos);
+        int code = bg_health_code(a->health, healthy);
         bg_health_polled(a->health, req->peer, bg_httpd_header(req->conn, "User-Agent"),
                          bg_httpd_header(req->conn, "X-Haproxy-Server-State"),
                          code == 200 ? BG_STATUS_UP : BG_STATUS_OUT);

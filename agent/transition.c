@@ -74,7 +74,7 @@ static void log_unconfirmed(struct bg_agent *a)
                 continue;
             char d[320];
             bg_confirm_describe(c, p, d, sizeof(d));
-            bg_warn("unconfirmed", "backend=%s status=%s balancer=\"%s\"", b->ops->type,
+            bg_warn("unconfirmed", "backend=%s status=%s balancer=\"%s\"", bg_backend_name(b),
                     bg_status_name(a->status), d);
         }
     }
@@ -104,7 +104,7 @@ static void transition_done(struct bg_agent *a, int rc, struct bg_backend *faile
         return;
     }
     a->n_put_failed++;
-    const char *type = bg_backend_type_name(failed->conf->type);
+    const char *type = bg_backend_name(failed);
     bg_warn("status_failed", "status=%s backend=%s reason=\"%s\" ms=%lld",
             bg_status_name(a->status), type, failed->msg, (long long)ms);
     json_t *j =
@@ -135,7 +135,7 @@ void bg_agent_transition_run(struct bg_agent *a)
             return;
         b->last_wall_ms = bg_wall_ms();
         bg_prom_hist_observe(&b->apply_seconds, (bg_now_ms() - b->started_ms) / 1e3);
-        bg_debug("backend_applied", "type=%s status=%s rc=%d msg=\"%s\"", b->ops->type,
+        bg_debug("backend_applied", "type=%s status=%s rc=%d msg=\"%s\"", bg_backend_name(b),
                  bg_status_name(a->target), rc, b->msg);
         if (rc < 0) {
             transition_done(a, rc, b);

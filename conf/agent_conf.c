@@ -56,15 +56,6 @@ static void load_instance(struct bg_yaml *l, yaml_node_t *n, const struct bg_htt
 
 enum { CK_HTTP, CK_TCP, CK_EXEC, CK_INTERVAL, CK_TIMEOUT, CK_RISE, CK_FALL };
 
-const char *bg_check_type_name(enum bg_check_type t)
-{
-    static const char *const names[] = {[BG_CHECK_NONE] = "none",
-                                        [BG_CHECK_HTTP] = "http",
-                                        [BG_CHECK_TCP] = "tcp",
-                                        [BG_CHECK_EXEC] = "exec"};
-    return (unsigned)t < BG_ARRAY_LEN(names) ? names[t] : "none";
-}
-
 /* check: exactly one of http, tcp, exec, and the timing. Absent: BG_CHECK_NONE. */
 static void load_check(struct bg_yaml *l, yaml_node_t *n, struct bg_check_conf *ck)
 {

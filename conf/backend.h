@@ -1,6 +1,6 @@
-/* backend.h -- the table of backend types of agent.yaml (conf-internal). One descriptor per
- * type, each in its own conf/backend_<type>.c; backend_conf.c lists them and does what every
- * entry shares (the "type" key, key matching, defaults, listen clashes). */
+/* backend.h -- a backend type of agent.yaml: the descriptor each type defines in its one file
+ * (agent/backend_<type>.c), the table listing them (agent/backends.c), and what the loader
+ * (backend_conf.c) offers a type's load. */
 #ifndef BG_BACKEND_H
 #define BG_BACKEND_H
 
@@ -17,24 +17,51 @@ struct bg_backend_entry {
     const struct bg_instance_conf *in; /* for defaults taken from the instance section */
 };
 
-struct bg_backend_desc {
+/* flags: the type answers the agent's GET /health. At most one entry of it may be written
+ * ("a second <name> backend"), and the agent runs one with make()'s defaults, first, when
+ * none is written. */
+#define BG_BACKEND_SERVES_HEALTH 0x1u
+
+struct bg_backend_ops; /* what runs the type in the agent: agent/agent.h */
+
+/* A backend type, both sides: its configuration (name, keys, make, load, free, listen) and
+ * what runs it (ops). One per agent/backend_<type>.c. */
+struct bg_backend_type {
     const char *name;        /* the value of "type" */
     const char *const *keys; /* NULL-terminated, "type" first, in the order messages list them */
-    /* Called after the shared defaults (bg_backend_defaults) and before load; may be NULL. */
-    void (*defaults)(struct bg_backend_conf *b);
-    /* Read the type's keys into b, recording every problem. Cannot fail otherwise. */
-    void (*load)(const struct bg_backend_entry *e, struct bg_backend_conf *b);
+    unsigned flags;          /* BG_BACKEND_* */
+    /* The type's settings with every default (allocated; released by free). Cannot fail. */
+    void *(*make)(void);
+    /* Read the type's keys into settings (from make), recording every problem in e->l.
+     * Cannot fail otherwise; settings stays releasable by free whatever was wrong. */
+    void (*load)(const struct bg_backend_entry *e, void *settings);
+    /* Release settings and everything in them. NULL does nothing. */
+    void (*free)(void *settings);
+    /* The "host:port" the type listens on, checked against http.listen and the other entries'
+     * (NULL: none). May be NULL. */
+    const char *(*listen)(const void *settings);
+    const struct bg_backend_ops *ops;
 };
 
-extern const struct bg_backend_desc bg_backend_health_desc;
-extern const struct bg_backend_desc bg_backend_eureka_desc;
-extern const struct bg_backend_desc bg_backend_haproxy_agent_desc;
-extern const struct bg_backend_desc bg_backend_exec_desc;
+/* Every type, NULL-terminated, in the order "one of ..." lists them. Defined in
+ * agent/backends.c (one line per type), hence linked with the agent's code. */
+extern const struct bg_backend_type *const bg_backend_types[];
 
-/* confirm_timeout, poll_window and confirm_polls (health and haproxy-agent): k_confirm is the
- * index of confirm_timeout in the type's keys, the other two follow it. */
+/* Confirmed propagation through balancers' polls (health, haproxy-agent): keys
+ * confirm_timeout, poll_window and confirm_polls. */
+struct bg_confirm_conf {
+    int64_t confirm_timeout_ms; /* default 0: derived from each balancer's observed poll
+                                 * interval; > 0: an upper bound of every wait */
+    int64_t poll_window_ms;     /* default 5000: a balancer silent longer stops counting */
+    int confirm_polls;          /* polls per balancer without send-state that confirm a change
+                                 * (the type's default) */
+};
+/* The defaults above, with confirm_polls polls. */
+struct bg_confirm_conf bg_confirm_conf_defaults(int confirm_polls);
+/* Read the three keys: k_confirm is the index of confirm_timeout in the type's keys, the other
+ * two follow it. */
 void bg_backend_get_confirm(const struct bg_backend_entry *e, int k_confirm,
-                            struct bg_backend_conf *b);
+                            struct bg_confirm_conf *c);
 
 /* backends: load the sequence n (may be NULL) into c->backends, then check the entries
  * against each other and against http.listen. */

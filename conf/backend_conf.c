@@ -1,6 +1,6 @@
-/* backend_conf.c -- agent.yaml's backends: the table of backend types, and what every entry
- * shares (the "type" key, key matching, shared defaults, clashing listen addresses). A type's
- * own keys are read by its descriptor (conf/backend_<type>.c). */
+/* backend_conf.c -- agent.yaml's backends: what every entry shares (the "type" key looked up in
+ * bg_backend_types, key matching, clashing listen addresses, the confirmation keys). A type's
+ * own keys are read by its descriptor (agent/backend_<type>.c). */
 #include "backend.h"
 #include "valid.h"
 
@@ -8,35 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Indexed by enum bg_backend_type. A new type: its descriptor file, an enum value in conf.h,
- * and one line here. */
-static const struct bg_backend_desc *const types[BG_BACKEND_COUNT] = {
-    [BG_BACKEND_HEALTH] = &bg_backend_health_desc,
-    [BG_BACKEND_EUREKA] = &bg_backend_eureka_desc,
-    [BG_BACKEND_HAPROXY_AGENT] = &bg_backend_haproxy_agent_desc,
-    [BG_BACKEND_EXEC] = &bg_backend_exec_desc,
-};
-
 /* Room for the longest key list of any type, "type" included (eureka: 12). */
 #define MAX_KEYS 16
 
-const char *bg_backend_type_name(enum bg_backend_type t)
+const char *bg_backend_type_name(const struct bg_backend_type *t)
 {
-    if ((unsigned)t < BG_BACKEND_COUNT)
-        return types[t]->name;
-    return "unknown";
+    return t != NULL ? t->name : "unknown";
 }
 
 /* "one of health, eureka, ..." */
 static void one_of(char *buf, size_t len)
 {
     size_t used = (size_t)snprintf(buf, len, "one of ");
-    for (int t = 0; t < BG_BACKEND_COUNT && used < len; t++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", t ? ", " : "", types[t]->name);
+    for (size_t t = 0; bg_backend_types[t] != NULL && used < len; t++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", t ? ", " : "",
+                                 bg_backend_types[t]->name);
 }
 
-/* The type of a backend entry, or -1 with the problem recorded. */
-static int backend_type(struct bg_yaml *l, yaml_node_t *n, const char *path)
+/* The type of a backend entry, or NULL with the problem recorded. */
+static const struct bg_backend_type *backend_type(struct bg_yaml *l, yaml_node_t *n,
+                                                  const char *path)
 {
     const yaml_node_t *v = NULL;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
@@ -49,55 +40,47 @@ static int backend_type(struct bg_yaml *l, yaml_node_t *n, const char *path)
     one_of(expected, sizeof(expected));
     if (v == NULL) {
         bg_yaml_fail(l, n->start_mark, path, "missing required key \"type\" (%s)", expected);
-        return -1;
+        return NULL;
     }
-    for (int t = 0; t < BG_BACKEND_COUNT; t++) {
-        if (bg_yaml_is_string(v) && strcmp(bg_yaml_text(v), types[t]->name) == 0)
-            return t;
+    for (size_t t = 0; bg_backend_types[t] != NULL; t++) {
+        if (bg_yaml_is_string(v) && strcmp(bg_yaml_text(v), bg_backend_types[t]->name) == 0)
+            return bg_backend_types[t];
     }
     bg_yaml_bad(l, v, where, expected);
-    return -1;
+    return NULL;
 }
 
-/* What every type starts from; a descriptor's defaults change its own. */
-static void backend_defaults(struct bg_backend_conf *b)
+struct bg_confirm_conf bg_confirm_conf_defaults(int confirm_polls)
 {
-    /* 0: each wait is derived from the balancer's observed poll interval (agent/confirm.c). */
-    b->confirm_timeout_ms = 0;
-    b->poll_window_ms = 5000;
-    /* /health: max(rise 2, fall 3) of HAProxy's defaults. */
-    b->confirm_polls = 3;
-    /* health: GET /health while OUT_OF_SERVICE; 404 is opt-in (HAProxy's disable-on-404). */
-    b->out_of_service_code = 503;
-    b->renew_interval_ms = 30000;
-    b->duration_ms = 90000;
-    b->timeout_ms = 2000;
+    /* confirm_timeout 0: each wait is derived from the balancer's observed poll interval
+     * (agent/confirm.c). */
+    return (struct bg_confirm_conf){
+        .confirm_timeout_ms = 0, .poll_window_ms = 5000, .confirm_polls = confirm_polls};
 }
 
 void bg_backend_get_confirm(const struct bg_backend_entry *e, int k_confirm,
-                            struct bg_backend_conf *b)
+                            struct bg_confirm_conf *c)
 {
     int k = k_confirm;
-    bg_yaml_get_duration(e->l, e->s[k].val, e->w[k], 0, &b->confirm_timeout_ms);
-    bg_yaml_get_duration(e->l, e->s[k + 1].val, e->w[k + 1], 0, &b->poll_window_ms);
-    bg_yaml_get_int(e->l, e->s[k + 2].val, e->w[k + 2], 1, 100, &b->confirm_polls);
+    bg_yaml_get_duration(e->l, e->s[k].val, e->w[k], 0, &c->confirm_timeout_ms);
+    bg_yaml_get_duration(e->l, e->s[k + 1].val, e->w[k + 1], 0, &c->poll_window_ms);
+    bg_yaml_get_int(e->l, e->s[k + 2].val, e->w[k + 2], 1, 100, &c->confirm_polls);
 }
 
-/* Returns false when the entry has no valid type (nothing else of it was checked). */
-static bool load_backend(struct bg_yaml *l, yaml_node_t *n, const char *path,
+/* An entry without a valid type is left with type NULL (nothing else of it was checked). */
+static void load_backend(struct bg_yaml *l, yaml_node_t *n, const char *path,
                          const struct bg_instance_conf *in, struct bg_backend_conf *b)
 {
     b->line = (int)n->start_mark.line + 1;
-    if (n->type != YAML_MAPPING_NODE)
-        return bg_yaml_bad(l, n, path, "a mapping with a \"type\" key");
-    int t = backend_type(l, n, path);
-    if (t < 0)
-        return false;
-    const struct bg_backend_desc *d = types[t];
-    b->type = (enum bg_backend_type)t;
-    backend_defaults(b);
-    if (d->defaults != NULL)
-        d->defaults(b);
+    if (n->type != YAML_MAPPING_NODE) {
+        bg_yaml_bad(l, n, path, "a mapping with a \"type\" key");
+        return;
+    }
+    const struct bg_backend_type *d = backend_type(l, n, path);
+    if (d == NULL)
+        return;
+    b->type = d;
+    b->settings = d->make();
 
     struct bg_yaml_slot s[MAX_KEYS];
     char w[MAX_KEYS][80];
@@ -113,8 +96,7 @@ static bool load_backend(struct bg_yaml *l, yaml_node_t *n, const char *path,
     bg_yaml_scan_mapping(l, n, path, kind, s, n_keys);
     struct bg_backend_entry e = {
         .l = l, .n = n, .path = path, .kind = kind, .s = s, .w = wp, .in = in};
-    d->load(&e, b);
-    return true;
+    d->load(&e, b->settings);
 }
 
 /* Two listeners on one port clash when their hosts are equal or either is a wildcard. */
@@ -129,9 +111,17 @@ static bool same_listener(const char *a, const char *b)
            (strcmp(ha, hb) == 0 || bg_valid_is_wildcard(ha) || bg_valid_is_wildcard(hb));
 }
 
-/* Clashing listen addresses and a second health entry: both could only fail at run time. */
-static void check_backends(struct bg_yaml *l, yaml_node_t *seq, const bool *typed,
-                           struct bg_agent_conf *c)
+/* The address entry b listens on, or NULL (none, or an entry without a valid type). */
+static const char *entry_listen(const struct bg_backend_conf *b)
+{
+    if (b->type == NULL || b->type->listen == NULL || b->settings == NULL)
+        return NULL;
+    return b->type->listen(b->settings);
+}
+
+/* Clashing listen addresses and a second entry of a type that serves GET /health: both could
+ * only fail at run time. */
+static void check_backends(struct bg_yaml *l, yaml_node_t *seq, struct bg_agent_conf *c)
 {
     int first_health = -1;
     for (size_t i = 0; i < c->n_backends; i++) {
@@ -139,27 +129,30 @@ static void check_backends(struct bg_yaml *l, yaml_node_t *seq, const bool *type
         yaml_node_t *n = yaml_document_get_node(&l->doc, seq->data.sequence.items.start[i]);
         char path[64];
         bg_yaml_pathf(path, sizeof(path), "backends[%zu]", i);
-        if (typed[i] && b->type == BG_BACKEND_HEALTH) {
+        if (b->type != NULL && (b->type->flags & BG_BACKEND_SERVES_HEALTH)) {
             if (first_health >= 0)
                 bg_yaml_fail(l, n->start_mark, path,
-                             "a second health backend (the first is backends[%d])", first_health);
+                             "a second %s backend (the first is backends[%d])", b->type->name,
+                             first_health);
             else
                 first_health = (int)i;
         }
-        if (b->listen == NULL)
+        const char *listen = entry_listen(b);
+        if (listen == NULL)
             continue;
         const char *clash = NULL;
         char other[64];
-        if (c->http.listen != NULL && same_listener(b->listen, c->http.listen))
+        if (c->http.listen != NULL && same_listener(listen, c->http.listen))
             clash = "http.listen";
         for (size_t j = 0; j < i && clash == NULL; j++) {
-            if (c->backends[j].listen != NULL && same_listener(b->listen, c->backends[j].listen)) {
+            const char *lj = entry_listen(&c->backends[j]);
+            if (lj != NULL && same_listener(listen, lj)) {
                 bg_yaml_pathf(other, sizeof(other), "backends[%zu].listen", j);
                 clash = other;
             }
         }
         if (clash != NULL)
-            bg_yaml_fail(l, n->start_mark, path, "listen \"%s\" clashes with %s", b->listen, clash);
+            bg_yaml_fail(l, n->start_mark, path, "listen \"%s\" clashes with %s", listen, clash);
     }
 }
 
@@ -174,27 +167,22 @@ void bg_conf_load_backends(struct bg_yaml *l, yaml_node_t *n, struct bg_agent_co
     size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     c->backends = bg_xcalloc(count, sizeof(*c->backends));
     c->n_backends = count;
-    bool *typed = bg_xcalloc(count, sizeof(bool));
     for (size_t i = 0; i < count; i++) {
         char path[64];
         bg_yaml_pathf(path, sizeof(path), "backends[%zu]", i);
-        typed[i] = load_backend(l, yaml_document_get_node(&l->doc, n->data.sequence.items.start[i]),
-                                path, &c->instance, &c->backends[i]);
+        load_backend(l, yaml_document_get_node(&l->doc, n->data.sequence.items.start[i]), path,
+                     &c->instance, &c->backends[i]);
     }
-    check_backends(l, n, typed, c);
-    free(typed);
+    check_backends(l, n, c);
 }
 
 void bg_conf_free_backends(struct bg_agent_conf *c)
 {
     for (size_t i = 0; c->backends != NULL && i < c->n_backends; i++) {
         struct bg_backend_conf *b = &c->backends[i];
-        char **owned[] = {&b->app,     &b->instance_id, &b->host_name,
-                          &b->ip_addr, &b->vip_address, &b->listen};
-        for (size_t k = 0; k < BG_ARRAY_LEN(owned); k++)
-            bg_free(owned[k]);
-        bg_yaml_free_strv(&b->urls, b->n_urls);
-        bg_yaml_free_strv(&b->argv, b->argc);
+        if (b->type != NULL && b->settings != NULL)
+            b->type->free(b->settings);
+        b->settings = NULL;
     }
     free(c->backends);
     c->backends = NULL;

@@ -63,53 +63,16 @@ struct bg_http_conf {
     struct bg_httpd_opts server;
 };
 
-/* A backend type. Adding one: a value here and its fields in struct bg_backend_conf; its
- * descriptor (keys, defaults, load) in a new conf/backend_<type>.c, listed in the table of
- * conf/backend_conf.c (and declared in conf/backend.h); what runs it (struct bg_backend_ops) in a
- * new agent/backend_<type>.c, listed in the table of agent/agent.c (declared in agent/agent.h);
- * its keys in doc/bg-agent.8.scd and the README; both files in their CMakeLists.txt. */
-enum bg_backend_type {
-    BG_BACKEND_HEALTH = 0,
-    BG_BACKEND_EUREKA,
-    BG_BACKEND_HAPROXY_AGENT,
-    BG_BACKEND_EXEC,
-    BG_BACKEND_COUNT /* not a type: the size of conf/backend_conf.c's table */
-};
-
+/* A backends[] entry of agent.yaml. What a type is (its keys, its loading, what runs it) is
+ * its descriptor, struct bg_backend_type (conf/backend.h), defined in that type's one file
+ * agent/backend_<type>.c and listed in agent/backends.c; its settings are a struct of that file,
+ * made by the descriptor's make, filled by its load, released by its free (bg_conf_free_agent).
+ * type is NULL (and settings NULL) for an entry whose type was wrong: the load failed. */
+struct bg_backend_type;
 struct bg_backend_conf {
-    enum bg_backend_type type;
-    int line; /* 1-based line of the entry, for messages */
-    /* health and haproxy-agent: confirmed propagation */
-    int64_t confirm_timeout_ms; /* default 0: derived from each balancer's observed poll
-                                 * interval; > 0: an upper bound of every wait */
-    int64_t poll_window_ms;     /* default 5000: a balancer silent longer stops counting */
-    int confirm_polls;          /* polls per balancer without send-state that confirm a change:
-                                 * default 3 (health: HAProxy's max(rise 2, fall 3)), 1
-                                 * (haproxy-agent: HAProxy acts on the word at once) */
-    /* health only */
-    int out_of_service_code; /* what GET /health answers while OUT_OF_SERVICE with a healthy
-                              * application: 503 (default; 0 also means 503) or 404 (HAProxy's
-                              * "http-check disable-on-404": a running server answering 404 is
-                              * put in NOLB at once, without fall, and back UP at once). A
-                              * failing application is always answered 503. */
-    /* eureka */
-    char **urls; /* required, at least one */
-    size_t n_urls;
-    char *app;                 /* default instance.app; upper-cased when loaded */
-    char *instance_id;         /* default instance.id */
-    bool reg;                  /* "register", default false */
-    int64_t renew_interval_ms; /* default 30s */
-    int64_t duration_ms;       /* lease duration, default 90s */
-    char *host_name;           /* default host of instance.endpoint */
-    char *ip_addr;             /* default host of instance.endpoint */
-    char *vip_address;         /* default lower-cased app */
-    int port;                  /* default port of instance.endpoint */
-    int64_t timeout_ms;        /* eureka: per request, default 2s; exec: default 10s */
-    /* haproxy-agent */
-    char *listen; /* required "host:port" */
-    /* exec */
-    char **argv; /* "command": a string split on white space, or a list; required */
-    size_t argc; /* argv[argc] is NULL, ready for execv */
+    const struct bg_backend_type *type;
+    int line;       /* 1-based line of the entry, for messages */
+    void *settings; /* the type's own settings (e.g. struct bg_exec_conf) */
 };
 
 struct bg_instance_conf {
@@ -181,10 +144,8 @@ int bg_conf_load_controller(const char *path, struct bg_controller_conf *out,
 void bg_conf_free_agent(struct bg_agent_conf *c);
 void bg_conf_free_controller(struct bg_controller_conf *c);
 
-/* "health", "eureka", "haproxy-agent", "exec" (the value of "type"); "unknown" for a value
- * outside the table. Never NULL. */
-const char *bg_backend_type_name(enum bg_backend_type t);
-/* "http", "tcp", "exec" or "none". */
-const char *bg_check_type_name(enum bg_check_type t);
+/* The type's name, the value of "type" ("health", "eureka", ...); "unknown" for NULL. Never
+ * NULL. */
+const char *bg_backend_type_name(const struct bg_backend_type *t);
 
 #endif

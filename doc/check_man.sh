@@ -9,7 +9,8 @@
 # bgctl(1) names every long option and command of controller/bgctl.c and every exit code
 # (controller/bgctl.h);
 # bg-agent(8) and bg-controller(8) name every option of conf/cli.c and every configuration key
-# conf/*.c accepts (their `.key = "..."` slots and the backend types' keys[]).
+# conf/*.c accepts (their `.key = "..."` slots) and every backend type of agent/backend_*.c
+# (its `.name = "..."` and its keys[]).
 set -u
 src=$1 dir=$2
 shift 2
@@ -102,7 +103,7 @@ if [ -s "$tmp/bg-agent.8.txt" ] && [ -s "$tmp/bg-controller.8.txt" ]; then
     cat "$tmp/bg-agent.8.txt" "$tmp/bg-controller.8.txt" >"$tmp/daemons.txt"
     keys=$({
         cat "$src"/conf/*.c | grep -o '\.key = "[a-z_]*"' | sed 's/.*"\(.*\)"/\1/'
-        awk '/ keys\[\] = \{/ { f = 1 } f { print } f && /\};/ { f = 0 }' "$src"/conf/backend_*.c | grep -o '"[a-z_]*"' | tr -d '"'
+        awk '/ keys\[\] = \{/ { f = 1 } f { print } f && /\};/ { f = 0 }' "$src"/agent/backend_*.c | grep -o '"[a-z_]*"' | tr -d '"'
     } | sort -u)
     n=0 missing=""
     for k in $keys; do
@@ -113,6 +114,16 @@ if [ -s "$tmp/bg-agent.8.txt" ] && [ -s "$tmp/bg-controller.8.txt" ]; then
         bad "only $n configuration keys found in conf/*.c: has its layout changed?"
     elif [ -z "$missing" ]; then ok "bg-agent.8 + bg-controller.8: all $n configuration keys of conf/*.c"
     else bad "configuration keys not documented:$missing"; fi
+    # backend types: `    .name = "haproxy-agent",` in the descriptor of each type's file
+    types=$(sed -n 's/^    \.name = "\([a-z-]*\)",$/\1/p' "$src"/agent/backend_*.c)
+    n=0 missing=""
+    for t in $types; do
+        n=$((n + 1))
+        grep -qw -- "$t" "$tmp/bg-agent.8.txt" || missing="$missing $t"
+    done
+    if [ "$n" -lt 4 ]; then bad "only $n backend types found in agent/backend_*.c: has its layout changed?"
+    elif [ -z "$missing" ]; then ok "bg-agent.8: all $n backend types of agent/backend_*.c"
+    else bad "backend types not documented:$missing"; fi
 fi
 
 echo "checks: $pass passed, $fail failed"

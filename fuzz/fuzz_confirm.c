@@ -252,7 +252,7 @@ static void poll_agent(struct world *w, int i, struct reader *r)
     bool ready = w->up && w->healthy;
     char addr[16];
     snprintf(addr, sizeof(addr), "lb%d", i);
-    /* As backend_haproxy.c: current when the word is the one it would write now. */
+    /* As backend_haproxy_agent.c: current when the word is the one it would write now. */
     struct bg_poll p = {.addr = addr, .answered_current = true, .answered_up = ready};
     bg_confirm_polled(&w->c, &p, w->now);
     b->word_ready = ready;

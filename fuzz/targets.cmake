@@ -18,7 +18,10 @@ endfunction()
 
 # bg_fuzz_libs(<target> <out-var>): the project libraries a target links.
 function(bg_fuzz_libs target out)
-  if(target MATCHES "^fuzz_conf_")
+  if(target STREQUAL "fuzz_conf_agent")
+    # agent.yaml's backend types are the agent's (agent/backend_<type>.c, both sides of each).
+    set(l bg_agent_conf bg_agent bg_conf bg_common)
+  elseif(target MATCHES "^fuzz_conf_")
     set(l bg_conf bg_common)
   elseif(target MATCHES "^fuzz_(member|page)$")
     set(l bg_plan bg_common)

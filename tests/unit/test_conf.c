@@ -6,7 +6,10 @@
 
 #include <cmocka.h>
 
+#include "agent.h"
+#include "backend.h"
 #include "conf.h"
+#include "eureka_job.h"
 #include "valid.h"
 
 #include <errno.h>
@@ -25,6 +28,25 @@ static char *data_path(const char *name)
 {
     const char *dir = getenv("BG_TEST_DATA");
     return bg_xasprintf("%s/%s", dir && *dir ? dir : "tests/unit/data", name);
+}
+
+/* backends[i]'s settings, after checking that its type is the one named. */
+static void *settings_of(const struct bg_agent_conf *c, size_t i, const char *type)
+{
+    assert_true(i < c->n_backends);
+    assert_string_equal(bg_backend_type_name(c->backends[i].type), type);
+    assert_non_null(c->backends[i].settings);
+    return c->backends[i].settings;
+}
+
+/* The backend type of that name in agent/backends.c's table. */
+static const struct bg_backend_type *type_named(const char *name)
+{
+    for (size_t t = 0; bg_backend_types[t] != NULL; t++)
+        if (strcmp(bg_backend_types[t]->name, name) == 0)
+            return bg_backend_types[t];
+    fail_msg("no backend type %s", name);
+    return NULL;
 }
 
 /* A private directory for files that must be generated (absolute paths, permissions). */
@@ -208,56 +230,51 @@ static void test_conf_agent_good(void **state)
     assert_null(c.http.token);
 
     assert_int_equal(c.n_backends, 5);
-    struct bg_backend_conf *b = &c.backends[0];
-    assert_int_equal(b->type, BG_BACKEND_HEALTH);
-    assert_int_equal(b->line, 16);
-    assert_int_equal(b->confirm_timeout_ms, 1500);
-    assert_int_equal(b->poll_window_ms, 7000);
+    const struct bg_health_conf *h = settings_of(&c, 0, "health");
+    assert_int_equal(c.backends[0].line, 16);
+    assert_int_equal(h->confirm.confirm_timeout_ms, 1500);
+    assert_int_equal(h->confirm.poll_window_ms, 7000);
 
-    b = &c.backends[1];
-    assert_int_equal(b->type, BG_BACKEND_EUREKA);
-    assert_int_equal(b->line, 19);
-    assert_int_equal(b->n_urls, 2);
-    assert_string_equal(b->urls[0], "http://127.0.0.1:8761/eureka"); /* trailing / dropped */
-    assert_string_equal(b->urls[1], "https://eureka2.example:8443/eureka");
-    assert_string_equal(b->app, "SHOP-API"); /* upper-cased */
-    assert_string_equal(b->instance_id, "web-1:shop:8080");
-    assert_true(b->reg);
-    assert_int_equal(b->renew_interval_ms, 10000);
-    assert_int_equal(b->duration_ms, 60000);
-    assert_string_equal(b->host_name, "web-1.example");
-    assert_string_equal(b->ip_addr, "10.0.0.5");
-    assert_string_equal(b->vip_address, "shop-vip");
-    assert_int_equal(b->port, 8080);
-    assert_int_equal(b->timeout_ms, 750);
+    const struct bg_eureka_conf *eu = settings_of(&c, 1, "eureka");
+    assert_int_equal(c.backends[1].line, 19);
+    assert_int_equal(eu->n_urls, 2);
+    assert_string_equal(eu->urls[0], "http://127.0.0.1:8761/eureka"); /* trailing / dropped */
+    assert_string_equal(eu->urls[1], "https://eureka2.example:8443/eureka");
+    assert_string_equal(eu->app, "SHOP-API"); /* upper-cased */
+    assert_string_equal(eu->instance_id, "web-1:shop:8080");
+    assert_true(eu->reg);
+    assert_int_equal(eu->renew_interval_ms, 10000);
+    assert_int_equal(eu->duration_ms, 60000);
+    assert_string_equal(eu->host_name, "web-1.example");
+    assert_string_equal(eu->ip_addr, "10.0.0.5");
+    assert_string_equal(eu->vip_address, "shop-vip");
+    assert_int_equal(eu->port, 8080);
+    assert_int_equal(eu->timeout_ms, 750);
 
-    b = &c.backends[2];
-    assert_int_equal(b->type, BG_BACKEND_HAPROXY_AGENT);
-    assert_int_equal(b->line, 33);
-    assert_string_equal(b->listen, "0.0.0.0:9201");
-    assert_int_equal(b->confirm_timeout_ms, 0);
-    assert_int_equal(b->poll_window_ms, 2000);
+    const struct bg_haproxy_agent_conf *ha = settings_of(&c, 2, "haproxy-agent");
+    assert_int_equal(c.backends[2].line, 33);
+    assert_string_equal(ha->listen, "0.0.0.0:9201");
+    assert_int_equal(ha->confirm.confirm_timeout_ms, 0);
+    assert_int_equal(ha->confirm.poll_window_ms, 2000);
 
-    b = &c.backends[3];
-    assert_int_equal(b->type, BG_BACKEND_EXEC);
-    assert_int_equal(b->line, 34);
-    assert_int_equal(b->argc, 4);
-    assert_string_equal(b->argv[0], "/bin/sh");
-    assert_string_equal(b->argv[1], "-c");
-    assert_string_equal(b->argv[2], "echo $BG_STATUS >> /tmp/status");
-    assert_string_equal(b->argv[3], "");
-    assert_null(b->argv[4]);
-    assert_int_equal(b->timeout_ms, 60000);
+    const struct bg_exec_conf *x = settings_of(&c, 3, "exec");
+    assert_int_equal(c.backends[3].line, 34);
+    assert_int_equal(x->argc, 4);
+    assert_string_equal(x->argv[0], "/bin/sh");
+    assert_string_equal(x->argv[1], "-c");
+    assert_string_equal(x->argv[2], "echo $BG_STATUS >> /tmp/status");
+    assert_string_equal(x->argv[3], "");
+    assert_null(x->argv[4]);
+    assert_int_equal(x->timeout_ms, 60000);
 
-    b = &c.backends[4];
-    assert_int_equal(b->type, BG_BACKEND_EXEC);
-    assert_int_equal(b->line, 37);
-    assert_int_equal(b->argc, 3); /* split on any white space, no shell */
-    assert_string_equal(b->argv[0], "/usr/local/bin/on-status");
-    assert_string_equal(b->argv[1], "--quiet");
-    assert_string_equal(b->argv[2], "-v");
-    assert_null(b->argv[3]);
-    assert_int_equal(b->timeout_ms, 10000);
+    x = settings_of(&c, 4, "exec");
+    assert_int_equal(c.backends[4].line, 37);
+    assert_int_equal(x->argc, 3); /* split on any white space, no shell */
+    assert_string_equal(x->argv[0], "/usr/local/bin/on-status");
+    assert_string_equal(x->argv[1], "--quiet");
+    assert_string_equal(x->argv[2], "-v");
+    assert_null(x->argv[3]);
+    assert_int_equal(x->timeout_ms, 10000);
 
     bg_conf_free_agent(&c);
     assert_null(c.path);
@@ -299,34 +316,31 @@ static void test_conf_agent_backend_defaults(void **state)
     assert_string_equal(c.instance.app, "Shop"); /* only the Eureka name is upper-cased */
     assert_int_equal(c.n_backends, 3);
 
-    struct bg_backend_conf *b = &c.backends[0];
-    assert_int_equal(b->type, BG_BACKEND_EUREKA);
-    assert_int_equal(b->n_urls, 1); /* a single URL may be given without a list */
-    assert_string_equal(b->urls[0], "http://127.0.0.1:8761/eureka");
-    assert_string_equal(b->app, "SHOP");
-    assert_string_equal(b->instance_id, "web-3");
-    assert_false(b->reg);
-    assert_int_equal(b->renew_interval_ms, 30000);
-    assert_int_equal(b->duration_ms, 90000);
-    assert_string_equal(b->host_name, "::1");
-    assert_string_equal(b->ip_addr, "::1");
-    assert_string_equal(b->vip_address, "shop");
-    assert_int_equal(b->port, 9103);
-    assert_int_equal(b->timeout_ms, 2000);
+    const struct bg_eureka_conf *eu = settings_of(&c, 0, "eureka");
+    assert_int_equal(eu->n_urls, 1); /* a single URL may be given without a list */
+    assert_string_equal(eu->urls[0], "http://127.0.0.1:8761/eureka");
+    assert_string_equal(eu->app, "SHOP");
+    assert_string_equal(eu->instance_id, "web-3");
+    assert_false(eu->reg);
+    assert_int_equal(eu->renew_interval_ms, 30000);
+    assert_int_equal(eu->duration_ms, 90000);
+    assert_string_equal(eu->host_name, "::1");
+    assert_string_equal(eu->ip_addr, "::1");
+    assert_string_equal(eu->vip_address, "shop");
+    assert_int_equal(eu->port, 9103);
+    assert_int_equal(eu->timeout_ms, 2000);
 
-    b = &c.backends[1];
-    assert_int_equal(b->type, BG_BACKEND_HAPROXY_AGENT);
-    assert_string_equal(b->listen, "127.0.0.1:9203");
-    assert_int_equal(b->confirm_timeout_ms, 0); /* derived from the observed interval */
-    assert_int_equal(b->poll_window_ms, 5000);
-    assert_int_equal(b->confirm_polls, 1);
+    const struct bg_haproxy_agent_conf *ha = settings_of(&c, 1, "haproxy-agent");
+    assert_string_equal(ha->listen, "127.0.0.1:9203");
+    assert_int_equal(ha->confirm.confirm_timeout_ms, 0); /* derived from the observed interval */
+    assert_int_equal(ha->confirm.poll_window_ms, 5000);
+    assert_int_equal(ha->confirm.confirm_polls, 1);
 
-    b = &c.backends[2];
-    assert_int_equal(b->type, BG_BACKEND_EXEC);
-    assert_int_equal(b->argc, 1);
-    assert_string_equal(b->argv[0], "/bin/true");
-    assert_null(b->argv[1]);
-    assert_int_equal(b->timeout_ms, 10000);
+    const struct bg_exec_conf *x = settings_of(&c, 2, "exec");
+    assert_int_equal(x->argc, 1);
+    assert_string_equal(x->argv[0], "/bin/true");
+    assert_null(x->argv[1]);
+    assert_int_equal(x->timeout_ms, 10000);
     bg_conf_free_agent(&c);
     free(path);
 }
@@ -832,9 +846,12 @@ static void test_conf_free_is_safe_on_zeroed_and_twice(void **state)
     a.zk.connect = bg_xstrdup("x:1");
     a.backends = bg_xcalloc(2, sizeof(*a.backends));
     a.n_backends = 2;
-    a.backends[1].argv = bg_xcalloc(2, sizeof(char *));
-    a.backends[1].argv[0] = bg_xstrdup("/bin/true");
-    a.backends[1].argc = 1;
+    a.backends[1].type = type_named("exec");
+    struct bg_exec_conf *x = a.backends[1].type->make();
+    a.backends[1].settings = x;
+    x->argv = bg_xcalloc(2, sizeof(char *));
+    x->argv[0] = bg_xstrdup("/bin/true");
+    x->argc = 1;
     bg_conf_free_agent(&a);
     assert_null(a.zk.connect);
     assert_null(a.backends);
@@ -888,12 +905,14 @@ static void test_conf_yes_no_and_null_sections(void **state)
     struct bg_agent_conf a;
     load_agent_ok(conf, &a);
     assert_int_equal(a.instance.color, BG_GREEN);
-    assert_false(a.backends[0].reg);
-    assert_true(a.backends[1].reg);
-    assert_int_equal(a.backends[0].port, 443); /* from the https endpoint */
-    assert_string_equal(a.backends[0].host_name, "w");
-    assert_string_equal(a.backends[1].app, "APP");
-    assert_string_equal(a.backends[1].vip_address, "app");
+    const struct bg_eureka_conf *e0 = settings_of(&a, 0, "eureka");
+    const struct bg_eureka_conf *e1 = settings_of(&a, 1, "eureka");
+    assert_false(e0->reg);
+    assert_true(e1->reg);
+    assert_int_equal(e0->port, 443); /* from the https endpoint */
+    assert_string_equal(e0->host_name, "w");
+    assert_string_equal(e1->app, "APP");
+    assert_string_equal(e1->vip_address, "app");
     bg_conf_free_agent(&a);
 
     conf = tmp_file(t, "empty-backends.yaml",
@@ -909,14 +928,16 @@ static void test_conf_yes_no_and_null_sections(void **state)
 static void test_conf_backend_type_names(void **state)
 {
     (void)state;
-    assert_string_equal(bg_backend_type_name(BG_BACKEND_HEALTH), "health");
-    assert_string_equal(bg_backend_type_name(BG_BACKEND_EUREKA), "eureka");
-    assert_string_equal(bg_backend_type_name(BG_BACKEND_HAPROXY_AGENT), "haproxy-agent");
-    assert_string_equal(bg_backend_type_name(BG_BACKEND_EXEC), "exec");
+    static const char *const names[] = {"health", "eureka", "haproxy-agent", "exec"};
+    size_t n = 0;
+    for (; bg_backend_types[n] != NULL; n++) {
+        assert_true(n < BG_ARRAY_LEN(names));
+        assert_string_equal(bg_backend_type_name(bg_backend_types[n]), names[n]);
+    }
+    assert_int_equal(n, BG_ARRAY_LEN(names));
+    assert_string_equal(bg_backend_type_name(NULL), "unknown");
 }
 
-/* The descriptor table (conf/backend_conf.c) has a distinct name for every type and nothing
- * past its end. */
 /* URLs are split by libcurl's URL API: what the agent's requests will use, and nothing more. */
 static void test_conf_split_url(void **state)
 {
@@ -954,16 +975,62 @@ static void test_conf_split_url(void **state)
                      BG_EINVAL); /* does not fit */
 }
 
+/* A type's keys: "type" first, each once, at most 15 of them (backend_conf.c's MAX_KEYS room). */
+static void check_type_keys(const struct bg_backend_type *t)
+{
+    assert_non_null(t->keys);
+    assert_non_null(t->keys[0]);
+    assert_string_equal(t->keys[0], "type");
+    size_t k = 0;
+    for (; t->keys[k] != NULL; k++) {
+        assert_true(k < 15);
+        assert_true(t->keys[k][0] != '\0');
+        for (size_t j = 0; j < k; j++)
+            assert_string_not_equal(t->keys[k], t->keys[j]);
+    }
+}
+
+/* Both sides of a type: make, load and free its settings; what runs it. make's settings are
+ * released by free (ASan sees a leak) and listen nowhere yet. */
+static void check_type_sides(const struct bg_backend_type *t)
+{
+    assert_non_null(t->make);
+    assert_non_null(t->load);
+    assert_non_null(t->free);
+    assert_non_null(t->ops);
+    assert_non_null(t->ops->init);
+    assert_non_null(t->ops->apply);
+    assert_non_null(t->ops->progress);
+    assert_non_null(t->ops->destroy);
+    void *settings = t->make();
+    assert_non_null(settings);
+    if (t->listen != NULL)
+        assert_null(t->listen(settings));
+    t->free(settings);
+    t->free(NULL);
+}
+
+/* The table of backend types (agent/backends.c), walked: every type has a name, its keys and
+ * both sides; names are distinct; exactly one type answers GET /health (the agent runs it
+ * always); nothing past the NULL end. */
 static void test_conf_backend_table(void **state)
 {
     (void)state;
-    for (int t = 0; t < BG_BACKEND_COUNT; t++) {
-        const char *name = bg_backend_type_name((enum bg_backend_type)t);
-        assert_string_not_equal(name, "unknown");
-        for (int u = 0; u < t; u++)
-            assert_string_not_equal(name, bg_backend_type_name((enum bg_backend_type)u));
+    size_t n = 0, serves_health = 0;
+    for (; bg_backend_types[n] != NULL; n++) {
+        const struct bg_backend_type *t = bg_backend_types[n];
+        assert_non_null(t->name);
+        assert_true(t->name[0] != '\0');
+        assert_string_not_equal(bg_backend_type_name(t), "unknown");
+        for (size_t u = 0; u < n; u++)
+            assert_string_not_equal(t->name, bg_backend_types[u]->name);
+        check_type_keys(t);
+        check_type_sides(t);
+        serves_health += (t->flags & BG_BACKEND_SERVES_HEALTH) != 0;
     }
-    assert_string_equal(bg_backend_type_name(BG_BACKEND_COUNT), "unknown");
+    assert_true(n >= 1);
+    assert_int_equal(serves_health, 1);
+    assert_string_equal(bg_backend_type_name(NULL), "unknown");
     assert_string_equal(bg_check_type_name(BG_CHECK_NONE), "none");
     assert_string_equal(bg_check_type_name(BG_CHECK_EXEC), "exec");
     assert_string_equal(bg_check_type_name((enum bg_check_type)99), "none");

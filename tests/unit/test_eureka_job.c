@@ -189,7 +189,7 @@ static void test_eureka_job_confirm_stops_before_the_callers_deadline(void **sta
 }
 
 /* The registration body, read back as Eureka's codec would. */
-static json_t *register_body(const struct bg_backend_conf *c, const char *status)
+static json_t *register_body(const struct bg_eureka_conf *c, const char *status)
 {
     struct bg_instance_conf in = {
         .id = "web-1", .color = BG_GREEN, .endpoint = "http://10.0.0.5:7070", .version = "2.1"};
@@ -217,19 +217,19 @@ static json_int_t lease(json_t *in, const char *key)
 }
 
 /* App SHOP, instance web-1 on port 8080, with these lease times. */
-static struct bg_backend_conf shop_conf(int64_t renew_ms, int64_t duration_ms)
+static struct bg_eureka_conf shop_conf(int64_t renew_ms, int64_t duration_ms)
 {
-    return (struct bg_backend_conf){.app = "SHOP",
-                                    .instance_id = "web-1",
-                                    .port = 8080,
-                                    .renew_interval_ms = renew_ms,
-                                    .duration_ms = duration_ms};
+    return (struct bg_eureka_conf){.app = "SHOP",
+                                   .instance_id = "web-1",
+                                   .port = 8080,
+                                   .renew_interval_ms = renew_ms,
+                                   .duration_ms = duration_ms};
 }
 
 static void test_eureka_job_register_body(void **state)
 {
     (void)state;
-    struct bg_backend_conf c = shop_conf(30000, 90000);
+    struct bg_eureka_conf c = shop_conf(30000, 90000);
     c.ip_addr = "10.0.0.5";
     json_t *root = register_body(&c, "STARTING");
     json_t *in = json_object_get(root, "instance");
@@ -266,7 +266,7 @@ static void test_eureka_job_register_body_lease_rounding(void **state)
 {
     (void)state;
     /* Sub-second renewals are one second; the lease outlasts the renewal interval. */
-    struct bg_backend_conf c = shop_conf(500, 1000);
+    struct bg_eureka_conf c = shop_conf(500, 1000);
     c.host_name = "web-1.example";
     c.vip_address = "shop";
     json_t *root = register_body(&c, "UP");

@@ -101,8 +101,9 @@ static void fake_cancel(struct bg_backend *b)
 }
 
 static const struct bg_backend_ops fake_ops = {
-    .type = "exec", .apply = fake_apply, .progress = fake_progress, .cancel = fake_cancel};
-static const struct bg_backend_conf fake_conf = {.type = BG_BACKEND_EXEC};
+    .apply = fake_apply, .progress = fake_progress, .cancel = fake_cancel};
+static const struct bg_backend_type fake_type = {.name = "exec", .ops = &fake_ops};
+static const struct bg_backend_conf fake_conf = {.type = &fake_type};
 
 #define N_FAKES 2
 struct world {

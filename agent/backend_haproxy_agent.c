@@ -1,4 +1,5 @@
-/* backend_haproxy.c -- HAProxy agent-check responder: "ready" / "drain", confirmed by polls. */
+/* backend_haproxy_agent.c -- the "haproxy-agent" backend type: HAProxy agent-check responder,
+ * "ready" / "drain", confirmed by polls. Its agent.yaml keys and what runs it. */
 
 /*
  * HAProxy's agent check (server option "agent-check", every "agent-inter") connects to our
@@ -27,10 +28,12 @@
  * single descriptor however many checks are in flight.
  */
 #include "agent.h"
+#include "backend.h"
 #include "confirm.h"
 #include "log.h"
 #include "net.h"
 #include "util.h"
+#include "valid.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +45,50 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* ----------------------------------------------------------------------------------------
+ * Configuration: type: haproxy-agent.
+ * ------------------------------------------------------------------------------------- */
+
+enum { K_TYPE, K_LISTEN, K_CONFIRM, K_POLL, K_CONFIRM_POLLS };
+
+static const char *const keys[] = {"type",        "listen",        "confirm_timeout",
+                                   "poll_window", "confirm_polls", NULL};
+
+/* agent-check words act at once: one poll answered with the new word confirms. */
+static void *haproxy_make(void)
+{
+    struct bg_haproxy_agent_conf *c = bg_xcalloc(1, sizeof(*c));
+    c->confirm = bg_confirm_conf_defaults(1);
+    return c;
+}
+
+static void haproxy_load(const struct bg_backend_entry *e, void *settings)
+{
+    struct bg_haproxy_agent_conf *c = settings;
+    bg_backend_get_confirm(e, K_CONFIRM, &c->confirm);
+    bg_yaml_need(e->l, e->n, e->path, e->kind, &e->s[K_LISTEN]);
+    bg_yaml_get_str(e->l, e->s[K_LISTEN].val, e->w[K_LISTEN], BG_EXPECT_HOSTPORT, bg_valid_hostport,
+                    &c->listen);
+}
+
+static void haproxy_free(void *settings)
+{
+    struct bg_haproxy_agent_conf *c = settings;
+    if (c != NULL)
+        free(c->listen);
+    free(c);
+}
+
+static const char *haproxy_listen(const void *settings)
+{
+    const struct bg_haproxy_agent_conf *c = settings;
+    return c->listen;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Running it.
+ * ------------------------------------------------------------------------------------- */
 
 #define HA_MAX_CONNS 2048      /* open check connections; beyond, answer and close at once */
 #define HA_MAX_PER_PEER 64     /* the same from one address: a flood cannot crowd out HAProxy */
@@ -267,7 +314,7 @@ static void service(struct haproxy *h)
 
 static int haproxy_init(struct bg_backend *b, char *err, size_t errlen)
 {
-    const struct bg_backend_conf *c = b->conf;
+    const struct bg_haproxy_agent_conf *c = b->conf->settings;
     if (c->listen == NULL) {
         snprintf(err, errlen, "haproxy-agent: no listen address");
         return BG_EINVAL;
@@ -290,7 +337,8 @@ static int haproxy_init(struct bg_backend *b, char *err, size_t errlen)
     h->agent = b->agent;
     h->served = BG_STATUS_OUT; /* a new instance takes no traffic until told */
     h->settled = true;
-    bg_confirm_init(&h->confirm, c->poll_window_ms, c->confirm_timeout_ms, c->confirm_polls);
+    bg_confirm_init(&h->confirm, c->confirm.poll_window_ms, c->confirm.confirm_timeout_ms,
+                    c->confirm.confirm_polls);
     /* agent-check is TCP (no User-Agent) on a port nobody browses, and HAProxy acts on the
      * word it reads at once (no rise/fall): the first poll makes a balancer, one confirms. */
     h->confirm.check_agent = false;
@@ -298,7 +346,7 @@ static int haproxy_init(struct bg_backend *b, char *err, size_t errlen)
     h->confirm.read_ms = 0; /* a poll is counted when HAProxy closes, after it read the word */
     b->priv = h;
     bg_info("haproxy_agent_listen", "listen=%s word=drain confirm_timeout_ms=%lld polls=%d",
-            c->listen, (long long)c->confirm_timeout_ms, h->confirm.polls);
+            c->listen, (long long)c->confirm.confirm_timeout_ms, h->confirm.polls);
     return BG_OK;
 }
 
@@ -414,8 +462,7 @@ static void haproxy_destroy(struct bg_backend *b)
     b->priv = NULL;
 }
 
-const struct bg_backend_ops bg_backend_haproxy_ops = {
-    .type = "haproxy-agent",
+static const struct bg_backend_ops ops = {
     .init = haproxy_init,
     .apply = haproxy_apply,
     .progress = haproxy_progress,
@@ -426,4 +473,14 @@ const struct bg_backend_ops bg_backend_haproxy_ops = {
     .tick = haproxy_tick,
     .destroy = haproxy_destroy,
     .confirm = haproxy_confirm,
+};
+
+const struct bg_backend_type bg_backend_haproxy_agent = {
+    .name = "haproxy-agent",
+    .keys = keys,
+    .make = haproxy_make,
+    .load = haproxy_load,
+    .free = haproxy_free,
+    .listen = haproxy_listen,
+    .ops = &ops,
 };
