@@ -552,6 +552,7 @@ int bg_agent_run(struct bg_agent *a)
 
 void bg_agent_free(struct bg_agent *a)
 {
+    bg_sig_finish(); /* before zk goes: a late signal must not wake a closed handle */
     bg_httpd_stop(&a->http);
     bg_zk_close(&a->zk);
     for (size_t i = 0; i < a->n_backends; i++)
@@ -563,5 +564,4 @@ void bg_agent_free(struct bg_agent *a)
     a->live = NULL;
     bg_check_free(&a->check);
     bg_agent_waiters_free(a);
-    bg_sig_finish();
 }

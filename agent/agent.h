@@ -133,6 +133,11 @@ struct bg_agent {
     unsigned long long n_health, n_registrations, n_zk_reopens, n_put_unhealthy, n_put_untrusted;
 };
 
+/* The agent's life: init (conf is borrowed and must outlive the agent; opens ZooKeeper in
+ * the background, starts the HTTP server and the backends; BG_OK or an error already logged),
+ * run (the one loop, on the calling thread, until SIGTERM/SIGINT/SIGHUP: then answers what
+ * waits, deregisters within 0.5 s and returns 0), free (after run, or after a failed init:
+ * releases everything init took, in reverse order). */
 int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf);
 int bg_agent_run(struct bg_agent *a);
 void bg_agent_free(struct bg_agent *a);

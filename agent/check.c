@@ -70,6 +70,10 @@ static void record(struct bg_check *c, bool pass, const char *msg, int64_t now)
     else
         c->n_fail++;
     bool was = c->v.healthy;
+    /* The first result is news even when the verdict stays (an application down from the
+     * start): the node gets its message, which is "" until then. */
+    if (!c->v.have_result)
+        c->changed = true;
     if (bg_check_verdict_feed(&c->v, pass, now)) {
         c->changed = true;
         bg_log(c->v.healthy ? BG_LOG_INFO : BG_LOG_WARN, "health_changed",

@@ -42,7 +42,7 @@ struct bg_check {
     int64_t last_wall_ms; /* wall time of the last result */
     unsigned long long n_pass, n_fail;
     struct bg_prom_hist seconds; /* each check, start to result */
-    bool changed;                /* the verdict changed since the owner last cleared this */
+    bool changed; /* the verdict changed, or the first result came, since the owner cleared this */
 
     bool running;
     int64_t started_ms; /* monotonic, of the check in progress */

@@ -163,7 +163,7 @@ void bg_curlm_body_finalize(struct bg_curlm_body *b)
 {
     free(b->data);
     b->data = NULL;
-    b->len = 0;
+    b->len = b->cap = 0;
 }
 
 size_t bg_curlm_body_write(char *data, size_t size, size_t n, void *user)
@@ -176,9 +176,6 @@ size_t bg_curlm_body_write(char *data, size_t size, size_t n, void *user)
         b->truncated = true;
         return len; /* keep the start; the rest is dropped */
     }
-    b->data = bg_xrealloc(b->data, b->len + len + 1);
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
+    bg_buf_append(&b->data, &b->len, &b->cap, data, len);
     return len;
 }

@@ -59,10 +59,12 @@ bool bg_curlm_tick(struct bg_curlm *m, int64_t now);
  * ------------------------------------------------------------------------------------ */
 struct bg_curlm_body {
     char *data;
-    size_t len, max;
+    size_t len, cap, max; /* cap: allocated (bg_buf_append) */
     bool truncated;
 };
 
+/* An empty body keeping at most max bytes (the start of an answer; see bg_curlm_body_write).
+ * Pair with bg_curlm_body_finalize(). */
 void bg_curlm_body_init(struct bg_curlm_body *b, size_t max);
 /* Empty it again (for the next attempt); max is kept. */
 void bg_curlm_body_reset(struct bg_curlm_body *b);

@@ -113,19 +113,18 @@ static enum MHD_Result put_status(struct bg_agent *a, struct bg_httpd_req *req)
 }
 
 /* GET /metrics: what the agent counts, in Prometheus text (common/prom.c). */
-static char *metrics_text(struct bg_agent *a)
+/* The instance's state and its PUT /v1/status results. */
+static void metrics_state(struct bg_prom *p, struct bg_agent *a)
 {
     const char *id = a->conf->instance.id;
     const char *color = bg_color_name(a->conf->instance.color);
-    struct bg_prom p;
-    bg_prom_init(&p);
-    bg_prom_family(&p, "bg_agent_up", "gauge", "1 when the instance is UP, 0 when OUT_OF_SERVICE.");
-    bg_prom_sample(&p, "bg_agent_up", a->status == BG_STATUS_UP, "id", id, "color", color,
+    bg_prom_family(p, "bg_agent_up", "gauge", "1 when the instance is UP, 0 when OUT_OF_SERVICE.");
+    bg_prom_sample(p, "bg_agent_up", a->status == BG_STATUS_UP, "id", id, "color", color,
                    (const char *)NULL);
-    bg_prom_gauge(&p, "bg_agent_applied", "1 when every backend has applied the current status.",
+    bg_prom_gauge(p, "bg_agent_applied", "1 when every backend has applied the current status.",
                   a->applied);
-    bg_prom_gauge(&p, "bg_agent_epoch", "The highest controller epoch obeyed.", (double)a->epoch);
-    bg_prom_gauge(&p, "bg_agent_registered", "1 while the instance's node is in ZooKeeper.",
+    bg_prom_gauge(p, "bg_agent_epoch", "The highest controller epoch obeyed.", (double)a->epoch);
+    bg_prom_gauge(p, "bg_agent_registered", "1 while the instance's node is in ZooKeeper.",
                   a->registered);
     static const char *const results[] = {"ok",           "stale_epoch",    "bad_request",
                                           "unauthorized", "backend_failed", "unhealthy",
@@ -133,49 +132,68 @@ static char *metrics_text(struct bg_agent *a)
     const unsigned long long n_put[] = {a->n_put_ok,       a->n_put_stale,  a->n_put_bad,
                                         a->n_put_auth,     a->n_put_failed, a->n_put_unhealthy,
                                         a->n_put_untrusted};
-    bg_prom_family(&p, "bg_agent_status_requests_total", "counter",
+    bg_prom_family(p, "bg_agent_status_requests_total", "counter",
                    "PUT /v1/status requests, by result.");
     for (size_t i = 0; i < BG_ARRAY_LEN(results); i++)
-        bg_prom_sample(&p, "bg_agent_status_requests_total", (double)n_put[i], "result", results[i],
+        bg_prom_sample(p, "bg_agent_status_requests_total", (double)n_put[i], "result", results[i],
                        (const char *)NULL);
-    bg_prom_gauge(&p, "bg_agent_healthy",
+}
+
+/* The application's health, the balancers' checks and confirmations, ZooKeeper. */
+static void metrics_checks(struct bg_prom *p, struct bg_agent *a)
+{
+    bg_prom_gauge(p, "bg_agent_healthy",
                   "1 when the application health check says healthy (or none).",
                   bg_agent_app_healthy(a));
-    bg_prom_family(&p, "bg_agent_app_checks_total", "counter",
+    bg_prom_family(p, "bg_agent_app_checks_total", "counter",
                    "Application health checks run, by result.");
-    bg_prom_sample(&p, "bg_agent_app_checks_total", (double)a->check.n_pass, "result", "pass",
+    bg_prom_sample(p, "bg_agent_app_checks_total", (double)a->check.n_pass, "result", "pass",
                    (const char *)NULL);
-    bg_prom_sample(&p, "bg_agent_app_checks_total", (double)a->check.n_fail, "result", "fail",
+    bg_prom_sample(p, "bg_agent_app_checks_total", (double)a->check.n_fail, "result", "fail",
                    (const char *)NULL);
-    bg_prom_counter(&p, "bg_agent_health_checks_total",
+    bg_prom_counter(p, "bg_agent_health_checks_total",
                     "GET /health requests answered (balancers' checks).", (double)a->n_health);
-    bg_prom_counter(&p, "bg_agent_registrations_total", "Registrations of the instance's node.",
+    bg_prom_counter(p, "bg_agent_registrations_total", "Registrations of the instance's node.",
                     (double)a->n_registrations);
-    bg_prom_counter(&p, "bg_agent_zk_reconnects_total", "ZooKeeper sessions opened again.",
+    bg_prom_counter(p, "bg_agent_zk_reconnects_total", "ZooKeeper sessions opened again.",
                     (double)a->n_zk_reopens);
-    bg_prom_gauge(&p, "bg_agent_start_time_seconds", "When the agent started (Unix time).",
+    bg_prom_gauge(p, "bg_agent_start_time_seconds", "When the agent started (Unix time).",
                   (double)(a->started_wall_ms / 1000));
     int balancers = 0;
     bool confirmed = bg_agent_confirmed(a, &balancers);
-    bg_prom_gauge(&p, "bg_agent_confirmed",
+    bg_prom_gauge(p, "bg_agent_confirmed",
                   "1 when every polling balancer has seen the current status.", confirmed);
-    bg_prom_gauge(&p, "bg_agent_balancers", "Balancers polling now that must confirm a change.",
+    bg_prom_gauge(p, "bg_agent_balancers", "Balancers polling now that must confirm a change.",
                   balancers);
-    bg_prom_family(&p, "bg_agent_app_check_duration_seconds", "histogram",
+}
+
+/* Latency histograms: application checks, each backend's apply, ZooKeeper calls. */
+static void metrics_latency(struct bg_prom *p, struct bg_agent *a)
+{
+    bg_prom_family(p, "bg_agent_app_check_duration_seconds", "histogram",
                    "Application health checks, start to result.");
-    bg_prom_hist(&p, "bg_agent_app_check_duration_seconds", &a->check.seconds, (const char *)NULL);
-    bg_prom_family(&p, "bg_agent_backend_apply_duration_seconds", "histogram",
+    bg_prom_hist(p, "bg_agent_app_check_duration_seconds", &a->check.seconds, (const char *)NULL);
+    bg_prom_family(p, "bg_agent_backend_apply_duration_seconds", "histogram",
                    "Backends applying a status, start to done (ok or failed), by backend type "
                    "and position in the configuration's order.");
     for (size_t i = 0; i < a->n_backends; i++) {
         char index[24];
         snprintf(index, sizeof(index), "%zu", i);
-        bg_prom_hist(&p, "bg_agent_backend_apply_duration_seconds", &a->backends[i].apply_seconds,
+        bg_prom_hist(p, "bg_agent_backend_apply_duration_seconds", &a->backends[i].apply_seconds,
                      "backend", a->backends[i].ops->type, "index", index, (const char *)NULL);
     }
-    bg_prom_family(&p, "bg_agent_zk_call_duration_seconds", "histogram",
+    bg_prom_family(p, "bg_agent_zk_call_duration_seconds", "histogram",
                    "ZooKeeper calls, submitted to answered (or given up for this turn).");
-    bg_prom_hist(&p, "bg_agent_zk_call_duration_seconds", &a->zk.call_seconds, (const char *)NULL);
+    bg_prom_hist(p, "bg_agent_zk_call_duration_seconds", &a->zk.call_seconds, (const char *)NULL);
+}
+
+static char *metrics_text(struct bg_agent *a)
+{
+    struct bg_prom p;
+    bg_prom_init(&p);
+    metrics_state(&p, a);
+    metrics_checks(&p, a);
+    metrics_latency(&p, a);
     return bg_prom_finish(&p);
 }
 

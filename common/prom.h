@@ -40,6 +40,7 @@ struct bg_prom {
     char family[128]; /* the last family written: its HELP and TYPE are not repeated */
 };
 
+/* An empty text; pair with bg_prom_finish() (hands the text over) or bg_prom_free(). */
 void bg_prom_init(struct bg_prom *p);
 /* Free the text if it was not handed over. */
 void bg_prom_free(struct bg_prom *p);

@@ -181,6 +181,8 @@ int bg_conf_load_controller(const char *path, struct bg_controller_conf *out,
 void bg_conf_free_agent(struct bg_agent_conf *c);
 void bg_conf_free_controller(struct bg_controller_conf *c);
 
+/* "health", "eureka", "haproxy-agent", "exec" (the value of "type"); "unknown" for a value
+ * outside the table. Never NULL. */
 const char *bg_backend_type_name(enum bg_backend_type t);
 /* "http", "tcp", "exec" or "none". */
 const char *bg_check_type_name(enum bg_check_type t);

@@ -48,9 +48,6 @@ struct bg_call_opts {
     void *ctx;
 };
 
-/* Run n calls concurrently (no fixed limit), started in order, each retried on transient
- * failure with exponential backoff. Returns 0, or BG_ELOST when on_wake said to stop (unfinished
- * calls are marked failed). Connections are reused through the multi handle's cache. */
 /* Classify one finished call (pure: no I/O, unit-tested): cc is the transfer's CURLcode, code
  * the HTTP status (0 when none), curl_err libcurl's detail text (may be NULL or ""), resp the
  * answer's body (may be NULL). Fills r's result, http_code and error, and with a 200 what the
@@ -64,6 +61,12 @@ bool bg_call_classify(struct bg_call_req *r, int cc, long code, const char *curl
  * one (not retryable, or the `retries` retries are spent: at most retries + 1 attempts). */
 int64_t bg_call_retry_delay_ms(bool retryable, int attempt, int retries, int64_t backoff_ms);
 
+/* Run n calls concurrently (no fixed limit), started in order, each retried on transient
+ * failure with exponential backoff. Returns 0, or BG_ELOST when on_wake said to stop (unfinished
+ * calls are marked failed, "abandoned: ..."). Connections are reused through the multi handle's
+ * cache. Every reqs[i] comes back with result, http_code and error set (bg_call_classify) and
+ * ms: from the start of the run to its last attempt's end (answered, given up, or abandoned).
+ * Runs on the caller's thread; HTTP keeps being served through o->on_wake while it waits. */
 int bg_calls_run(CURLM *multi, struct bg_call_req *reqs, size_t n, const struct bg_call_opts *o);
 
 #endif

@@ -441,6 +441,7 @@ int bg_ctl_run(struct bg_ctl *c)
 
 void bg_ctl_free(struct bg_ctl *c)
 {
+    bg_sig_finish(); /* before zk goes: a late signal must not wake a closed handle */
     bg_ctl_http_stop(c);
     bg_ctl_observe_stop();
     bg_zk_close(&c->zk);
@@ -453,5 +454,4 @@ void bg_ctl_free(struct bg_ctl *c)
         curl_multi_cleanup(c->multi);
     c->multi = NULL;
     curl_global_cleanup();
-    bg_sig_finish();
 }

@@ -80,6 +80,10 @@ struct bg_ctl {
     struct bg_prom_hist call_seconds[2];
 };
 
+/* The controller's life: init (conf is borrowed and must outlive c; starts the HTTP server
+ * and opens ZooKeeper in the background; BG_OK or an error already logged), run (the one loop,
+ * on the calling thread: election, observation, reconcile; until SIGTERM/SIGINT/SIGHUP, then
+ * leaves the election and returns 0), free (after run, or after a failed init). */
 int bg_ctl_init(struct bg_ctl *c, struct bg_controller_conf *conf);
 int bg_ctl_run(struct bg_ctl *c);
 void bg_ctl_free(struct bg_ctl *c);

@@ -161,6 +161,49 @@ static void put_head(struct out *o, const json_t *st)
     put(o, "</style></head><body>\n");
 }
 
+/* Per colour, the instance counts by status ("2 UP, 1 OUT_OF_SERVICE"). */
+static void put_counts(struct out *o, const json_t *counts)
+{
+    static const char *const colors[] = {"blue", "green"};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *c = get(counts, colors[i]);
+        putf(o, "<dt class=\"%s\">%s</dt><dd>", colors[i], colors[i]);
+        const char *k;
+        const json_t *v;
+        bool first = true;
+        if (json_is_object(c)) {
+            json_object_foreach((json_t *)c, k, v)
+            {
+                if (!json_is_integer(v))
+                    continue;
+                put(o, first ? "" : ", ");
+                first = false;
+                putf(o, "%lld ", (long long)json_integer_value(v));
+                put_text(o, k);
+            }
+        }
+        put(o, first ? "-" : "");
+        put(o, "</dd>");
+    }
+}
+
+/* Who rendered the page, from what, and when. */
+static void put_served_by(struct out *o, const struct bg_page_ctx *ctx)
+{
+    put(o, "<p class=\"muted\">Served by ");
+    put_text(o, ctx != NULL && ctx->self_id != NULL ? ctx->self_id : "-");
+    put(o, ctx != NULL && ctx->leader ? " (leader)" : " (standby)");
+    if (ctx != NULL && ctx->source != NULL) {
+        put(o, "; ");
+        put_text(o, ctx->source);
+    }
+    if (ctx != NULL && ctx->now != NULL) {
+        put(o, "; rendered ");
+        put_text(o, ctx->now);
+    }
+    put(o, ". Reloads every 2 s.</p>\n");
+}
+
 static void put_summary(struct out *o, const json_t *st, const struct bg_page_ctx *ctx)
 {
     const char *desired = str(st, "desired");
@@ -194,40 +237,9 @@ static void put_summary(struct out *o, const json_t *st, const struct bg_page_ct
         put_text(o, updated);
     }
     put(o, "</span></dd>");
-    const json_t *counts = get(st, "counts");
-    static const char *const colors[] = {"blue", "green"};
-    for (size_t i = 0; i < 2; i++) {
-        const json_t *c = get(counts, colors[i]);
-        putf(o, "<dt class=\"%s\">%s</dt><dd>", colors[i], colors[i]);
-        const char *k;
-        const json_t *v;
-        bool first = true;
-        if (json_is_object(c)) {
-            json_object_foreach((json_t *)c, k, v)
-            {
-                if (!json_is_integer(v))
-                    continue;
-                put(o, first ? "" : ", ");
-                first = false;
-                putf(o, "%lld ", (long long)json_integer_value(v));
-                put_text(o, k);
-            }
-        }
-        put(o, first ? "-" : "");
-        put(o, "</dd>");
-    }
-    put(o, "</dl>\n<p class=\"muted\">Served by ");
-    put_text(o, ctx != NULL && ctx->self_id != NULL ? ctx->self_id : "-");
-    put(o, ctx != NULL && ctx->leader ? " (leader)" : " (standby)");
-    if (ctx != NULL && ctx->source != NULL) {
-        put(o, "; ");
-        put_text(o, ctx->source);
-    }
-    if (ctx != NULL && ctx->now != NULL) {
-        put(o, "; rendered ");
-        put_text(o, ctx->now);
-    }
-    put(o, ". Reloads every 2 s.</p>\n");
+    put_counts(o, get(st, "counts"));
+    put(o, "</dl>\n");
+    put_served_by(o, ctx);
 }
 
 /* What the current switch waits for: instances whose status is not confirmed by every

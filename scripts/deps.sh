@@ -31,6 +31,9 @@ if [ "${1:-}" = "--test" ]; then
     # dpkg-shlibdeps, file for CPack), its check (lintian; adduser, which it depends on, for
     # installing it) and the completion's test (bash-completion).
     pkgs+=(scdoc man-db dpkg-dev file lintian bash-completion adduser)
+    # valgrind (test_hostile_bgctl_uninit) and openssl (test_secure_tls): BG_STRICT=1 fails a
+    # test that would skip for want of them.
+    pkgs+=(valgrind openssl)
     # promtool, which checks every daemon's /metrics (test_metrics).
     pkgs+=(prometheus)
 fi

@@ -91,7 +91,14 @@ class HarnessError(Exception):
 
 
 class Skip(Exception):
-    """Raise to skip a test (exit code 77)."""
+    """Raise to skip a test (exit code 77). With BG_STRICT=1 in the environment (scripts/test.sh,
+    hence CI, which installs every tool the tests use) a skip is a failure, unless the skip is
+    raised with strict=False (a combination that cannot run anywhere, e.g. valgrind on a
+    sanitizer build): a missing browser or balancer must not let a run pass unchecked."""
+
+    def __init__(self, why, strict=True):
+        super().__init__(why)
+        self.strict = strict
 
 
 class Terminated(BaseException):
@@ -921,8 +928,13 @@ def run(test_fn, name=None):
         with t:
             test_fn(t)
     except Skip as e:
-        log(f"SKIP {t.name}: {e}")
-        rc = SKIP_EXIT
+        if e.strict and os.environ.get("BG_STRICT") == "1":
+            log(f"FAILED {t.name}: it would skip ({e}), and BG_STRICT=1 requires it to run")
+            t.failed += 1
+            rc = 1
+        else:
+            log(f"SKIP {t.name}: {e}")
+            rc = SKIP_EXIT
     except BaseException as e:  # noqa: B902 - Terminated and KeyboardInterrupt too
         if not isinstance(e, CheckFailed):
             t.failed += 1  # the error counts as a failed check

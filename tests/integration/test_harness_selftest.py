@@ -2,6 +2,9 @@
 """The harness checks itself: ZooKeeper (single and ensemble), zkt, zkCli.sh, bg-demo-app."""
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import harness as h
@@ -216,11 +219,27 @@ def config_writers(t):
             "controller.yaml written (int durations become ms)")
 
 
+def strict_skips(t):
+    """BG_STRICT=1 turns a skip into a failure (CI has every tool), except strict=False."""
+    t.step("strict skips")
+    here = os.path.dirname(os.path.abspath(__file__))
+    for strict, env, want in [(True, "1", 1), (True, "", 77), (False, "1", 77)]:
+        script = t.dir / f"skipper_{strict}_{env or 'unset'}.py"
+        script.write_text("import sys\nsys.path.insert(0, %r)\nimport harness as h\n"
+                          "def test(t):\n    raise h.Skip('no tool', strict=%r)\n"
+                          "h.run(test)\n" % (here, strict))
+        e = dict(os.environ, BG_STRICT=env)
+        r = subprocess.run([sys.executable, str(script)], env=e, capture_output=True, text=True,
+                           timeout=60)
+        t.check_eq(r.returncode, want, f"Skip(strict={strict}) with BG_STRICT={env!r}: exit code")
+
+
 def test(t):
     single_zookeeper(t)
     ensemble(t)
     demo_app(t)
     config_writers(t)
+    strict_skips(t)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,18 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+
+#include "util.h"
 
 #include "check.h"
 
@@ -96,6 +106,62 @@ static void test_check_without_check_is_healthy(void **state)
     bg_check_free(&c);
 }
 
+/* A port on loopback nobody listens on (bound, never listened: connect is refused). */
+static int closed_port(int *holder)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    *holder = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(*holder >= 0);
+    assert_int_equal(bind(*holder, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(getsockname(*holder, (struct sockaddr *)&sin, &len), 0);
+    return ntohs(sin.sin_port);
+}
+
+/* An application down from the start: the verdict stays unhealthy, yet the first result must
+ * still mark the check changed so the agent writes its message into the node (it was left ""
+ * when the node was registered before the first result: test_health_gate failed on it). */
+static void test_check_first_result_is_a_change(void **state)
+{
+    (void)state;
+    int holder;
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", closed_port(&holder));
+    struct bg_check_conf conf = {.type = BG_CHECK_TCP,
+                                 .tcp = target,
+                                 .interval_ms = 50,
+                                 .timeout_ms = 1000,
+                                 .rise = 2,
+                                 .fall = 3};
+    struct bg_check c;
+    char err[256] = "";
+    assert_int_equal(bg_check_init(&c, &conf, err, sizeof(err)), 0);
+    assert_false(c.changed);
+    int64_t end = bg_now_ms() + 5000;
+    while (!c.v.have_result && bg_now_ms() < end) {
+        struct pollfd pfd[4];
+        int n = bg_check_fds(&c, pfd, 4);
+        (void)poll(pfd, (nfds_t)n, 20);
+        bg_check_run(&c, pfd, n, bg_now_ms());
+    }
+    assert_true(c.v.have_result);
+    assert_false(bg_check_healthy(&c));
+    assert_true(c.changed);
+    assert_non_null(strstr(c.msg, "refused"));
+    c.changed = false;
+    /* Later failures that keep the verdict are not news. */
+    while (c.n_fail < 2 && bg_now_ms() < end) {
+        struct pollfd pfd[4];
+        int n = bg_check_fds(&c, pfd, 4);
+        (void)poll(pfd, (nfds_t)n, 20);
+        bg_check_run(&c, pfd, n, bg_now_ms());
+    }
+    assert_true(c.n_fail >= 2);
+    assert_false(c.changed);
+    bg_check_free(&c);
+    close(holder);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -104,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_check_interrupted_runs_start_over),
         cmocka_unit_test(test_check_rise_fall_of_one),
         cmocka_unit_test(test_check_without_check_is_healthy),
+        cmocka_unit_test(test_check_first_result_is_a_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
