@@ -246,6 +246,7 @@ static bool reloaded(struct bg_nginx *x, int64_t now)
     if (x->conf->confirm == NULL)
         return over(x, true, now);
     x->state = BG_NGINX_CONFIRMING;
+    x->streak = 0;
     x->confirm_until_ms = now + x->conf->confirm_timeout_ms;
     x->ask_at_ms = now;
     return false;
@@ -256,11 +257,15 @@ static bool confirming(struct bg_nginx *x, int64_t now)
     if (now < x->ask_at_ms)
         return false;
     char what[160];
-    if (ask(x, what, sizeof(what))) {
-        x->confirmed = true;
-        return over(x, true, bg_now_ms());
-    }
+    /* One answer proves a new worker runs; an old one may still take connections until it
+     * has handled the master's QUIT. Several in a row, on new connections, make that window
+     * past. */
+    x->streak = ask(x, what, sizeof(what)) ? x->streak + 1 : 0;
     now = bg_now_ms();
+    if (x->streak >= BG_NGINX_CONFIRM_STREAK) {
+        x->confirmed = true;
+        return over(x, true, now);
+    }
     if (now >= x->confirm_until_ms) {
         fail(x, "reload not confirmed within %lld ms: http://%s/bg-router/generation said \"%s\"",
              (long long)x->conf->confirm_timeout_ms, x->conf->confirm, what);

@@ -20,11 +20,13 @@
  *   render -> write <file>.bg-new, fsync -> link <file> to <file>.bg-prev -> rename the new
  *   file over <file>, fsync the directory -> run test (the whole configuration, the new file
  *   in place) -> on failure rename <file>.bg-prev back (the old file is kept) -> run reload ->
- *   with nginx.confirm, ask nginx for the generation until it answers the new one.
+ *   with nginx.confirm, ask nginx for the generation (a new connection each time) until it
+ *   answers the new one BG_NGINX_CONFIRM_STREAK times in a row.
  * ------------------------------------------------------------------------------------- */
 
-#define BG_NGINX_ASK_MS 200   /* one confirmation request's timeout */
-#define BG_NGINX_ASK_EVERY 50 /* between confirmation requests */
+#define BG_NGINX_ASK_MS 200       /* one confirmation request's timeout */
+#define BG_NGINX_ASK_EVERY 50     /* between confirmation requests */
+#define BG_NGINX_CONFIRM_STREAK 3 /* answers of the new generation in a row that confirm */
 #define BG_NGINX_ERROR_MAX 512
 
 enum bg_nginx_state {
@@ -43,6 +45,7 @@ struct bg_nginx {
     bool had_old; /* <file> existed before the swap: <file>.bg-prev holds it */
     int64_t gen;  /* generation of the change in progress */
     int64_t started_ms, confirm_until_ms, ask_at_ms;
+    int streak;                  /* answers of the new generation in a row */
     struct bg_route_set pending; /* the set being applied */
     /* Outcome of the last change (set when bg_nginx_step returns true). */
     bool ok;
