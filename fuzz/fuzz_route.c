@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n_up = 0;
     bool truncated;
     char why[160] = "";
-    if (bg_route_status_parse((const char *)data, size, &up, &n_up, &truncated, why,
-                              sizeof(why)) != BG_OK)
+    if (bg_route_status_parse((const char *)data, size, &up, &n_up, &truncated, why, sizeof(why)) !=
+        BG_OK)
         bg_fuzz_require(up == NULL && n_up == 0 && why[0] != '\0', "a refused /status");
     /* The member counts as UP too, so that its address is rendered when usable. */
     struct bg_route_up self = {BG_GREEN, (char *)"g-1"};
@@ -50,8 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bg_route_desired(&m, 1, &self, 1, &set, &dropped);
     bg_fuzz_require(set.n + dropped == 1, "the member neither served nor dropped");
     char rwhy[256];
-    char *text = bg_route_render_nginx("lb-1", "shop", &set, 1, "127.0.0.1:8399", rwhy,
-                                       sizeof(rwhy));
+    char *text =
+        bg_route_render_nginx("lb-1", "shop", &set, 1, "127.0.0.1:8399", rwhy, sizeof(rwhy));
     bg_fuzz_require((text != NULL) == (set.n == 1), "rendered an empty set or refused a good one");
     if (text != NULL)
         check_rendered(text, &set);
