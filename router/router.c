@@ -153,9 +153,24 @@ static char *router_json(const struct bg_router *r)
     return bg_json_dumps_take(j, JSON_COMPACT, "router");
 }
 
+/* Our node exists but another session holds it (a previous run of this router whose session
+ * has not expired yet, or a second router with the same id): watch it, try again in 1 s. */
+static void node_taken(struct bg_router *r)
+{
+    bg_zk_exists(&r->zk, r->node, 1, NULL); /* its deletion wakes us */
+    r->publish_at_ms = bg_now_ms() + 1000;
+    if (!r->node_taken)
+        bg_warn("router_node_taken",
+                "node=%s reason=\"held by another session (a previous run not yet expired, or "
+                "another router with this id): retried every second\"",
+                r->node);
+    r->node_taken = true;
+}
+
 static void publish(struct bg_router *r)
 {
-    if (!r->publish_dirty || bg_zk_check(&r->zk) != BG_ZK_CONNECTED)
+    if (!r->publish_dirty || bg_zk_check(&r->zk) != BG_ZK_CONNECTED ||
+        bg_now_ms() < r->publish_at_ms)
         return;
     char *data = router_json(r);
     int64_t sid = bg_zk_session(&r->zk);
@@ -167,18 +182,17 @@ static void publish(struct bg_router *r)
         if (rc == ZOK)
             rc = bg_zk_create(&r->zk, r->node, data, (int)strlen(data), bg_zk_acl(&r->zk),
                               ZOO_EPHEMERAL, NULL, 0);
-        if (rc == ZOK)
+        if (rc == ZOK) {
             r->node_session = sid;
-        else if (rc == ZNODEEXISTS)
-            bg_warn("router_node_taken",
-                    "node=%s reason=\"held by another session (a previous run not yet expired, "
-                    "or another router with this id): retried\"",
-                    r->node);
+            r->node_taken = false;
+        }
     }
     free(data);
     if (rc == ZOK)
         r->publish_dirty = false;
-    else if (rc != ZNODEEXISTS)
+    else if (rc == ZNODEEXISTS)
+        node_taken(r);
+    else
         bg_warn("publish_failed", "node=%s rc=%s", r->node, zerror(rc));
     if (rc == ZNONODE)
         r->node_session = 0; /* deleted by hand: create it again */

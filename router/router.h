@@ -106,7 +106,9 @@ struct bg_router {
     /* /routers/<id> */
     char node[600];
     bool publish_dirty;
-    int64_t node_session; /* the session our node was created in (0: none) */
+    int64_t node_session;  /* the session our node was created in (0: none) */
+    int64_t publish_at_ms; /* not before (another session holds the node: retried each 1 s) */
+    bool node_taken;       /* that was logged */
 
     /* /metrics */
     unsigned long long n_reads, n_applies, n_apply_failures;

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """bg-router, kind nginx (DESIGN §13), against a real nginx, ZooKeeper, agents and a
 controller: the upstream file lists the instances /status has UP (a malformed instance.address
-never reaches it), nginx down at reload time is reported and retried, a failing test keeps the
-old file and says so in /routers/<id>, and after `bgctl switch green --wait` requests through
-nginx reach green once the router has applied it."""
+never reaches it), nginx down at reload time (not started yet, or stopped) is reported and
+retried, a failing test keeps the old file and says so in /routers/<id>, after `bgctl switch
+green --wait` requests through nginx reach green once the router has applied it, and a router
+restarted at once waits for its previous session's node."""
 
 import json
 import re
@@ -160,6 +161,35 @@ def test(t):
     # Each switch changes 5 instances' status (3 UP, 2 OUT): batched, at most 2 reloads (the
     # overlap and the end) per switch, plus the first one.
     t.check(3 <= len(applied) <= 5, f"changes batched, not one per instance: {len(applied)}")
+
+    t.step("nginx stopped while serving: the reload at the next switch fails, reported; "
+           "nginx back: served")
+    nginx.stop()
+    mark = router.mark()
+    rc, _, _ = s.bgctl("switch", "green", "--wait")
+    t.check_eq(rc, 0, "bgctl switch green --wait")
+    router.wait_log(r"event=nginx_apply_failed .*reload nginx failed", timeout=20, since=mark)
+    h.wait_until(lambda: "reload nginx failed" in (router_node(s) or {}).get("last_error", ""),
+                 timeout=10, msg=lambda: f"/routers/lb-1 never said so: {router_node(s)}")
+    t.check_eq(serving(s), ["blue/blue-1", "blue/blue-2"], "still says what nginx last served")
+    nginx = t.proc(ngx + ["-g", "daemon off;"], name="nginx-2")
+    h.wait_until(lambda: serving(s) == ["green/green-1", "green/green-2"], timeout=20,
+                 msg=lambda: f"router never served green again: {router_node(s)}")
+    t.check_eq(served_by(url), ["green-1", "green-2"], "nginx serves green")
+
+    t.step("kill -9 and restart at once: the old session's node is waited for, then replaced")
+    old_owner = h.zk_stat(zk, s.root + "/routers/lb-1")["ephemeralOwner"]
+    router.kill()
+    router.wait(10)
+    router = t.proc([h.bin("bg-router"), "-c", str(rconf)], name="router-2")
+    router.wait_log(r"event=router_node_taken", timeout=10)
+    h.wait_until(lambda: router_node(s) is not None and
+                 h.zk_stat(zk, s.root + "/routers/lb-1")["ephemeralOwner"] != old_owner,
+                 timeout=15, msg="the new router never published its node")
+    h.wait_until(lambda: serving(s) == ["green/green-1", "green/green-2"], timeout=10,
+                 msg=lambda: f"the new router does not serve green: {router_node(s)}")
+    t.check_eq(len(re.findall("event=router_node_taken", router.log_text())), 1,
+               "said once, not at every turn")
 
     t.step("SIGTERM: the router exits 0 and its ephemeral node goes")
     t.check_eq(router.stop(), 0, "bg-router exit code on SIGTERM")
