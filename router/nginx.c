@@ -182,6 +182,7 @@ int bg_nginx_start(struct bg_nginx *x, const struct bg_route_set *set, int64_t g
     x->error[0] = '\0';
     x->gen = gen;
     x->started_ms = now;
+    bg_route_set_copy(&x->pending, set);
     char why[256] = "";
     char *text = bg_route_render_nginx(x->router_id, x->conf->upstream, set, gen, x->conf->confirm,
                                        why, sizeof(why));
@@ -197,7 +198,6 @@ int bg_nginx_start(struct bg_nginx *x, const struct bg_route_set *set, int64_t g
         restore(x);
         return BG_EINVAL;
     }
-    bg_route_set_copy(&x->pending, set);
     x->state = BG_NGINX_TESTING;
     return BG_OK;
 }

@@ -230,12 +230,14 @@ static void change_over(struct bg_router *r, int64_t now)
             (long long)x->gen, (long long)(r->retry_at_ms - now), x->error);
 }
 
+/* Drive the running change; when it is over, what changed meanwhile starts at once (not a loop
+ * turn later). */
 static void act(struct bg_router *r, int64_t now)
 {
     if (bg_nginx_busy(&r->ng)) {
-        if (bg_nginx_step(&r->ng, now))
-            change_over(r, now);
-        return;
+        if (!bg_nginx_step(&r->ng, now))
+            return;
+        change_over(r, now);
     }
     bool differs = !bg_route_set_equal(&r->desired, &r->serving);
     if (r->desired.n == 0) {
@@ -253,7 +255,10 @@ static void act(struct bg_router *r, int64_t now)
         r->note[0] = '\0';
         r->publish_dirty = true;
     }
-    if (!(differs || r->retry) || (r->retry && now < r->retry_at_ms))
+    /* A failed change is tried again after its backoff; a different set at once (what
+     * failed may have been one bad instance). */
+    bool same_as_failed = r->retry && bg_route_set_equal(&r->desired, &r->ng.pending);
+    if (!(differs || r->retry) || (same_as_failed && now < r->retry_at_ms))
         return;
     int64_t gen = bg_wall_ms(); /* unique across restarts: a marker is never mistaken */
     if (gen <= r->last_gen)

@@ -46,7 +46,7 @@ struct bg_nginx {
     int64_t gen;  /* generation of the change in progress */
     int64_t started_ms, confirm_until_ms, ask_at_ms;
     int streak;                  /* answers of the new generation in a row */
-    struct bg_route_set pending; /* the set being applied */
+    struct bg_route_set pending; /* the set being applied (after: the last one tried) */
     /* Outcome of the last change (set when bg_nginx_step returns true). */
     bool ok;
     char error[BG_NGINX_ERROR_MAX]; /* why it failed ("" when ok) */
