@@ -239,6 +239,8 @@ static void act(struct bg_router *r, int64_t now)
             return;
         change_over(r, now);
     }
+    if (r->n_reads == 0)
+        return; /* nothing known yet */
     bool differs = !bg_route_set_equal(&r->desired, &r->serving);
     if (r->desired.n == 0) {
         /* Nothing UP (no /status yet, no leader, or addresses all unusable): nginx keeps what

@@ -183,9 +183,10 @@ def test(t):
     router.wait(10)
     router = t.proc([h.bin("bg-router"), "-c", str(rconf)], name="router-2")
     router.wait_log(r"event=router_node_taken", timeout=10)
-    h.wait_until(lambda: router_node(s) is not None and
-                 h.zk_stat(zk, s.root + "/routers/lb-1")["ephemeralOwner"] != old_owner,
-                 timeout=15, msg="the new router never published its node")
+    def new_owner():
+        st = h.zk_stat(zk, s.root + "/routers/lb-1")  # None between the old and the new node
+        return st is not None and st["ephemeralOwner"] != old_owner
+    h.wait_until(new_owner, timeout=15, msg="the new router never published its node")
     h.wait_until(lambda: serving(s) == ["green/green-1", "green/green-2"], timeout=10,
                  msg=lambda: f"the new router does not serve green: {router_node(s)}")
     t.check_eq(len(re.findall("event=router_node_taken", router.log_text())), 1,
