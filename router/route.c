@@ -23,7 +23,9 @@ int bg_route_member_parse(const char *data, size_t len, enum bg_color color, con
     json_t *j = data != NULL ? json_loadb(data, len, JSON_REJECT_DUPLICATES, &e) : NULL;
     json_t *a = json_object_get(j, "address"); /* NULL when j is not an object */
     int rc = BG_EINVAL;
-    if (j == NULL)
+    if (!bg_valid_id(name))
+        snprintf(m->why, sizeof(m->why), "the node's name is not an instance id");
+    else if (j == NULL)
         snprintf(m->why, sizeof(m->why), "the node is not valid JSON");
     else if (!json_is_object(j))
         snprintf(m->why, sizeof(m->why), "the node is not a JSON object");

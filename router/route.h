@@ -39,9 +39,10 @@ struct bg_route_set {
 };
 
 /* Parse the member node /<color>/<name> (data, len bytes; need not be NUL-terminated) into m.
- * Always fills color and id (= name); address only when the node is a JSON object whose
- * "address" is a valid "host:port" (else why says what was wrong: no address, not a string,
- * malformed, not JSON...). Returns BG_OK when the address is usable, else BG_EINVAL. Free with
+ * Always fills color and id (= name); address only when name is a valid instance id (the
+ * renderer puts it in a comment) and the node is a JSON object whose "address" is a valid
+ * "host:port" (else why says what was wrong: a bad name, no address, not a string, malformed,
+ * not JSON...). Returns BG_OK when the address is usable, else BG_EINVAL. Free with
  * bg_route_member_free. */
 int bg_route_member_parse(const char *data, size_t len, enum bg_color color, const char *name,
                           struct bg_route_member *m);

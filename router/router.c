@@ -68,7 +68,7 @@ static int read_color(struct bg_router *r, enum bg_color color, char *buf)
 }
 
 /* The leader's /status: which instances are UP. A missing or unreadable /status is no UP
- * instance (the router then changes nothing: see decide). */
+ * instance (the router then changes nothing: see act). */
 static int read_status(struct bg_router *r, char *buf)
 {
     char path[600];

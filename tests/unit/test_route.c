@@ -33,6 +33,14 @@ static void member_says(const char *json, int rc, const char *address, const cha
 static void test_route_member(void **state)
 {
     (void)state;
+    /* A node made by hand with a name that is no instance id: left out, whatever it holds
+     * (rendered, it would make every change fail). */
+    struct bg_route_member bad;
+    const char *good = "{\"address\":\"10.0.0.5:8080\"}";
+    assert_int_equal(bg_route_member_parse(good, strlen(good), BG_BLUE, "a b", &bad), BG_EINVAL);
+    assert_null(bad.address);
+    assert_string_equal(bad.why, "the node's name is not an instance id");
+    bg_route_member_free(&bad);
     member_says("{\"id\":\"g-1\",\"address\":\"10.0.0.5:8080\",\"healthy\":true}", BG_OK,
                 "10.0.0.5:8080", "");
     member_says("{\"address\":\"[::1]:80\"}", BG_OK, "[::1]:80", "");
