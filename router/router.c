@@ -286,6 +286,7 @@ int bg_router_init(struct bg_router *r, struct bg_router_conf *conf)
     memset(r, 0, sizeof(*r));
     r->conf = conf;
     r->http.fd = -1;
+    r->zk.wake_fd = -1; /* bg_zk_close after a failed init must not close fd 0 */
     r->need_read = true;
     r->publish_dirty = true;
     bg_prom_hist_init(&r->apply_seconds, bg_prom_latency_le, bg_prom_latency_n);
