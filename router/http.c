@@ -1,4 +1,5 @@
 /* http.c -- bg-router: GET /health and GET /metrics (when http.listen is set). */
+#include "json.h"
 #include "log.h"
 #include "prom.h"
 #include "router.h"
@@ -10,10 +11,12 @@
 
 static char *health_json(const struct bg_router *r)
 {
-    json_t *j = json_pack("{s:s, s:s, s:I, s:i, s:b, s:s}", "id", r->conf->id, "zk",
-                          bg_zk_state_name(atomic_load(&r->zk.state)), "generation",
-                          (json_int_t)r->generation, "serving", (int)r->serving.n, "pending",
-                          r->retry || bg_nginx_busy(&r->ng), "last_error", r->last_error);
+    /* last_error may quote a file name that is not UTF-8: bg_json_text makes it JSON-safe. */
+    json_t *j =
+        json_pack("{s:s, s:s, s:I, s:i, s:b, s:o}", "id", r->conf->id, "zk",
+                  bg_zk_state_name(atomic_load(&r->zk.state)), "generation",
+                  (json_int_t)r->generation, "serving", (int)r->serving.n, "pending",
+                  r->retry || bg_nginx_busy(&r->ng), "last_error", bg_json_text(r->last_error, 0));
     char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s != NULL ? s : bg_xstrdup("{}");

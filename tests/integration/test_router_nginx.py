@@ -79,7 +79,7 @@ def test(t):
 
     prefix = t.path("nginx")
     (prefix / "tmp").mkdir(parents=True)
-    port, cport = h.free_port(), h.free_port()
+    port, cport, hport = h.free_port(), h.free_port(), h.free_port()
     conf = prefix / "nginx.conf"
     conf.write_text(NGINX_CONF.format(prefix=prefix, port=port))
     upstream = prefix / "upstream.conf"
@@ -94,6 +94,7 @@ def test(t):
                            f'exec "$@"', "sh", *ngx, "-t"],
                   "reload": [*ngx, "-s", "reload"],
                   "confirm": f"127.0.0.1:{cport}", "confirm_timeout": "3s"},
+        "http": {"listen": f"127.0.0.1:{hport}"},
     })
 
     t.step("nginx not running yet: the file is written and tested, the reload fails, reported")
@@ -191,6 +192,21 @@ def test(t):
                  msg=lambda: f"the new router does not serve green: {router_node(s)}")
     t.check_eq(len(re.findall("event=router_node_taken", router.log_text())), 1,
                "said once, not at every turn")
+
+    t.step("GET /health and /metrics")
+    code, health, _ = h.http_json("GET", f"http://127.0.0.1:{hport}/health")
+    t.check_eq((code, health["id"], health["serving"], health["pending"], health["last_error"],
+                health["generation"]), (200, "lb-1", 2, False, "", router_node(s)["generation"]),
+               f"/health: {health}")
+    code, text, _ = h.http("GET", f"http://127.0.0.1:{hport}/metrics")
+    t.check(code == 200 and "\nbg_router_serving_instances 2\n" in text and
+            "\nbg_router_pending 0\n" in text and "bg_router_apply_seconds_count" in text,
+            "/metrics: serving 2, nothing pending, the apply histogram")
+    t.check_eq(h.http("GET", f"http://127.0.0.1:{hport}/nope")[0], 404, "anything else: 404")
+    if shutil.which("promtool"):  # test_metrics requires it (and says how to install it)
+        r = h.run_cmd(["promtool", "check", "metrics"], input=text, timeout=30, quiet=True)
+        t.check_eq((r.returncode, (r.stdout + r.stderr).strip()), (0, ""),
+                   "promtool check metrics: no problem")
 
     t.step("SIGTERM: the router exits 0 and its ephemeral node goes")
     t.check_eq(router.stop(), 0, "bg-router exit code on SIGTERM")
