@@ -40,15 +40,15 @@ http {{
 BAD_ADDRESS = "evil.example;}:80"  # passes the agent's host:port check, not the router's
 
 
-def router_node(s):
+def router_node(s, rid="lb-1"):
     try:
-        return json.loads(h.zk_get(s.zk, s.root + "/routers/lb-1"))
+        return json.loads(h.zk_get(s.zk, s.root + "/routers/" + rid))
     except Exception:  # noqa: BLE001 -- not there yet
         return None
 
 
-def serving(s):
-    n = router_node(s)
+def serving(s, rid="lb-1"):
+    n = router_node(s, rid)
     return sorted(f"{x['color']}/{x['id']}" for x in n["serving"]) if n else None
 
 
@@ -122,12 +122,29 @@ def test(t):
     t.check_eq((code, body), (200, f"lb-1 {router_node(s)['generation']}\n"),
                "nginx answers the generation /routers/lb-1 publishes")
 
+    t.step("a second router (another balancer host; test and reload stand-ins) beside it")
+    conf2 = h.write_yaml(t.path("router-2.yaml"), {
+        "zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": 4000},
+        "router": {"id": "lb-2", "kind": "nginx"},
+        "nginx": {"upstream": "shop", "file": str(t.path("lb-2-upstream.conf")),
+                  "test": "true", "reload": "true"},
+    })
+    lb2 = t.proc([h.bin("bg-router"), "-c", str(conf2)], name="router-lb-2")
+    h.wait_until(lambda: serving(s, "lb-2") == ["blue/blue-1", "blue/blue-2"], timeout=15,
+                 msg=lambda: f"lb-2 never served blue: {router_node(s, 'lb-2')}")
+
     t.step("bgctl switch green --wait: the router serves green; green-3's address is dropped")
     rc, _, _ = s.bgctl("switch", "green", "--wait")
     t.check_eq(rc, 0, "bgctl switch green --wait")
     h.wait_until(lambda: serving(s) == ["green/green-1", "green/green-2"], timeout=20,
                  msg=lambda: f"router never served green: {router_node(s)}")
     t.check_eq(served_by(url), ["green-1", "green-2"], "requests through nginx reach green")
+    h.wait_until(lambda: serving(s, "lb-2") == ["green/green-1", "green/green-2"], timeout=15,
+                 msg=lambda: f"lb-2 never served green: {router_node(s, 'lb-2')}")
+    t.check_eq(t.path("lb-2-upstream.conf").read_text().split("\n")[1:],
+               upstream.read_text().split("\n")[1:5] + [""],
+               "lb-2 renders the same upstream block (no confirm server: it has none)")
+    t.check_eq(lb2.stop(), 0, "lb-2 stops cleanly")
     text = upstream.read_text()
     servers = re.findall(r"^\s*server (\S+);", text, re.M)
     t.check_eq(sorted(servers), sorted(f"127.0.0.1:{apps[n].port}" for n in ("green-1", "green-2")),
