@@ -7,9 +7,10 @@ Passes when wrk reports no non-2xx response and the probe no error status, and a
 flip the router serves only the new colour and the probe sees an unbroken run of 20 new-colour
 answers. Measured and logged (not asserted): wrk's and the probe's socket errors (nginx
 closes idle keep-alive connections when a reload retires its old workers; bench/ measured the
-same for the seed-style reload), the cutover (flip -> the first request of the unbroken new-colour run), reloads per
-flip, and the probe's old-colour answers to requests sent after `bgctl switch --wait` returned:
-the controller does not wait for routers yet (DESIGN §13's next step), so those may be > 0."""
+same for the seed-style reload), the cutover (flip -> the first request of the unbroken
+new-colour run), reloads per flip, and the probe's old-colour answers to requests sent after
+`bgctl switch --wait` returned: the controller does not wait for routers yet (DESIGN §13's
+next step), so those may be > 0."""
 
 import json
 import os
