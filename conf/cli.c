@@ -1,4 +1,4 @@
-/* cli.c -- shared main() of bg-agent and bg-controller. */
+/* cli.c -- shared main() of bg-agent, bg-controller and bg-router. */
 #include "cli.h"
 #include "log.h"
 

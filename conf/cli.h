@@ -1,4 +1,4 @@
-/* cli.h -- the command line both daemons share: -c FILE [--check-config], --help, --version. */
+/* cli.h -- the command line the daemons share: -c FILE [--check-config], --help, --version. */
 #ifndef BG_CLI_H
 #define BG_CLI_H
 

@@ -1,4 +1,4 @@
-/* conf.h -- agent.yaml and controller.yaml: loading (libyaml) and validation. */
+/* conf.h -- agent.yaml, controller.yaml and router.yaml: loading (libyaml) and validation. */
 #ifndef BG_CONF_H
 #define BG_CONF_H
 
@@ -135,6 +135,31 @@ struct bg_controller_conf {
     char *id;                 /* default hostname-pid */
 };
 
+/* router.yaml (DESIGN §13). Only kind nginx is implemented so far. */
+enum bg_router_kind { BG_ROUTER_NGINX = 0 };
+
+struct bg_nginx_conf {
+    char *upstream; /* required: name of the rendered upstream block ([A-Za-z0-9._-]) */
+    char *file;     /* required: the file the router writes (included by nginx.conf) */
+    char **test;    /* default nginx -t: checks the whole configuration, new file in place */
+    size_t n_test;
+    char **reload; /* default nginx -s reload */
+    size_t n_reload;
+    char *confirm;              /* optional "host:port": the file also holds a server answering
+                                 * the generation there, asked after each reload */
+    int64_t confirm_timeout_ms; /* default 5000 */
+    int64_t timeout_ms;         /* default 10000: test or reload killed past it */
+};
+
+struct bg_router_conf {
+    char *path;
+    struct bg_zk_conf zk;
+    struct bg_http_conf http; /* optional: listen may be NULL */
+    char *id;                 /* router.id, required: the node /routers/<id> */
+    enum bg_router_kind kind; /* router.kind, required */
+    struct bg_nginx_conf nginx;
+};
+
 /* Load and validate. Returns 0, or BG_EINVAL with every problem in errs (caller frees both
  * with the matching free function, also on failure). out need not be initialised; on failure
  * it is left zeroed. Relative token_file paths are opened relative to the working directory. */
@@ -143,6 +168,8 @@ int bg_conf_load_controller(const char *path, struct bg_controller_conf *out,
                             struct bg_conf_errors *errs);
 void bg_conf_free_agent(struct bg_agent_conf *c);
 void bg_conf_free_controller(struct bg_controller_conf *c);
+int bg_conf_load_router(const char *path, struct bg_router_conf *out, struct bg_conf_errors *errs);
+void bg_conf_free_router(struct bg_router_conf *c);
 
 /* The type's name, the value of "type" ("health", "eureka", ...); "unknown" for NULL. Never
  * NULL. */

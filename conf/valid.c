@@ -4,6 +4,7 @@
 
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <curl/curl.h>
@@ -133,6 +134,21 @@ bool bg_valid_url(const char *s)
     char host[256];
     int port;
     return bg_valid_split_url(s, host, sizeof(host), &port) == BG_OK;
+}
+
+bool bg_valid_address(const char *s)
+{
+    char host[256];
+    int port;
+    if (bg_valid_split_hostport(s, host, sizeof(host), &port) != BG_OK)
+        return false;
+    if (s[0] == '[') {
+        struct in6_addr a6;
+        return inet_pton(AF_INET6, host, &a6) == 1;
+    }
+    static const char name_chars[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-";
+    return host[0] != '-' && strspn(host, name_chars) == strlen(host);
 }
 
 bool bg_valid_is_wildcard(const char *host)

@@ -35,6 +35,12 @@ int bg_valid_split_hostport(const char *s, char *host, size_t hostlen, int *port
 int bg_valid_split_url(const char *url, char *host, size_t hostlen, int *port);
 bool bg_valid_hostport(const char *s);
 bool bg_valid_url(const char *s);
+/* An address a balancer's configuration may hold as one token (bg-router; DESIGN §13): a valid
+ * "host:port" whose host is a DNS name or IPv4 address (A-Z a-z 0-9 . -, not starting with
+ * "-"), or an IPv6 address in brackets. Nothing nginx or HAProxy would read as syntax. */
+#define BG_EXPECT_ADDRESS                                                                          \
+    "\"host:port\" with a DNS name, IPv4 or [IPv6] host and a port between 1 and 65535"
+bool bg_valid_address(const char *s);
 /* 0.0.0.0 or ::. */
 bool bg_valid_is_wildcard(const char *host);
 

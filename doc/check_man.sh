@@ -8,9 +8,9 @@
 # OPTIONS, EXIT STATUS, ENVIRONMENT, FILES, EXAMPLES, SEE ALSO. Against the sources:
 # bgctl(1) names every long option and command of controller/bgctl.c and every exit code
 # (controller/bgctl.h);
-# bg-agent(8) and bg-controller(8) name every option of conf/cli.c and every configuration key
-# conf/*.c accepts (their `.key = "..."` slots) and every backend type of agent/backend_*.c
-# (its `.name = "..."` and its keys[]).
+# bg-agent(8), bg-controller(8) and bg-router(8) name every option of conf/cli.c, and together
+# every configuration key conf/*.c accepts (their `.key = "..."` slots and the keys[] of each
+# backend type of agent/backend_*.c); bg-agent(8) names every backend type (its `.name`).
 set -u
 src=$1 dir=$2
 shift 2
@@ -89,7 +89,7 @@ if [ -s "$tmp/bgctl.1.txt" ]; then
     else bad "bgctl.1: not documented:$missing"; fi
 fi
 
-for page in bg-agent.8 bg-controller.8; do
+for page in bg-agent.8 bg-controller.8 bg-router.8; do
     [ -s "$tmp/$page.txt" ] || continue
     missing=""
     for o in $(sed -n 's/.*{"\([a-z-]*\)", *\(no\|required\)_argument.*/\1/p' "$src/conf/cli.c"); do
@@ -99,8 +99,8 @@ for page in bg-agent.8 bg-controller.8; do
     else bad "$page: options not documented:$missing"; fi
 done
 
-if [ -s "$tmp/bg-agent.8.txt" ] && [ -s "$tmp/bg-controller.8.txt" ]; then
-    cat "$tmp/bg-agent.8.txt" "$tmp/bg-controller.8.txt" >"$tmp/daemons.txt"
+if [ -s "$tmp/bg-agent.8.txt" ] && [ -s "$tmp/bg-controller.8.txt" ] && [ -s "$tmp/bg-router.8.txt" ]; then
+    cat "$tmp/bg-agent.8.txt" "$tmp/bg-controller.8.txt" "$tmp/bg-router.8.txt" >"$tmp/daemons.txt"
     keys=$({
         cat "$src"/conf/*.c | grep -o '\.key = "[a-z_]*"' | sed 's/.*"\(.*\)"/\1/'
         awk '/ keys\[\] = \{/ { f = 1 } f { print } f && /\};/ { f = 0 }' "$src"/agent/backend_*.c | grep -o '"[a-z_]*"' | tr -d '"'
@@ -112,7 +112,7 @@ if [ -s "$tmp/bg-agent.8.txt" ] && [ -s "$tmp/bg-controller.8.txt" ]; then
     done
     if [ "$n" -lt 40 ]; then
         bad "only $n configuration keys found in conf/*.c: has its layout changed?"
-    elif [ -z "$missing" ]; then ok "bg-agent.8 + bg-controller.8: all $n configuration keys of conf/*.c"
+    elif [ -z "$missing" ]; then ok "bg-agent.8 + bg-controller.8 + bg-router.8: all $n configuration keys of conf/*.c"
     else bad "configuration keys not documented:$missing"; fi
     # backend types: `    .name = "haproxy-agent",` in the descriptor of each type's file
     types=$(sed -n 's/^    \.name = "\([a-z-]*\)",$/\1/p' "$src"/agent/backend_*.c)

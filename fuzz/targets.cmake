@@ -2,7 +2,7 @@
 # binaries, clang) and tests/fuzz/CMakeLists.txt (corpus regression binaries, any compiler).
 # bg_fuzz_targets(<out-var>): the targets whose libraries exist in this tree.
 function(bg_fuzz_targets out)
-  set(t fuzz_conf_agent fuzz_conf_controller fuzz_member fuzz_color fuzz_duration fuzz_hostport
+  set(t fuzz_conf_agent fuzz_conf_controller fuzz_conf_router fuzz_member fuzz_color fuzz_duration fuzz_hostport
         fuzz_election fuzz_sanitize fuzz_utf8 fuzz_page)
   # The agent's parsers of untrusted input live in their own library (agent/parse.c).
   if(TARGET bg_agent_parse)
@@ -12,6 +12,10 @@ function(bg_fuzz_targets out)
   # of HAProxy's checks, httpchk and agent-check (agent/confirm.c).
   if(TARGET bg_agent_parse AND TARGET bg_confirm)
     list(APPEND t fuzz_send_state fuzz_confirm)
+  endif()
+  # bg-router's member and /status parsers and nginx's upstream renderer (router/route.c).
+  if(TARGET bg_route)
+    list(APPEND t fuzz_route fuzz_render_nginx)
   endif()
   set(${out} ${t} PARENT_SCOPE)
 endfunction()
@@ -25,6 +29,8 @@ function(bg_fuzz_libs target out)
     set(l bg_conf bg_common)
   elseif(target MATCHES "^fuzz_(member|page)$")
     set(l bg_plan bg_common)
+  elseif(target MATCHES "^fuzz_(route|render_nginx)$")
+    set(l bg_route bg_conf bg_common)
   elseif(target MATCHES "^fuzz_(agent_put|eureka)$")
     set(l bg_agent_parse bg_conf bg_common)
   elseif(target MATCHES "^fuzz_(send_state|confirm)$")

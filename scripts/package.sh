@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # package.sh -- build the Debian package dist/bluegreen_<version>_<arch>.deb (DESIGN §7) with
 # CMake's CPack DEB generator (configured at the end of CMakeLists.txt): bg-agent,
-# bg-controller and bgctl in /usr/bin, the manual pages, the bash completion, the systemd units,
+# bg-controller, bg-router and bgctl in /usr/bin, the manual pages, the bash completion, the systemd units,
 # the example configurations, and maintainer scripts from debian/ (postinst creates the
 # bluegreen system user). Depends: from dpkg-shlibdeps. Built with Debian's hardening flags
 # (dpkg-buildflags), stripped, without the test tools (BG_TESTS=OFF).

@@ -78,6 +78,7 @@ JVM_FLAGS = [
 BINARIES = {
     "bg-agent": "agent/bg-agent",
     "bg-controller": "controller/bg-controller",
+    "bg-router": "router/bg-router",
     "bgctl": "controller/bgctl",
     "zkt": "tests/tools/zkt",
     "bg-demo-app": "tests/tools/bg-demo-app",

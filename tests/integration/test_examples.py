@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What `cmake --install` ships works as shipped: the three binaries in bin/, the example
+"""What `cmake --install` ships works as shipped: the four binaries in bin/, the example
 configurations (valid: --check-config exits 0) and the systemd units, whose ExecStartPre /
 ExecStart lines run against the installed binaries and examples and which
 `systemd-analyze verify` accepts without a warning (when systemd-analyze is installed)."""
@@ -20,10 +20,12 @@ def test(t):
     build = h.build_dir()
     r = h.run_cmd(["cmake", "--install", build, "--prefix", prefix], timeout=120)
     t.check_eq(r.returncode, 0, f"cmake --install --prefix {prefix}")
-    for rel in ("bin/bg-agent", "bin/bg-controller", "bin/bgctl",
+    for rel in ("bin/bg-agent", "bin/bg-controller", "bin/bgctl", "bin/bg-router",
                 "share/bluegreen/examples/agent.yaml", "share/bluegreen/examples/controller.yaml",
+                "share/bluegreen/examples/router.yaml",
                 "lib/systemd/system/bg-agent.service",
-                "lib/systemd/system/bg-controller.service"):
+                "lib/systemd/system/bg-controller.service",
+                "lib/systemd/system/bg-router.service"):
         t.check(prefix.joinpath(rel).exists(), f"installed {rel}")
     t.check(not prefix.joinpath("bin/zkt").exists(), "test tools are not installed")
     # The examples name /etc/bluegreen/token (the agent's listen is not loopback: required).
@@ -35,7 +37,8 @@ def test(t):
 
     examples = prefix / "share/bluegreen/examples"
     t.step("the example configurations are valid as shipped")
-    for daemon, conf in (("bg-agent", "agent.yaml"), ("bg-controller", "controller.yaml")):
+    for daemon, conf in (("bg-agent", "agent.yaml"), ("bg-controller", "controller.yaml"),
+                         ("bg-router", "router.yaml")):
         r = h.run_cmd([prefix / "bin" / daemon, "-c", examples / conf, "--check-config"])
         t.check_eq((r.returncode, r.stdout.strip()), (0, f"{examples / conf}: ok"),
                    f"{daemon} --check-config {conf}")
@@ -52,7 +55,8 @@ def test(t):
     units = t.path("units")
     units.mkdir()
     for name, conf in (("bg-agent.service", "agent.yaml"),
-                       ("bg-controller.service", "controller.yaml")):
+                       ("bg-controller.service", "controller.yaml"),
+                       ("bg-router.service", "router.yaml")):
         text = prefix.joinpath("lib/systemd/system", name).read_text()
         cmds = unit_commands(text)
         t.check_eq(sorted(cmds), ["ExecStart", "ExecStartPre"], f"{name}: ExecStartPre, ExecStart")
@@ -84,10 +88,11 @@ def test(t):
     # Complaints about a unit name the unit; other lines (no bus in a container, ...) are
     # about the machine and only logged.
     out = (r.stdout + r.stderr).splitlines()
-    about_units = [ln for ln in out if "bg-agent.service" in ln or "bg-controller.service" in ln]
+    about_units = [ln for ln in out
+                   if any(f"bg-{d}.service" in ln for d in ("agent", "controller", "router"))]
     if len(out) > len(about_units):
         h.log("systemd-analyze also said:\n" + "\n".join(set(out) - set(about_units)))
-    t.check_eq(about_units, [], "systemd-analyze verify: no warning for either unit")
+    t.check_eq(about_units, [], "systemd-analyze verify: no warning for any unit")
 
 
 h.run(test)

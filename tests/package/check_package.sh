@@ -66,7 +66,7 @@ check "dpkg says bluegreen $version is installed" \
     test "$(dpkg-query -W -f='${Status} ${Version}' bluegreen)" = "install ok installed $version"
 
 echo "== what it installed"
-for b in bg-agent bg-controller bgctl; do
+for b in bg-agent bg-controller bg-router bgctl; do
     check "/usr/bin/$b --version: $b ${version%%-*}" \
         test "$(/usr/bin/$b --version 2>&1)" = "$b ${version%%-*}"
 done
@@ -80,14 +80,14 @@ fi
 check "group bluegreen" sh -c "getent group bluegreen >/dev/null"
 check "/etc/bluegreen root:bluegreen 0750" \
     test "$(stat -c '%U:%G %a' /etc/bluegreen 2>/dev/null)" = "root:bluegreen 750"
-for u in bg-agent bg-controller; do
+for u in bg-agent bg-controller bg-router; do
     f=/usr/lib/systemd/system/$u.service
     check "$f runs /usr/bin/$u" grep -qx "ExecStart=/usr/bin/$u -c /etc/bluegreen/${u#bg-}.yaml" "$f"
 done
 if grep -rqs 'path-exclude=/usr/share/man' /etc/dpkg/dpkg.cfg.d/; then
     echo "note: dpkg is configured not to install manual pages here: not checked"
 else
-    for p in man1/bgctl.1 man8/bg-agent.8 man8/bg-controller.8; do
+    for p in man1/bgctl.1 man8/bg-agent.8 man8/bg-controller.8 man8/bg-router.8; do
         name=$(basename "$p" | cut -d. -f1)
         check "man $name renders from /usr/share/man/$p.gz" \
             sh -c "man -w $name | grep -qx /usr/share/man/$p.gz &&
@@ -130,7 +130,7 @@ else
 fi
 check "dpkg: bluegreen no longer installed" \
     sh -c "! dpkg-query -W -f='\${Status}' bluegreen 2>/dev/null | grep -q 'ok installed'"
-left=$(ls -d /usr/bin/bg-agent /usr/bin/bg-controller /usr/bin/bgctl /usr/share/bluegreen \
+left=$(ls -d /usr/bin/bg-agent /usr/bin/bg-controller /usr/bin/bg-router /usr/bin/bgctl /usr/share/bluegreen \
     /usr/share/doc/bluegreen /usr/lib/systemd/system/bg-agent.service \
     /usr/share/bash-completion/completions/bgctl /etc/bluegreen 2>/dev/null)
 check "nothing left behind${left:+: $left}" test -z "$left"

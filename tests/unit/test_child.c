@@ -1,4 +1,4 @@
-/* test_child.c -- unit tests for agent/child.c: the outcome of a child process. */
+/* test_child.c -- unit tests for common/child.c: the outcome of a child process. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

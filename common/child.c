@@ -1,4 +1,4 @@
-/* child.c -- child processes polled by the agent's loop (see child.h). */
+/* child.c -- child processes polled by a daemon's loop (see child.h). */
 
 /*
  * posix_spawnp (no shell; glibc spawns with vfork semantics, safe beside ZooKeeper's threads)

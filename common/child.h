@@ -1,5 +1,6 @@
-/* child.h -- child processes run without blocking the agent's loop: spawn, output tail,
- * deadline (SIGTERM, then SIGKILL), reaping. Used by the exec backend and the exec check. */
+/* child.h -- child processes run without blocking a daemon's loop: spawn, output tail,
+ * deadline (SIGTERM, then SIGKILL), reaping. Used by the agent's exec backend
+ * and exec check, and by bg-router for the balancer's test and reload commands. */
 #ifndef BG_CHILD_H
 #define BG_CHILD_H
 

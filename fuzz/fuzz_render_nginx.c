@@ -1,0 +1,39 @@
+/* fuzz_render_nginx.c -- libFuzzer target: nginx's upstream file (router/route.c) rendered from
+ * servers whose address, id and upstream name are the input (split on '\n'), bypassing the
+ * parsers: the renderer itself must refuse anything nginx could read as more than one token. */
+#include "fuzz.h"
+#include "route.h"
+#include "valid.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *in = bg_fuzz_cstr(data, size);
+    char *save = NULL;
+    char *addr = strtok_r(in, "\n", &save);
+    char *id = strtok_r(NULL, "\n", &save);
+    char *upstream = strtok_r(NULL, "\n", &save);
+    struct bg_route_server s = {BG_BLUE, id ? id : (char *)"b-1", addr ? addr : (char *)""};
+    struct bg_route_set set = {&s, 1};
+    char why[256] = "";
+    char *text = bg_route_render_nginx("lb-1", upstream ? upstream : "shop", &set, 7, NULL, why,
+                                       sizeof(why));
+    bool valid = bg_valid_address(s.address) && bg_valid_id(s.id) &&
+                 bg_valid_id(upstream ? upstream : "shop");
+    bg_fuzz_require((text != NULL) == valid, "rendered a malformed server or refused a good one");
+    if (text != NULL) {
+        char *want = bg_xasprintf("    server %s; # blue %s\n", s.address, s.id);
+        bg_fuzz_require(strstr(text, want) != NULL, "the server line is not the expected one");
+        bg_fuzz_require(strchr(s.address, ';') == NULL && strchr(s.address, '{') == NULL &&
+                            strchr(s.address, '}') == NULL && strchr(s.address, '#') == NULL,
+                        "nginx syntax inside an address");
+        free(want);
+    } else {
+        bg_fuzz_require(why[0] != '\0', "refused without a reason");
+    }
+    free(text);
+    free(in);
+    return 0;
+}

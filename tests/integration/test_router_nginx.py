@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""bg-router, kind nginx (DESIGN §13), against a real nginx, ZooKeeper, agents and a
+controller: the upstream file lists the instances /status has UP (a malformed instance.address
+never reaches it), nginx down at reload time (not started yet, or stopped) is reported and
+retried, a failing test keeps the old file and says so in /routers/<id>, after `bgctl switch
+green --wait` requests through nginx reach green once the router has applied it, and a router
+restarted at once waits for its previous session's node."""
+
+import json
+import re
+import shutil
+
+import harness as h
+from bgsys import System
+
+NGINX_CONF = """\
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log stderr notice;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    include {prefix}/upstream.conf;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://shop;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+BAD_ADDRESS = "evil.example;}:80"  # passes the agent's host:port check, not the router's
+
+
+def router_node(s, rid="lb-1"):
+    try:
+        return json.loads(h.zk_get(s.zk, s.root + "/routers/" + rid))
+    except Exception:  # noqa: BLE001 -- not there yet
+        return None
+
+
+def serving(s, rid="lb-1"):
+    n = router_node(s, rid)
+    return sorted(f"{x['color']}/{x['id']}" for x in n["serving"]) if n else None
+
+
+def served_by(url, n=20):
+    names = set()
+    for _ in range(n):
+        code, _, hdrs = h.http("GET", url, timeout=2)
+        h.check_eq(code, 200, "a request through nginx is answered 200")
+        names.add(hdrs.get("x-served-by"))
+    return sorted(names)
+
+
+def test(t):
+    if not shutil.which("nginx"):
+        raise h.Skip("nginx not installed")
+    zk = t.zookeeper()
+    s = System(t, zk)
+    s.flip("blue")
+    apps = {}
+    for color in ("blue", "green"):
+        for i in (1, 2):
+            name = f"{color}-{i}"
+            apps[name] = t.demo_app(name)
+            s.agent(name, color, address=f"127.0.0.1:{apps[name].port}")
+    s.agent("green-3", "green", address=BAD_ADDRESS)
+    s.controller("c1")
+    s.wait_converged("blue")
+
+    prefix = t.path("nginx")
+    (prefix / "tmp").mkdir(parents=True)
+    port, cport, hport = h.free_port(), h.free_port(), h.free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port))
+    upstream = prefix / "upstream.conf"
+    ngx = ["nginx", "-p", str(prefix), "-c", str(conf), "-e", "stderr"]
+    flag = t.path("test-fails")
+    rconf = h.write_yaml(t.path("router.yaml"), {
+        "zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": 4000},
+        "router": {"id": "lb-1", "kind": "nginx"},
+        "nginx": {"upstream": "shop", "file": str(upstream),
+                  # nginx -t, made to fail while the flag file exists
+                  "test": ["sh", "-c", f'test ! -e "{flag}" || {{ echo flag set; exit 1; }}; '
+                           f'exec "$@"', "sh", *ngx, "-t"],
+                  "reload": [*ngx, "-s", "reload"],
+                  "confirm": f"127.0.0.1:{cport}", "confirm_timeout": "3s"},
+        "http": {"listen": f"127.0.0.1:{hport}"},
+    })
+
+    t.step("nginx not running yet: the file is written and tested, the reload fails, reported")
+    router = t.proc([h.bin("bg-router"), "-c", str(rconf)], name="router")
+    router.wait_log(r"event=nginx_apply_failed .*reload nginx failed", timeout=20)
+    t.check(upstream.exists(), "the upstream file is in place (tested, not served)")
+    h.wait_until(lambda: router_node(s) and router_node(s)["last_error"], timeout=10,
+                 msg=lambda: f"/routers/lb-1 never said the error: {router_node(s)}")
+    node = router_node(s)
+    t.check("reload nginx failed" in node["last_error"], f"/routers/lb-1 last_error: {node}")
+    t.check_eq((node["serving"], node["pending"]), ([], True), "serving nothing yet, pending")
+    text = upstream.read_text()
+    t.check("green-3" not in text and "evil" not in text,
+            "the instance with a malformed address is not in the file (and not UP anyway)")
+
+    t.step("nginx started: the router retries, reloads and confirms through nginx")
+    nginx = t.proc(ngx + ["-g", "daemon off;"], name="nginx")
+    h.wait_until(lambda: serving(s) == ["blue/blue-1", "blue/blue-2"], timeout=20,
+                 msg=lambda: f"router never served blue: {router_node(s)}")
+    router.wait_log(r"event=nginx_applied .*servers=2 .*confirmed=true", timeout=5)
+    t.check_eq(router_node(s)["last_error"], "", "the error is cleared once it worked")
+    url = f"http://127.0.0.1:{port}/"
+    t.check_eq(served_by(url), ["blue-1", "blue-2"], "requests through nginx reach blue")
+    code, body, _ = h.http("GET", f"http://127.0.0.1:{cport}/bg-router/generation")
+    t.check_eq((code, body), (200, f"lb-1 {router_node(s)['generation']}\n"),
+               "nginx answers the generation /routers/lb-1 publishes")
+
+    t.step("a second router (another balancer host; test and reload stand-ins) beside it")
+    conf2 = h.write_yaml(t.path("router-2.yaml"), {
+        "zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": 4000},
+        "router": {"id": "lb-2", "kind": "nginx"},
+        "nginx": {"upstream": "shop", "file": str(t.path("lb-2-upstream.conf")),
+                  "test": "true", "reload": "true"},
+    })
+    lb2 = t.proc([h.bin("bg-router"), "-c", str(conf2)], name="router-lb-2")
+    h.wait_until(lambda: serving(s, "lb-2") == ["blue/blue-1", "blue/blue-2"], timeout=15,
+                 msg=lambda: f"lb-2 never served blue: {router_node(s, 'lb-2')}")
+
+    t.step("bgctl switch green --wait: the router serves green; green-3's address is dropped")
+    rc, _, _ = s.bgctl("switch", "green", "--wait")
+    t.check_eq(rc, 0, "bgctl switch green --wait")
+    h.wait_until(lambda: serving(s) == ["green/green-1", "green/green-2"], timeout=20,
+                 msg=lambda: f"router never served green: {router_node(s)}")
+    t.check_eq(served_by(url), ["green-1", "green-2"], "requests through nginx reach green")
+    h.wait_until(lambda: serving(s, "lb-2") == ["green/green-1", "green/green-2"], timeout=15,
+                 msg=lambda: f"lb-2 never served green: {router_node(s, 'lb-2')}")
+    t.check_eq(t.path("lb-2-upstream.conf").read_text().split("\n")[1:],
+               upstream.read_text().split("\n")[1:5] + [""],
+               "lb-2 renders the same upstream block (no confirm server: it has none)")
+    t.check_eq(lb2.stop(), 0, "lb-2 stops cleanly")
+    text = upstream.read_text()
+    servers = re.findall(r"^\s*server (\S+);", text, re.M)
+    t.check_eq(sorted(servers), sorted(f"127.0.0.1:{apps[n].port}" for n in ("green-1", "green-2")),
+               f"the upstream block lists the green instances only:\n{text}")
+    t.check("evil" not in text and "green-3" not in text, "green-3 (UP) is not in the file")
+    router.wait_log(r"event=instances_dropped .*green/green-3: malformed address", timeout=5)
+    up = [i["id"] for i in s.status()["instances"] if i["status"] == "UP"]
+    t.check("green-3" in up, f"green-3 is UP in /status all the same ({up})")
+
+    t.step("a failing test: the old file is kept, the error is in /routers/lb-1, then repaired")
+    flag.write_text("")
+    before = upstream.read_text()
+    rc, _, _ = s.bgctl("switch", "blue", "--wait")
+    t.check_eq(rc, 0, "bgctl switch blue --wait (the controller does not wait for routers yet)")
+    router.wait_log(r"event=nginx_apply_failed .*test sh failed \(the old file is kept\)",
+                    timeout=20)
+    t.check_eq(upstream.read_text(), before, "the old file is kept, byte for byte")
+    t.check(not prefix.joinpath("upstream.conf.bg-prev").exists() and
+            not prefix.joinpath("upstream.conf.bg-new").exists(), "no file left aside")
+    node = router_node(s)
+    t.check("flag set" in node["last_error"] and node["pending"],
+            f"/routers/lb-1 says why and that a change is pending: {node}")
+    t.check_eq(serving(s), ["green/green-1", "green/green-2"], "still serving green")
+    t.check_eq(served_by(url), ["green-1", "green-2"], "nginx still serves green")
+    flag.unlink()
+    h.wait_until(lambda: serving(s) == ["blue/blue-1", "blue/blue-2"], timeout=20,
+                 msg=lambda: f"router never recovered: {router_node(s)}")
+    t.check_eq(served_by(url), ["blue-1", "blue-2"], "nginx serves blue after the repair")
+
+    applied = re.findall(r"event=nginx_applied .*servers=(\d+) ms=(\d+)", router.log_text())
+    t.log(f"changes applied (servers, ms render to confirmed): {applied}")
+    # Each switch changes 5 instances' status (3 UP, 2 OUT): batched, at most 2 reloads (the
+    # overlap and the end) per switch, plus the first one.
+    t.check(3 <= len(applied) <= 5, f"changes batched, not one per instance: {len(applied)}")
+
+    t.step("nginx stopped while serving: the reload at the next switch fails, reported; "
+           "nginx back: served")
+    nginx.stop()
+    mark = router.mark()
+    rc, _, _ = s.bgctl("switch", "green", "--wait")
+    t.check_eq(rc, 0, "bgctl switch green --wait")
+    router.wait_log(r"event=nginx_apply_failed .*reload nginx failed", timeout=20, since=mark)
+    h.wait_until(lambda: "reload nginx failed" in (router_node(s) or {}).get("last_error", ""),
+                 timeout=10, msg=lambda: f"/routers/lb-1 never said so: {router_node(s)}")
+    t.check_eq(serving(s), ["blue/blue-1", "blue/blue-2"], "still says what nginx last served")
+    nginx = t.proc(ngx + ["-g", "daemon off;"], name="nginx-2")
+    h.wait_until(lambda: serving(s) == ["green/green-1", "green/green-2"], timeout=20,
+                 msg=lambda: f"router never served green again: {router_node(s)}")
+    t.check_eq(served_by(url), ["green-1", "green-2"], "nginx serves green")
+
+    t.step("kill -9 and restart at once: the old session's node is waited for, then replaced")
+    old_owner = h.zk_stat(zk, s.root + "/routers/lb-1")["ephemeralOwner"]
+    router.kill()
+    router.wait(10)
+    router = t.proc([h.bin("bg-router"), "-c", str(rconf)], name="router-2")
+    router.wait_log(r"event=router_node_taken", timeout=10)
+    def new_owner():
+        st = h.zk_stat(zk, s.root + "/routers/lb-1")  # None between the old and the new node
+        return st is not None and st["ephemeralOwner"] != old_owner
+    h.wait_until(new_owner, timeout=15, msg="the new router never published its node")
+    h.wait_until(lambda: serving(s) == ["green/green-1", "green/green-2"], timeout=10,
+                 msg=lambda: f"the new router does not serve green: {router_node(s)}")
+    t.check_eq(len(re.findall("event=router_node_taken", router.log_text())), 1,
+               "said once, not at every turn")
+
+    t.step("GET /health and /metrics")
+    code, health, _ = h.http_json("GET", f"http://127.0.0.1:{hport}/health")
+    t.check_eq((code, health["id"], health["serving"], health["pending"], health["last_error"],
+                health["generation"]), (200, "lb-1", 2, False, "", router_node(s)["generation"]),
+               f"/health: {health}")
+    code, text, _ = h.http("GET", f"http://127.0.0.1:{hport}/metrics")
+    t.check(code == 200 and "\nbg_router_serving_instances 2\n" in text and
+            "\nbg_router_pending 0\n" in text and "bg_router_apply_seconds_count" in text,
+            "/metrics: serving 2, nothing pending, the apply histogram")
+    t.check_eq(h.http("GET", f"http://127.0.0.1:{hport}/nope")[0], 404, "anything else: 404")
+    if shutil.which("promtool"):  # test_metrics requires it (and says how to install it)
+        r = h.run_cmd(["promtool", "check", "metrics"], input=text, timeout=30, quiet=True)
+        t.check_eq((r.returncode, (r.stdout + r.stderr).strip()), (0, ""),
+                   "promtool check metrics: no problem")
+
+    t.step("SIGTERM: the router exits 0 and its ephemeral node goes")
+    t.check_eq(router.stop(), 0, "bg-router exit code on SIGTERM")
+    h.wait_until(lambda: router_node(s) is None, timeout=10, msg="/routers/lb-1 left behind")
+    nginx.stop()
+
+
+h.run(test)
