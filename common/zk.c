@@ -291,6 +291,8 @@ static bool close_bounded(zhandle_t *zh)
 
 void bg_zk_close(struct bg_zk *z)
 {
+    if (z->connect == NULL)
+        return; /* never opened (a zeroed struct: its wake_fd 0 is not ours), or closed */
     zk_adopt(z);
     late_flush(z);
     ensured_forget(z);

@@ -85,7 +85,8 @@ struct bg_zk {
 int bg_zk_open(struct bg_zk *z, const char *connect, const char *root, int timeout_ms,
                const char *auth);
 /* Close the session (deletes our ephemerals at once, if the server answers within
- * BG_ZK_CLOSE_WAIT_MS) and free everything. */
+ * BG_ZK_CLOSE_WAIT_MS) and free everything. A zeroed struct (never opened) or one already
+ * closed is left alone. */
 void bg_zk_close(struct bg_zk *z);
 /* Close the handle and open a new session with the same parameters. */
 int bg_zk_reopen(struct bg_zk *z);
