@@ -54,6 +54,7 @@ struct bg_member {
     int weight;      /* the weight (1-100) the agent last confirmed with UP (0: unknown = 100) */
     bool can_weight; /* the node says "weighted": true (a backend can take a weight) */
     bool drained;    /* /drain/<id> names it */
+    bool undrained;  /* it was drained, the drain is gone, it is not UP again yet */
     char drain_reason[BG_DRAIN_REASON_MAX + 1];
 };
 
@@ -210,5 +211,9 @@ char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whyle
  * host:port or an agent without a check; anything but a boolean: false) and the last check
  * message, sanitised into check (empty when none). Pure; never fails. */
 bool bg_parse_member_health(const char *data, size_t len, char *check, size_t checklen);
+
+/* Does an instance node say a backend of its agent can take a weight ("weighted": true)?
+ * Anything else (a bare host:port, an older agent) cannot. Pure. */
+bool bg_parse_member_weighted(const char *data, size_t len);
 
 #endif
