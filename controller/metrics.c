@@ -81,7 +81,7 @@ static void shaping(struct bg_prom *p, const struct bg_ctl *c)
                   "The canary colour's expected share of the traffic (%) from the weights or "
                   "instance count.",
                   s.canary ? s.share : 0);
-    bg_prom_gauge(p, "bg_controller_canary_by_count",
+    bg_prom_gauge(p, "bg_controller_canary_instance_mode",
                   "1 when the canary is an instance-count canary (an instance cannot weight).",
                   s.canary && s.by_count);
     bg_prom_gauge(p, "bg_controller_drained_instances",
