@@ -123,8 +123,13 @@ class CanaryRig:
         before = self.answered()
         total_failed, dur = 0, seconds
         while True:
-            r = h.run_wrk(self.url, duration=dur, connections=connections, threads=2)
+            # --timeout 10s: a machine shared with other builds stalls for seconds at times
+            r = h.run_wrk(self.url, duration=dur, connections=connections, threads=2,
+                          extra=("--timeout", "10s"))
             total_failed += r["error_total"]
+            if r["error_total"]:
+                h.log(f"[{self.label}] wrk failures: non-2xx {r['non2xx']}, socket errors "
+                      f"{r['errors']}, latency {r['latency_avg']}")
             after = self.answered()
             per = {k: after[k][0] - before.get(k, (0, 0))[0] for k in after}
             total = sum(per.values())
