@@ -158,6 +158,37 @@ static int check_switch(struct ctl *c, const char *name, int nargs, char **args)
     return 0;
 }
 
+/* canary COLOUR --steps P1,P2,... --every DUR: percents rising, 1-99. */
+static int check_steps(struct ctl *c, int nargs, char **args)
+{
+    if (nargs != 1 || (c->target = bg_parse_color(args[0], strlen(args[0]))) == BG_COLOR_INVALID) {
+        fprintf(stderr, "bgctl: canary --steps needs one colour (blue|green)\n");
+        return EXIT_USAGE;
+    }
+    if (c->every_ms <= 0) {
+        fprintf(stderr, "bgctl: canary --steps needs --every DUR (how long each step holds)\n");
+        return EXIT_USAGE;
+    }
+    int last = 0, n = 0;
+    for (const char *p = c->steps; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v <= last || v > 99 || (*end != ',' && *end != '\0')) {
+            fprintf(stderr, "bgctl: --steps: expected rising percents 1-99 such as 10,25,50\n");
+            return EXIT_USAGE;
+        }
+        last = (int)v;
+        n++;
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (n == 0) {
+        fprintf(stderr, "bgctl: --steps: expected rising percents 1-99 such as 10,25,50\n");
+        return EXIT_USAGE;
+    }
+    c->percent = last;
+    return 0;
+}
+
 static int check_canary(struct ctl *c, const char *name, int nargs, char **args)
 {
     (void)name;
@@ -165,6 +196,12 @@ static int check_canary(struct ctl *c, const char *name, int nargs, char **args)
         return 0;
     if (c->abort_canary) {
         fprintf(stderr, "bgctl: canary --abort takes no colour or percent\n");
+        return EXIT_USAGE;
+    }
+    if (c->steps != NULL)
+        return check_steps(c, nargs, args);
+    if (c->every_ms > 0) {
+        fprintf(stderr, "bgctl: canary --every goes with --steps\n");
         return EXIT_USAGE;
     }
     if (nargs == 2) {
@@ -228,7 +265,9 @@ static const struct command commands[] = {
      "  canary blue|green PERCENT|--abort [--wait] [--timeout DUR]\n"
      "                              send PERCENT (1-99) of the traffic to that colour\n"
      "                              (set /canary); promote with switch; --abort ends\n"
-     "                              it (delete /canary: the canary colour goes out)\n",
+     "                              it (delete /canary: the canary colour goes out);\n"
+     "                              --steps 10,25,50 --every 2m walks the percents,\n"
+     "                              then promotes (an unhealthy canary aborts)\n",
      check_canary, bgctl_cmd_canary},
     {"drain",
      "  drain ID [--reason TEXT] [--wait] [--timeout DUR]\n"
@@ -304,6 +343,14 @@ static int option(struct ctl *c, int o)
     case 'R':
         c->reason = optarg;
         return 0;
+    case 'S':
+        c->steps = optarg;
+        return 0;
+    case 'E':
+        if (bg_parse_duration(optarg, &c->every_ms) == 0 && c->every_ms > 0)
+            return 0;
+        fprintf(stderr, "bgctl: --every: expected a duration like 2m, got \"%s\"\n", optarg);
+        return EXIT_USAGE;
     case 't':
         if (bg_parse_duration(optarg, &c->timeout_ms) == 0)
             return 0;
@@ -340,6 +387,8 @@ static int parse_options(struct ctl *c, int argc, char **argv)
                                          {"color", required_argument, NULL, 'C'},
                                          {"abort", no_argument, NULL, 'A'},
                                          {"reason", required_argument, NULL, 'R'},
+                                         {"steps", required_argument, NULL, 'S'},
+                                         {"every", required_argument, NULL, 'E'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};

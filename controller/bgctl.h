@@ -32,6 +32,8 @@ struct ctl {
     bool abort_canary;    /* canary --abort */
     const char *id;       /* drain's and undrain's ID */
     const char *reason;   /* drain --reason */
+    const char *steps;    /* canary --steps "10,25,50" (NULL: one percent) */
+    int64_t every_ms;     /* canary --every: how long each step is held */
 };
 
 /* zerror() plus what to do about the one error users can fix themselves. Never NULL. */

@@ -63,6 +63,17 @@ static bool progress(json_t *st, char *last, size_t lastlen)
  * canary
  * ------------------------------------------------------------------------------------- */
 
+/* Does /canary say "colour pct" (watched)? */
+static bool canary_is(struct ctl *c, int pct)
+{
+    char want[32];
+    snprintf(want, sizeof(want), "%s %d", bg_color_name(c->target), pct);
+    char *cur = bgctl_get(c, "/canary", 1, NULL, NULL);
+    bool ours = cur != NULL && strcmp(bg_trim(cur), want) == 0;
+    free(cur);
+    return ours;
+}
+
 static int canary_done(struct ctl *c, json_t *st, char *last, size_t lastlen)
 {
     bool converged = progress(st, last, lastlen);
@@ -73,6 +84,10 @@ static int canary_done(struct ctl *c, json_t *st, char *last, size_t lastlen)
     }
     if (c->abort_canary)
         return converged && !json_is_true(json_object_get(cn, "active")) ? EXIT_CONVERGED : -1;
+    if (c->steps != NULL && !canary_is(c, c->percent)) {
+        fprintf(stderr, "bgctl: /canary was changed by someone else (aborted?): stopping\n");
+        return EXIT_ERROR; /* nothing more is touched; canary_steps says blocked */
+    }
     bool ours = json_is_true(json_object_get(cn, "active")) &&
                 strcmp(text(cn, "color"), bg_color_name(c->target)) == 0 &&
                 json_integer_value(json_object_get(cn, "percent")) == c->percent;
@@ -87,8 +102,111 @@ static int canary_done(struct ctl *c, json_t *st, char *last, size_t lastlen)
     return ours && converged ? EXIT_CONVERGED : -1;
 }
 
+/* ----------------------------------------------------------------------------------------
+ * canary --steps: walked by bgctl itself (stopping it leaves the canary at its step)
+ * ------------------------------------------------------------------------------------- */
+
+/* Write /canary = "colour pct". Returns ZOK or the error (said). */
+static int set_canary(struct ctl *c, int pct)
+{
+    char path[1024], data[32];
+    bg_zk_path(&c->zk, "/canary", path, sizeof(path));
+    snprintf(data, sizeof(data), "%s %d", bg_color_name(c->target), pct);
+    int rc = bg_zk_set2(&c->zk, path, data, (int)strlen(data), -1, NULL);
+    if (rc == ZNONODE)
+        rc = bg_zk_create(&c->zk, path, data, (int)strlen(data), bg_zk_acl(&c->zk), 0, NULL, 0);
+    if (rc != ZOK)
+        fprintf(stderr, "bgctl: cannot set %s: %s\n", path, bgctl_why(rc));
+    return rc;
+}
+
+/* Stop the walk: the canary colour goes out (delete /canary), exit 2 with why. */
+static int steps_abort(struct ctl *c, const char *why)
+{
+    char path[1024];
+    bg_zk_path(&c->zk, "/canary", path, sizeof(path));
+    bg_zk_delete(&c->zk, path, -1);
+    fprintf(stderr, "bgctl: canary stopped, all traffic back to the active colour: %s\n", why);
+    return EXIT_BLOCKED;
+}
+
+/* Hold step pct for c->every_ms, watching: 0 when it held, else the exit status (said). The
+ * health gate (DESIGN §11): any canary-colour instance unhealthy, or the phase blocked, stops
+ * the walk. Someone else changing /canary (an --abort) ends it without touching anything. */
+static int steps_hold(struct ctl *c, int pct)
+{
+    int64_t until = bg_now_ms() + c->every_ms;
+    while (bg_now_ms() < until) {
+        if (!canary_is(c, pct)) {
+            fprintf(stderr, "bgctl: /canary was changed by someone else (aborted?): stopping\n");
+            return EXIT_BLOCKED;
+        }
+        json_t *st = bgctl_get_json(c, "/status", 1);
+        size_t k;
+        json_t *v;
+        char why[300] = "";
+        json_array_foreach(json_object_get(st, "instances"), k, v)
+        {
+            if (strcmp(text(v, "color"), bg_color_name(c->target)) == 0 &&
+                json_is_false(json_object_get(v, "healthy")))
+                snprintf(why, sizeof(why), "%s is unhealthy: %s", text(v, "id"), text(v, "check"));
+        }
+        if (why[0] == '\0' && strcmp(text(st, "phase"), "blocked") == 0)
+            snprintf(why, sizeof(why), "blocked: %s", text(st, "reason"));
+        json_decref(st);
+        if (why[0] != '\0')
+            return steps_abort(c, why);
+        struct pollfd p = {.fd = c->zk.wake_fd, .events = POLLIN};
+        int64_t left = until - bg_now_ms();
+        if (left > 0 && poll(&p, 1, (int)(left < 500 ? left : 500)) > 0)
+            bg_zk_drain(&c->zk);
+        if (bg_zk_check(&c->zk) == BG_ZK_LOST) {
+            fprintf(stderr, "bgctl: lost the ZooKeeper session while holding a step\n");
+            return EXIT_ERROR;
+        }
+    }
+    return 0;
+}
+
+static int canary_steps(struct ctl *c)
+{
+    char *active = bgctl_get(c, "/active_color", 0, NULL, NULL);
+    bool same = active && bg_parse_color(active, strlen(active)) == c->target;
+    free(active);
+    if (same) {
+        fprintf(stderr, "bgctl: %s is the active colour: a canary goes to the other one\n",
+                bg_color_name(c->target));
+        return EXIT_USAGE;
+    }
+    for (const char *p = c->steps; *p;) {
+        char *end;
+        int pct = (int)strtol(p, &end, 10);
+        p = *end == ',' ? end + 1 : end;
+        if (set_canary(c, pct) != ZOK)
+            return EXIT_ERROR;
+        printf("canary step: %s %d %%\n", bg_color_name(c->target), pct);
+        fflush(stdout);
+        c->percent = pct;
+        int rc = wait_status(c, canary_done, "step serving");
+        if (rc == EXIT_ERROR && !canary_is(c, pct))
+            return EXIT_BLOCKED; /* aborted from elsewhere: said by canary_done */
+        if (rc == EXIT_BLOCKED || rc == EXIT_TIMEOUT)
+            return steps_abort(c, rc == EXIT_BLOCKED ? "the step was blocked" : "timed out");
+        if (rc == 0)
+            rc = steps_hold(c, pct);
+        if (rc != 0)
+            return rc;
+    }
+    printf("promoting %s\n", bg_color_name(c->target));
+    fflush(stdout);
+    c->wait = true;
+    return bgctl_cmd_switch(c);
+}
+
 int bgctl_cmd_canary(struct ctl *c)
 {
+    if (c->steps != NULL)
+        return canary_steps(c);
     char path[1024];
     bg_zk_path(&c->zk, "/canary", path, sizeof(path));
     int rc;

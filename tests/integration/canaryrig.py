@@ -51,8 +51,12 @@ def haproxy_cfg(fport, servers, mode, admin_sock):
 
 
 class CanaryRig:
-    def __init__(self, t, zk, mode="agent", nb=2, ng=2, label=None, switch=None):
+    def __init__(self, t, zk, mode="agent", nb=2, ng=2, label=None, switch=None, check=None):
+        """check: None -- the agents check nothing (the application counts healthy); a dict
+        of check: keys (interval, timeout, rise, fall) -- each checks its app's /healthz."""
         self.t, self.zk, self.mode, self.nb, self.ng = t, zk, mode, nb, ng
+        self.check = check
+        self.apps = {}
         self.label = label or f"{mode}-{nb}-{ng}"
         self.switch = {"settle": "0s", **(switch or {})}
         self.procs = []
@@ -71,10 +75,12 @@ class CanaryRig:
                 name = f"{color}-{i}"
                 app = t.demo_app(name, version=f"{color}-v")
                 self.procs.append(app)
+                self.apps[name] = app
+                check = None if self.check is None else {"http": app.health_url, **self.check}
                 aport = h.free_port() if self.mode == "agent" else None
                 backends = ([{"type": "haproxy-agent", "listen": f"127.0.0.1:{aport}"}]
                             if aport else None)
-                a = s.agent(name, color, start=False, backends=backends,
+                a = s.agent(name, color, start=False, backends=backends, check=check,
                             address=f"127.0.0.1:{app.port}", session_timeout_ms=6000)
                 servers.append((name, app.port, a.port, aport))
         for a in s.agents:
