@@ -49,6 +49,7 @@ struct bg_ctl {
 
     /* Traffic shaping (shaping.c): /canary and /drain/<id> as last read. */
     struct bg_canary canary;
+    bool canary_read;         /* read since we lead: a change after it goes into /history */
     char canary_problem[256]; /* empty: /canary is fine */
     char drain_problem[256];  /* empty: every /drain entry is fine */
     struct bg_drain *drains;  /* the drain entries (ids and reasons) */

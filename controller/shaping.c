@@ -21,6 +21,27 @@ struct bg_drain {
  * /canary
  * ------------------------------------------------------------------------------------- */
 
+/* A /history entry for a canary set, changed or ended (not for what a new leader finds). */
+static void canary_history(struct bg_ctl *c, struct bg_canary was)
+{
+    char text[160];
+    const struct bg_canary *now = &c->canary;
+    const char *color = bg_color_name(now->percent ? now->color : was.color);
+    if (now->percent == 0)
+        snprintf(text, sizeof(text), "canary %s %d %% ended", bg_color_name(was.color),
+                 was.percent);
+    else if (was.percent == 0)
+        snprintf(text, sizeof(text), "canary %s %d %% set", color, now->percent);
+    else
+        snprintf(text, sizeof(text), "canary %s %d %% -> %s %d %%", bg_color_name(was.color),
+                 was.percent, color, now->percent);
+    bg_ctl_history_event(c, "canary", color,
+                         now->percent == 0  ? "ended"
+                         : was.percent == 0 ? "set"
+                                            : "changed",
+                         text);
+}
+
 static void read_canary(struct bg_ctl *c)
 {
     char path[600], buf[257], why[160];
@@ -47,9 +68,13 @@ static void read_canary(struct bg_ctl *c)
     } else {
         c->canary_problem[0] = '\0';
     }
-    if (was.color != c->canary.color || was.percent != c->canary.percent)
+    bool changed = was.color != c->canary.color || was.percent != c->canary.percent;
+    if (changed)
         bg_info("canary", "color=%s percent=%d",
                 c->canary.percent ? bg_color_name(c->canary.color) : "none", c->canary.percent);
+    if (changed && c->canary_read)
+        canary_history(c, was);
+    c->canary_read = true;
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -160,6 +185,7 @@ void bg_ctl_read_shaping(struct bg_ctl *c)
 
 void bg_ctl_shaping_clear(struct bg_ctl *c)
 {
+    c->canary_read = false; /* a new leadership records only the changes it sees */
     free(c->drains);
     c->drains = NULL;
     c->n_drains = 0;

@@ -39,6 +39,12 @@ def canary_and_promote(t, rig):
     finally:
         r = load.stop()
     t.check(not h.zk_exists(rig.zk, rig.sys.root + "/canary"), "/canary is gone")
+    import json
+    hist = json.loads(rig.bgctl("history", "--json")[1])
+    canaries = [e["reason"] for e in hist if e.get("kind") == "canary"]
+    t.check_eq(canaries, ["canary green 10 % set", "canary green 10 % ended",
+                          "canary green 25 % set", "canary green 25 % ended"],
+               "/history records each canary set and ended")
     t.check_eq(serving(rig), {"green-1": 100, "green-2": 100}, "green serves alone at 100 %")
     t.check(r["requests"] > 1000, f"wrk ran ({r['requests']} requests)")
     t.check_eq((r["wrk_failed"], r["ping_failed"], r["ping_failures"]), (0, 0, []),
