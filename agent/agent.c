@@ -177,6 +177,8 @@ char *bg_agent_status_json(struct bg_agent *a)
                   "backends", backends, "healthy", bg_agent_app_healthy(a), "check", check);
     if (in->address != NULL)
         json_object_set_new(j, "address", json_string(in->address));
+    if (a->weight >= 0) /* DESIGN §12: the weight the backends were given with the status */
+        json_object_set_new(j, "weight", json_integer(a->weight));
     confirmation_json(a, j, now);
     return bg_json_dumps_take(j, JSON_COMPACT, "status");
 }
@@ -190,8 +192,18 @@ bool bg_agent_app_healthy(const struct bg_agent *a)
     return bg_check_healthy(&a->check);
 }
 
-/* {"id","endpoint","version","app","color",["address",]"healthy","check"}: check is the
- * message of the last check result ("" when none). */
+/* Can a backend take a weight (DESIGN §12)? Every type but the plain /health endpoint: the
+ * controller gives an instance-count canary when an instance cannot. */
+static bool can_weight(const struct bg_agent *a)
+{
+    for (size_t i = 0; i < a->n_backends; i++)
+        if (a->backends[i].conf->type->flags & BG_BACKEND_WEIGHTS)
+            return true;
+    return false;
+}
+
+/* {"id","endpoint","version","app","color",["address",]"healthy","check"[,"weighted"]}: check
+ * is the message of the last check result ("" when none). */
 static char *node_json(struct bg_agent *a)
 {
     const struct bg_instance_conf *in = &a->conf->instance;
@@ -201,6 +213,8 @@ static char *node_json(struct bg_agent *a)
     if (in->address != NULL)
         json_object_set_new(j, "address", json_string(in->address));
     json_object_set_new(j, "healthy", json_boolean(bg_agent_app_healthy(a)));
+    if (can_weight(a))
+        json_object_set_new(j, "weighted", json_true());
     json_object_set_new(j, "check", bg_json_text(a->check.msg, 0));
     return bg_json_dumps_take(j, JSON_COMPACT, "node");
 }
@@ -364,6 +378,8 @@ int bg_agent_init(struct bg_agent *a, struct bg_agent_conf *conf)
     memset(a, 0, sizeof(*a));
     a->conf = conf;
     a->status = BG_STATUS_OUT;
+    a->weight = -1;
+    a->target_weight = -1;
     a->started_wall_ms = bg_wall_ms();
     char err[256];
     if (bg_check_init(&a->check, &conf->check, err, sizeof(err)) != 0) {

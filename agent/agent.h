@@ -120,6 +120,7 @@ struct bg_agent {
     struct bg_backend_conf health_conf;
 
     enum bg_status status; /* last status asked for (and applied, when !busy) */
+    int weight;            /* with it, the weight asked for (0-100; -1: none given) */
     bool applied;          /* every backend applied status */
     int64_t epoch;         /* highest trusted epoch seen (the fence) */
     int64_t epoch_session; /* session in which /election was last read (learn_epoch) */
@@ -137,6 +138,7 @@ struct bg_agent {
     /* Transition in progress. */
     bool busy;
     enum bg_status target;
+    int target_weight;     /* the weight of the transition in progress (-1: none) */
     size_t step;           /* index of the backend being applied */
     int64_t trans_started; /* monotonic ms */
     int64_t deadline_ms;   /* from the request's timeout_ms (0: none) */
@@ -186,9 +188,10 @@ void bg_agent_transition_cancel(struct bg_agent *a, const char *why, int spare);
 /* Free every waiter (the agent is going away; their connections are MHD's). */
 void bg_agent_waiters_free(struct bg_agent *a);
 /* Apply st for a PUT: answers at once when every backend applied it synchronously, else
- * suspends the connection until the transition ends. */
+ * suspends the connection until the transition ends. weight: the PUT's (-1: none); a new
+ * weight is a change of its own even when the status stays. */
 void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum bg_status st,
-                             int64_t timeout_ms);
+                             int weight, int64_t timeout_ms);
 /* Answer a resumed PUT with its transition's outcome. */
 enum MHD_Result bg_agent_answer_waiter(struct bg_httpd_req *req);
 /* True when every balancer that counts confirmed the current change of every confirming
@@ -203,6 +206,11 @@ char *bg_agent_status_json(struct bg_agent *a);
  * reason in why. body need not be NUL-terminated. */
 int bg_agent_parse_put(const char *body, size_t len, enum bg_status *st, int64_t *epoch,
                        int64_t *timeout_ms, char *why, size_t whylen);
+/* The optional "weight" of a PUT /v1/status body that bg_agent_parse_put accepted (DESIGN
+ * §12): 0 with *weight 0-100 (percent of the instance's configured weight), or -1 when
+ * absent (backends answer as before weights existed); BG_EINVAL with a printable reason for
+ * anything else. Pure. */
+int bg_agent_parse_put_weight(const char *body, size_t len, int *weight, char *why, size_t whylen);
 /* How a PUT's epoch is judged against the fence and the live election members. */
 enum bg_epoch_verdict {
     BG_EPOCH_ACCEPT,         /* equal to the fence, or a live member's higher one: remember it */

@@ -448,6 +448,10 @@ static void job_request(struct bg_backend *b, int64_t now)
     case BG_EU_CONFIRM:
         e->jreq = req_new(e, RQ_CONFIRM, "GET", bg_xstrdup(e->base), NULL, j->url);
         break;
+    case BG_EU_METADATA: /* DESIGN §12: the canary weight, answered as a status call */
+        e->jreq = req_new(e, RQ_STATUS, "PUT",
+                          bg_xasprintf("%s/metadata?weight=%d", e->base, j->weight), NULL, j->url);
+        break;
     case BG_EU_DONE: {
         char msg[200];
         snprintf(msg, sizeof(msg), "registered as %s at %s in %lld ms", e->registered_as,
@@ -676,6 +680,7 @@ static int eureka_apply(struct bg_backend *b, enum bg_status st)
     e->last_target = st;
     e->need_reassert = false; /* this apply registers if it must */
     job_start(e, true, true, st);
+    e->job.weight = b->agent->target_weight; /* -1: none given, no metadata call */
     e->job.limit_ms = b->deadline_ms;
     snprintf(b->msg, sizeof(b->msg), "applying %s", bg_status_name(st));
     pump(b, bg_now_ms());
@@ -800,6 +805,7 @@ static const struct bg_backend_ops ops = {
 
 const struct bg_backend_type bg_backend_eureka = {
     .name = "eureka",
+    .flags = BG_BACKEND_WEIGHTS,
     .keys = keys,
     .make = eureka_make,
     .load = eureka_load,

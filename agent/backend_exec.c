@@ -5,8 +5,9 @@
  * The command is started with posix_spawnp (no shell; glibc spawns with vfork semantics, safe
  * beside ZooKeeper's threads) in a process group of its own, so that a timeout or a cancel can
  * stop everything it started. Its environment is ours plus BG_STATUS (UP|OUT_OF_SERVICE),
- * BG_INSTANCE, BG_COLOR, BG_APP and BG_EPOCH; stdin is /dev/null; stdout and stderr go to one
- * non-blocking pipe of which we keep the last BG_CHILD_TAIL bytes for the result message.
+ * BG_INSTANCE, BG_COLOR, BG_APP, BG_EPOCH and BG_WEIGHT (0-100); stdin is /dev/null; stdout and
+ * stderr go to one non-blocking pipe of which we keep the last BG_CHILD_TAIL bytes for the result
+ * message.
  *
  * The process machinery is in child.c. Nothing here waits: the pipe and a pidfd (when the kernel
  * has pidfd_open; else a short timer) are polled by the agent's loop, and children are reaped with
@@ -87,7 +88,7 @@ static char **build_env(struct bg_backend *b, enum bg_status st, size_t *n_own)
     const struct bg_agent *a = b->agent;
     const struct bg_instance_conf *in = &a->conf->instance;
     static const char *const names[] = {
-        "BG_STATUS=", "BG_INSTANCE=", "BG_COLOR=", "BG_APP=", "BG_EPOCH="};
+        "BG_STATUS=", "BG_INSTANCE=", "BG_COLOR=", "BG_APP=", "BG_EPOCH=", "BG_WEIGHT="};
     size_t n = 0;
     while (environ[n] != NULL)
         n++;
@@ -98,6 +99,10 @@ static char **build_env(struct bg_backend *b, enum bg_status st, size_t *n_own)
     env[k++] = bg_xasprintf("BG_COLOR=%s", bg_color_name(in->color));
     env[k++] = bg_xasprintf("BG_APP=%s", in->app ? in->app : "");
     env[k++] = bg_xasprintf("BG_EPOCH=%lld", (long long)a->epoch);
+    /* DESIGN §12: the weight given with UP (100 when none was), 0 with OUT_OF_SERVICE. */
+    env[k++] = bg_xasprintf("BG_WEIGHT=%d", st != BG_STATUS_UP      ? 0
+                                            : a->target_weight >= 0 ? a->target_weight
+                                                                    : 100);
     *n_own = k;
     for (size_t i = 0; i < n; i++) {
         bool ours = false;
@@ -294,6 +299,7 @@ static const struct bg_backend_ops ops = {
 
 const struct bg_backend_type bg_backend_exec = {
     .name = "exec",
+    .flags = BG_BACKEND_WEIGHTS,
     .keys = keys,
     .make = exec_make,
     .load = exec_load,

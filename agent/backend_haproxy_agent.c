@@ -9,6 +9,9 @@
  *   OUT_OF_SERVICE  "drain\n"  admin state DRAIN: weight 0, no new connections, but the
  *                              connections in flight (and sessions pinned by persistence)
  *                              finish normally
+ *   UP, weight W    "ready W%\n" (DESIGN §12, a canary): READY at W % of the weight the
+ *                              server line configures (give it "weight 100" for whole
+ *                              percentages: HAProxy rounds W % of a weight of 1)
  *
  * Why not "maint": MAINT also stops the server's health checks and refuses persistent
  * sessions; when the agent later says "ready" HAProxy must first see the health checks pass
@@ -114,7 +117,8 @@ struct haproxy {
     int epfd; /* epoll set: the listener and every connection */
     struct bg_agent *agent;
     enum bg_status served;
-    bool settled; /* the last change was confirmed (or timed out, or nobody polled) */
+    int served_weight; /* the weight served with UP (-1: none given) */
+    bool settled;      /* the last change was confirmed (or timed out, or nobody polled) */
     struct bg_confirm confirm;
     struct ha_conn *head, *tail;
     int n_conns;
@@ -124,9 +128,22 @@ struct haproxy {
 
 static int listener_tag; /* epoll data.ptr of the listener */
 
-static const char *word_for(enum bg_status st)
+/* "ready W%\n" for each weight (DESIGN §12: a percentage of the server's configured weight,
+ * HAProxy's agent-check grammar), made once: the words live as long as the process, so a
+ * connection keeps pointing at the one it was given, and equal words are equal pointers. */
+static const char *ready_word(int weight)
 {
-    return st == BG_STATUS_UP ? WORD_READY : WORD_DRAIN;
+    static char words[101][16];
+    if (weight < 0 || weight > 100)
+        return WORD_READY; /* no weight given: as before weights existed */
+    if (words[weight][0] == '\0')
+        snprintf(words[weight], sizeof(words[weight]), "ready %d%%\n", weight);
+    return words[weight];
+}
+
+static const char *word_for(enum bg_status st, int weight)
+{
+    return st == BG_STATUS_UP ? ready_word(weight) : WORD_DRAIN;
 }
 
 /* What we answer now: drain also while the application is unhealthy, so that HAProxy drains a
@@ -134,7 +151,7 @@ static const char *word_for(enum bg_status st)
 static const char *served_word(const struct haproxy *h)
 {
     bool healthy = h->agent == NULL || bg_agent_app_healthy(h->agent);
-    return word_for(healthy ? h->served : BG_STATUS_OUT);
+    return word_for(healthy ? h->served : BG_STATUS_OUT, h->agent ? h->agent->target_weight : -1);
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -150,7 +167,7 @@ static void conn_close(struct haproxy *h, struct ha_conn *c, int64_t now)
         struct bg_poll p = {.addr = c->peer,
                             .answered_current = c->word == served_word(h) &&
                                                 c->answered_ms >= h->confirm.changed_ms,
-                            .answered_up = c->word == WORD_READY};
+                            .answered_up = c->word != WORD_DRAIN};
         bg_confirm_polled(&h->confirm, &p, now);
     }
     close(c->fd); /* also removes it from the epoll set */
@@ -336,6 +353,7 @@ static int haproxy_init(struct bg_backend *b, char *err, size_t errlen)
     h->epfd = epfd;
     h->agent = b->agent;
     h->served = BG_STATUS_OUT; /* a new instance takes no traffic until told */
+    h->served_weight = -1;
     h->settled = true;
     bg_confirm_init(&h->confirm, c->confirm.poll_window_ms, c->confirm.confirm_timeout_ms,
                     c->confirm.confirm_polls);
@@ -355,27 +373,30 @@ static int haproxy_apply(struct bg_backend *b, enum bg_status st)
     struct haproxy *h = b->priv;
     int64_t now = bg_now_ms();
     h->confirm.limit_ms = b->deadline_ms; /* answer before the caller gives up */
-    if (h->served == st) {
+    int weight = h->agent ? h->agent->target_weight : -1;
+    if (h->served == st && (st != BG_STATUS_UP || h->served_weight == weight)) {
         /* Asked again (the controller long-polls an unconfirmed change): wait again. */
         if (!bg_confirm_rearm(&h->confirm, now)) {
             h->settled = true;
-            snprintf(b->msg, sizeof(b->msg), "unchanged (answering %.5s)", word_for(st));
+            snprintf(b->msg, sizeof(b->msg), "unchanged (answering %.5s)", word_for(st, weight));
             return 0;
         }
         h->settled = false;
         snprintf(b->msg, sizeof(b->msg), "answering %.5s; waiting for balancers to confirm",
-                 word_for(st));
+                 word_for(st, weight));
         return BG_PENDING;
     }
     h->served = st;
+    h->served_weight = weight; /* a new weight is a change to confirm, as a new status is */
     h->settled = false;
     if (!bg_confirm_start(&h->confirm, st == BG_STATUS_UP, now)) {
         h->settled = true;
         snprintf(b->msg, sizeof(b->msg), "answering %.5s; applied (no balancer polling)",
-                 word_for(st));
+                 word_for(st, weight));
         return 0;
     }
-    snprintf(b->msg, sizeof(b->msg), "answering %.5s; waiting for balancers to poll", word_for(st));
+    snprintf(b->msg, sizeof(b->msg), "answering %.5s; waiting for balancers to poll",
+             word_for(st, weight));
     return BG_PENDING;
 }
 
@@ -477,6 +498,7 @@ static const struct bg_backend_ops ops = {
 
 const struct bg_backend_type bg_backend_haproxy_agent = {
     .name = "haproxy-agent",
+    .flags = BG_BACKEND_WEIGHTS,
     .keys = keys,
     .make = haproxy_make,
     .load = haproxy_load,

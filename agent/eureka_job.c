@@ -18,6 +18,7 @@ void bg_eu_job_start(struct bg_eu_job *j, bool fg, bool has_target, enum bg_stat
                             .has_target = has_target,
                             .reg = reg,
                             .target = target,
+                            .weight = -1,
                             .step = reg ? BG_EU_REGISTER : BG_EU_STATUS,
                             .started = now};
 }
@@ -74,11 +75,19 @@ enum bg_eu_outcome bg_eu_job_feed(struct bg_eu_job *j, enum bg_eu_step sent,
     }
     if (gone)
         return BG_EU_NOT_REGISTERED;
+    if (sent == BG_EU_STATUS && j->step == BG_EU_METADATA) {
+        if (!ok)
+            return BG_EU_STATUS_FAILED; /* the weight was not set: the apply failed */
+        j->step = BG_EU_CONFIRM;
+        j->confirm_tries = 0;
+        return BG_EU_NEXT;
+    }
     if (sent == BG_EU_STATUS) {
         if (!ok)
             return BG_EU_STATUS_FAILED;
         j->url = a->url;
-        j->step = BG_EU_CONFIRM;
+        bool weigh = j->target == BG_STATUS_UP && j->weight >= 0 && j->weight <= 100;
+        j->step = weigh ? BG_EU_METADATA : BG_EU_CONFIRM;
         j->confirm_tries = 0;
         return BG_EU_NEXT;
     }

@@ -29,8 +29,12 @@ struct bg_eureka_conf {
 #define BG_EU_CONFIRM_TRIES 10
 #define BG_EU_CONFIRM_GAP_MS 100
 
-/* A job's steps: [register] -> status call -> confirm (GET until instance.status says so). */
-enum bg_eu_step { BG_EU_REGISTER, BG_EU_STATUS, BG_EU_CONFIRM, BG_EU_DONE };
+/* A job's steps: [register] -> status call -> [metadata weight] -> confirm (GET until
+ * instance.status says so). The metadata call (PUT .../metadata?weight=W, DESIGN §12: Spring
+ * Cloud LoadBalancer's weighted supplier reads it) is made after UP when the job has a weight;
+ * the owner carries it as a status-kind request and feeds its answer as BG_EU_STATUS (the job
+ * knows from its step which one was answered). */
+enum bg_eu_step { BG_EU_REGISTER, BG_EU_STATUS, BG_EU_CONFIRM, BG_EU_DONE, BG_EU_METADATA };
 
 struct bg_eu_job {
     bool active;
@@ -38,6 +42,7 @@ struct bg_eu_job {
     bool has_target; /* false: register only (start-up) */
     bool reg;        /* register: true, so a 404 is answered by registering again */
     enum bg_status target;
+    int weight; /* with UP: metadata "weight" to set (0-100); -1: none (bg_eu_job_start) */
     enum bg_eu_step step;
     int64_t not_before; /* the next request waits until then (a confirmation's gap) */
     int64_t started;

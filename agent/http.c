@@ -70,8 +70,10 @@ static enum MHD_Result put_status(struct bg_agent *a, struct bg_httpd_req *req)
         a->n_put_bad++;
         return reply_error(req->conn, 413, "bad request", "body too large");
     }
+    int weight = -1;
     if (bg_agent_parse_put(req->body, req->body_len, &st, &epoch, &timeout_ms, why, sizeof(why)) !=
-        0) {
+            0 ||
+        bg_agent_parse_put_weight(req->body, req->body_len, &weight, why, sizeof(why)) != 0) {
         a->n_put_bad++;
         bg_warn("bad_request", "peer=%s reason=\"%s\"", req->peer, why);
         return reply_error(req->conn, 400, "bad request", why);
@@ -108,7 +110,7 @@ static enum MHD_Result put_status(struct bg_agent *a, struct bg_httpd_req *req)
                 (long long)epoch, reason);
         return reply_error(req->conn, 503, "unhealthy", reason);
     }
-    bg_agent_request_status(a, req, st, timeout_ms);
+    bg_agent_request_status(a, req, st, weight, timeout_ms);
     return MHD_YES;
 }
 
@@ -124,6 +126,10 @@ static void metrics_state(struct bg_prom *p, struct bg_agent *a)
     bg_prom_gauge(p, "bg_agent_applied", "1 when every backend has applied the current status.",
                   a->applied);
     bg_prom_gauge(p, "bg_agent_epoch", "The highest controller epoch obeyed.", (double)a->epoch);
+    bg_prom_gauge(p, "bg_agent_weight",
+                  "The weight (0-100, % of the configured weight) given with the status; -1 "
+                  "when none was.",
+                  (double)a->weight);
     bg_prom_gauge(p, "bg_agent_registered", "1 while the instance's node is in ZooKeeper.",
                   a->registered);
     static const char *const results[] = {"ok",           "stale_epoch",    "bad_request",

@@ -55,6 +55,24 @@ int bg_agent_parse_put(const char *body, size_t len, enum bg_status *st, int64_t
     return rc;
 }
 
+int bg_agent_parse_put_weight(const char *body, size_t len, int *weight, char *why, size_t whylen)
+{
+    json_t *j =
+        json_loadb(body != NULL ? body : "", body != NULL ? len : 0, JSON_REJECT_DUPLICATES, NULL);
+    json_t *w = json_object_get(j, "weight");
+    int rc = 0;
+    if (w == NULL) {
+        *weight = -1;
+    } else if (!json_is_integer(w) || json_integer_value(w) < 0 || json_integer_value(w) > 100) {
+        snprintf(why, whylen, "\"weight\" must be an integer from 0 to 100 when given");
+        rc = BG_EINVAL;
+    } else {
+        *weight = (int)json_integer_value(w);
+    }
+    json_decref(j);
+    return rc;
+}
+
 int bg_eureka_parse_instance(const char *body, size_t len, char *status, size_t statuslen,
                              char *why, size_t whylen)
 {

@@ -168,18 +168,20 @@ void bg_agent_transition_cancel(struct bg_agent *a, const char *why, int spare)
     free(body);
 }
 
-static void transition_start(struct bg_agent *a, enum bg_status st)
+static void transition_start(struct bg_agent *a, enum bg_status st, int weight)
 {
-    if (a->busy && a->target == st)
+    if (a->busy && a->target == st && a->target_weight == weight)
         return; /* already on its way: the new request waits for the same outcome */
     if (a->busy)
         bg_agent_transition_cancel(a, "superseded by a newer status", (int)st);
-    if (a->status != st)
-        bg_info("status_change", "from=%s to=%s epoch=%lld", bg_status_name(a->status),
-                bg_status_name(st), (long long)a->epoch);
+    if (a->status != st || a->weight != weight)
+        bg_info("status_change", "from=%s to=%s weight=%d epoch=%lld", bg_status_name(a->status),
+                bg_status_name(st), weight, (long long)a->epoch);
     a->busy = true;
     a->target = st;
+    a->target_weight = weight;
     a->status = st;
+    a->weight = weight;
     a->applied = false;
     a->step = 0;
     a->trans_started = bg_now_ms();
@@ -187,7 +189,7 @@ static void transition_start(struct bg_agent *a, enum bg_status st)
 }
 
 void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum bg_status st,
-                             int64_t timeout_ms)
+                             int weight, int64_t timeout_ms)
 {
     a->deadline_ms = bg_agent_answer_deadline(bg_now_ms(), timeout_ms);
     struct bg_waiter *w = bg_xcalloc(1, sizeof(*w));
@@ -199,7 +201,7 @@ void bg_agent_request_status(struct bg_agent *a, struct bg_httpd_req *req, enum 
     req->user = w;
     req->user_free = waiter_unlink;
     w->sync = true; /* finish_waiters must not resume what was never suspended */
-    transition_start(a, st);
+    transition_start(a, st, weight);
     w->sync = false;
     if (w->done) {
         bg_httpd_reply(req->conn, w->code, "application/json", w->body);

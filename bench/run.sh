@@ -4,8 +4,9 @@
 # CPU), bench_lb.py (failed requests and cutover under wrk load, bluegreen vs nginx reloads),
 # bench_health.py (a bad deploy and an application that dies after the switch, bluegreen vs
 # nginx), bench_cutover.py, bench_scale.py (1000 instances: 500+500 stand-in agents, switch,
-# failover, /status bytes, controller memory), then the plot.
-# Results: bench/out/{core.json,lb.json,health.json,cutover.json,scale.json,lb.png}.
+# failover, /status bytes, controller memory), bench_canary.py (canary shares through HAProxy),
+# then the plot.
+# Results: bench/out/{core.json,lb.json,health.json,cutover.json,scale.json,canary.json,lb.png}.
 #
 # Usage: bench/run.sh [--flips N] [--sleep S] [--sizes LIST] [--scenarios LIST] [--rounds N]
 #                     [--scale-sizes LIST] [--quick]
@@ -73,6 +74,9 @@ python3 bench/bench_cutover.py --report bench/cutover-before.json bench/out/cuto
 echo
 echo "== bench_scale.py: 1000 instances (lightweight stand-in agents + a few real bg-agents)"
 python3 bench/bench_scale.py "${scale_args[@]}" --out bench/out/scale.json | tee bench/out/scale.txt
+echo
+echo "== bench_canary.py: canary share observed vs requested, time to the new share (issue 13)"
+python3 bench/bench_canary.py | tee bench/out/canary.txt
 gnuplot -e "outdir='bench/out'" bench/plot.gp
 gnuplot -e "outdir='bench/out'" bench/plot_cutover.gp
 echo

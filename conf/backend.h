@@ -21,6 +21,9 @@ struct bg_backend_entry {
  * ("a second <name> backend"), and the agent runs one with make()'s defaults, first, when
  * none is written. */
 #define BG_BACKEND_SERVES_HEALTH 0x1u
+/* flags: the type passes the status call's weight on (DESIGN §12); an agent with none of them
+ * says "weighted": false in its node and the controller gives it an instance-count canary. */
+#define BG_BACKEND_WEIGHTS 0x2u
 
 struct bg_backend_ops; /* what runs the type in the agent: agent/agent.h */
 

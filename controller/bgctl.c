@@ -1,6 +1,7 @@
 /* bgctl.c -- the operator's and CI's command line: options, the command table, main, and the
  * ZooKeeper reads every command shares (the commands: bgctl_switch.c, bgctl_status.c). */
 #include "bgctl.h"
+#include "traffic.h"
 #include "json.h"
 #include "log.h"
 #include "util.h"
@@ -157,6 +158,88 @@ static int check_switch(struct ctl *c, const char *name, int nargs, char **args)
     return 0;
 }
 
+/* canary COLOUR --steps P1,P2,... --every DUR: percents rising, 1-99. */
+static int check_steps(struct ctl *c, int nargs, char **args)
+{
+    if (nargs != 1 || (c->target = bg_parse_color(args[0], strlen(args[0]))) == BG_COLOR_INVALID) {
+        fprintf(stderr, "bgctl: canary --steps needs one colour (blue|green)\n");
+        return EXIT_USAGE;
+    }
+    if (c->every_ms <= 0) {
+        fprintf(stderr, "bgctl: canary --steps needs --every DUR (how long each step holds)\n");
+        return EXIT_USAGE;
+    }
+    int last = 0, n = 0;
+    for (const char *p = c->steps; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v <= last || v > 99 || (*end != ',' && *end != '\0')) {
+            fprintf(stderr, "bgctl: --steps: expected rising percents 1-99 such as 10,25,50\n");
+            return EXIT_USAGE;
+        }
+        last = (int)v;
+        n++;
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (n == 0) {
+        fprintf(stderr, "bgctl: --steps: expected rising percents 1-99 such as 10,25,50\n");
+        return EXIT_USAGE;
+    }
+    c->percent = last;
+    return 0;
+}
+
+static int check_canary(struct ctl *c, const char *name, int nargs, char **args)
+{
+    (void)name;
+    if (c->abort_canary && nargs == 0)
+        return 0;
+    if (c->abort_canary) {
+        fprintf(stderr, "bgctl: canary --abort takes no colour or percent\n");
+        return EXIT_USAGE;
+    }
+    if (c->steps != NULL)
+        return check_steps(c, nargs, args);
+    if (c->every_ms > 0) {
+        fprintf(stderr, "bgctl: canary --every goes with --steps\n");
+        return EXIT_USAGE;
+    }
+    if (nargs == 2) {
+        char data[64], why[160];
+        snprintf(data, sizeof(data), "%s %s", args[0], args[1]);
+        struct bg_canary cn;
+        if (strlen(args[0]) + strlen(args[1]) < 40 &&
+            bg_parse_canary(data, strlen(data), &cn, why, sizeof(why)) == 0 &&
+            cn.color != BG_COLOR_INVALID) {
+            c->target = cn.color;
+            c->percent = cn.percent;
+            return 0;
+        }
+    }
+    fprintf(stderr, "bgctl: canary needs a colour and a percent (blue|green 1-99), or --abort\n");
+    return EXIT_USAGE;
+}
+
+static int check_id(struct ctl *c, const char *name, int nargs, char **args)
+{
+    if (nargs != 1 || !bg_drain_id_ok(args[0])) {
+        fprintf(stderr, "bgctl: %s needs one instance id ([A-Za-z0-9._:-], 1-128 bytes)\n", name);
+        return EXIT_USAGE;
+    }
+    c->id = args[0];
+    char reason[BG_DRAIN_REASON_MAX + 1], why[160];
+    if (c->reason && bg_parse_drain(c->reason, strlen(c->reason), reason, sizeof(reason), why,
+                                    sizeof(why)) != 0) {
+        fprintf(stderr, "bgctl: --reason: %s\n", why);
+        return EXIT_USAGE;
+    }
+    if (c->reason && strcmp(name, "drain") != 0) {
+        fprintf(stderr, "bgctl: --reason is for drain\n");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* In the order of the usage text. */
 static const struct command commands[] = {
     {"init",
@@ -178,6 +261,21 @@ static const struct command commands[] = {
      no_args, bgctl_cmd_wait},
     {"history", "  history [--json] [-n N]     finished and aborted switches, newest last\n",
      no_args, bgctl_cmd_history},
+    {"canary",
+     "  canary blue|green PERCENT|--abort [--wait] [--timeout DUR]\n"
+     "                              send PERCENT (1-99) of the traffic to that colour\n"
+     "                              (set /canary); promote with switch; --abort ends\n"
+     "                              it (delete /canary: the canary colour goes out);\n"
+     "                              --steps 10,25,50 --every 2m walks the percents,\n"
+     "                              then promotes (an unhealthy canary aborts)\n",
+     check_canary, bgctl_cmd_canary},
+    {"drain",
+     "  drain ID [--reason TEXT] [--wait] [--timeout DUR]\n"
+     "                              take instance ID out of service (/drain/ID);\n"
+     "                              refused (exit 2) below min_ready\n",
+     check_id, bgctl_cmd_drain},
+    {"undrain", "  undrain ID [--wait]         put a drained instance back (delete /drain/ID)\n",
+     check_id, bgctl_cmd_undrain},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -239,6 +337,20 @@ static int option(struct ctl *c, int o)
     case 'n':
         c->limit = atol(optarg);
         return 0;
+    case 'A':
+        c->abort_canary = true;
+        return 0;
+    case 'R':
+        c->reason = optarg;
+        return 0;
+    case 'S':
+        c->steps = optarg;
+        return 0;
+    case 'E':
+        if (bg_parse_duration(optarg, &c->every_ms) == 0 && c->every_ms > 0)
+            return 0;
+        fprintf(stderr, "bgctl: --every: expected a duration like 2m, got \"%s\"\n", optarg);
+        return EXIT_USAGE;
     case 't':
         if (bg_parse_duration(optarg, &c->timeout_ms) == 0)
             return 0;
@@ -273,6 +385,10 @@ static int parse_options(struct ctl *c, int argc, char **argv)
                                          {"wait", no_argument, NULL, 'w'},
                                          {"timeout", required_argument, NULL, 't'},
                                          {"color", required_argument, NULL, 'C'},
+                                         {"abort", no_argument, NULL, 'A'},
+                                         {"reason", required_argument, NULL, 'R'},
+                                         {"steps", required_argument, NULL, 'S'},
+                                         {"every", required_argument, NULL, 'E'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};

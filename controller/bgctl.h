@@ -1,6 +1,6 @@
 /* bgctl.h -- what bgctl's files share: exit codes, the parsed command line, ZooKeeper reads and
  * the commands (bgctl.c: main and the command table; bgctl_switch.c: init, switch, rollback,
- * wait; bgctl_status.c: status, history). */
+ * wait; bgctl_status.c: status, history; bgctl_shape.c: canary, drain, undrain). */
 #ifndef BG_BGCTL_H
 #define BG_BGCTL_H
 
@@ -27,7 +27,13 @@ struct ctl {
     int64_t timeout_ms;
     const char *color;    /* init --color */
     long limit;           /* history -n */
-    enum bg_color target; /* switch's argument */
+    enum bg_color target; /* switch's and canary's colour */
+    int percent;          /* canary's PERCENT */
+    bool abort_canary;    /* canary --abort */
+    const char *id;       /* drain's and undrain's ID */
+    const char *reason;   /* drain --reason */
+    const char *steps;    /* canary --steps "10,25,50" (NULL: one percent) */
+    int64_t every_ms;     /* canary --every: how long each step is held */
 };
 
 /* zerror() plus what to do about the one error users can fix themselves. Never NULL. */
@@ -49,5 +55,9 @@ int bgctl_cmd_rollback(struct ctl *c);
 int bgctl_cmd_wait(struct ctl *c);
 int bgctl_cmd_status(struct ctl *c);
 int bgctl_cmd_history(struct ctl *c);
+/* bgctl_shape.c */
+int bgctl_cmd_canary(struct ctl *c);
+int bgctl_cmd_drain(struct ctl *c);
+int bgctl_cmd_undrain(struct ctl *c);
 
 #endif

@@ -74,6 +74,9 @@ static json_t *waiting_json(json_t *waiting)
 struct inst_status {
     const char *st, *err;
     json_t *waiting; /* the balancers that have not seen its status yet */
+    json_t *weight;  /* the weight the agent confirmed (NULL: none said) */
+    bool drained;
+    const char *drain_reason;
     bool summarised; /* counted, not listed, in a truncated /status */
 };
 
@@ -87,6 +90,9 @@ static struct inst_status inst_status(json_t *v, const char *omitted)
             is.err = str_or(v, "problem", "");
         if (json_is_false(json_object_get(v, "confirmed")))
             is.waiting = json_object_get(v, "waiting_for");
+        is.weight = json_object_get(v, "weight");
+        is.drained = json_is_true(json_object_get(v, "drained"));
+        is.drain_reason = str_or(v, "drain_reason", "");
     } else if (is.summarised) {
         is.st = omitted;
     }
@@ -119,6 +125,12 @@ static json_t *instance_json(struct ctl *c, const char *color, const char *id,
         json_object_set_new(o, "check", json_string(check));
     if (is->summarised)
         json_object_set_new(o, "summarised", json_true());
+    if (json_is_integer(is->weight))
+        json_object_set(o, "weight", is->weight);
+    if (is->drained) {
+        json_object_set_new(o, "drained", json_true());
+        json_object_set_new(o, "drain_reason", bg_json_text(is->drain_reason, 0));
+    }
     if (is->waiting != NULL) {
         json_object_set_new(o, "confirmed", json_false());
         json_object_set_new(o, "waiting_for", waiting_json(is->waiting));
@@ -179,6 +191,11 @@ static void print_instance(json_t *v)
            json_string_value(json_object_get(v, "status")), healthy ? "healthy" : "UNHEALTHY",
            json_string_value(json_object_get(v, "endpoint")), err ? err : "",
            err && err[0] && chk ? "; " : "", chk ? chk : "");
+    json_t *wt = json_object_get(v, "weight");
+    if (json_is_integer(wt) && json_integer_value(wt) != 100)
+        printf("%-24s WEIGHT %lld %%\n", "", (long long)json_integer_value(wt));
+    if (json_is_true(json_object_get(v, "drained")))
+        printf("%-24s DRAINED: %s\n", "", json_string_value(json_object_get(v, "drain_reason")));
     json_t *w = json_object_get(v, "waiting_for");
     if (w == NULL)
         return;
@@ -191,6 +208,40 @@ static void print_instance(json_t *v)
         printf("%s%s", b ? "; " : "", json_string_value(e));
     }
     printf("%s\n", json_array_size(w) == 0 ? "a balancer to confirm" : "");
+}
+
+/* The canary and the drains /status reports (DESIGN §12), one line each. */
+static void print_shaping(json_t *status)
+{
+    json_t *cn = json_object_get(status, "canary");
+    if (json_is_true(json_object_get(cn, "active"))) {
+        bool count = strcmp(str_or(cn, "mode", ""), "instances") == 0;
+        printf("canary:       %s %lld %% requested; ", str_or(cn, "color", "?"),
+               (long long)json_integer_value(json_object_get(cn, "percent")));
+        if (count)
+            printf("instance-count canary (an instance cannot weight): %lld of %lld UP",
+                   (long long)json_integer_value(json_object_get(cn, "canary_up")),
+                   (long long)json_integer_value(json_object_get(cn, "canary_instances")));
+        else
+            printf("weights %lld (canary) / %lld (active)",
+                   (long long)json_integer_value(json_object_get(cn, "weight_canary")),
+                   (long long)json_integer_value(json_object_get(cn, "weight_active")));
+        printf(", expected share %.1f %%\n", json_number_value(json_object_get(cn, "share")));
+    }
+    if (json_object_get(cn, "note"))
+        printf("canary note:  %s\n", str_or(cn, "note", ""));
+    const char *problems[] = {"canary_problem", "drain_problem"};
+    for (size_t i = 0; i < 2; i++)
+        if (json_object_get(status, problems[i]))
+            printf("problem:      %s\n", str_or(status, problems[i], ""));
+    size_t k;
+    json_t *d;
+    json_array_foreach(json_object_get(status, "drains"), k, d)
+    {
+        printf("drain:        %s %s %s (%s)%s%s\n", str_or(d, "color", ""), str_or(d, "id", ""),
+               str_or(d, "drain", ""), str_or(d, "status", ""),
+               str_or(d, "reason", "")[0] ? ": " : "", str_or(d, "reason", ""));
+    }
 }
 
 /* `status` as text: /active_color, the leader (lrc: how reading it went), /status and the
@@ -210,6 +261,7 @@ static void print_status(const char *active, const char *leader, int lrc, json_t
     printf("phase:        %s\n", phase ? phase : "(no /status yet)");
     if (reason && reason[0])
         printf("reason:       %s\n", reason);
+    print_shaping(status);
     if (json_is_true(json_object_get(status, "truncated")))
         print_omitted(status);
     printf("\n%-24s %-6s %-15s %-9s %-28s %s\n", "INSTANCE", "COLOR", "STATUS", "HEALTH",
@@ -242,6 +294,10 @@ static json_t *status_json(struct ctl *c, json_t *status, const char *active, co
     if (lrc != ZOK)
         json_object_set_new(j, "leader_error",
                             json_sprintf("cannot read /election: %s", bgctl_why(lrc)));
+    const char *shaping[] = {"canary", "drains", "canary_problem", "drain_problem"};
+    for (size_t i = 0; i < BG_ARRAY_LEN(shaping); i++)
+        if (json_object_get(status, shaping[i]))
+            json_object_set(j, shaping[i], json_object_get(status, shaping[i]));
     if (json_is_true(json_object_get(status, "truncated"))) {
         json_object_set_new(j, "truncated", json_true());
         json_object_set(j, "omitted", json_object_get(status, "omitted"));

@@ -137,6 +137,20 @@ static int wait_converged(struct ctl *c, enum bg_color target, int64_t mzxid)
     }
 }
 
+/* A switch ends any canary (promotion: the colour is now active anyway). /active_color is set
+ * first, so the controller never sees the canary gone while the old colour is still active
+ * (that would take the canary colour out just before making it UP). */
+static void clear_canary(struct ctl *c)
+{
+    char path[1024];
+    bg_zk_path(&c->zk, "/canary", path, sizeof(path));
+    int rc = bg_zk_delete(&c->zk, path, -1);
+    if (rc == ZOK)
+        printf("canary cleared (/canary deleted)\n");
+    else if (rc != ZNONODE)
+        fprintf(stderr, "bgctl: warning: cannot delete %s: %s\n", path, bgctl_why(rc));
+}
+
 static int switch_to(struct ctl *c, enum bg_color target)
 {
     char path[1024];
@@ -156,6 +170,7 @@ static int switch_to(struct ctl *c, enum bg_color target)
         return EXIT_ERROR;
     }
     printf("active_color set to %s\n", name);
+    clear_canary(c);
     fflush(stdout);
     if (!c->wait)
         return 0;

@@ -41,8 +41,14 @@ static void start(CURLM *multi, struct call *k, const struct bg_call_opts *o)
 {
     char url[600];
     snprintf(url, sizeof(url), "%s/v1/status", k->req->endpoint);
-    snprintf(k->body, sizeof(k->body), "{\"status\":\"%s\",\"epoch\":%lld,\"timeout_ms\":%lld}",
-             k->req->up ? "UP" : "OUT_OF_SERVICE", (long long)o->epoch, (long long)o->timeout_ms);
+    if (k->req->up && k->req->weight > 0)
+        snprintf(k->body, sizeof(k->body),
+                 "{\"status\":\"UP\",\"epoch\":%lld,\"timeout_ms\":%lld,\"weight\":%d}",
+                 (long long)o->epoch, (long long)o->timeout_ms, k->req->weight);
+    else
+        snprintf(k->body, sizeof(k->body), "{\"status\":\"%s\",\"epoch\":%lld,\"timeout_ms\":%lld}",
+                 k->req->up ? "UP" : "OUT_OF_SERVICE", (long long)o->epoch,
+                 (long long)o->timeout_ms);
     k->resp_len = 0;
     if (k->resp != NULL)
         k->resp[0] = '\0';
@@ -122,6 +128,8 @@ static void read_probe(struct bg_call_req *r, const char *resp, size_t len)
     if (st != NULL && !json_is_false(json_object_get(j, "applied")) &&
         !json_is_false(json_object_get(j, "confirmed")))
         r->seen = strcmp(st, "UP") == 0 ? 1 : strcmp(st, "OUT_OF_SERVICE") == 0 ? 2 : 0;
+    json_int_t w = json_integer_value(json_object_get(j, "weight"));
+    r->seen_weight = w >= 1 && w <= 100 ? (int)w : 0;
     json_decref(j);
 }
 

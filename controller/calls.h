@@ -17,6 +17,7 @@ struct bg_call_req {
     const char *endpoint; /* "http://host:port" or "https://host:port" */
     bool up;
     bool probe; /* GET /v1/status (ask, change nothing) instead of PUT */
+    int weight; /* with up: "weight" (1-100) sent in the call; 0: none sent */
     /* out */
     enum bg_call_result result;
     int http_code;
@@ -32,6 +33,7 @@ struct bg_call_req {
     /* With probe and BG_CALL_OK: the status the agent says it has applied, every balancer
      * having seen it (1 UP, 2 OUT_OF_SERVICE), or 0 when it says otherwise or does not say. */
     int seen;
+    int seen_weight; /* and the weight it says it has (1-100), 0 when it does not say */
 };
 
 struct bg_call_opts {

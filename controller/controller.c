@@ -87,6 +87,7 @@ static int probe(struct bg_ctl *c, const struct bg_plan *p, struct bg_call_req *
         if (req[i].result != BG_CALL_OK || req[i].seen == 0)
             continue;
         m->known = req[i].seen == 1 ? BG_KNOWN_UP : BG_KNOWN_OUT;
+        m->weight = req[i].seen_weight;
         m->confirmed_ms = now;
         m->unconfirmed = false;
         m->n_waiting = 0;
@@ -98,6 +99,23 @@ static int probe(struct bg_ctl *c, const struct bg_plan *p, struct bg_call_req *
     return rc == BG_ELOST ? BG_ELOST : BG_OK;
 }
 
+/* A drained instance taken out, or an undrained one back UP: a /history entry each. */
+static void drain_history(struct bg_ctl *c, struct bg_member *m, enum bg_known was)
+{
+    char text[BG_DRAIN_REASON_MAX + 200];
+    if (m->drained && m->known == BG_KNOWN_OUT && was != BG_KNOWN_OUT) {
+        snprintf(text, sizeof(text), "%s %s drained: %s", bg_color_name(m->color), m->id,
+                 m->drain_reason[0] ? m->drain_reason : "(no reason given)");
+        bg_ctl_history_event(c, "drain", bg_color_name(m->color), "drained", text);
+        bg_info("drained", "color=%s id=%s", bg_color_name(m->color), m->lid);
+    } else if (m->undrained && m->known == BG_KNOWN_UP && was != BG_KNOWN_UP) {
+        snprintf(text, sizeof(text), "%s %s undrained: UP again", bg_color_name(m->color), m->id);
+        bg_ctl_history_event(c, "drain", bg_color_name(m->color), "undrained", text);
+        bg_info("undrained", "color=%s id=%s", bg_color_name(m->color), m->lid);
+        m->undrained = false;
+    }
+}
+
 /* A call answered: the member is known to have the status (confirmed or not). */
 static void call_ok(struct bg_ctl *c, struct bg_member *m, const struct bg_call_req *r, bool up,
                     int64_t t0, int64_t now)
@@ -107,18 +125,21 @@ static void call_ok(struct bg_ctl *c, struct bg_member *m, const struct bg_call_
     if (up && m->known != BG_KNOWN_UP)
         c->last_up_ms = now;
     m->known = up ? BG_KNOWN_UP : BG_KNOWN_OUT;
+    m->weight = up ? r->weight : 0;
     m->confirmed_ms = now;
     m->failures = 0;
     m->retry_at_ms = 0;
     m->last_error[0] = '\0';
     confirmation(m, r, was, t0, now);
+    drain_history(c, m, was);
     if (was != m->known || was_unconfirmed != m->unconfirmed)
         bg_ctl_outcome(c, m,
                        m->unconfirmed ? (up ? "UP, unconfirmed" : "OUT_OF_SERVICE, unconfirmed")
                                       : bg_known_name(m->known));
-    bg_info("instance_status", "color=%s id=%s status=%s ms=%lld attempts=%d confirmed=%s",
-            bg_color_name(m->color), m->lid, bg_known_name(m->known), (long long)(now - t0),
-            r->attempts, m->unconfirmed ? "false" : "true");
+    bg_info("instance_status",
+            "color=%s id=%s status=%s weight=%d ms=%lld attempts=%d confirmed=%s",
+            bg_color_name(m->color), m->lid, bg_known_name(m->known), up ? r->weight : 0,
+            (long long)(now - t0), r->attempts, m->unconfirmed ? "false" : "true");
 }
 
 /* A call failed: the member is retried after a backoff that doubles with each failure. */
@@ -152,6 +173,7 @@ static int act(struct bg_ctl *c, const struct bg_plan *p)
     for (size_t i = 0; i < p->n_idx; i++) {
         req[i].endpoint = c->m[p->idx[i]].endpoint;
         req[i].up = up;
+        req[i].weight = up ? p->weight[i] : 0;
     }
     const struct bg_switch_conf *sw = &c->conf->sw;
     struct bg_call_opts o = {.epoch = c->epoch,
@@ -237,7 +259,10 @@ static void plan_input(const struct bg_ctl *c, struct bg_plan_input *in)
                                  .fallback_hold_ms = bg_ctl_fallback_hold(c),
                                  .probe_unknown = true,
                                  .proceed_unconfirmed = sw->unconfirmed_proceed,
-                                 .unconfirmed_timeout_ms = sw->unconfirmed_timeout_ms};
+                                 .unconfirmed_timeout_ms = sw->unconfirmed_timeout_ms,
+                                 .canary = c->canary,
+                                 .canary_problem = c->canary_problem[0] ? c->canary_problem : NULL,
+                                 .drain_problem = c->drain_problem[0] ? c->drain_problem : NULL};
 }
 
 /* An agent refused our epoch as stale. Step down only when a lower live member really

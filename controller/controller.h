@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct node_entry; /* observe.c */
+struct bg_drain;   /* shaping.c */
 
 struct bg_ctl {
     struct bg_controller_conf *conf;
@@ -51,6 +52,14 @@ struct bg_ctl {
     bool fallback;              /* the last plan fell back to the other colour */
     int fallbacks;              /* recent fallbacks (damping: each doubles the hold) */
     int64_t fallback_end_ms;    /* monotonic ms when the last fallback ended (0: none) */
+
+    /* Traffic shaping (shaping.c): /canary and /drain/<id> as last read. */
+    struct bg_canary canary;
+    bool canary_read;         /* read since we lead: a change after it goes into /history */
+    char canary_problem[256]; /* empty: /canary is fine */
+    char drain_problem[256];  /* empty: every /drain entry is fine */
+    struct bg_drain *drains;  /* the drain entries (ids and reasons) */
+    size_t n_drains;
 
     /* Outcome of the last plan. */
     enum bg_phase phase;

@@ -3,6 +3,7 @@
  * controller.c  the main loop, reconcile (observe, plan, act) and the calls to agents
  * election.c    join the election, lead, stop leading
  * observe.c     read /active_color and the instance nodes of /blue and /green
+ * shaping.c     read /canary and /drain/<id> (traffic shaping, DESIGN §12)
  * record.c      /status and /history: what the leader tells the world
  * http.c        the daemon's own HTTP endpoints (/health, /metrics)
  *
@@ -51,6 +52,16 @@ void bg_ctl_observe_clear(struct bg_ctl *c);
  * could not be read whole this turn (c->m is then left as it was; reads go on next turn). */
 int bg_ctl_read_state(struct bg_ctl *c);
 
+/* ---- shaping.c ----------------------------------------------------------------------- */
+
+/* Read /canary and the /drain/<id> nodes (watched: a change wakes the loop) into c->canary,
+ * c->canary_problem, c->drain_problem, and mark each member of c->m that a drain names
+ * (drained, drain_reason). A node that cannot be read keeps what was known of it. Logs a
+ * change once. Can't fail. */
+void bg_ctl_read_shaping(struct bg_ctl *c);
+/* Forget the drains read (leadership lost, the end). */
+void bg_ctl_shaping_clear(struct bg_ctl *c);
+
 /* Bumped (from the library's completion thread) when a watched node changed or went, or a
  * batch of reads was answered: the loop reads again when it differs from what it saw. */
 unsigned bg_ctl_node_changes(void);
@@ -60,6 +71,11 @@ unsigned bg_ctl_node_changes(void);
 /* Record the plan's outcome: the phase and reason (c->status_dirty, c->status_urgent when the
  * phase changed), then the switch and fallback bookkeeping that appends /history entries. */
 void bg_ctl_record_plan(struct bg_ctl *c, const struct bg_plan *p);
+
+/* Append a /history entry for an event that is not a switch: {"kind": kind ("drain",
+ * "canary"), "from"/"to": color, "result", "reason", ...}. Failures are logged. */
+void bg_ctl_history_event(struct bg_ctl *c, const char *kind, const char *color, const char *result,
+                          const char *reason);
 
 /* One instance's outcome in the switch in progress (for /history); nothing outside one. */
 void bg_ctl_outcome(struct bg_ctl *c, const struct bg_member *m, const char *what);

@@ -94,6 +94,14 @@ bool bg_parse_member_health(const char *data, size_t len, char *check, size_t ch
     return healthy;
 }
 
+bool bg_parse_member_weighted(const char *data, size_t len)
+{
+    json_t *j = json_loadb(data, len, 0, NULL);
+    bool w = json_is_object(j) && json_is_true(json_object_get(j, "weighted"));
+    json_decref(j);
+    return w;
+}
+
 /* ----------------------------------------------------------------------------------------
  * An agent's failure answer.
  * ------------------------------------------------------------------------------------- */
@@ -191,6 +199,12 @@ static json_t *status_entry(const struct bg_member *m)
     }
     if (m->problem)
         json_object_set_new(o, "problem", bg_json_text(m->problem, 0));
+    if (m->known == BG_KNOWN_UP && m->weight > 0) /* the weight the agent confirmed */
+        json_object_set_new(o, "weight", json_integer(m->weight));
+    if (m->drained) {
+        json_object_set_new(o, "drained", json_true());
+        json_object_set_new(o, "drain_reason", bg_json_text(m->drain_reason, 0));
+    }
     if (m->known != BG_KNOWN_NONE)
         json_object_set_new(o, "confirmed", json_boolean(!m->unconfirmed));
     if (m->unconfirmed) {

@@ -54,6 +54,43 @@ static void color_gauge(struct bg_prom *p, const char *name, const char *help, e
         bg_prom_sample(p, name, col == (int)is, "color", bg_color_name(col), (const char *)NULL);
 }
 
+/* Traffic shaping (DESIGN §12): the canary's request, the weight each colour's instances are
+ * given, the share expected, and drains. */
+static void shaping(struct bg_prom *p, const struct bg_ctl *c)
+{
+    struct bg_plan_input in = {.desired = c->desired,
+                               .m = c->m,
+                               .n = c->n,
+                               .min_ready = c->conf->sw.min_ready,
+                               .canary = c->canary};
+    struct bg_shape s;
+    bg_shape_init(&s, &in);
+    bg_prom_family(p, "bg_controller_canary_percent", "gauge",
+                   "The share (%) /canary asks for, by colour (0: no canary in effect).");
+    bg_prom_family(p, "bg_controller_weight", "gauge",
+                   "The weight (1-100, % of the configured weight) each colour's UP instances "
+                   "are given.");
+    for (int col = BG_BLUE; col <= BG_GREEN; col++) {
+        bool canary = s.canary && s.canary_color == (enum bg_color)col;
+        bg_prom_sample(p, "bg_controller_canary_percent", canary ? s.percent : 0, "color",
+                       bg_color_name(col), (const char *)NULL);
+        bg_prom_sample(p, "bg_controller_weight", canary ? s.w_canary : s.w_active, "color",
+                       bg_color_name(col), (const char *)NULL);
+    }
+    bg_prom_gauge(p, "bg_controller_canary_share_percent",
+                  "The canary colour's expected share of the traffic (%) from the weights or "
+                  "instance count.",
+                  s.canary ? s.share : 0);
+    bg_prom_gauge(p, "bg_controller_canary_instance_mode",
+                  "1 when the canary is an instance-count canary (an instance cannot weight).",
+                  s.canary && s.by_count);
+    bg_prom_gauge(p, "bg_controller_drained_instances",
+                  "Instances taken out by /drain/<id> (leader only).", s.drained);
+    bg_prom_gauge(p, "bg_controller_drains_refused",
+                  "Drains refused: they would leave the active colour below min_ready.", s.refused);
+    bg_shape_free(&s);
+}
+
 char *bg_ctl_metrics(struct bg_ctl *c)
 {
     size_t unhealthy = 0, unconfirmed = 0;
@@ -93,6 +130,7 @@ char *bg_ctl_metrics(struct bg_ctl *c)
     color_gauge(&p, "bg_controller_applied_color",
                 "1 for the colour of the last converged state (leader only).", c->applied);
     per_color(&p, c);
+    shaping(&p, c);
     bg_prom_family(&p, "bg_controller_switch_duration_seconds", "histogram",
                    "Switches, from the new colour seen to converged.");
     bg_prom_hist(&p, "bg_controller_switch_duration_seconds", &c->switch_seconds,

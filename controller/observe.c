@@ -292,6 +292,7 @@ static void node_parse(struct node_entry *e, enum bg_color color, const struct n
         m->problem = bg_xstrdup(why);
     } else {
         member_health(m, g->data, g->len, &g->st);
+        m->can_weight = bg_parse_member_weighted(g->data, (size_t)g->len);
     }
     e->parsed = true;
 }
@@ -515,6 +516,9 @@ static void carry_over(struct bg_ctl *c, struct bg_member *m, size_t n)
             m[i].unconfirmed = old->unconfirmed;
             m[i].unconfirmed_since_ms = old->unconfirmed_since_ms;
             m[i].n_waiting = old->n_waiting;
+            m[i].weight = old->weight;
+            m[i].drained = old->drained; /* for the undrain's history entry */
+            m[i].undrained = old->undrained;
             memcpy(m[i].waiting, old->waiting, sizeof(m[i].waiting));
             if (old->endpoint != NULL && m[i].endpoint != NULL && old->healthy != m[i].healthy) {
                 bg_info("member_health", "color=%s id=%s healthy=%s check=\"%s\"",
@@ -565,6 +569,7 @@ int bg_ctl_read_state(struct bg_ctl *c)
     members_clear(c);
     c->m = m;
     c->n = n;
+    bg_ctl_read_shaping(c);
     c->need_read = false;
     c->probe_read = false;
     return BG_OK;
@@ -591,6 +596,7 @@ void bg_ctl_observe_stop(void)
 void bg_ctl_observe_clear(struct bg_ctl *c)
 {
     members_clear(c);
+    bg_ctl_shaping_clear(c);
     nodes_clear(c);
 }
 

@@ -204,6 +204,48 @@ static void put_served_by(struct out *o, const struct bg_page_ctx *ctx)
     put(o, ". Reloads every 2 s.</p>\n");
 }
 
+/* The canary (DESIGN §12): what /canary asks and how it is served; and the drains. */
+static void put_shaping(struct out *o, const json_t *st)
+{
+    const json_t *c = get(st, "canary");
+    if (json_is_true(get(c, "active"))) {
+        bool count = str(c, "mode") && strcmp(str(c, "mode"), "instances") == 0;
+        put(o, "<dt>Canary</dt><dd id=\"canary\"><span class=\"");
+        put(o, color_class(str(c, "color")));
+        put(o, "\">");
+        put_field(o, c, "color", "-");
+        put(o, "</span> ");
+        put_int(o, c, "percent");
+        put(o, " % requested; ");
+        if (count) {
+            put(o, "instance-count canary: ");
+            put_int(o, c, "canary_up");
+            put(o, " of ");
+            put_int(o, c, "canary_instances");
+            put(o, " UP");
+        } else {
+            put(o, "weights ");
+            put_int(o, c, "weight_canary");
+            put(o, " (canary) / ");
+            put_int(o, c, "weight_active");
+            put(o, " (active)");
+        }
+        const json_t *share = get(c, "share");
+        if (json_is_number(share))
+            putf(o, ", expected share %.1f %%", json_number_value(share));
+        put(o, "</dd>");
+    }
+    const char *note = str(c, "note");
+    if (note != NULL) {
+        put(o, "<dt>Canary note</dt><dd>");
+        put_text(o, note);
+        put(o, "</dd>");
+    }
+    size_t n = json_array_size(get(st, "drains"));
+    if (n > 0)
+        putf(o, "<dt>Drains</dt><dd id=\"drains\">%zu (see the instances)</dd>", n);
+}
+
 static void put_summary(struct out *o, const json_t *st, const struct bg_page_ctx *ctx)
 {
     const char *desired = str(st, "desired");
@@ -238,6 +280,7 @@ static void put_summary(struct out *o, const json_t *st, const struct bg_page_ct
     }
     put(o, "</span></dd>");
     put_counts(o, get(st, "counts"));
+    put_shaping(o, st);
     put(o, "</dl>\n");
     put_served_by(o, ctx);
 }
@@ -333,6 +376,15 @@ static void put_instance(struct out *o, const json_t *m, bool weight)
     const json_t *conf = get(m, "confirmed");
     if (json_is_false(conf))
         put(o, " <span class=\"muted\">(unconfirmed)</span>");
+    if (json_is_true(get(m, "drained"))) {
+        put(o, " <span class=\"muted\">(drained");
+        const char *why = str(m, "drain_reason");
+        if (why != NULL && why[0] != '\0') {
+            put(o, ": ");
+            put_text(o, why);
+        }
+        put(o, ")</span>");
+    }
     put(o, "</td><td>");
     const json_t *h = get(m, "healthy");
     const char *problem = str(m, "problem");

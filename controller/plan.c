@@ -40,11 +40,24 @@ static bool may_serve(const struct bg_plan_input *in, const struct bg_member *m)
 
 /* What this member should be told, in normal operation or in fallback (BG_KNOWN_NONE: leave
  * it as it is). Unhealthy members only ever go OUT. */
+static enum bg_role role(const struct bg_plan_input *in, const struct bg_member *m)
+{
+    return in->shape && in->shape->role ? (enum bg_role)in->shape->role[m - in->m] : BG_ROLE_NORMAL;
+}
+
 static enum bg_known target(const struct bg_plan_input *in, const struct bg_member *m,
                             bool fallback)
 {
     if (!usable(m))
         return BG_KNOWN_NONE;
+    enum bg_role r = role(in, m);
+    if (r == BG_ROLE_DRAINED || (r == BG_ROLE_CANARY_SPARE && !fallback))
+        return BG_KNOWN_OUT;
+    if (r == BG_ROLE_CANARY && !fallback) {
+        if (!m->healthy)
+            return BG_KNOWN_OUT;
+        return may_serve(in, m) ? BG_KNOWN_UP : BG_KNOWN_NONE;
+    }
     if (m->color == in->desired) {
         if (!m->healthy)
             return BG_KNOWN_OUT;
@@ -67,9 +80,14 @@ static bool held(const struct bg_plan_input *in, const struct bg_member *m)
 
 /* Must this member be told `want` now? (Unknown, different, held for its balancers' confirmation
  * -- asked again, a long poll --, or due for resync.) */
-static bool needs(const struct bg_plan_input *in, const struct bg_member *m, enum bg_known want)
+static bool needs(const struct bg_plan_input *in, const struct bg_member *m, enum bg_known want,
+                  bool fallback)
 {
     if (m->known != want || held(in, m))
+        return true;
+    /* UP at another weight: told again (a canary started, changed or ended). */
+    int had = m->weight > 0 ? m->weight : 100;
+    if (want == BG_KNOWN_UP && had != bg_shape_weight(in->shape, in, (size_t)(m - in->m), fallback))
         return true;
     return in->resync_ms > 0 && in->now_ms - m->confirmed_ms >= in->resync_ms;
 }
@@ -149,7 +167,7 @@ static size_t pick(const struct bg_plan_input *in, struct bg_plan *out, bool fal
         for (size_t i = 0; i < in->n; i++) {
             const struct bg_member *m = &in->m[i];
             if (failed_lately(in, m) != retries || target(in, m, fallback) != want ||
-                !needs(in, m, want))
+                !needs(in, m, want, fallback))
                 continue;
             /* A backoff from before the desired colour was set does not delay the switch's
              * first call; an answer "unconfirmed" is asked again no sooner than it says. */
@@ -164,6 +182,7 @@ static size_t pick(const struct bg_plan_input *in, struct bg_plan *out, bool fal
              */
             bool again = m->known == want && held(in, m);
             if ((again || moves < batch) && n < BG_PLAN_MAX_BATCH) {
+                out->weight[n] = bg_shape_weight(in->shape, in, i, fallback);
                 out->idx[n++] = i;
                 moves += !again;
             }
@@ -181,7 +200,7 @@ static bool swept(const struct bg_plan_input *in)
     size_t failed = 0;
     for (size_t i = 0; i < in->n; i++) {
         const struct bg_member *m = &in->m[i];
-        if (target(in, m, false) != BG_KNOWN_UP || !needs(in, m, BG_KNOWN_UP))
+        if (target(in, m, false) != BG_KNOWN_UP || !needs(in, m, BG_KNOWN_UP, false))
             continue;
         if (!failed_lately(in, m))
             return false;
@@ -213,7 +232,7 @@ static int count(const struct bg_plan_input *in, struct bg_plan *out)
             continue;
         if (in->resync_ms > 0 && m->confirmed_ms > 0)
             earliest(&out->wake_at_ms, m->confirmed_ms + in->resync_ms);
-        if (m->color != in->desired)
+        if (m->color != in->desired || role(in, m) == BG_ROLE_DRAINED)
             continue;
         out->targets++;
         if (may_serve(in, m)) {
@@ -447,8 +466,14 @@ static bool plan_break(const struct bg_plan_input *in, struct bg_plan *out, bool
     }
     out->phase = late ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
     out->action = BG_ACT_OUT;
-    snprintf(out->reason, sizeof(out->reason), "%s is UP (%d of %d); taking %s out", want,
-             out->ready, out->targets, bg_color_name(bg_other_color(in->desired)));
+    const struct bg_member *first = &in->m[out->idx[0]];
+    if (first->drained || role(in, first) == BG_ROLE_CANARY_SPARE)
+        snprintf(out->reason, sizeof(out->reason), "%s is UP (%d of %d); %s %s %s out", want,
+                 out->ready, out->targets, first->drained ? "draining: taking" : "canary: taking",
+                 bg_color_name(first->color), first->id);
+    else
+        snprintf(out->reason, sizeof(out->reason), "%s is UP (%d of %d); taking %s out", want,
+                 out->ready, out->targets, bg_color_name(bg_other_color(in->desired)));
     if (held_out > 0)
         note_waiting(in, out, BG_KNOWN_OUT, held_out, of, late, ": ");
     return true;
@@ -471,8 +496,26 @@ static void plan_converged(const struct bg_plan_input *in, struct bg_plan *out)
         }
     }
     out->phase = BG_PHASE_CONVERGED;
-    snprintf(out->reason, sizeof(out->reason), "%s is UP (%d instance(s)), %s is out", want,
-             out->ready, bg_color_name(bg_other_color(in->desired)));
+    const struct bg_shape *sh = in->shape;
+    if (sh && sh->canary && sh->n_canary > 0 && !sh->by_count)
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s is UP (%d instance(s)) at weight %d; canary %s %d %%: %d instance(s) at "
+                 "weight %d (%.1f %%)",
+                 want, out->ready, sh->w_active, bg_color_name(sh->canary_color), sh->percent,
+                 sh->n_canary, sh->w_canary, sh->share);
+    else if (sh && sh->canary && sh->n_canary > 0)
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s is UP (%d instance(s)); canary %s %d %% by instance count: %d of %d "
+                 "instance(s) UP (%.1f %%)",
+                 want, out->ready, bg_color_name(sh->canary_color), sh->percent, sh->canary_up,
+                 sh->n_canary, sh->share);
+    else
+        snprintf(out->reason, sizeof(out->reason), "%s is UP (%d instance(s)), %s is out", want,
+                 out->ready, bg_color_name(bg_other_color(in->desired)));
+    if (sh && sh->drained > 0) {
+        size_t len = strlen(out->reason);
+        snprintf(out->reason + len, sizeof(out->reason) - len, "; %d drained", sh->drained);
+    }
     note_unhealthy(in, out);
 }
 
@@ -485,6 +528,12 @@ static void decide(const struct bg_plan_input *in, struct bg_plan *out)
                  "/active_color is invalid (%s): expected blue or green; "
                  "no instance was changed",
                  in->desired_problem ? in->desired_problem : "missing");
+        return;
+    }
+    if (in->canary_problem || in->drain_problem) {
+        out->phase = BG_PHASE_BLOCKED;
+        snprintf(out->reason, sizeof(out->reason), "%s; no instance was changed",
+                 in->canary_problem ? in->canary_problem : in->drain_problem);
         return;
     }
     const char *want = bg_color_name(in->desired);
@@ -546,9 +595,44 @@ static void probe_first(const struct bg_plan_input *in, struct bg_plan *out)
              "; asking %zu agent(s) their status first", n);
 }
 
+/* Append the refused drains ("drain of blue b1 refused: ...") and the canary's note. A refused
+ * drain makes a converged plan blocked: the operator's request was not carried out. */
+static void note_shape(const struct bg_plan_input *in, struct bg_plan *out)
+{
+    const struct bg_shape *sh = in->shape;
+    size_t len = strlen(out->reason);
+    if (sh->note[0] && len + 2 < sizeof(out->reason))
+        snprintf(out->reason + len, sizeof(out->reason) - len, "; %s", sh->note);
+    if (sh->refused == 0)
+        return;
+    if (out->phase == BG_PHASE_CONVERGED)
+        out->phase = BG_PHASE_BLOCKED;
+    for (size_t i = 0; i < in->n; i++) {
+        if (sh->role[i] != BG_ROLE_DRAIN_REFUSED)
+            continue;
+        len = strlen(out->reason);
+        if (len + 8 >= sizeof(out->reason))
+            break;
+        snprintf(out->reason + len, sizeof(out->reason) - len,
+                 "; drain of %s %s refused: it would leave %s below min_ready (%d)",
+                 bg_color_name(in->m[i].color), in->m[i].id, bg_color_name(in->desired),
+                 in->min_ready);
+    }
+}
+
 void bg_plan(const struct bg_plan_input *in, struct bg_plan *out)
 {
+    struct bg_shape shape;
+    bg_shape_init(&shape, in);
+    struct bg_plan_input with = *in;
+    with.shape = &shape;
+    in = &with;
     decide(in, out);
+    if (out->phase != BG_PHASE_BLOCKED || !(in->canary_problem || in->drain_problem ||
+                                            (in->desired != BG_BLUE && in->desired != BG_GREEN)))
+        note_shape(in, out);
+    bg_shape_free(&shape);
+    with.shape = NULL;
     if (in->probe_unknown && out->action != BG_ACT_NONE)
         probe_first(in, out);
     /* The reason quotes ids and agents' errors and is cut at its size: never inside a

@@ -2,6 +2,7 @@
 #ifndef BG_PLAN_H
 #define BG_PLAN_H
 
+#include "traffic.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -49,6 +50,37 @@ struct bg_member {
     int64_t unconfirmed_since_ms; /* monotonic ms of the first such answer for `known` */
     int n_waiting;                /* balancers named in the answer's "waiting_for" */
     char waiting[BG_WAITING_MAX][BG_WAITING_LEN]; /* the first of them (sanitised) */
+    /* Traffic shaping (DESIGN §12). */
+    int weight;      /* the weight (1-100) the agent last confirmed with UP (0: unknown = 100) */
+    bool can_weight; /* the node says "weighted": true (a backend can take a weight) */
+    bool drained;    /* /drain/<id> names it */
+    bool undrained;  /* it was drained, the drain is gone, it is not UP again yet */
+    char drain_reason[BG_DRAIN_REASON_MAX + 1];
+};
+
+/* What traffic shaping makes of each member (bg_shape). */
+enum bg_role {
+    BG_ROLE_NORMAL = 0,
+    BG_ROLE_DRAINED,       /* /drain/<id>: taken out whatever its colour */
+    BG_ROLE_DRAIN_REFUSED, /* drained, but that would leave the active colour below min_ready */
+    BG_ROLE_CANARY,        /* canary colour, takes its share */
+    BG_ROLE_CANARY_SPARE,  /* canary colour beyond the instance count (cannot weight) */
+};
+
+/* The canary and drains applied to the members: per-member roles and the weights. */
+struct bg_shape {
+    unsigned char *role; /* enum bg_role per member (n of them; NULL when n is 0) */
+    bool canary;         /* a canary is in effect */
+    enum bg_color canary_color;
+    int percent;
+    bool by_count;          /* instance-count canary: some member cannot weight */
+    int w_canary, w_active; /* weights (1-100) of the canary and active colours' instances */
+    int n_canary, n_active; /* healthy, undrained instances of each */
+    int canary_up;          /* canary instances to be UP */
+    double share;           /* the canary's expected share (%) */
+    int drained, refused;   /* drains applied, refused */
+    char note[256];         /* why a canary does nothing (names the active colour, none
+                             * healthy); empty otherwise */
 };
 
 struct bg_plan_input {
@@ -74,6 +106,10 @@ struct bg_plan_input {
                                * telling them: a new leader (bench/README scale item 3) */
     bool proceed_unconfirmed; /* switch.unconfirmed: proceed (false: hold) */
     int64_t unconfirmed_timeout_ms; /* held this long: blocked, still holding (0: no bound) */
+    struct bg_canary canary;        /* /canary (percent 0: none) */
+    const char *canary_problem;     /* /canary is malformed: why (blocked, nothing changes) */
+    const char *drain_problem;      /* a /drain entry is malformed: why (same) */
+    const struct bg_shape *shape;   /* set by bg_plan itself (callers leave it NULL) */
 };
 
 /* The most calls one plan asks for (a larger phase takes several passes): each is a connection
@@ -87,6 +123,7 @@ struct bg_plan {
      * what they said. */
     enum { BG_ACT_NONE = 0, BG_ACT_UP, BG_ACT_OUT, BG_ACT_PROBE } action;
     size_t idx[BG_PLAN_MAX_BATCH]; /* members to call now (indices into input.m) */
+    int weight[BG_PLAN_MAX_BATCH]; /* with BG_ACT_UP: the weight (1-100) to send each */
     size_t n_idx;
     int64_t wake_at_ms; /* re-plan by then even if nothing happens (0: no deadline) */
     int ready;          /* desired-colour members known UP (and confirmed, with hold) and healthy */
@@ -110,6 +147,21 @@ struct bg_plan {
 void bg_plan(const struct bg_plan_input *in, struct bg_plan *out);
 
 const char *bg_phase_name(enum bg_phase p);
+
+/* Work out the canary and drains for in's members into s (in->shape is not used): drains of
+ * the desired colour's healthy instances are taken in member order while at least min_ready
+ * stay, the rest refused; the canary colour's healthy undrained instances get w_canary (or,
+ * when a member cannot weight, the nearest instance count is chosen, those UP first). Pure
+ * but for allocation (aborts when out of memory); bg_shape_free releases it. */
+void bg_shape_init(struct bg_shape *s, const struct bg_plan_input *in);
+void bg_shape_free(struct bg_shape *s);
+
+/* The weight member i should have when UP (100 outside a canary or in a fallback). */
+int bg_shape_weight(const struct bg_shape *s, const struct bg_plan_input *in, size_t i,
+                    bool fallback);
+
+/* "canary": {...} and "drains": [...] for /status from a shape (nothing when neither). Pure. */
+void bg_shape_status(json_t *status, const struct bg_shape *s, const struct bg_plan_input *in);
 
 /* For each a[i], the index in b of the same node (same colour, id and czxid), or SIZE_MAX when
  * b has none: match[i]. O((na + nb) log nb): thousands of members are matched every pass. */
@@ -159,5 +211,9 @@ char *bg_parse_member_data(const char *data, size_t len, char *why, size_t whyle
  * host:port or an agent without a check; anything but a boolean: false) and the last check
  * message, sanitised into check (empty when none). Pure; never fails. */
 bool bg_parse_member_health(const char *data, size_t len, char *check, size_t checklen);
+
+/* Does an instance node say a backend of its agent can take a weight ("weighted": true)?
+ * Anything else (a bare host:port, an older agent) cannot. Pure. */
+bool bg_parse_member_weighted(const char *data, size_t len);
 
 #endif

@@ -17,6 +17,26 @@
 
 /* /status as a JSON document without "updated" (set by the writer: it is left out to compare
  * contents). Its size is bounded whatever the number of instances (bg_status_instances). */
+/* "canary" and "drains" (DESIGN §12): what the plan makes of /canary and /drain now. */
+static void status_shaping(struct bg_ctl *c, json_t *j)
+{
+    if (c->desired == BG_COLOR_INVALID)
+        return;
+    struct bg_plan_input in = {.desired = c->desired,
+                               .m = c->m,
+                               .n = c->n,
+                               .min_ready = c->conf->sw.min_ready,
+                               .canary = c->canary};
+    struct bg_shape s;
+    bg_shape_init(&s, &in);
+    bg_shape_status(j, &s, &in);
+    bg_shape_free(&s);
+    if (c->canary_problem[0])
+        json_object_set_new(j, "canary_problem", bg_json_text(c->canary_problem, 0));
+    if (c->drain_problem[0])
+        json_object_set_new(j, "drain_problem", bg_json_text(c->drain_problem, 0));
+}
+
 json_t *bg_ctl_status_doc(struct bg_ctl *c)
 {
     char since[40];
@@ -31,6 +51,7 @@ json_t *bg_ctl_status_doc(struct bg_ctl *c)
     if (j == NULL) /* the configured id is not UTF-8 (conf checks it): still write a /status */
         j = json_object();
     bg_status_instances(j, c->m, c->n, BG_STATUS_BUDGET);
+    status_shaping(c, j);
     return j;
 }
 
@@ -195,6 +216,30 @@ static void history_append(struct bg_ctl *c, const char *result)
     c->in_switch = false;
     json_decref(c->sw_outcome);
     c->sw_outcome = NULL;
+}
+
+void bg_ctl_history_event(struct bg_ctl *c, const char *kind, const char *color, const char *result,
+                          const char *reason)
+{
+    char dir[600], path[700], now[40];
+    bg_zk_ensure(&c->zk, "/history");
+    bg_ctl_zpath(c, "/history", dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/entry-", dir);
+    bg_iso_time(bg_wall_ms(), now, sizeof(now));
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:o}", "kind", kind,
+                          "from", color, "to", color, "started", now, "finished", now, "result",
+                          result, "ms", (json_int_t)0, "epoch", (json_int_t)c->epoch, "leader",
+                          c->conf->id, "reason", bg_json_text(reason, 0));
+    if (j == NULL)
+        return;
+    char *data = bg_json_dumps_safe(j, JSON_COMPACT, "history");
+    json_decref(j);
+    int rc = bg_zk_create(&c->zk, path, data, (int)strlen(data), bg_zk_acl(&c->zk), ZOO_SEQUENCE,
+                          NULL, 0);
+    free(data);
+    if (rc != ZOK)
+        bg_warn("history_write_failed", "rc=%s", zerror(rc));
+    history_prune(c, dir);
 }
 
 void bg_ctl_outcome(struct bg_ctl *c, const struct bg_member *m, const char *what)

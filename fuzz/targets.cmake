@@ -2,8 +2,8 @@
 # binaries, clang) and tests/fuzz/CMakeLists.txt (corpus regression binaries, any compiler).
 # bg_fuzz_targets(<out-var>): the targets whose libraries exist in this tree.
 function(bg_fuzz_targets out)
-  set(t fuzz_conf_agent fuzz_conf_controller fuzz_conf_router fuzz_member fuzz_color fuzz_duration fuzz_hostport
-        fuzz_election fuzz_sanitize fuzz_utf8 fuzz_page)
+  set(t fuzz_conf_agent fuzz_conf_controller fuzz_conf_router fuzz_member fuzz_color fuzz_duration
+        fuzz_hostport fuzz_election fuzz_sanitize fuzz_utf8 fuzz_page fuzz_canary fuzz_drain)
   # The agent's parsers of untrusted input live in their own library (agent/parse.c).
   if(TARGET bg_agent_parse)
     list(APPEND t fuzz_agent_put fuzz_eureka)

@@ -232,6 +232,33 @@ static void test_agent_parse_send_state_garbage(void **state)
     assert_int_equal(ss.y, 0);
 }
 
+/* DESIGN §12: "weight" is optional (-1 when absent), 0-100 when given, else refused. */
+static void test_agent_parse_put_weight(void **state)
+{
+    (void)state;
+    int w = -7;
+    char why[256] = "";
+    const char *b = "{\"status\":\"UP\",\"epoch\":7}";
+    assert_int_equal(bg_agent_parse_put_weight(b, strlen(b), &w, why, sizeof(why)), 0);
+    assert_int_equal(w, -1);
+    b = "{\"status\":\"UP\",\"epoch\":7,\"weight\":33}";
+    assert_int_equal(bg_agent_parse_put_weight(b, strlen(b), &w, why, sizeof(why)), 0);
+    assert_int_equal(w, 33);
+    b = "{\"status\":\"UP\",\"epoch\":7,\"weight\":0}";
+    assert_int_equal(bg_agent_parse_put_weight(b, strlen(b), &w, why, sizeof(why)), 0);
+    assert_int_equal(w, 0);
+    const char *bad[] = {"{\"weight\":101}",  "{\"weight\":-1}",   "{\"weight\":\"50\"}",
+                         "{\"weight\":12.5}", "{\"weight\":null}", "{\"weight\":true}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        w = -7;
+        why[0] = '\0';
+        assert_int_equal(bg_agent_parse_put_weight(bad[i], strlen(bad[i]), &w, why, sizeof(why)),
+                         BG_EINVAL);
+        assert_int_equal(w, -7);
+        assert_non_null(strstr(why, "weight"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_agent_parse_send_state_real),
         cmocka_unit_test(test_agent_parse_send_state_words),
         cmocka_unit_test(test_agent_parse_send_state_garbage),
+        cmocka_unit_test(test_agent_parse_put_weight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

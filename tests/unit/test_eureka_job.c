@@ -281,6 +281,37 @@ static void test_eureka_job_register_body_lease_rounding(void **state)
     json_decref(root);
 }
 
+/* DESIGN §12: with a weight, UP is followed by PUT .../metadata?weight=W (carried and answered
+ * as a status-kind request), then the confirmation; OUT_OF_SERVICE and no weight skip it; a
+ * failed metadata call fails the apply. */
+static void test_eureka_job_weight_metadata(void **state)
+{
+    (void)state;
+    struct bg_eu_job j;
+    bg_eu_job_start(&j, true, true, BG_STATUS_UP, false, 0);
+    assert_int_equal(j.weight, -1);
+    j.weight = 33;
+    assert_int_equal(bg_eu_job_next(&j, NULL), BG_EU_STATUS);
+    assert_int_equal(feed(&j, BG_EU_STATUS, http(200), 1), BG_EU_NEXT);
+    assert_int_equal(bg_eu_job_next(&j, NULL), BG_EU_METADATA);
+    assert_int_equal(feed(&j, BG_EU_STATUS, http(200), 2), BG_EU_NEXT);
+    assert_int_equal(bg_eu_job_next(&j, NULL), BG_EU_CONFIRM);
+    expect_final(feed(&j, BG_EU_CONFIRM, seen("UP"), 3), BG_EU_CONFIRMED, 0);
+
+    bg_eu_job_start(&j, true, true, BG_STATUS_UP, false, 0);
+    j.weight = 50;
+    assert_int_equal(feed(&j, BG_EU_STATUS, http(200), 1), BG_EU_NEXT);
+    expect_final(feed(&j, BG_EU_STATUS, http(500), 2), BG_EU_STATUS_FAILED, BG_EHTTP);
+
+    bg_eu_job_start(&j, true, true, BG_STATUS_OUT, false, 0);
+    j.weight = 0;
+    assert_int_equal(feed(&j, BG_EU_STATUS, http(200), 1), BG_EU_NEXT);
+    assert_int_equal(bg_eu_job_next(&j, NULL), BG_EU_CONFIRM);
+    bg_eu_job_start(&j, true, true, BG_STATUS_UP, false, 0); /* no weight given */
+    assert_int_equal(feed(&j, BG_EU_STATUS, http(200), 1), BG_EU_NEXT);
+    assert_int_equal(bg_eu_job_next(&j, NULL), BG_EU_CONFIRM);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_eureka_job_confirm_stops_before_the_callers_deadline),
         cmocka_unit_test(test_eureka_job_register_body),
         cmocka_unit_test(test_eureka_job_register_body_lease_rounding),
+        cmocka_unit_test(test_eureka_job_weight_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

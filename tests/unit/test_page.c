@@ -258,6 +258,54 @@ static void test_page_bounded_whatever_the_fleet(void **state)
     json_decref(st);
 }
 
+/* DESIGN §12: the canary (weights or instance count), the weight column, drained instances and
+ * their reason (escaped), from /status as the controller writes it. */
+static void test_page_canary_and_drains(void **state)
+{
+    (void)state;
+    static char ep[] = "http://127.0.0.1:1";
+    struct bg_member m[3];
+    memset(m, 0, sizeof(m));
+    const char *ids[] = {"blue-1", "blue-2", "green-1"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(m[i].id, sizeof(m[i].id), "%s", ids[i]);
+        m[i].color = i < 2 ? BG_BLUE : BG_GREEN;
+        m[i].known = BG_KNOWN_UP;
+        m[i].endpoint = ep;
+        m[i].healthy = true;
+        m[i].can_weight = true;
+        m[i].weight = i < 2 ? 100 : 22;
+    }
+    m[1].known = BG_KNOWN_OUT;
+    m[1].weight = 0;
+    m[1].drained = true;
+    snprintf(m[1].drain_reason, sizeof(m[1].drain_reason), "kernel <6.1> & reboot");
+    struct bg_plan_input in = {.desired = BG_BLUE,
+                               .m = m,
+                               .n = 3,
+                               .min_ready = 1,
+                               .canary = {.color = BG_GREEN, .percent = 10}};
+    json_t *st = load("{\"desired\":\"blue\",\"applied\":\"blue\",\"phase\":\"converged\","
+                      "\"reason\":\"r\",\"epoch\":7,\"leader\":\"c1\"}");
+    bg_status_instances(st, m, 3, BG_STATUS_BUDGET);
+    struct bg_shape sh;
+    bg_shape_init(&sh, &in);
+    bg_shape_status(st, &sh, &in);
+    bg_shape_free(&sh);
+    char *html = bg_page_render(st, NULL, &ctx);
+    check_page(html);
+    assert_non_null(strstr(html, "<dt>Canary</dt><dd id=\"canary\"><span class=\"green\">green"
+                                 "</span> 10 % requested; weights 11 (canary) / 100 (active), "
+                                 "expected share 9.9 %</dd>"));
+    assert_non_null(strstr(html, "<dt>Drains</dt><dd id=\"drains\">1 (see the instances)</dd>"));
+    assert_non_null(strstr(html, "OUT_OF_SERVICE <span class=\"muted\">(drained: kernel "
+                                 "&lt;6.1&gt; &amp; reboot)</span>"));
+    assert_non_null(strstr(html, "<th>Weight</th>"));
+    assert_non_null(strstr(html, "<td>22</td>"));
+    free(html);
+    json_decref(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_page_huge_strings_are_cut_on_a_character),
         cmocka_unit_test(test_page_control_characters_become_spaces),
         cmocka_unit_test(test_page_bounded_whatever_the_fleet),
+        cmocka_unit_test(test_page_canary_and_drains),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

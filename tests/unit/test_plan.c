@@ -903,6 +903,294 @@ static void test_plan_takeover_asks_before_telling(void **state)
     assert_int_equal(p.action, BG_ACT_UP);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Traffic shaping: canary weights and drains (DESIGN §12)
+ * ------------------------------------------------------------------------------------------ */
+
+/* Carry out plans (each call succeeds and is confirmed) until one has nothing to call. */
+static struct bg_plan drive(struct bg_plan_input *in, struct bg_member *m)
+{
+    struct bg_plan p;
+    for (int step = 0; step < 64; step++) {
+        bg_plan(in, &p);
+        if (p.n_idx == 0)
+            return p;
+        for (size_t k = 0; k < p.n_idx; k++) {
+            struct bg_member *x = &m[p.idx[k]];
+            x->known = p.action == BG_ACT_UP ? BG_KNOWN_UP : BG_KNOWN_OUT;
+            x->weight = p.action == BG_ACT_UP ? p.weight[k] : 0;
+            x->confirmed_ms = in->now_ms;
+        }
+        in->now_ms += 10;
+    }
+    fail_msg("no end to the plans");
+    return p;
+}
+
+/* nb blue (active, UP) and ng green (OUT) members that can weight. */
+static size_t fleet(struct bg_member *m, int nb, int ng)
+{
+    static char ids[16][16];
+    size_t n = 0;
+    for (int i = 0; i < nb + ng; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "%c%d", i < nb ? 'b' : 'g', i % 10);
+        m[n] = mk(ids[i], i < nb ? BG_BLUE : BG_GREEN, i < nb ? BG_KNOWN_UP : BG_KNOWN_OUT);
+        m[n].weight = i < nb ? 100 : 0;
+        m[n++].can_weight = true;
+    }
+    return n;
+}
+
+/* The share the members' confirmed weights give the canary colour. */
+static double served_share(const struct bg_member *m, size_t n, enum bg_color canary)
+{
+    double c = 0, all = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].known != BG_KNOWN_UP)
+            continue;
+        int w = m[i].weight > 0 ? m[i].weight : 100;
+        all += w;
+        c += m[i].color == canary ? w : 0;
+    }
+    return all > 0 ? 100.0 * c / all : 0;
+}
+
+/* 2+2, 1+3 and 3+1 at 5/10/25/50 %: converged with every member UP at weights whose share is
+ * within a point of the request; the first calls make UP (or re-weight), none takes out. */
+static void test_plan_canary_weights_share(void **state)
+{
+    (void)state;
+    const int shapes[][2] = {{2, 2}, {3, 1}, {1, 3}}; /* blue (active), green (canary) */
+    const int pcts[] = {5, 10, 25, 50};
+    for (size_t s = 0; s < 3; s++) {
+        for (size_t j = 0; j < 4; j++) {
+            struct bg_member m[8];
+            size_t n = fleet(m, shapes[s][0], shapes[s][1]);
+            struct bg_plan_input in = input(BG_BLUE, m, n);
+            in.canary = (struct bg_canary){.color = BG_GREEN, .percent = pcts[j]};
+            struct bg_plan p;
+            bg_plan(&in, &p);
+            assert_int_equal(p.action, BG_ACT_UP); /* nothing leaves */
+            p = drive(&in, m);
+            assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+            for (size_t i = 0; i < n; i++)
+                assert_int_equal(m[i].known, BG_KNOWN_UP);
+            double got = served_share(m, n, BG_GREEN);
+            if (got < pcts[j] - 1.0 || got > pcts[j] + 1.0)
+                fail_msg("%d+%d at %d%%: %.2f%%", shapes[s][0], shapes[s][1], pcts[j], got);
+            assert_non_null(strstr(p.reason, "canary green"));
+        }
+    }
+}
+
+/* 3 blue + 1 green at 10 %: the worked example, 1*w_c / (1*w_c + 3*w_a) = 0.10. */
+static void test_plan_canary_one_of_four(void **state)
+{
+    (void)state;
+    struct bg_member m[4];
+    size_t n = fleet(m, 3, 1);
+    struct bg_plan_input in = input(BG_BLUE, m, n);
+    in.canary = (struct bg_canary){.color = BG_GREEN, .percent = 10};
+    struct bg_plan p = drive(&in, m);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_int_equal(m[3].weight, 33);
+    assert_int_equal(m[0].weight, 100);
+    assert_string_equal(p.reason, "blue is UP (3 instance(s)) at weight 100; canary green 10 %: 1 "
+                                  "instance(s) at weight 33 (9.9 %)");
+}
+
+/* Abort (no /canary any more): the active colour back to full weight first, then the canary
+ * colour OUT -- make before break. Promotion is an ordinary switch. */
+static void test_plan_canary_abort_and_promote(void **state)
+{
+    (void)state;
+    struct bg_member m[4];
+    size_t n = fleet(m, 1, 3);
+    struct bg_plan_input in = input(BG_BLUE, m, n);
+    in.canary = (struct bg_canary){.color = BG_GREEN, .percent = 50};
+    drive(&in, m);
+    assert_int_equal(m[0].weight, 100);
+    assert_int_equal(m[1].weight, 33);
+    in.canary = (struct bg_canary){0};
+    struct bg_plan p;
+    bg_plan(&in, &p); /* blue is already at 100: the canary goes out */
+    assert_int_equal(p.action, BG_ACT_OUT);
+    p = drive(&in, m);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_int_equal(served_share(m, n, BG_GREEN), 0);
+
+    n = fleet(m, 2, 2);
+    in = input(BG_BLUE, m, n);
+    in.canary = (struct bg_canary){.color = BG_GREEN, .percent = 10};
+    drive(&in, m);
+    assert_int_equal(m[0].weight, 100);
+    assert_int_equal(m[2].weight, 11);
+    /* 3 blue at 100 beside ... abort with blue re-weighted: blue was not at 100 here. */
+    in.canary = (struct bg_canary){0};
+    in.desired = BG_GREEN; /* promote: bgctl switch green clears /canary */
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_int_equal(p.weight[0], 100);
+    assert_int_equal(m[p.idx[0]].color, BG_GREEN);
+    p = drive(&in, m);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_true(served_share(m, n, BG_GREEN) == 100);
+    assert_int_equal(m[2].weight, 100);
+}
+
+/* An abort where the active colour was re-weighted: it goes back to 100 before any canary
+ * instance leaves. */
+static void test_plan_canary_abort_reweights_active_first(void **state)
+{
+    (void)state;
+    struct bg_member m[4];
+    size_t n = fleet(m, 1, 3);
+    struct bg_plan_input in = input(BG_BLUE, m, n);
+    in.canary = (struct bg_canary){.color = BG_GREEN, .percent = 90};
+    drive(&in, m);
+    assert_true(m[0].weight < 100);
+    assert_int_equal(m[1].weight, 100);
+    in.canary = (struct bg_canary){0};
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_UP);
+    assert_string_equal(m[p.idx[0]].id, "b0");
+    assert_int_equal(p.weight[0], 100);
+}
+
+/* A member that cannot weight (plain /health): an instance-count canary, stated as such. */
+static void test_plan_canary_instance_count(void **state)
+{
+    (void)state;
+    struct bg_member m[6];
+    size_t n = fleet(m, 2, 4);
+    for (size_t i = 0; i < n; i++)
+        m[i].can_weight = i != 0;
+    struct bg_plan_input in = input(BG_BLUE, m, n);
+    in.canary = (struct bg_canary){.color = BG_GREEN, .percent = 50};
+    struct bg_plan p = drive(&in, m);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    int up = 0;
+    for (size_t i = 2; i < n; i++) {
+        up += m[i].known == BG_KNOWN_UP;
+        assert_true(m[i].weight == 0 || m[i].weight == 100);
+    }
+    assert_int_equal(up, 2); /* 2 of 4 green beside 2 blue: 50 % */
+    assert_non_null(strstr(p.reason, "by instance count: 2 of 4"));
+    in.canary.percent = 10; /* the least there is: one */
+    p = drive(&in, m);
+    up = 0;
+    for (size_t i = 2; i < n; i++)
+        up += m[i].known == BG_KNOWN_UP;
+    assert_int_equal(up, 1);
+}
+
+/* /canary naming the active colour changes nothing and says so. */
+static void test_plan_canary_active_colour_ignored(void **state)
+{
+    (void)state;
+    struct bg_member m[4];
+    size_t n = fleet(m, 2, 2);
+    struct bg_plan_input in = input(BG_BLUE, m, n);
+    in.canary = (struct bg_canary){.color = BG_BLUE, .percent = 10};
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.n_idx, 0);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_non_null(strstr(p.reason, "/canary names the active colour"));
+}
+
+/* Malformed /canary or /drain: blocked with the reason, nothing called. */
+static void test_plan_malformed_shaping_blocks(void **state)
+{
+    (void)state;
+    struct bg_member m[4];
+    size_t n = fleet(m, 2, 2);
+    struct bg_plan_input in = input(BG_BLUE, m, n);
+    in.canary = (struct bg_canary){.color = BG_GREEN, .percent = 10};
+    in.canary_problem = "/canary is invalid ('green 200'): the percent is not 1-99";
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_int_equal(p.n_idx, 0);
+    assert_string_equal(p.reason, "/canary is invalid ('green 200'): the percent is not 1-99; no "
+                                  "instance was changed");
+    in.canary_problem = NULL;
+    in.drain_problem = "/drain/b0 is invalid: the reason contains control characters";
+    m[0].drained = true;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_int_equal(p.n_idx, 0);
+    assert_non_null(strstr(p.reason, "/drain/b0 is invalid"));
+}
+
+/* A drain takes the instance out (after nothing else is pending) and converges. */
+static void test_plan_drain_takes_out(void **state)
+{
+    (void)state;
+    struct bg_member m[4];
+    size_t n = fleet(m, 2, 2);
+    struct bg_plan_input in = input(BG_BLUE, m, n);
+    m[0].drained = true;
+    struct bg_plan p;
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_OUT);
+    assert_string_equal(m[p.idx[0]].id, "b0");
+    assert_non_null(strstr(p.reason, "draining"));
+    p = drive(&in, m);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_int_equal(m[0].known, BG_KNOWN_OUT);
+    assert_int_equal(m[1].known, BG_KNOWN_UP);
+    assert_non_null(strstr(p.reason, "1 drained"));
+    m[0].drained = false; /* undrain: UP again */
+    p = drive(&in, m);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_int_equal(m[0].known, BG_KNOWN_UP);
+    /* A drain of a standby instance is always fine. */
+    m[2].drained = true;
+    p = drive(&in, m);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+}
+
+/* A drain that would leave the active colour below min_ready is refused: blocked, the
+ * instance stays UP; the first drains in member order are taken while they fit. */
+static void test_plan_drain_refused_below_min_ready(void **state)
+{
+    (void)state;
+    struct bg_member m[4];
+    size_t n = fleet(m, 2, 2);
+    struct bg_plan_input in = input(BG_BLUE, m, n);
+    m[0].drained = m[1].drained = true;
+    struct bg_plan p = drive(&in, m);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_int_equal(m[0].known, BG_KNOWN_OUT);
+    assert_int_equal(m[1].known, BG_KNOWN_UP);
+    assert_non_null(strstr(p.reason, "drain of blue b1 refused: it would leave blue below "
+                                     "min_ready (1)"));
+    in.min_ready = 2;
+    m[1].drained = false;
+    p = drive(&in, m);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_int_equal(m[0].known, BG_KNOWN_UP); /* refused now: back in service */
+    assert_non_null(strstr(p.reason, "drain of blue b0 refused"));
+}
+
+/* A drained canary instance leaves the canary; the weights follow the remaining count. */
+static void test_plan_drain_during_canary(void **state)
+{
+    (void)state;
+    struct bg_member m[4];
+    size_t n = fleet(m, 2, 2);
+    struct bg_plan_input in = input(BG_BLUE, m, n);
+    in.canary = (struct bg_canary){.color = BG_GREEN, .percent = 25};
+    m[2].drained = true;
+    struct bg_plan p = drive(&in, m);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_int_equal(m[2].known, BG_KNOWN_OUT);
+    double got = served_share(m, n, BG_GREEN);
+    assert_true(got > 24.0 && got < 26.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -941,6 +1229,16 @@ int main(void)
         cmocka_unit_test(test_plan_unconfirmed_past_the_bound_blocks_and_holds),
         cmocka_unit_test(test_plan_unconfirmed_proceed_goes_on),
         cmocka_unit_test(test_plan_unconfirmed_does_not_stall_a_gradual_move),
+        cmocka_unit_test(test_plan_canary_weights_share),
+        cmocka_unit_test(test_plan_canary_one_of_four),
+        cmocka_unit_test(test_plan_canary_abort_and_promote),
+        cmocka_unit_test(test_plan_canary_abort_reweights_active_first),
+        cmocka_unit_test(test_plan_canary_instance_count),
+        cmocka_unit_test(test_plan_canary_active_colour_ignored),
+        cmocka_unit_test(test_plan_malformed_shaping_blocks),
+        cmocka_unit_test(test_plan_drain_takes_out),
+        cmocka_unit_test(test_plan_drain_refused_below_min_ready),
+        cmocka_unit_test(test_plan_drain_during_canary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -149,7 +149,7 @@ static void hold(struct fake *f)
 /* PUT /v1/status st on connection i, without a timeout. */
 static void put(struct world *w, int i, enum bg_status st)
 {
-    bg_agent_request_status(&w->a, &w->req[i], st, 0);
+    bg_agent_request_status(&w->a, &w->req[i], st, -1, 0);
 }
 
 /* The one transition is over; applied: whether it succeeded (and was counted so). */
