@@ -5,6 +5,8 @@
 #include "route.h"
 #include "valid.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *addr = strtok_r(in, "\n", &save);
     char *id = strtok_r(NULL, "\n", &save);
     char *upstream = strtok_r(NULL, "\n", &save);
-    struct bg_route_server s = {BG_BLUE, id ? id : (char *)"b-1", addr ? addr : (char *)""};
+    /* The weight from the input's first byte: any int the set may hold, in or out of range. */
+    int weight = size > 0 ? (int)(int8_t)data[0] : 0;
+    struct bg_route_server s = {BG_BLUE, id ? id : (char *)"b-1", addr ? addr : (char *)"", weight};
     struct bg_route_set set = {&s, 1};
     char why[256] = "";
     char *text = bg_route_render_nginx("lb-1", upstream ? upstream : "shop", &set, 7, NULL, why,
@@ -24,7 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  bg_valid_id(upstream ? upstream : "shop");
     bg_fuzz_require((text != NULL) == valid, "rendered a malformed server or refused a good one");
     if (text != NULL) {
-        char *want = bg_xasprintf("    server %s; # blue %s\n", s.address, s.id);
+        char wtext[16] = "";
+        if (weight >= 1 && weight < 100)
+            snprintf(wtext, sizeof(wtext), " weight=%d", weight);
+        char *want = bg_xasprintf("    server %s%s; # blue %s\n", s.address, wtext, s.id);
         bg_fuzz_require(strstr(text, want) != NULL, "the server line is not the expected one");
         bg_fuzz_require(strchr(s.address, ';') == NULL && strchr(s.address, '{') == NULL &&
                             strchr(s.address, '}') == NULL && strchr(s.address, '#') == NULL,

@@ -44,7 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         BG_OK)
         bg_fuzz_require(up == NULL && n_up == 0 && why[0] != '\0', "a refused /status");
     /* The member counts as UP too, so that its address is rendered when usable. */
-    struct bg_route_up self = {BG_GREEN, (char *)"g-1"};
+    struct bg_route_up self = {BG_GREEN, (char *)"g-1", 0};
+    for (size_t i = 0; i < n_up; i++)
+        bg_fuzz_require(up[i].weight >= 0 && up[i].weight <= 100, "a weight outside 0-100");
     struct bg_route_set set = {0};
     size_t dropped = 0;
     bg_route_desired(&m, 1, &self, 1, &set, &dropped);

@@ -64,6 +64,9 @@ static bool entry_up(const json_t *e, struct bg_route_up *out)
         return false;
     out->color = c;
     out->id = bg_xstrdup(id);
+    json_t *w = json_object_get(e, "weight");
+    json_int_t wv = json_is_integer(w) ? json_integer_value(w) : 0;
+    out->weight = wv >= 1 && wv <= 100 ? (int)wv : 0; /* anything else: none (full weight) */
     return true;
 }
 
@@ -102,12 +105,14 @@ void bg_route_up_free(struct bg_route_up *up, size_t n)
  * The desired set.
  * ------------------------------------------------------------------------------------- */
 
-static bool is_up(const struct bg_route_up *up, size_t n_up, enum bg_color c, const char *id)
+/* The /status entry saying the instance is UP, or NULL. */
+static const struct bg_route_up *find_up(const struct bg_route_up *up, size_t n_up, enum bg_color c,
+                                         const char *id)
 {
     for (size_t i = 0; i < n_up; i++)
         if (up[i].color == c && strcmp(up[i].id, id) == 0)
-            return true;
-    return false;
+            return &up[i];
+    return NULL;
 }
 
 static int by_color_id(const void *x, const void *y)
@@ -126,14 +131,17 @@ void bg_route_desired(const struct bg_route_member *m, size_t n, const struct bg
     out->n = 0;
     size_t d = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!is_up(up, n_up, m[i].color, m[i].id))
+        const struct bg_route_up *u = find_up(up, n_up, m[i].color, m[i].id);
+        if (u == NULL)
             continue;
         if (m[i].address == NULL) {
             d++;
             continue;
         }
-        out->s[out->n++] = (struct bg_route_server){
-            .color = m[i].color, .id = bg_xstrdup(m[i].id), .address = bg_xstrdup(m[i].address)};
+        out->s[out->n++] = (struct bg_route_server){.color = m[i].color,
+                                                    .id = bg_xstrdup(m[i].id),
+                                                    .address = bg_xstrdup(m[i].address),
+                                                    .weight = u->weight};
     }
     qsort(out->s, out->n, sizeof(*out->s), by_color_id);
     if (dropped != NULL)
@@ -157,7 +165,7 @@ bool bg_route_set_equal(const struct bg_route_set *a, const struct bg_route_set 
         return false;
     for (size_t i = 0; i < a->n; i++)
         if (a->s[i].color != b->s[i].color || strcmp(a->s[i].id, b->s[i].id) != 0 ||
-            strcmp(a->s[i].address, b->s[i].address) != 0)
+            strcmp(a->s[i].address, b->s[i].address) != 0 || a->s[i].weight != b->s[i].weight)
             return false;
     return true;
 }
@@ -170,7 +178,8 @@ void bg_route_set_copy(struct bg_route_set *a, const struct bg_route_set *b)
     for (size_t i = 0; i < b->n; i++)
         a->s[i] = (struct bg_route_server){.color = b->s[i].color,
                                            .id = bg_xstrdup(b->s[i].id),
-                                           .address = bg_xstrdup(b->s[i].address)};
+                                           .address = bg_xstrdup(b->s[i].address),
+                                           .weight = b->s[i].weight};
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -199,13 +208,21 @@ char *bg_route_render_nginx(const char *router_id, const char *upstream,
                               router_id, (long long)generation, upstream);
     bg_buf_append(&buf, &len, &cap, head, strlen(head));
     free(head);
+    bool weighted = false; /* a canary: every line says its weight (nginx's default is 1) */
+    for (size_t i = 0; i < set->n; i++)
+        if (set->s[i].weight >= 1 && set->s[i].weight < 100)
+            weighted = true;
     for (size_t i = 0; i < set->n; i++) {
+        int w = set->s[i].weight >= 1 && set->s[i].weight <= 100 ? set->s[i].weight : 100;
+        char wtext[16] = "";
+        if (weighted)
+            snprintf(wtext, sizeof(wtext), " weight=%d", w);
         if (!bg_valid_address(set->s[i].address) || !bg_valid_id(set->s[i].id)) {
             snprintf(why, whylen, "instance %zu of the set has a malformed address or id", i);
             free(buf);
             return NULL;
         }
-        char *line = bg_xasprintf("    server %s; # %s %s\n", set->s[i].address,
+        char *line = bg_xasprintf("    server %s%s; # %s %s\n", set->s[i].address, wtext,
                                   bg_color_name(set->s[i].color), set->s[i].id);
         bg_buf_append(&buf, &len, &cap, line, strlen(line));
         free(line);

@@ -24,6 +24,7 @@ struct bg_route_member {
 struct bg_route_up {
     enum bg_color color;
     char *id;
+    int weight; /* its "weight" in /status, 1-100 (a canary, DESIGN §12); 0: none (full) */
 };
 
 /* What the balancer must serve: instances UP with a valid address, sorted by colour then id
@@ -32,6 +33,7 @@ struct bg_route_server {
     enum bg_color color;
     char *id;
     char *address;
+    int weight; /* 1-100, or 0: none given (full weight, 100) */
 };
 struct bg_route_set {
     struct bg_route_server *s;
@@ -63,13 +65,15 @@ void bg_route_up_free(struct bg_route_up *up, size_t n);
 void bg_route_desired(const struct bg_route_member *m, size_t n, const struct bg_route_up *up,
                       size_t n_up, struct bg_route_set *out, size_t *dropped);
 void bg_route_set_free(struct bg_route_set *s);
-/* Same servers (colour, id, address) in the same order. */
+/* Same servers (colour, id, address, weight) in the same order. */
 bool bg_route_set_equal(const struct bg_route_set *a, const struct bg_route_set *b);
 /* A deep copy of b into a (a freed first). */
 void bg_route_set_copy(struct bg_route_set *a, const struct bg_route_set *b);
 
 /* nginx's upstream file for set: a comment naming the router and generation, then
- * "upstream <name> { server <address>; ... }"; with confirm ("host:port", may be NULL) also a
+ * "upstream <name> { server <address>; ... }" (each "server <address> weight=<1-100>;" when
+ * a server of the set has a weight below 100: a canary, whose weights nginx then follows;
+ * "weight=100" for one without); with confirm ("host:port", may be NULL) also a
  * server block listening there that answers GET /bg-router/generation with
  * "<router_id> <generation>\n". Returns the text (caller frees), or NULL with the reason in why
  * when set is empty (nginx refuses an upstream without servers) or a name or address would not

@@ -72,8 +72,13 @@ def test(t):
         for i in (1, 2):
             name = f"{color}-{i}"
             apps[name] = t.demo_app(name)
-            s.agent(name, color, address=f"127.0.0.1:{apps[name].port}")
-    s.agent("green-3", "green", address=BAD_ADDRESS)
+            # exec (a no-op) passes weights on: the agents count as weighted, so a canary is
+            # by weight and the router renders them (health-only agents get an instance-count
+            # canary until the controller counts routers: router/STATUS.md)
+            s.agent(name, color, address=f"127.0.0.1:{apps[name].port}",
+                    backends=[{"type": "health"}, {"type": "exec", "command": "true"}])
+    g3 = s.agent("green-3", "green", address=BAD_ADDRESS,
+            backends=[{"type": "health"}, {"type": "exec", "command": "true"}])
     s.controller("c1")
     s.wait_converged("blue")
 
@@ -194,6 +199,44 @@ def test(t):
     h.wait_until(lambda: serving(s) == ["green/green-1", "green/green-2"], timeout=20,
                  msg=lambda: f"router never served green again: {router_node(s)}")
     t.check_eq(served_by(url), ["green-1", "green-2"], "nginx serves green")
+
+    t.step("bgctl canary blue 25: nginx gets the weights; abort: back to green alone")
+    # green-3 leaves first: the plan weighs every UP instance, and one the router cannot serve
+    # (its malformed address) would take its share out of nginx's sum.
+    t.check_eq(g3.proc.stop(), 0, "green-3's agent stops")
+    h.wait_until(lambda: "green-3" not in [i["id"] for i in s.status()["instances"]], timeout=15,
+                 msg="green-3 never left /status")
+    rc, _, err = s.bgctl("canary", "blue", "25", "--wait", "--timeout", "60s")
+    t.check_eq(rc, 0, f"bgctl canary blue 25 --wait ({err})")
+    weights = lambda: {i: w for w, i in re.findall(r"^\s*server \S+ weight=(\d+); # \w+ (\S+)$",
+                                                   upstream.read_text(), re.M)}
+    h.wait_until(lambda: len(weights()) == 4, timeout=20,
+                 msg=lambda: f"the upstream file never got weights:\n{upstream.read_text()}")
+    gen = int(re.search(r"generation (\d+):", upstream.read_text()).group(1))
+    h.wait_until(lambda: (router_node(s) or {}).get("generation") == gen and
+                 not router_node(s)["pending"], timeout=20,
+                 msg=lambda: f"the weighted file was never confirmed served: {router_node(s)}")
+    w = {k: int(v) for k, v in weights().items()}
+    share = (w["blue-1"] + w["blue-2"]) / sum(w.values())
+    t.check(abs(share - 0.25) < 0.02, f"the weights give blue 25 % of the traffic: {w}")
+    t.check_eq(sorted(w), ["blue-1", "blue-2", "green-1", "green-2"],
+               "every UP instance with a usable address is weighted")
+    hits, failed = {}, 0
+    for _ in range(400):
+        code, _, hdrs = h.http("GET", url, timeout=2)
+        failed += code != 200
+        who = hdrs.get("x-served-by", "")
+        hits[who] = hits.get(who, 0) + 1
+    t.check_eq(failed, 0, "requests through nginx during the canary not answered 200")
+    blue = (hits.get("blue-1", 0) + hits.get("blue-2", 0)) / 400
+    t.log(f"served during the canary: {hits}")
+    t.check(0.15 <= blue <= 0.35, f"nginx sends blue about 25 % of 400 requests: {blue:.1%}")
+    rc, _, err = s.bgctl("canary", "--abort", "--wait", "--timeout", "60s")
+    t.check_eq(rc, 0, f"bgctl canary --abort --wait ({err})")
+    h.wait_until(lambda: serving(s) == ["green/green-1", "green/green-2"] and
+                 "weight=" not in upstream.read_text(), timeout=20,
+                 msg=lambda: f"the canary never left nginx:\n{upstream.read_text()}")
+    t.check_eq(served_by(url), ["green-1", "green-2"], "nginx serves green alone again")
 
     t.step("kill -9 and restart at once: the old session's node is waited for, then replaced")
     old_owner = h.zk_stat(zk, s.root + "/routers/lb-1")["ephemeralOwner"]

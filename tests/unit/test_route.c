@@ -121,11 +121,11 @@ static void test_route_desired(void **state)
     add_member(&m[2], BG_GREEN, "g-1", "10.0.0.1:80");
     add_member(&m[3], BG_GREEN, "g-3", "bad;:80");    /* UP but unusable */
     add_member(&m[4], BG_BLUE, "b-2", "10.0.1.2:80"); /* not UP */
-    struct bg_route_up up[] = {{BG_GREEN, "g-1"},
-                               {BG_GREEN, "g-3"},
-                               {BG_BLUE, "b-1"},
-                               {BG_GREEN, "g-2"},
-                               {BG_BLUE, "gone"}};
+    struct bg_route_up up[] = {{BG_GREEN, "g-1", 0},
+                               {BG_GREEN, "g-3", 0},
+                               {BG_BLUE, "b-1", 0},
+                               {BG_GREEN, "g-2", 0},
+                               {BG_BLUE, "gone", 0}};
     struct bg_route_set a = {0}, b = {0};
     size_t dropped = 9;
     bg_route_desired(m, 5, up, BG_ARRAY_LEN(up), &a, &dropped);
@@ -159,7 +159,8 @@ static void test_route_desired(void **state)
 static void test_route_render_nginx(void **state)
 {
     (void)state;
-    struct bg_route_server s[] = {{BG_BLUE, "b-1", "10.0.1.1:80"}, {BG_GREEN, "g-1", "[::1]:8080"}};
+    struct bg_route_server s[] = {{BG_BLUE, "b-1", "10.0.1.1:80", 0},
+                                  {BG_GREEN, "g-1", "[::1]:8080", 0}};
     struct bg_route_set set = {s, 2};
     char why[256] = "";
     char *text = bg_route_render_nginx("lb-1", "shop", &set, 42, NULL, why, sizeof(why));
@@ -179,6 +180,62 @@ static void test_route_render_nginx(void **state)
     free(text);
 }
 
+/* A canary (DESIGN §12): /status carries each UP instance's weight; a malformed one counts as
+ * none; the set changes when a weight does; nginx gets weight= on every line, or on none. */
+static void test_route_weights(void **state)
+{
+    (void)state;
+    const char *s = "{\"instances\":["
+                    "{\"id\":\"b-1\",\"color\":\"blue\",\"status\":\"UP\",\"weight\":100},"
+                    "{\"id\":\"g-1\",\"color\":\"green\",\"status\":\"UP\",\"weight\":11},"
+                    "{\"id\":\"g-2\",\"color\":\"green\",\"status\":\"UP\",\"weight\":0},"
+                    "{\"id\":\"g-3\",\"color\":\"green\",\"status\":\"UP\",\"weight\":101},"
+                    "{\"id\":\"g-4\",\"color\":\"green\",\"status\":\"UP\",\"weight\":\"9;\"},"
+                    "{\"id\":\"g-5\",\"color\":\"green\",\"status\":\"UP\",\"weight\":2.5}]}";
+    struct bg_route_up *up;
+    size_t n;
+    bool trunc;
+    char why[160] = "";
+    assert_int_equal(bg_route_status_parse(s, strlen(s), &up, &n, &trunc, why, sizeof(why)), BG_OK);
+    assert_int_equal(n, 6);
+    static const int want[] = {100, 11, 0, 0, 0, 0};
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(up[i].weight, want[i]);
+
+    struct bg_route_member m[2];
+    add_member(&m[0], BG_BLUE, "b-1", "10.0.1.1:80");
+    add_member(&m[1], BG_GREEN, "g-1", "10.0.0.1:80");
+    struct bg_route_set a = {0}, b = {0};
+    bg_route_desired(m, 2, up, n, &a, NULL);
+    assert_int_equal(a.n, 2);
+    assert_int_equal(a.s[0].weight, 100);
+    assert_int_equal(a.s[1].weight, 11);
+    bg_route_set_copy(&b, &a);
+    assert_true(bg_route_set_equal(&a, &b));
+    b.s[1].weight = 25; /* the canary's share changed: nginx must be told */
+    assert_false(bg_route_set_equal(&a, &b));
+
+    char *text = bg_route_render_nginx("lb-1", "shop", &a, 7, NULL, why, sizeof(why));
+    assert_non_null(text);
+    assert_string_equal(text, "# Written by bg-router lb-1, generation 7: do not edit.\n"
+                              "upstream shop {\n"
+                              "    server 10.0.1.1:80 weight=100; # blue b-1\n"
+                              "    server 10.0.0.1:80 weight=11; # green g-1\n"
+                              "}\n");
+    free(text);
+    /* No canary (every weight 100 or none): no weight= at all, as before weights existed. */
+    a.s[1].weight = 0;
+    text = bg_route_render_nginx("lb-1", "shop", &a, 8, NULL, why, sizeof(why));
+    assert_non_null(text);
+    assert_null(strstr(text, "weight="));
+    free(text);
+    bg_route_set_free(&a);
+    bg_route_set_free(&b);
+    bg_route_up_free(up, n);
+    for (size_t i = 0; i < 2; i++)
+        bg_route_member_free(&m[i]);
+}
+
 static void test_route_render_refused(void **state)
 {
     (void)state;
@@ -187,7 +244,8 @@ static void test_route_render_refused(void **state)
     assert_null(bg_route_render_nginx("lb-1", "shop", &empty, 1, NULL, why, sizeof(why)));
     assert_string_equal(why, "no instance is UP with a usable address (nginx refuses an "
                              "upstream without servers)");
-    struct bg_route_server s[] = {{BG_BLUE, "b-1", "10.0.1.1:80"}, {BG_BLUE, "b-2", "x;y:80"}};
+    struct bg_route_server s[] = {{BG_BLUE, "b-1", "10.0.1.1:80", 0},
+                                  {BG_BLUE, "b-2", "x;y:80", 0}};
     struct bg_route_set set = {s, 2};
     assert_null(bg_route_render_nginx("lb-1", "shop", &set, 1, NULL, why, sizeof(why)));
     assert_string_equal(why, "instance 1 of the set has a malformed address or id");
@@ -203,7 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_member),         cmocka_unit_test(test_route_status),
         cmocka_unit_test(test_route_desired),        cmocka_unit_test(test_route_render_nginx),
-        cmocka_unit_test(test_route_render_refused),
+        cmocka_unit_test(test_route_render_refused), cmocka_unit_test(test_route_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
