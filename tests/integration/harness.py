@@ -187,6 +187,19 @@ def free_port(host="127.0.0.1"):
                 return port
 
 
+def refused_port(host="127.0.0.1"):
+    """A port on host that refuses connections until this test process ends: bound and never
+    listened on (a fixed port such as 1 is not enough: a test running beside this one, as
+    root, may listen there)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, 0))
+    _held_sockets.append(sock)
+    return sock.getsockname()[1]
+
+
+_held_sockets = []  # refused_port's sockets, open until the process exits
+
+
 def free_ports(n, host="127.0.0.1"):
     """n distinct free ports (see free_port)."""
     return [free_port(host) for _ in range(n)]

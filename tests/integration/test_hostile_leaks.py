@@ -26,7 +26,8 @@ def test(t):
     s.flip("green")  # supersedes the switch to blue (or converges at once: both are fine)
     s.wait_converged("green")
     t.step("a switch refused for health: a fallback entry without per-instance outcomes")
-    bad = s.agent("green-sick", "green", check={"tcp": "127.0.0.1:1", "interval": 200,
+    refused = f"127.0.0.1:{h.refused_port()}"  # not port 1: a test beside may listen there
+    bad = s.agent("green-sick", "green", check={"tcp": refused, "interval": 200,
                                                  "timeout": 200, "rise": 1, "fall": 1})
     s.flip("blue")
     s.wait_converged("blue")
