@@ -8,9 +8,12 @@
  * later) and is reaped in the background; no new exec check starts until it is gone, so a
  * hanging check never has more than one successor beside it.
  *
- * tcp: a numeric address never blocks. A host name is resolved with getaddrinfo (which
- * blocks) once, when the agent starts; only while that has not worked is it tried again,
- * at each check. Its address is then kept for the agent's life.
+ * tcp: a numeric address never blocks. A host name is resolved with getaddrinfo once, when
+ * the agent starts (before the loop: blocking is fine there); only while that has not worked
+ * is it tried again, at each check, in the background (a thread running getaddrinfo), so
+ * that a DNS server that does not answer never stalls the loop: the check fails at its timeout
+ * ("still resolving"), and the next one takes up the same request. The address is then kept
+ * for the agent's life.
  */
 #include "check.h"
 #include "child.h"
@@ -20,12 +23,16 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHECK_KILL_GRACE_MS 1000
+#define CHECK_RESOLVE_POLL_MS 20 /* how often a name resolution in progress is looked at */
 
 /* ----------------------------------------------------------------------------------------
  * Verdict.
@@ -194,6 +201,102 @@ static int tcp_resolve(struct bg_check *c, bool numeric_only, char *err, size_t 
     return BG_OK;
 }
 
+/* A name resolution in the background: a thread of its own runs getaddrinfo (which blocks as
+ * long as DNS does) while the loop looks at `done` every CHECK_RESOLVE_POLL_MS. (Not glibc's
+ * getaddrinfo_a: its threads are invisible to ThreadSanitizer, whose runtime then crashes.) */
+struct bg_check_resolve {
+    pthread_t thread;
+    atomic_bool done; /* set by the thread once rc and result are written */
+    char host[256], port[16];
+    int rc;
+    struct addrinfo *result;
+};
+
+/* Requests whose thread still ran when their check was freed (a DNS server that never
+ * answered, at exit): the thread writes into them, so they are kept, reachable, not freed. */
+static struct bg_check_resolve *abandoned[8];
+
+static void *resolve_thread(void *arg)
+{
+    struct bg_check_resolve *r = arg;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    r->rc = getaddrinfo(r->host, r->port, &hints, &r->result);
+    atomic_store_explicit(&r->done, true, memory_order_release);
+    return NULL;
+}
+
+static void resolve_start(struct bg_check *c, int64_t now)
+{
+    struct bg_check_resolve *r = bg_xcalloc(1, sizeof(*r));
+    int port;
+    char err[400];
+    if (bg_split_hostport(c->conf->tcp, r->host, sizeof(r->host), &port) != BG_OK) {
+        snprintf(err, sizeof(err), "bad address \"%s\"", c->conf->tcp);
+        free(r);
+        record(c, false, err, now);
+        return;
+    }
+    snprintf(r->port, sizeof(r->port), "%d", port);
+    atomic_init(&r->done, false);
+    int rc = pthread_create(&r->thread, NULL, resolve_thread, r);
+    if (rc != 0) {
+        snprintf(err, sizeof(err), "cannot resolve \"%s\": no thread: %s", r->host, strerror(rc));
+        free(r);
+        record(c, false, err, now);
+        return;
+    }
+    c->resolving = r;
+}
+
+/* Look at the resolution in progress: 1 resolved (c->addr set), 0 still running, -1 failed
+ * (recorded as the check's result). */
+static int resolve_poll(struct bg_check *c, int64_t now)
+{
+    struct bg_check_resolve *r = c->resolving;
+    if (!atomic_load_explicit(&r->done, memory_order_acquire))
+        return 0;
+    pthread_join(r->thread, NULL);
+    c->resolving = NULL;
+    struct addrinfo *ai = r->rc == 0 ? r->result : NULL;
+    if (ai != NULL) {
+        memcpy(&c->addr, ai->ai_addr, ai->ai_addrlen);
+        c->addrlen = ai->ai_addrlen;
+        c->resolved = true;
+    }
+    char err[400];
+    snprintf(err, sizeof(err), "cannot resolve \"%s\": %s", r->host,
+             gai_strerror(r->rc != 0 ? r->rc : EAI_NONAME));
+    if (r->result != NULL)
+        freeaddrinfo(r->result);
+    free(r);
+    if (ai != NULL)
+        return 1;
+    record(c, false, err, now);
+    return -1;
+}
+
+/* At free: a finished request is released; a running one is left to its thread. */
+static void resolve_drop(struct bg_check *c)
+{
+    struct bg_check_resolve *r = c->resolving;
+    if (r == NULL)
+        return;
+    c->resolving = NULL;
+    if (atomic_load_explicit(&r->done, memory_order_acquire)) {
+        pthread_join(r->thread, NULL);
+        if (r->result != NULL)
+            freeaddrinfo(r->result);
+        free(r);
+        return;
+    }
+    pthread_detach(r->thread);
+    for (size_t i = 0; i < BG_ARRAY_LEN(abandoned); i++)
+        if (abandoned[i] == NULL) {
+            abandoned[i] = r;
+            return;
+        }
+}
+
 static void tcp_close(struct bg_check *c)
 {
     if (c->fd >= 0)
@@ -201,13 +304,9 @@ static void tcp_close(struct bg_check *c)
     c->fd = -1;
 }
 
-static void tcp_start(struct bg_check *c, int64_t now)
+static void tcp_connect(struct bg_check *c, int64_t now)
 {
     char err[300];
-    if (!c->resolved && tcp_resolve(c, false, err, sizeof(err)) != BG_OK) {
-        record(c, false, err, now);
-        return;
-    }
     c->fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         snprintf(err, sizeof(err), "socket: %s", strerror(errno));
@@ -224,8 +323,28 @@ static void tcp_start(struct bg_check *c, int64_t now)
     }
 }
 
+static void tcp_start(struct bg_check *c, int64_t now)
+{
+    if (c->resolved) {
+        tcp_connect(c, now);
+        return;
+    }
+    if (c->resolving == NULL) /* else the last check's request, still running: look at it */
+        resolve_start(c, now);
+    if (c->resolving != NULL && resolve_poll(c, now) == 1)
+        tcp_connect(c, now);
+}
+
 static void tcp_run(struct bg_check *c, struct pollfd *pfd, int n, int64_t now)
 {
+    if (c->resolving != NULL) {
+        int r = resolve_poll(c, now);
+        if (r == 1)
+            tcp_connect(c, now); /* the same check: its timeout counts from its start */
+        else if (r == 0 && now >= c->started_ms + c->conf->timeout_ms)
+            record_timeout(c, now, "still resolving the host name"); /* the request goes on */
+        return;
+    }
     if (n > 0 && pfd[0].revents != 0) {
         int soerr = 0;
         socklen_t sl = sizeof(soerr);
@@ -425,6 +544,8 @@ int64_t bg_check_deadline(const struct bg_check *c)
     if (c->conf->type == BG_CHECK_HTTP && c->running)
         d = c->started_ms + c->conf->timeout_ms + 1000; /* the backstop; curl's timer first */
     CK_SOONER(c->curl.timer_at);
+    if (c->running && c->resolving != NULL)
+        CK_SOONER(now + CHECK_RESOLVE_POLL_MS);
     if (c->child != NULL)
         CK_SOONER(bg_child_deadline(c->child, now));
     if (c->dying != NULL)
@@ -440,6 +561,7 @@ void bg_check_free(struct bg_check *c)
         bg_curlm_finalize(&c->curl);
     }
     tcp_close(c);
+    resolve_drop(c);
     bg_child_free(c->child);
     bg_child_free(c->dying);
     c->child = c->dying = NULL;

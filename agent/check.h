@@ -34,6 +34,7 @@ bool bg_check_verdict_feed(struct bg_check_verdict *v, bool pass, int64_t now);
  * The checker.
  * ------------------------------------------------------------------------------------ */
 struct bg_child;
+struct bg_check_resolve; /* check.c: a name being resolved by a thread of its own */
 
 struct bg_check {
     const struct bg_check_conf *conf; /* NULL or type NONE: no check, always healthy */
@@ -58,6 +59,7 @@ struct bg_check {
     socklen_t addrlen;
     bool resolved;
     int fd;
+    struct bg_check_resolve *resolving; /* a host name being resolved in the background */
 
     /* exec */
     struct bg_child *child;

@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -162,6 +164,69 @@ static void test_check_first_result_is_a_change(void **state)
     close(holder);
 }
 
+/* getaddrinfo as the check sees it (linked with --wrap=getaddrinfo): for "localhost" a DNS
+ * server that failed at start and then answers only after 1.5 s. Other names are untouched. */
+int __real_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                       struct addrinfo **res);
+int __wrap_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                       struct addrinfo **res);
+static atomic_int slow_dns_calls;
+int __wrap_getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                       struct addrinfo **res)
+{
+    if (node == NULL || strcmp(node, "localhost") != 0 ||
+        (hints != NULL && (hints->ai_flags & AI_NUMERICHOST)))
+        return __real_getaddrinfo(node, service, hints, res);
+    if (atomic_fetch_add(&slow_dns_calls, 1) == 0)
+        return EAI_AGAIN;
+    usleep(1500 * 1000);
+    return __real_getaddrinfo(node, service, hints, res);
+}
+
+/* A tcp check on a name that did not resolve at start resolves it without ever blocking the
+ * loop (it called getaddrinfo in the loop, each check, which blocks as long as DNS does): the
+ * check in progress times out "still resolving", the next one takes up the same request. */
+static void test_check_tcp_name_never_blocks_the_loop(void **state)
+{
+    (void)state;
+    int holder;
+    char target[64];
+    snprintf(target, sizeof(target), "localhost:%d", closed_port(&holder));
+    struct bg_check_conf conf = {.type = BG_CHECK_TCP,
+                                 .tcp = target,
+                                 .interval_ms = 50,
+                                 .timeout_ms = 1000,
+                                 .rise = 1,
+                                 .fall = 1};
+    struct bg_check c;
+    char err[256] = "";
+    atomic_store(&slow_dns_calls, 0);
+    assert_int_equal(bg_check_init(&c, &conf, err, sizeof(err)), 0); /* failed: DNS down */
+    assert_false(c.resolved);
+    int64_t end = bg_now_ms() + 8000, longest = 0;
+    bool timed_out = false;
+    while (!(c.resolved && c.v.have_result && strncmp(c.msg, "connect", 7) == 0) &&
+           bg_now_ms() < end) {
+        struct pollfd pfd[4];
+        int n = bg_check_fds(&c, pfd, 4);
+        (void)poll(pfd, (nfds_t)n, 10);
+        int64_t t0 = bg_now_ms();
+        bg_check_run(&c, pfd, n, t0);
+        if (bg_now_ms() - t0 > longest)
+            longest = bg_now_ms() - t0;
+        if (strstr(c.msg, "still resolving") != NULL)
+            timed_out = true;
+    }
+    assert_true(longest < 500); /* a blocked loop took 1500 ms a turn */
+    assert_true(c.resolved);
+    assert_true(timed_out);                            /* the check outlived by DNS failed... */
+    assert_int_equal(atomic_load(&slow_dns_calls), 2); /* ...and its request was taken up */
+    /* Resolved: the port refuses (IPv4 or IPv6 localhost alike). */
+    assert_non_null(strstr(c.msg, "connect: "));
+    bg_check_free(&c);
+    close(holder);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_check_rise_fall_of_one),
         cmocka_unit_test(test_check_without_check_is_healthy),
         cmocka_unit_test(test_check_first_result_is_a_change),
+        cmocka_unit_test(test_check_tcp_name_never_blocks_the_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
