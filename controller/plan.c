@@ -536,7 +536,7 @@ static void plan_converged(const struct bg_plan_input *in, struct bg_plan *out)
     enum bg_color old = bg_other_color(in->desired);
     for (size_t i = 0; i < in->n_routers; i++) {
         const struct bg_router_view *r = &in->routers[i];
-        if (r->serving[old] == 0 && r->error[0] == '\0')
+        if (r->serving[old] == 0) /* an error of a later change does not undo this one */
             continue;
         out->phase = r->error[0] != '\0' ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
         snprintf(out->reason, sizeof(out->reason),

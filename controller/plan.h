@@ -94,6 +94,12 @@ struct bg_router_view {
     char error[200]; /* last_error while pending (""), or why the node is unusable */
 };
 
+/* Read a /routers/<name> node's data (len bytes, need not be NUL-terminated) into v: the
+ * instances served per colour, pending, and last_error while pending (sanitised). Returns
+ * BG_OK, or BG_EINVAL when the data is not a JSON object with a "serving" array: then
+ * v->error says so (such a router blocks, as one that failed). Never fails otherwise. */
+int bg_router_view_parse(const char *data, size_t len, const char *name, struct bg_router_view *v);
+
 struct bg_plan_input {
     enum bg_color desired;       /* BG_COLOR_INVALID when /active_color is missing or malformed */
     const char *desired_problem; /* why desired is invalid, for the reason text */
