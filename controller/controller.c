@@ -262,7 +262,9 @@ static void plan_input(const struct bg_ctl *c, struct bg_plan_input *in)
                                  .unconfirmed_timeout_ms = sw->unconfirmed_timeout_ms,
                                  .canary = c->canary,
                                  .canary_problem = c->canary_problem[0] ? c->canary_problem : NULL,
-                                 .drain_problem = c->drain_problem[0] ? c->drain_problem : NULL};
+                                 .drain_problem = c->drain_problem[0] ? c->drain_problem : NULL,
+                                 .routers = c->routers,
+                                 .n_routers = c->n_routers};
 }
 
 /* An agent refused our epoch as stale. Step down only when a lower live member really

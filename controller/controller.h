@@ -60,6 +60,8 @@ struct bg_ctl {
     char drain_problem[256];  /* empty: every /drain entry is fine */
     struct bg_drain *drains;  /* the drain entries (ids and reasons) */
     size_t n_drains;
+    struct bg_router_view *routers; /* live bg-routers (/routers/<id>), waited for */
+    size_t n_routers;
 
     /* Outcome of the last plan. */
     enum bg_phase phase;

@@ -4,6 +4,7 @@
  * election.c    join the election, lead, stop leading
  * observe.c     read /active_color and the instance nodes of /blue and /green
  * shaping.c     read /canary and /drain/<id> (traffic shaping, DESIGN §12)
+ * routers.c     read /routers/<id>: the bg-routers a switch waits for (DESIGN §13)
  * record.c      /status and /history: what the leader tells the world
  * http.c        the daemon's own HTTP endpoints (/health, /metrics)
  *
@@ -59,6 +60,13 @@ int bg_ctl_read_state(struct bg_ctl *c);
  * (drained, drain_reason). A node that cannot be read keeps what was known of it. Logs a
  * change once. Can't fail. */
 void bg_ctl_read_shaping(struct bg_ctl *c);
+/* ---- routers.c ------------------------------------------------------------------------ */
+/* Read every /routers/<id> (watched) into c->routers. Returns 0, or -1 when they could not be
+ * read now (what was read before is kept). */
+int bg_ctl_read_routers(struct bg_ctl *c);
+/* Forget the routers read (leadership lost, the end). */
+void bg_ctl_routers_clear(struct bg_ctl *c);
+
 /* Forget the drains read (leadership lost, the end). */
 void bg_ctl_shaping_clear(struct bg_ctl *c);
 

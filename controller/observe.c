@@ -570,6 +570,7 @@ int bg_ctl_read_state(struct bg_ctl *c)
     c->m = m;
     c->n = n;
     bg_ctl_read_shaping(c);
+    (void)bg_ctl_read_routers(c); /* unreadable now: the last view stands, read again later */
     c->need_read = false;
     c->probe_read = false;
     return BG_OK;
@@ -597,6 +598,7 @@ void bg_ctl_observe_clear(struct bg_ctl *c)
 {
     members_clear(c);
     bg_ctl_shaping_clear(c);
+    bg_ctl_routers_clear(c);
     nodes_clear(c);
 }
 

@@ -436,6 +436,42 @@ static bool plan_make(const struct bg_plan_input *in, struct bg_plan *out, bool 
     return true;
 }
 
+/* The first router that does not serve the desired colour yet (at least min_ready instances,
+ * and one), or NULL. */
+static const struct bg_router_view *router_not_serving(const struct bg_plan_input *in)
+{
+    int need = in->min_ready > 0 ? in->min_ready : 1;
+    for (size_t i = 0; i < in->n_routers; i++)
+        if (in->routers[i].error[0] != '\0' || in->routers[i].serving[in->desired] < need)
+            return &in->routers[i];
+    return NULL;
+}
+
+/* Make before break through routers: while one does not serve the desired colour, nothing
+ * goes out (its error, if it has one, blocks). Returns whether that is the plan. */
+static bool hold_for_router(const struct bg_plan_input *in, struct bg_plan *out)
+{
+    const struct bg_router_view *r = router_not_serving(in);
+    if (r == NULL)
+        return false;
+    const char *want = bg_color_name(in->desired);
+    out->n_idx = 0;
+    out->action = BG_ACT_NONE;
+    if (r->error[0] != '\0') {
+        out->phase = BG_PHASE_BLOCKED;
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s is UP (%d of %d); router %s failed: %s; the other colour stays", want,
+                 out->ready, out->targets, r->id, r->error);
+    } else {
+        out->phase = BG_PHASE_SWITCHING;
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s is UP (%d of %d); waiting for router %s to serve it (%d instance(s) of "
+                 "it served)",
+                 want, out->ready, out->targets, r->id, r->serving[in->desired]);
+    }
+    return true;
+}
+
 /* Break: the other colour OUT_OF_SERVICE, after settle; converged only once every balancer
  * has seen it out (hold). Returns whether that is the plan; *waiting_out says a member is
  * waiting for its retry. */
@@ -454,6 +490,8 @@ static bool plan_break(const struct bg_plan_input *in, struct bg_plan *out, bool
     }
     if (out->n_idx == 0)
         return false;
+    if (hold_for_router(in, out))
+        return true;
     int64_t settled = in->last_up_ms + in->settle_ms;
     if (in->last_up_ms > 0 && in->now_ms < settled) {
         out->phase = BG_PHASE_SETTLING;
@@ -494,6 +532,19 @@ static void plan_converged(const struct bg_plan_input *in, struct bg_plan *out)
                      want, out->ready, out->targets, in->m[i].id);
             return;
         }
+    }
+    enum bg_color old = bg_other_color(in->desired);
+    for (size_t i = 0; i < in->n_routers; i++) {
+        const struct bg_router_view *r = &in->routers[i];
+        if (r->serving[old] == 0) /* an error of a later change does not undo this one */
+            continue;
+        out->phase = r->error[0] != '\0' ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
+        snprintf(out->reason, sizeof(out->reason),
+                 "%s is UP (%d of %d), %s is out; waiting for router %s to drop it (%d "
+                 "instance(s) of it served)%s%s",
+                 want, out->ready, out->targets, bg_color_name(old), r->id, r->serving[old],
+                 r->error[0] ? ": " : "", r->error);
+        return;
     }
     out->phase = BG_PHASE_CONVERGED;
     const struct bg_shape *sh = in->shape;

@@ -83,6 +83,23 @@ struct bg_shape {
                              * healthy); empty otherwise */
 };
 
+/* A live bg-router as its /routers/<id> node says (DESIGN §13): what its balancer serves now.
+ * Make before break includes it: the old colour goes out only once it serves min_ready (at
+ * least one) instances of the desired colour, and a switch is converged only once it serves
+ * none of the other colour. */
+struct bg_router_view {
+    char id[129];
+    int serving[2];  /* instances served, by colour (indexed by BG_BLUE, BG_GREEN) */
+    bool pending;    /* a change is under way (or being retried) */
+    char error[200]; /* last_error while pending (""), or why the node is unusable */
+};
+
+/* Read a /routers/<name> node's data (len bytes, need not be NUL-terminated) into v: the
+ * instances served per colour, pending, and last_error while pending (sanitised). Returns
+ * BG_OK, or BG_EINVAL when the data is not a JSON object with a "serving" array: then
+ * v->error says so (such a router blocks, as one that failed). Never fails otherwise. */
+int bg_router_view_parse(const char *data, size_t len, const char *name, struct bg_router_view *v);
+
 struct bg_plan_input {
     enum bg_color desired;       /* BG_COLOR_INVALID when /active_color is missing or malformed */
     const char *desired_problem; /* why desired is invalid, for the reason text */
@@ -105,11 +122,13 @@ struct bg_plan_input {
     bool probe_unknown;       /* ask agents whose status is unknown (and not probed) before
                                * telling them: a new leader (bench/README scale item 3) */
     bool proceed_unconfirmed; /* switch.unconfirmed: proceed (false: hold) */
-    int64_t unconfirmed_timeout_ms; /* held this long: blocked, still holding (0: no bound) */
-    struct bg_canary canary;        /* /canary (percent 0: none) */
-    const char *canary_problem;     /* /canary is malformed: why (blocked, nothing changes) */
-    const char *drain_problem;      /* a /drain entry is malformed: why (same) */
-    const struct bg_shape *shape;   /* set by bg_plan itself (callers leave it NULL) */
+    int64_t unconfirmed_timeout_ms;       /* held this long: blocked, still holding (0: no bound) */
+    struct bg_canary canary;              /* /canary (percent 0: none) */
+    const char *canary_problem;           /* /canary is malformed: why (blocked, nothing changes) */
+    const char *drain_problem;            /* a /drain entry is malformed: why (same) */
+    const struct bg_shape *shape;         /* set by bg_plan itself (callers leave it NULL) */
+    const struct bg_router_view *routers; /* live routers (NULL/0: none: as without routers) */
+    size_t n_routers;
 };
 
 /* The most calls one plan asks for (a larger phase takes several passes): each is a connection

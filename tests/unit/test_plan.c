@@ -1191,9 +1191,59 @@ static void test_plan_drain_during_canary(void **state)
     assert_true(got > 24.0 && got < 26.0);
 }
 
+/* Make before break through routers (DESIGN §13): blue goes out only once every live router
+ * serves green; converged only once none serves blue; a router's error blocks, the old colour
+ * stays; without routers nothing changes. */
+static void test_plan_routers_make_before_break(void **state)
+{
+    (void)state;
+    struct bg_member m[] = {mk("b1", BG_BLUE, BG_KNOWN_UP), mk("g1", BG_GREEN, BG_KNOWN_UP)};
+    struct bg_router_view r[2] = {{.id = "lb-1", .serving = {1, 0}},
+                                  {.id = "lb-2", .serving = {1, 1}}};
+    struct bg_plan_input in = input(BG_GREEN, m, 2);
+    struct bg_plan p;
+    bg_plan(&in, &p); /* no routers: blue goes out at once, as before */
+    assert_int_equal(p.action, BG_ACT_OUT);
+    in.routers = r;
+    in.n_routers = 2;
+    bg_plan(&in, &p); /* lb-1 serves no green yet */
+    assert_int_equal(p.action, BG_ACT_NONE);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_string_equal(p.reason, "green is UP (1 of 1); waiting for router lb-1 to serve it "
+                                  "(0 instance(s) of it served)");
+    strcpy(r[0].error, "test nginx failed: exit 1");
+    r[0].pending = true;
+    bg_plan(&in, &p);
+    assert_int_equal(p.action, BG_ACT_NONE);
+    assert_int_equal(p.phase, BG_PHASE_BLOCKED);
+    assert_string_equal(p.reason, "green is UP (1 of 1); router lb-1 failed: test nginx "
+                                  "failed: exit 1; the other colour stays");
+    r[0].error[0] = '\0';
+    r[0].pending = false;
+    r[0].serving[BG_GREEN] = 1;
+    bg_plan(&in, &p); /* both serve green: blue goes out */
+    assert_int_equal(p.action, BG_ACT_OUT);
+    assert_int_equal(p.n_idx, 1);
+    assert_int_equal(p.idx[0], 0);
+    m[0].known = BG_KNOWN_OUT;
+    bg_plan(&in, &p); /* blue is out, but the routers still serve it */
+    assert_int_equal(p.action, BG_ACT_NONE);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_string_equal(p.reason, "green is UP (1 of 1), blue is out; waiting for router lb-1 "
+                                  "to drop it (1 instance(s) of it served)");
+    r[0].serving[BG_BLUE] = r[1].serving[BG_BLUE] = 0;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    in.n_routers = 1; /* a router that died is no longer waited for */
+    r[0].serving[BG_BLUE] = 0;
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plan_routers_make_before_break),
         cmocka_unit_test(test_plan_invalid_colour_blocks_and_touches_nothing),
         cmocka_unit_test(test_plan_empty_target_blocks),
         cmocka_unit_test(test_plan_min_ready_gate),
