@@ -24,7 +24,7 @@ mkdir -p "$out"
 dict_for() {
     case $1 in
     fuzz_conf_*) echo "-dict=$here/dict/yaml.dict" ;;
-    fuzz_member | fuzz_page | fuzz_agent_put | fuzz_eureka | fuzz_route) echo "-dict=$here/dict/json.dict" ;;
+    fuzz_member | fuzz_page | fuzz_agent_put | fuzz_eureka | fuzz_route | fuzz_router_view) echo "-dict=$here/dict/json.dict" ;;
     fuzz_send_state) echo "-dict=$here/dict/send_state.dict" ;;
     esac
 }

@@ -3,7 +3,8 @@
 # bg_fuzz_targets(<out-var>): the targets whose libraries exist in this tree.
 function(bg_fuzz_targets out)
   set(t fuzz_conf_agent fuzz_conf_controller fuzz_conf_router fuzz_member fuzz_color fuzz_duration
-        fuzz_hostport fuzz_election fuzz_sanitize fuzz_utf8 fuzz_page fuzz_canary fuzz_drain)
+        fuzz_hostport fuzz_election fuzz_sanitize fuzz_utf8 fuzz_page fuzz_canary fuzz_drain
+        fuzz_router_view)
   # The agent's parsers of untrusted input live in their own library (agent/parse.c).
   if(TARGET bg_agent_parse)
     list(APPEND t fuzz_agent_put fuzz_eureka)
@@ -27,7 +28,7 @@ function(bg_fuzz_libs target out)
     set(l bg_agent_conf bg_agent bg_conf bg_common)
   elseif(target MATCHES "^fuzz_conf_")
     set(l bg_conf bg_common)
-  elseif(target MATCHES "^fuzz_(member|page)$")
+  elseif(target MATCHES "^fuzz_(member|page|router_view)$")
     set(l bg_plan bg_common)
   elseif(target MATCHES "^fuzz_(route|render_nginx)$")
     set(l bg_route bg_conf bg_common)
