@@ -244,6 +244,35 @@ static void print_shaping(json_t *status)
     }
 }
 
+/* The live bg-routers /status lists (DESIGN §13), a table; nothing without any. */
+static void print_routers(json_t *status)
+{
+    json_t *list = json_object_get(status, "routers");
+    if (json_array_size(list) == 0)
+        return;
+    printf("\n%-24s %-8s %5s %5s %10s  %s\n", "ROUTER", "KIND", "BLUE", "GREEN", "GENERATION",
+           "STATE");
+    size_t k;
+    json_t *r;
+    json_array_foreach(list, k, r)
+    {
+        json_t *serving = json_object_get(r, "serving");
+        char err[240] = "";
+        const char *e = str_or(r, "last_error", "");
+        bg_sanitize(e, strlen(e), err, sizeof(err));
+        const char *state = json_is_true(json_object_get(r, "failed"))    ? "failed: "
+                            : json_is_true(json_object_get(r, "pending")) ? "pending"
+                                                                          : "ok";
+        printf("%-24s %-8s %5lld %5lld %10lld  %s%s%s\n", str_or(r, "id", "?"),
+               str_or(r, "kind", "-"),
+               (long long)json_integer_value(json_object_get(serving, "blue")),
+               (long long)json_integer_value(json_object_get(serving, "green")),
+               (long long)json_integer_value(json_object_get(r, "generation")), state,
+               state[0] == 'f' ? err : "",
+               json_is_true(json_object_get(r, "waited")) ? " (the switch waits for it)" : "");
+    }
+}
+
 /* `status` as text: /active_color, the leader (lrc: how reading it went), /status and the
  * instances (status_json's "instances"). */
 static void print_status(const char *active, const char *leader, int lrc, json_t *status,
@@ -264,6 +293,7 @@ static void print_status(const char *active, const char *leader, int lrc, json_t
     print_shaping(status);
     if (json_is_true(json_object_get(status, "truncated")))
         print_omitted(status);
+    print_routers(status);
     printf("\n%-24s %-6s %-15s %-9s %-28s %s\n", "INSTANCE", "COLOR", "STATUS", "HEALTH",
            "ENDPOINT", "LAST ERROR / CHECK");
     size_t k;
@@ -294,7 +324,7 @@ static json_t *status_json(struct ctl *c, json_t *status, const char *active, co
     if (lrc != ZOK)
         json_object_set_new(j, "leader_error",
                             json_sprintf("cannot read /election: %s", bgctl_why(lrc)));
-    const char *shaping[] = {"canary", "drains", "canary_problem", "drain_problem"};
+    const char *shaping[] = {"canary", "drains", "canary_problem", "drain_problem", "routers"};
     for (size_t i = 0; i < BG_ARRAY_LEN(shaping); i++)
         if (json_object_get(status, shaping[i]))
             json_object_set(j, shaping[i], json_object_get(status, shaping[i]));

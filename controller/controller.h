@@ -62,6 +62,7 @@ struct bg_ctl {
     size_t n_drains;
     struct bg_router_view *routers; /* live bg-routers (/routers/<id>), waited for */
     size_t n_routers;
+    uint64_t routers_waited; /* the last plan's (bg_plan.routers_waited), for /status */
 
     /* Outcome of the last plan. */
     enum bg_phase phase;

@@ -91,6 +91,37 @@ static void shaping(struct bg_prom *p, const struct bg_ctl *c)
     bg_shape_free(&s);
 }
 
+/* The live bg-routers the leader waits for (DESIGN §13), as it last read /routers. */
+static void routers(struct bg_prom *p, const struct bg_ctl *c)
+{
+    bg_prom_gauge(p, "bg_controller_routers", "Live bg-routers (/routers/<id>) seen (leader only).",
+                  (double)c->n_routers);
+    static const struct {
+        const char *name, *help;
+    } fam[4] = {
+        {"bg_controller_router_serving", "Instances a router's balancer serves, by colour."},
+        {"bg_controller_router_failing",
+         "1 while a router reports an error with a change pending (it blocks a switch)."},
+        {"bg_controller_router_pending", "1 while a router has a change under way."},
+        {"bg_controller_router_waited", "1 while the switch waits for this router."},
+    };
+    bg_prom_family(p, fam[0].name, "gauge", fam[0].help);
+    for (size_t i = 0; i < c->n_routers; i++)
+        for (int col = BG_BLUE; col <= BG_GREEN; col++)
+            bg_prom_sample(p, fam[0].name, c->routers[i].serving[col], "router", c->routers[i].id,
+                           "color", bg_color_name(col), (const char *)NULL);
+    for (int f = 1; f < 4; f++) {
+        bg_prom_family(p, fam[f].name, "gauge", fam[f].help);
+        for (size_t i = 0; i < c->n_routers; i++) {
+            const struct bg_router_view *r = &c->routers[i];
+            bool v = f == 1   ? r->error[0] != '\0'
+                     : f == 2 ? r->pending
+                              : i < BG_ROUTERS_MAX && ((c->routers_waited >> i) & 1u);
+            bg_prom_sample(p, fam[f].name, v, "router", r->id, (const char *)NULL);
+        }
+    }
+}
+
 char *bg_ctl_metrics(struct bg_ctl *c)
 {
     size_t unhealthy = 0, unconfirmed = 0;
@@ -131,6 +162,7 @@ char *bg_ctl_metrics(struct bg_ctl *c)
                 "1 for the colour of the last converged state (leader only).", c->applied);
     per_color(&p, c);
     shaping(&p, c);
+    routers(&p, c);
     bg_prom_family(&p, "bg_controller_switch_duration_seconds", "histogram",
                    "Switches, from the new colour seen to converged.");
     bg_prom_hist(&p, "bg_controller_switch_duration_seconds", &c->switch_seconds,

@@ -452,6 +452,66 @@ static void put_instances(struct out *o, const json_t *st)
                "the counts above are of all of them.</p>\n");
 }
 
+/* A router's state: ok, pending, or failed: its error (and "waited for" when the switch
+ * waits for it). */
+static void put_router_state(struct out *o, const json_t *r)
+{
+    const char *err = str(r, "last_error");
+    if (json_is_true(get(r, "failed"))) {
+        put(o, "<span class=\"err\">failed: ");
+        put_text(o, err != NULL && err[0] != '\0' ? err : "-");
+        put(o, "</span>");
+    } else if (json_is_true(get(r, "pending"))) {
+        put(o, "pending");
+    } else if (get(r, "failed") != NULL) {
+        put(o, "ok");
+    } else {
+        put(o, "-");
+    }
+    if (json_is_true(get(r, "waited")))
+        put(o, " <span class=\"muted\">(the switch waits for it)</span>");
+}
+
+/* The live bg-routers the leader waits for (DESIGN §13); nothing without any. */
+static void put_routers(struct out *o, const json_t *st)
+{
+    const json_t *list = get(st, "routers");
+    size_t n = json_is_array(list) ? json_array_size(list) : 0;
+    if (n == 0)
+        return;
+    putf(o,
+         "<h2>Routers (%zu)</h2>\n<table id=\"routers\"><tr><th>Router</th><th>Kind</th>"
+         "<th class=\"blue\">Serving blue</th><th class=\"green\">Serving green</th>"
+         "<th>Generation</th><th>State</th></tr>\n",
+         n);
+    size_t i, left_out = 0;
+    const json_t *r;
+    json_array_foreach(list, i, r)
+    {
+        if (left_out > 0 || !room(o, 4 * 6 * BG_PAGE_TEXT_MAX)) {
+            left_out++;
+            continue;
+        }
+        put(o, "<tr><td>");
+        put_field(o, r, "id", "-");
+        put(o, "</td><td>");
+        put_field(o, r, "kind", "-");
+        put(o, "</td><td>");
+        put_int(o, get(r, "serving"), "blue");
+        put(o, "</td><td>");
+        put_int(o, get(r, "serving"), "green");
+        put(o, "</td><td>");
+        put_int(o, r, "generation");
+        put(o, "</td><td>");
+        put_router_state(o, r);
+        put(o, "</td></tr>\n");
+    }
+    put(o, "</table>\n");
+    if (left_out > 0)
+        putf(o, "<p class=\"err\">%zu more routers are not shown: the page is full.</p>\n",
+             left_out);
+}
+
 static void put_history(struct out *o, const json_t *history)
 {
     put(o, "<h2>History</h2>\n<table id=\"history\"><tr><th>Finished</th><th>Switch</th>"
@@ -505,6 +565,7 @@ char *bg_page_render(const json_t *status, const json_t *history, const struct b
                 "this controller has not read it yet.</p>\n");
     put_summary(&o, status, ctx);
     put_waiting(&o, status);
+    put_routers(&o, status);
     put_instances(&o, status);
     put_history(&o, history);
     put(&o, "</body></html>\n");

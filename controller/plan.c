@@ -437,21 +437,28 @@ static bool plan_make(const struct bg_plan_input *in, struct bg_plan *out, bool 
 }
 
 /* The first router that does not serve the desired colour yet (at least min_ready instances,
- * and one), or NULL. */
-static const struct bg_router_view *router_not_serving(const struct bg_plan_input *in)
+ * and one), or NULL; each such router's bit is set in out->routers_waited. */
+static const struct bg_router_view *router_not_serving(const struct bg_plan_input *in,
+                                                       struct bg_plan *out)
 {
     int need = in->min_ready > 0 ? in->min_ready : 1;
-    for (size_t i = 0; i < in->n_routers; i++)
-        if (in->routers[i].error[0] != '\0' || in->routers[i].serving[in->desired] < need)
-            return &in->routers[i];
-    return NULL;
+    const struct bg_router_view *first = NULL;
+    for (size_t i = 0; i < in->n_routers; i++) {
+        if (in->routers[i].error[0] == '\0' && in->routers[i].serving[in->desired] >= need)
+            continue;
+        if (i < BG_ROUTERS_MAX)
+            out->routers_waited |= UINT64_C(1) << i;
+        if (first == NULL)
+            first = &in->routers[i];
+    }
+    return first;
 }
 
 /* Make before break through routers: while one does not serve the desired colour, nothing
  * goes out (its error, if it has one, blocks). Returns whether that is the plan. */
 static bool hold_for_router(const struct bg_plan_input *in, struct bg_plan *out)
 {
-    const struct bg_router_view *r = router_not_serving(in);
+    const struct bg_router_view *r = router_not_serving(in, out);
     if (r == NULL)
         return false;
     const char *want = bg_color_name(in->desired);
@@ -534,6 +541,9 @@ static void plan_converged(const struct bg_plan_input *in, struct bg_plan *out)
         }
     }
     enum bg_color old = bg_other_color(in->desired);
+    for (size_t i = 0; i < in->n_routers && i < BG_ROUTERS_MAX; i++)
+        if (in->routers[i].serving[old] > 0)
+            out->routers_waited |= UINT64_C(1) << i;
     for (size_t i = 0; i < in->n_routers; i++) {
         const struct bg_router_view *r = &in->routers[i];
         if (r->serving[old] == 0) /* an error of a later change does not undo this one */

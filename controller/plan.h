@@ -91,8 +91,17 @@ struct bg_router_view {
     char id[129];
     int serving[2];  /* instances served, by colour (indexed by BG_BLUE, BG_GREEN) */
     bool pending;    /* a change is under way (or being retried) */
-    char error[200]; /* last_error while pending (""), or why the node is unusable */
+    char error[200]; /* last_error while pending (""), or why the node is unusable: the
+                      * router fails (it blocks a switch) while this is not empty */
+    /* For /status, the page, bgctl and /metrics only (the plan does not read them): */
+    char kind[16];        /* "nginx", "haproxy", ... (sanitised; "" when missing) */
+    long long generation; /* the configuration generation its balancer serves (0: unknown) */
+    char last_error[200]; /* its last_error, pending or not (sanitised; "" when none) */
 };
+
+/* The most routers the leader reads, shows in /status and waits for (one per balancer
+ * host): the plan's routers_waited has a bit for each. */
+#define BG_ROUTERS_MAX 64
 
 /* Read a /routers/<name> node's data (len bytes, need not be NUL-terminated) into v: the
  * instances served per colour, pending, and last_error while pending (sanitised). Returns
@@ -152,6 +161,8 @@ struct bg_plan {
                          * for min_healthy_time or already UP) */
     bool fallback;      /* the desired colour cannot carry traffic: the other colour's healthy
                          * instances are kept (or made) UP instead */
+    uint64_t routers_waited; /* bit i: the plan waits for input.routers[i] (i < BG_ROUTERS_MAX)
+                              * to serve the desired colour or drop the old one */
 };
 
 /* Decide the next step. Pure: no I/O, no clock, no globals. Make before break: OUT is only
@@ -220,6 +231,15 @@ const char *bg_known_name(enum bg_known k);
  * "omitted": {"blue": {"UP": n, ...}, ...}, what was left out by colour and status. Returns
  * how many were left out. Pure; allocation failure aborts. */
 size_t bg_status_instances(json_t *status, const struct bg_member *m, size_t n, size_t budget);
+
+/* Put /status's router part into the object status (DESIGN §13):
+ *   "routers": [{id, kind, serving: {"blue": n, "green": m}, generation, pending, failed,
+ *                last_error (string or null), waited}, ...]
+ * one entry per router in r (at most BG_ROUTERS_MAX, about 700 bytes each: the list stays
+ * under 50 KB), in the order given; waited is bit i of routers_waited (bg_plan). last_error is
+ * the router's last_error, or why its node is unusable. Pure; allocation failure aborts. */
+void bg_status_routers(json_t *status, const struct bg_router_view *r, size_t n,
+                       uint64_t routers_waited);
 
 /* Parse an instance node's data: JSON {"endpoint":"http://host:port",..} or a bare
  * "host:port". Returns a malloc'd "http://host:port" (no trailing slash), or NULL with the

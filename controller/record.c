@@ -51,6 +51,7 @@ json_t *bg_ctl_status_doc(struct bg_ctl *c)
     if (j == NULL) /* the configured id is not UTF-8 (conf checks it): still write a /status */
         j = json_object();
     bg_status_instances(j, c->m, c->n, BG_STATUS_BUDGET);
+    bg_status_routers(j, c->routers, c->n_routers, c->routers_waited);
     status_shaping(c, j);
     return j;
 }
@@ -410,6 +411,10 @@ void bg_ctl_check_status_version(struct bg_ctl *c)
 void bg_ctl_record_plan(struct bg_ctl *c, const struct bg_plan *p)
 {
     set_phase(c, p); /* first: a history entry carries the outcome's reason */
+    if (c->routers_waited != p->routers_waited) {
+        c->routers_waited = p->routers_waited;
+        c->status_dirty = true;
+    }
     track_switch(c, p);
     track_fallback(c, p);
 }

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The most routers read (one per balancer host). */
-#define ROUTERS_MAX 64
 /* The most bytes of one router node read (its serving list: ~100 bytes an instance). */
 #define ROUTER_NODE_MAX (1024 * 1024)
 
@@ -42,6 +40,11 @@ static int read_router(struct bg_ctl *c, const char *dir, const char *name,
     return rc == ZOK ? 0 : rc == ZNONODE ? 1 : -1;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int bg_ctl_read_routers(struct bg_ctl *c)
 {
     char dir[600];
@@ -54,7 +57,9 @@ int bg_ctl_read_routers(struct bg_ctl *c)
     } else if (rc != ZOK) {
         return -1; /* keep what we knew */
     }
-    size_t want = kids.count > ROUTERS_MAX ? ROUTERS_MAX : (size_t)kids.count, n = 0;
+    if (kids.count > 1) /* by name: /status lists them in a stable order */
+        qsort(kids.data, (size_t)kids.count, sizeof(char *), cmp_name);
+    size_t want = kids.count > BG_ROUTERS_MAX ? BG_ROUTERS_MAX : (size_t)kids.count, n = 0;
     struct bg_router_view *v = bg_xcalloc(want ? want : 1, sizeof(*v));
     for (size_t i = 0; i < want; i++) {
         int r = read_router(c, dir, kids.data[i], &v[n]);
@@ -69,6 +74,8 @@ int bg_ctl_read_routers(struct bg_ctl *c)
     deallocate_String_vector(&kids);
     if (n != c->n_routers)
         bg_info("routers", "count=%zu", n);
+    if (n != c->n_routers || (n > 0 && memcmp(v, c->routers, n * sizeof(*v)) != 0))
+        c->status_dirty = true; /* /status lists them */
     free(c->routers);
     c->routers = v;
     c->n_routers = n;
@@ -80,4 +87,5 @@ void bg_ctl_routers_clear(struct bg_ctl *c)
     free(c->routers);
     c->routers = NULL;
     c->n_routers = 0;
+    c->routers_waited = 0;
 }
