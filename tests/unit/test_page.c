@@ -306,6 +306,42 @@ static void test_page_canary_and_drains(void **state)
     json_decref(st);
 }
 
+/* The Routers table (DESIGN §13): one row each, ok / pending / failed: reason, whether the
+ * switch waits for it; hostile ids, kinds and errors escaped; no table without routers. */
+static void test_page_routers(void **state)
+{
+    (void)state;
+    json_t *st = load(
+        "{\"phase\":\"blocked\",\"routers\":[{\"id\":\"lb-1\",\"kind\":\"nginx\",\"serving\":"
+        "{\"blue\":0,\"green\":2},\"generation\":7,\"pending\":false,\"failed\":false,"
+        "\"last_error\":null,\"waited\":false},{\"id\":\"lb-2\",\"kind\":\"nginx\",\"serving\":"
+        "{\"blue\":1,\"green\":0},\"generation\":3,\"pending\":true,\"failed\":false,"
+        "\"last_error\":null,\"waited\":true},{\"id\":\"<script>x\",\"kind\":\"<b>k\","
+        "\"serving\":{\"blue\":\"1\"},\"generation\":-1,\"pending\":true,\"failed\":true,"
+        "\"last_error\":\"nginx -t: <i>bad</i> & \\\"worse\\\"\",\"waited\":true}]}");
+    char *html = bg_page_render(st, NULL, &ctx);
+    check_page(html);
+    assert_non_null(strstr(html, "<h2>Routers (3)</h2>"));
+    assert_non_null(
+        strstr(html, "<tr><td>lb-1</td><td>nginx</td><td>0</td><td>2</td><td>7</td><td>ok</td>"));
+    assert_non_null(strstr(html, "<tr><td>lb-2</td><td>nginx</td><td>1</td><td>0</td><td>3</td>"
+                                 "<td>pending <span class=\"muted\">(the switch waits for "
+                                 "it)</span></td>"));
+    assert_non_null(strstr(html, "<tr><td>&lt;script&gt;x</td><td>&lt;b&gt;k</td><td>-</td>"
+                                 "<td>-</td><td>-1</td><td><span class=\"err\">failed: nginx "
+                                 "-t: &lt;i&gt;bad&lt;/i&gt; &amp; &quot;worse&quot;</span>"));
+    assert_null(strstr(html, "<script>x"));
+    assert_null(strstr(html, "<i>bad"));
+    free(html);
+    json_decref(st);
+    st = load("{\"phase\":\"converged\",\"routers\":[]}");
+    html = bg_page_render(st, NULL, &ctx);
+    check_page(html);
+    assert_null(strstr(html, "Routers"));
+    free(html);
+    json_decref(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_page_control_characters_become_spaces),
         cmocka_unit_test(test_page_bounded_whatever_the_fleet),
         cmocka_unit_test(test_page_canary_and_drains),
+        cmocka_unit_test(test_page_routers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1204,10 +1204,12 @@ static void test_plan_routers_make_before_break(void **state)
     struct bg_plan p;
     bg_plan(&in, &p); /* no routers: blue goes out at once, as before */
     assert_int_equal(p.action, BG_ACT_OUT);
+    assert_int_equal(p.routers_waited, 0);
     in.routers = r;
     in.n_routers = 2;
     bg_plan(&in, &p); /* lb-1 serves no green yet */
     assert_int_equal(p.action, BG_ACT_NONE);
+    assert_int_equal(p.routers_waited, 1); /* lb-1 only: lb-2 serves green already */
     assert_int_equal(p.phase, BG_PHASE_SWITCHING);
     assert_string_equal(p.reason, "green is UP (1 of 1); waiting for router lb-1 to serve it "
                                   "(0 instance(s) of it served)");
@@ -1218,11 +1220,13 @@ static void test_plan_routers_make_before_break(void **state)
     assert_int_equal(p.phase, BG_PHASE_BLOCKED);
     assert_string_equal(p.reason, "green is UP (1 of 1); router lb-1 failed: test nginx "
                                   "failed: exit 1; the other colour stays");
+    assert_int_equal(p.routers_waited, 1);
     r[0].error[0] = '\0';
     r[0].pending = false;
     r[0].serving[BG_GREEN] = 1;
     bg_plan(&in, &p); /* both serve green: blue goes out */
     assert_int_equal(p.action, BG_ACT_OUT);
+    assert_int_equal(p.routers_waited, 0);
     assert_int_equal(p.n_idx, 1);
     assert_int_equal(p.idx[0], 0);
     m[0].known = BG_KNOWN_OUT;
@@ -1231,9 +1235,16 @@ static void test_plan_routers_make_before_break(void **state)
     assert_int_equal(p.phase, BG_PHASE_SWITCHING);
     assert_string_equal(p.reason, "green is UP (1 of 1), blue is out; waiting for router lb-1 "
                                   "to drop it (1 instance(s) of it served)");
-    r[0].serving[BG_BLUE] = r[1].serving[BG_BLUE] = 0;
+    assert_int_equal(p.routers_waited, 3); /* both still serve blue */
+    r[0].serving[BG_BLUE] = 0;
+    bg_plan(&in, &p);
+    assert_int_equal(p.routers_waited, 2); /* lb-2 only */
+    assert_string_equal(p.reason, "green is UP (1 of 1), blue is out; waiting for router lb-2 "
+                                  "to drop it (1 instance(s) of it served)");
+    r[1].serving[BG_BLUE] = 0;
     bg_plan(&in, &p);
     assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_int_equal(p.routers_waited, 0);
     in.n_routers = 1; /* a router that died is no longer waited for */
     r[0].serving[BG_BLUE] = 0;
     bg_plan(&in, &p);

@@ -166,6 +166,73 @@ static void test_status_bounded_whatever_the_fleet(void **state)
     free(m);
 }
 
+/* A /routers/<id> node as bg-router writes it, read and listed in /status (DESIGN §13):
+ * exact counts per colour, kind, generation, pending, the error (pending: failed), and
+ * whether the plan waits for it. */
+static void test_status_routers_listed(void **state)
+{
+    (void)state;
+    const char ok[] = "{\"id\":\"lb-1\",\"kind\":\"nginx\",\"serving\":[{\"color\":\"green\","
+                      "\"id\":\"g1\",\"address\":\"127.0.0.1:1\"},{\"color\":\"green\",\"id\":"
+                      "\"g2\",\"address\":\"127.0.0.1:2\"},{\"color\":\"blue\",\"id\":\"b1\","
+                      "\"address\":\"127.0.0.1:3\"}],\"generation\":7,\"pending\":false,"
+                      "\"last_error\":\"\",\"note\":\"\",\"updated\":\"x\"}";
+    const char bad[] = "{\"id\":\"lb-2\",\"kind\":\"nginx\",\"serving\":[{\"color\":\"blue\","
+                       "\"id\":\"b1\",\"address\":\"127.0.0.1:3\"}],\"generation\":3,"
+                       "\"pending\":true,\"last_error\":\"test nginx failed:\\n exit 1\"}";
+    struct bg_router_view r[3];
+    assert_int_equal(bg_router_view_parse(ok, strlen(ok), "lb-1", &r[0]), 0);
+    assert_int_equal(bg_router_view_parse(bad, strlen(bad), "lb-2", &r[1]), 0);
+    assert_int_not_equal(bg_router_view_parse("[]", 2, "lb-3", &r[2]), 0);
+    assert_string_equal(r[1].error, "test nginx failed:? exit 1");
+    json_t *st = json_object();
+    bg_status_routers(st, r, 3, UINT64_C(2));
+    json_t *list = json_object_get(st, "routers");
+    assert_int_equal(json_array_size(list), 3);
+    char *got = json_dumps(list, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(
+        got, "[{\"failed\":false,\"generation\":7,\"id\":\"lb-1\",\"kind\":\"nginx\","
+             "\"last_error\":null,\"pending\":false,\"serving\":{\"blue\":1,\"green\":2},"
+             "\"waited\":false},"
+             "{\"failed\":true,\"generation\":3,\"id\":\"lb-2\",\"kind\":\"nginx\","
+             "\"last_error\":\"test nginx failed:? exit 1\",\"pending\":true,"
+             "\"serving\":{\"blue\":1,\"green\":0},\"waited\":true},"
+             "{\"failed\":true,\"generation\":0,\"id\":\"lb-3\",\"kind\":\"\","
+             "\"last_error\":\"malformed /routers/lb-3: not a JSON object with a \\\"serving\\\" "
+             "array\",\"pending\":false,\"serving\":{\"blue\":0,\"green\":0},\"waited\":false}]");
+    free(got);
+    json_decref(st);
+}
+
+/* An error left over from an earlier change (not pending) is shown but does not fail the
+ * router; no routers: an empty list; never more than BG_ROUTERS_MAX entries. */
+static void test_status_routers_bounded(void **state)
+{
+    (void)state;
+    const char old[] = "{\"serving\":[],\"pending\":false,\"last_error\":\"reload timed out\","
+                       "\"generation\":\"7\"}";
+    struct bg_router_view v;
+    assert_int_equal(bg_router_view_parse(old, strlen(old), "lb-1", &v), 0);
+    assert_string_equal(v.error, "");
+    assert_string_equal(v.last_error, "reload timed out");
+    assert_int_equal(v.generation, 0); /* not an integer */
+    json_t *st = json_object();
+    bg_status_routers(st, NULL, 0, 0);
+    assert_int_equal(json_array_size(json_object_get(st, "routers")), 0);
+    size_t n = BG_ROUTERS_MAX + 5;
+    struct bg_router_view *many = calloc(n, sizeof(*many));
+    for (size_t i = 0; i < n; i++) {
+        memset(many[i].id, 'r', sizeof(many[i].id) - 1);
+        memset(many[i].last_error, 'e', sizeof(many[i].last_error) - 1);
+        memset(many[i].kind, 'k', sizeof(many[i].kind) - 1);
+    }
+    bg_status_routers(st, many, n, UINT64_MAX);
+    assert_int_equal(json_array_size(json_object_get(st, "routers")), BG_ROUTERS_MAX);
+    assert_true(dumped(st) < 50 * 1024);
+    free(many);
+    json_decref(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +241,8 @@ int main(void)
         cmocka_unit_test(test_status_last_error_cut_at_a_character),
         cmocka_unit_test(test_status_over_budget_keeps_what_matters),
         cmocka_unit_test(test_status_bounded_whatever_the_fleet),
+        cmocka_unit_test(test_status_routers_listed),
+        cmocka_unit_test(test_status_routers_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
