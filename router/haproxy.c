@@ -333,6 +333,19 @@ static void haproxy_free(struct bg_balancer *b)
     free(x);
 }
 
+static bool haproxy_usable(const struct bg_route_server *s, char *why, size_t whylen)
+{
+    char ip[64];
+    int port;
+    if (bg_hap_split_address(s->address, ip, sizeof(ip), &port) == BG_OK)
+        return true;
+    snprintf(why, whylen,
+             "address %s is not an IP address (HAProxy does not resolve the names of servers "
+             "added at run time)",
+             s->address);
+    return false;
+}
+
 static const struct bg_balancer_ops haproxy_ops = {
     .kind = "haproxy",
     .start = haproxy_start,
@@ -342,6 +355,7 @@ static const struct bg_balancer_ops haproxy_ops = {
     .deadline = haproxy_deadline,
     .tick = haproxy_tick,
     .free = haproxy_free,
+    .usable = haproxy_usable,
 };
 
 struct bg_balancer *bg_haproxy_make(const struct bg_router_conf *conf)

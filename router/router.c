@@ -87,11 +87,35 @@ static int read_status(struct bg_router *r, char *buf)
     return ZOK;
 }
 
-/* Log the instances UP but left out (once per different list). */
+/* Leave out of the desired set what this kind of balancer cannot serve (kind haproxy: an address
+ * that is not an IP literal); their reasons are appended to note (used bytes of it). */
+static size_t drop_unusable(struct bg_router *r, char *note, size_t notelen, size_t used)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < r->desired.n; i++) {
+        struct bg_route_server *s = &r->desired.s[i];
+        char why[BG_ROUTE_WHY_MAX] = "";
+        if (r->lb->ops->usable == NULL || r->lb->ops->usable(s, why, sizeof(why))) {
+            r->desired.s[keep++] = *s;
+            continue;
+        }
+        r->dropped++;
+        if (used < notelen - 1)
+            used += (size_t)snprintf(note + used, notelen - used, "%s%s/%s: %s", used ? "; " : "",
+                                     bg_color_name(s->color), s->id, why);
+        free(s->id);
+        free(s->address);
+    }
+    r->desired.n = keep;
+    return used;
+}
+
+/* Leave out what the balancer cannot serve, and log the instances UP but left out (once per
+ * different list). */
 static void note_dropped(struct bg_router *r)
 {
     char note[512] = "";
-    size_t used = 0;
+    size_t used = drop_unusable(r, note, sizeof(note), 0);
     for (size_t i = 0; i < r->n; i++) {
         const struct bg_route_member *m = &r->m[i];
         bool up = false;

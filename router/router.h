@@ -47,6 +47,9 @@ struct bg_balancer_ops {
      * by hand): the loop applies it again. May be NULL. */
     bool (*tick)(struct bg_balancer *b, const struct bg_route_set *serving, int64_t now);
     void (*free)(struct bg_balancer *b); /* also stops a running change, the old state kept */
+    /* Whether this kind can serve s (else why says so: it is left out and logged). May be NULL:
+     * every server of the desired set is. */
+    bool (*usable)(const struct bg_route_server *s, char *why, size_t whylen);
 };
 struct bg_balancer {
     const struct bg_balancer_ops *ops;
