@@ -142,7 +142,7 @@ struct bg_haproxy_conf {
     char *socket;       /* required: the Runtime API's unix socket (stats socket, level admin) */
     char *backend;      /* required: the backend whose servers the router owns */
     int64_t timeout_ms; /* default 1000: one command's answer */
-    int64_t verify_every_ms; /* default 500: HAProxy's process and the backend checked when idle */
+    int64_t verify_every_ms; /* default 100: HAProxy's process id checked when idle */
 };
 
 struct bg_nginx_conf {

@@ -106,7 +106,7 @@ static void load_haproxy(struct bg_yaml *l, yaml_node_t *n, struct bg_haproxy_co
     struct bg_yaml_slot s[] = {
         {.key = "socket"}, {.key = "backend"}, {.key = "timeout"}, {.key = "verify_every"}};
     x->timeout_ms = 1000;
-    x->verify_every_ms = 500;
+    x->verify_every_ms = 100;
     if (!bg_yaml_scan_mapping(l, n, "haproxy", "", s, BG_ARRAY_LEN(s)))
         return;
     bg_yaml_need(l, n, "haproxy", "", &s[H_SOCKET]);

@@ -72,6 +72,11 @@ static int state_row(char *line, const char *backend, struct bg_hap_state *st, c
         snprintf(why, whylen, "a malformed row in show servers state (%zu fields)", n);
         return BG_EINVAL;
     }
+    for (size_t i = 0; i < st->n; i++)
+        if (strcmp(st->s[i].name, f[F_NAME]) == 0) {
+            snprintf(why, whylen, "server %s listed twice in show servers state", f[F_NAME]);
+            return BG_EINVAL;
+        }
     st->s = bg_xrealloc(st->s, (st->n + 1) * sizeof(*st->s));
     st->s[st->n++] = (struct bg_hap_server){.name = bg_xstrdup(f[F_NAME]),
                                             .addr = bg_xstrdup(f[F_ADDR]),

@@ -12,11 +12,14 @@
 /* srv_admin_state bits (HAProxy's SRV_ADMF_*, management guide "show servers state"). */
 #define BG_HAP_FMAINT 0x01 /* forced into maintenance (set server state maint) */
 #define BG_HAP_IMAINT 0x02 /* inherited from a tracked server */
-#define BG_HAP_CMAINT 0x04 /* from the configuration ("disabled") */
+#define BG_HAP_CMAINT 0x04 /* "disabled" in the configuration: set with FMAINT, stays after ready  \
+                            */
 #define BG_HAP_FDRAIN 0x08 /* forced into drain (set server state drain) */
 #define BG_HAP_IDRAIN 0x10
 #define BG_HAP_RMAINT 0x20 /* address resolution failed */
-#define BG_HAP_NOT_SERVING (BG_HAP_FMAINT | BG_HAP_IMAINT | BG_HAP_CMAINT | BG_HAP_RMAINT)
+#define BG_HAP_NOT_SERVING (BG_HAP_FMAINT | BG_HAP_IMAINT | BG_HAP_RMAINT)
+/* What set server ... state ready cannot clear (a tracked server's, a failed resolution). */
+#define BG_HAP_INHERITED (BG_HAP_IMAINT | BG_HAP_IDRAIN | BG_HAP_RMAINT)
 #define BG_HAP_NO_NEW (BG_HAP_NOT_SERVING | BG_HAP_FDRAIN | BG_HAP_IDRAIN)
 
 #define BG_HAP_WEIGHT_FULL 100 /* a server without a canary weight */
@@ -37,7 +40,7 @@ struct bg_hap_state {
 /* Parse the answer to `show servers state <backend>` (len bytes, need not be NUL-terminated):
  * the rows of that backend. Returns BG_OK, or BG_EINVAL with why (HAProxy's own message when it
  * answered with one, e.g. "Can't find backend."; a format other than 1; a row with too few or
- * malformed fields) and *out empty. Free with bg_hap_state_free. */
+ * malformed fields; a server listed twice) and *out empty. Free with bg_hap_state_free. */
 int bg_hap_state_parse(const char *text, size_t len, const char *backend, struct bg_hap_state *out,
                        char *why, size_t whylen);
 void bg_hap_state_free(struct bg_hap_state *st);

@@ -290,6 +290,9 @@ static bool haproxy_tick(struct bg_balancer *b, const struct bg_route_set *servi
         return false;
     x->verify_at_ms = now + x->conf->verify_every_ms;
     long pid = read_pid(x);
+    if (pid != 0 && pid == x->pid && now < x->state_at_ms)
+        return false; /* the same process: its backend is compared less often */
+    x->state_at_ms = now + BG_HAP_STATE_EVERY_MS;
     struct bg_hap_state have = {0};
     char why[300] = "";
     bool again = false;

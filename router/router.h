@@ -98,19 +98,22 @@ struct bg_balancer *bg_nginx_make(const struct bg_router_conf *conf);
  * ends it): `show info` (the process id), `show servers state <backend>`, the commands of
  * hap.c's plan, `show servers state` again to confirm. Idle, tick asks `show info` every
  * haproxy.verify_every: a new process id (HAProxy reloaded: it forgets servers added at run
- * time) or a backend that no longer matches makes the router apply again; and it removes the
- * servers drained by earlier changes once HAProxy lets it (`del server`).
+ * time) makes the router apply again at once; and every BG_HAP_STATE_EVERY_MS a backend that
+ * no longer matches (changed by hand) too, and the servers drained by earlier changes are
+ * removed once HAProxy lets it (`del server`).
  * ------------------------------------------------------------------------------------- */
 
 #define BG_HAP_ANSWER_MAX (4 * 1024 * 1024)
+#define BG_HAP_STATE_EVERY_MS 1000 /* idle: the backend compared (and swept) at most this often */
 
 struct bg_haproxy {
     struct bg_balancer b;
     const struct bg_haproxy_conf *conf; /* borrowed */
     long pid;                           /* HAProxy's process when last applied (0: unknown) */
-    int64_t verify_at_ms;
-    bool warned_sweep; /* a failed del server was logged (once per change) */
-    bool done_pending; /* a change is over, not yet reported by step */
+    int64_t verify_at_ms;               /* next show info (every haproxy.verify_every) */
+    int64_t state_at_ms; /* next show servers state while the process stays the same */
+    bool warned_sweep;   /* a failed del server was logged (once per change) */
+    bool done_pending;   /* a change is over, not yet reported by step */
 };
 
 struct bg_balancer *bg_haproxy_make(const struct bg_router_conf *conf);

@@ -224,4 +224,5 @@ def test(t):
     hap.stop()
 
 
-h.run(test)
+if __name__ == "__main__":  # slow_router_haproxy imports the helpers
+    h.run(test)

@@ -149,7 +149,7 @@ static void test_router_conf_haproxy(void **state)
     assert_string_equal(c.haproxy.socket, "/run/haproxy/admin.sock");
     assert_string_equal(c.haproxy.backend, "app");
     assert_int_equal(c.haproxy.timeout_ms, 1000);
-    assert_int_equal(c.haproxy.verify_every_ms, 500);
+    assert_int_equal(c.haproxy.verify_every_ms, 100);
     assert_null(c.nginx.file);
     bg_conf_free_router(&c);
     load_ok(ZK HAPROXY_ROUTER HAPROXY "  timeout: 250ms\n  verify_every: 2s\n", &c);
