@@ -12,7 +12,8 @@
 /* srv_admin_state bits (HAProxy's SRV_ADMF_*, management guide "show servers state"). */
 #define BG_HAP_FMAINT 0x01 /* forced into maintenance (set server state maint) */
 #define BG_HAP_IMAINT 0x02 /* inherited from a tracked server */
-#define BG_HAP_CMAINT 0x04 /* "disabled" in the configuration: set with FMAINT, stays after ready  \
+#define BG_HAP_CMAINT                                                                              \
+    0x04                   /* "disabled" in the configuration: set with FMAINT, stays after ready  \
                             */
 #define BG_HAP_FDRAIN 0x08 /* forced into drain (set server state drain) */
 #define BG_HAP_IDRAIN 0x10

@@ -18,18 +18,21 @@
  * One command: a new connection, the command, everything HAProxy writes until it closes.
  * ------------------------------------------------------------------------------------- */
 
-/* Wait for events on fd until deadline (monotonic ms). BG_OK, or BG_EINVAL at the deadline. */
-static int wait_fd(int fd, short events, int64_t deadline)
+/* Wait for events on fd until deadline (monotonic ms), running b's wait hook every
+ * BG_BALANCER_HOOK_MS. BG_OK, or BG_EINVAL at the deadline or when the hook says stop. */
+static int wait_fd(const struct bg_balancer *b, int fd, short events, int64_t deadline)
 {
     for (;;) {
         int64_t left = deadline - bg_now_ms();
         if (left <= 0)
             return BG_EINVAL;
         struct pollfd p = {.fd = fd, .events = events};
-        int rc = poll(&p, 1, (int)left);
+        int rc = poll(&p, 1, (int)(left < BG_BALANCER_HOOK_MS ? left : BG_BALANCER_HOOK_MS));
         if (rc > 0)
             return BG_OK;
         if (rc < 0 && errno != EINTR)
+            return BG_EINVAL;
+        if (b->wait_hook != NULL && !b->wait_hook(b->wait_ctx))
             return BG_EINVAL;
     }
 }
@@ -52,7 +55,8 @@ static int connect_unix(const char *path, char *why, size_t whylen)
     return fd;
 }
 
-static int send_all(int fd, const char *data, size_t len, int64_t deadline)
+static int send_all(const struct bg_balancer *b, int fd, const char *data, size_t len,
+                    int64_t deadline)
 {
     size_t done = 0;
     while (done < len) {
@@ -61,7 +65,7 @@ static int send_all(int fd, const char *data, size_t len, int64_t deadline)
             done += (size_t)w;
         else if (w < 0 && errno == EINTR)
             continue;
-        else if (w < 0 && errno == EAGAIN && wait_fd(fd, POLLOUT, deadline) == BG_OK)
+        else if (w < 0 && errno == EAGAIN && wait_fd(b, fd, POLLOUT, deadline) == BG_OK)
             continue;
         else
             return BG_EINVAL;
@@ -70,7 +74,8 @@ static int send_all(int fd, const char *data, size_t len, int64_t deadline)
 }
 
 /* Read until HAProxy closes; *buf grows. */
-static int recv_all(int fd, char **buf, size_t *len, int64_t deadline, char *why, size_t whylen)
+static int recv_all(const struct bg_balancer *b, int fd, char **buf, size_t *len, int64_t deadline,
+                    char *why, size_t whylen)
 {
     size_t cap = 4096;
     *buf = bg_xmalloc(cap);
@@ -93,7 +98,7 @@ static int recv_all(int fd, char **buf, size_t *len, int64_t deadline, char *why
             snprintf(why, whylen, "read failed: %s", strerror(errno));
             return BG_EINVAL;
         }
-        if (r < 0 && errno == EAGAIN && wait_fd(fd, POLLIN, deadline) != BG_OK) {
+        if (r < 0 && errno == EAGAIN && wait_fd(b, fd, POLLIN, deadline) != BG_OK) {
             snprintf(why, whylen, "no answer within the timeout");
             return BG_EINVAL;
         }
@@ -102,8 +107,8 @@ static int recv_all(int fd, char **buf, size_t *len, int64_t deadline, char *why
     return BG_OK;
 }
 
-int bg_haproxy_ask(const char *socket, const char *cmd, int64_t timeout_ms, char **answer,
-                   char *why, size_t whylen)
+int bg_haproxy_ask(const struct bg_balancer *b, const char *socket, const char *cmd,
+                   int64_t timeout_ms, char **answer, char *why, size_t whylen)
 {
     *answer = NULL;
     int64_t deadline = bg_now_ms() + timeout_ms;
@@ -112,12 +117,12 @@ int bg_haproxy_ask(const char *socket, const char *cmd, int64_t timeout_ms, char
         return BG_EINVAL;
     char *line = bg_xasprintf("%s\n", cmd);
     size_t len = 0;
-    int rc = send_all(fd, line, strlen(line), deadline);
+    int rc = send_all(b, fd, line, strlen(line), deadline);
     if (rc != BG_OK)
         snprintf(why, whylen, "cannot send to %s: %s", socket,
                  errno != 0 ? strerror(errno) : "timed out");
     else
-        rc = recv_all(fd, answer, &len, deadline, why, whylen);
+        rc = recv_all(b, fd, answer, &len, deadline, why, whylen);
     free(line);
     close(fd);
     if (rc != BG_OK)
@@ -143,8 +148,8 @@ static void fail(struct bg_haproxy *x, const char *fmt, ...)
 static char *ask(struct bg_haproxy *x, const char *cmd)
 {
     char why[300], *answer = NULL;
-    if (bg_haproxy_ask(x->conf->socket, cmd, x->conf->timeout_ms, &answer, why, sizeof(why)) !=
-        BG_OK)
+    if (bg_haproxy_ask(&x->b, x->conf->socket, cmd, x->conf->timeout_ms, &answer, why,
+                       sizeof(why)) != BG_OK)
         fail(x, "haproxy runtime API (%s), \"%s\": %s", x->conf->socket, cmd, why);
     return answer;
 }

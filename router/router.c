@@ -321,6 +321,8 @@ int bg_router_init(struct bg_router *r, struct bg_router_conf *conf)
     r->publish_dirty = true;
     bg_prom_hist_init(&r->apply_seconds, bg_prom_latency_le, bg_prom_latency_n);
     r->lb = conf->kind == BG_ROUTER_HAPROXY ? bg_haproxy_make(conf) : bg_nginx_make(conf);
+    r->lb->wait_hook = zk_wait_hook; /* /health answered while HAProxy is slow to */
+    r->lb->wait_ctx = r;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (bg_router_http_start(r) != BG_OK)
         return BG_EINVAL;

@@ -54,7 +54,13 @@ struct bg_balancer_ops {
 struct bg_balancer {
     const struct bg_balancer_ops *ops;
     struct bg_change c;
+    /* Called every BG_BALANCER_HOOK_MS while a kind waits for its balancer (the router answers
+     * HTTP there); false: the router is stopping, give up. NULL: none. */
+    bool (*wait_hook)(void *ctx);
+    void *wait_ctx;
 };
+
+#define BG_BALANCER_HOOK_MS 50
 
 /* ----------------------------------------------------------------------------------------
  * nginx.c: one change at a time, as a state machine the main loop drives (never blocking it
@@ -119,9 +125,10 @@ struct bg_haproxy {
 struct bg_balancer *bg_haproxy_make(const struct bg_router_conf *conf);
 /* One Runtime API command on a new connection to socket: *answer (malloc'd, NUL-terminated)
  * receives what HAProxy wrote before closing. BG_OK, or BG_EINVAL with why (cannot connect,
- * timed out after timeout_ms, answer too long). */
-int bg_haproxy_ask(const char *socket, const char *cmd, int64_t timeout_ms, char **answer,
-                   char *why, size_t whylen);
+ * timed out after timeout_ms, answer too long, the router stopping). b's wait_hook runs while
+ * it waits. */
+int bg_haproxy_ask(const struct bg_balancer *b, const char *socket, const char *cmd,
+                   int64_t timeout_ms, char **answer, char *why, size_t whylen);
 
 /* ----------------------------------------------------------------------------------------
  * router.c: the daemon.

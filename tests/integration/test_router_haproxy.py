@@ -9,6 +9,7 @@ never reaches HAProxy; HAProxy down blocks the switch with the router's reason i
 colour stays) and the switch finishes by itself once HAProxy is back."""
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -192,6 +193,27 @@ def test(t):
                  msg=lambda: f"servers never applied again after the reload: {servers(sock)}")
     t.log(f"servers back {time.monotonic() - t0:.3f} s after SIGUSR2 (verify_every 200ms)")
     t.check_eq(served_by(url), (["green-1", "green-2"], 0), "HAProxy serves green again")
+
+    t.step("HAProxy frozen (SIGSTOP): the router's /health still answers; its error says why")
+    worker = pid_of(sock)
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        worst, codes, t_end = 0.0, set(), time.monotonic() + 3.0
+        while time.monotonic() < t_end:
+            t0 = time.monotonic()
+            codes.add(h.http("GET", f"http://127.0.0.1:{hport}/health", timeout=5)[0])
+            worst = max(worst, time.monotonic() - t0)
+            time.sleep(0.05)
+        t.check_eq(codes, {200}, "router /health answers 200 while HAProxy is frozen")
+        t.log(f"router /health slowest answer while HAProxy was frozen: {worst * 1000:.0f} ms")
+        t.check(worst < 0.5, f"router /health answered within 0.5 s (worst {worst:.3f} s; "
+                "haproxy.timeout is 1 s)")
+        router.wait_log(r"event=haproxy_unreachable .*no answer within the timeout", timeout=5)
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    h.wait_until(lambda: not (router_node(s) or {"pending": True})["pending"], timeout=20,
+                 msg=lambda: f"the router never recovered from the freeze: {router_node(s)}")
+    t.check_eq(served_by(url), (["green-1", "green-2"], 0), "HAProxy serves green after thawing")
 
     t.step("HAProxy down: the switch waits for the router, its reason in /status; back: done")
     hap.stop()
