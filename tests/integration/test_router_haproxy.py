@@ -106,6 +106,9 @@ def test(t):
                     backends=[{"type": "health"}, {"type": "exec", "command": "true"}])
     named = s.agent("green-9", "green", address=f"localhost:{h.free_port()}",
                     backends=[{"type": "health"}, {"type": "exec", "command": "true"}])
+    # passes the agent's host:port check, not the router's (see test_router_nginx)
+    evil = s.agent("green-8", "green", address="evil.example;}:80",
+                   backends=[{"type": "health"}, {"type": "exec", "command": "true"}])
     s.controller("c1")
     s.wait_converged("blue")
 
@@ -137,6 +140,21 @@ def test(t):
     t.check_eq((node["kind"], node["pending"], node["last_error"]), ("haproxy", False, ""),
                f"/routers/lb-1: {node}")
 
+    t.step("a second HAProxy with its own router (lb-2) beside it: both are waited for")
+    sock2, port2 = t.path("haproxy-2.sock"), h.free_port()
+    cfg2 = t.path("haproxy-2.cfg")
+    cfg2.write_text(HAPROXY_CFG.format(sock=sock2, port=port2))
+    hap2 = t.proc(["haproxy", "-W", "-db", "-f", str(cfg2)], name="haproxy-lb-2")
+    h.wait_until(lambda: sock2.exists(), timeout=10, msg="HAProxy 2 never opened its socket")
+    conf2 = h.write_yaml(t.path("router-2.yaml"), {
+        "zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": 4000},
+        "router": {"id": "lb-2", "kind": "haproxy"},
+        "haproxy": {"socket": str(sock2), "backend": "app"},
+    })
+    lb2 = t.proc([h.bin("bg-router"), "-c", str(conf2)], name="router-lb-2")
+    h.wait_until(lambda: serving(s, "lb-2") == ["blue/blue-1", "blue/blue-2"], timeout=15,
+                 msg=lambda: f"lb-2 never served blue: {router_node(s, 'lb-2')}")
+
     t.step("bgctl switch green --wait: once it returns, HAProxy sends nothing new to blue")
     rc, _, err = s.bgctl("switch", "green", "--wait")
     t.check_eq(rc, 0, f"bgctl switch green --wait ({err})")
@@ -146,12 +164,22 @@ def test(t):
     t.check_eq(ready(sock), ["green-1", "green-2"], f"only green takes new requests: {st}")
     router.wait_log(r"event=instances_dropped .*green/green-9: address localhost:\d+ is not an "
                     r"IP address", timeout=5)
-    t.check("green-9" not in st, "green-9 (UP, a host name) never reaches HAProxy")
+    router.wait_log(r"green/green-8: malformed address", timeout=5)
+    t.check("green-9" not in st and "green-8" not in st,
+            "green-9 (UP, a host name) and green-8 (UP, a malformed address) never reach HAProxy")
+    t.check(all("evil" not in v[0] for v in st.values()), f"no malformed address: {st}")
     t.check("green-9" in [i["id"] for i in s.status()["instances"] if i["status"] == "UP"],
             "green-9 is UP in /status all the same")
     h.wait_until(lambda: sorted(servers(sock)) == ["green-1", "green-2"], timeout=10,
                  msg=lambda: f"blue's drained servers were never deleted: {servers(sock)}")
     router.wait_log(r"event=haproxy_server_deleted command=\"del server app/blue-1\"", timeout=5)
+
+    t.check_eq(ready(sock2), ["green-1", "green-2"], "lb-2's HAProxy: only green is ready")
+    t.check_eq(served_by(f"http://127.0.0.1:{port2}/", 20), (["green-1", "green-2"], 0),
+               "requests through the second HAProxy reach green")
+    t.check_eq(lb2.stop(), 0, "lb-2 stops cleanly")
+    hap2.stop()
+    h.wait_until(lambda: router_node(s, "lb-2") is None, timeout=10, msg="/routers/lb-2 left")
 
     t.step("an instance that comes is added at run time; one that goes is removed")
     apps["green-3"] = t.demo_app("green-3")
@@ -166,9 +194,10 @@ def test(t):
     t.check_eq(served_by(url), (["green-1", "green-2"], 0), "green-1 and green-2 serve")
 
     t.step("bgctl canary blue 25: HAProxy gets the weights; abort: green alone")
-    t.check_eq(named.proc.stop(), 0, "green-9's agent stops (it would take a share)")
-    h.wait_until(lambda: "green-9" not in [i["id"] for i in s.status()["instances"]],
-                 timeout=15, msg="green-9 never left /status")
+    t.check_eq((named.proc.stop(), evil.proc.stop()), (0, 0),
+               "green-9's and green-8's agents stop (they would take a share)")
+    h.wait_until(lambda: not {"green-8", "green-9"} & {i["id"] for i in s.status()["instances"]},
+                 timeout=15, msg="green-8 and green-9 never left /status")
     rc, _, err = s.bgctl("canary", "blue", "25", "--wait", "--timeout", "60s")
     t.check_eq(rc, 0, f"bgctl canary blue 25 --wait ({err})")
     h.wait_until(lambda: len(ready(sock)) == 4, timeout=20,
