@@ -143,6 +143,11 @@ struct bg_haproxy_conf {
     char *backend;      /* required: the backend whose servers the router owns */
     int64_t timeout_ms; /* default 1000: one command's answer */
     int64_t verify_every_ms; /* default 100: HAProxy's process id checked when idle */
+    char *file;              /* optional: the backend section kept as served (HAProxy loads it:
+                              * a reload keeps the servers) */
+    char **options;          /* the section's lines before the servers (with file; default
+                              * "balance roundrobin") */
+    size_t n_options;
 };
 
 struct bg_nginx_conf {

@@ -99,12 +99,48 @@ static void free_nginx(struct bg_nginx_conf *x)
  * The haproxy section.
  * ------------------------------------------------------------------------------------- */
 
-enum { H_SOCKET, H_BACKEND, H_TIMEOUT, H_VERIFY_EVERY };
+enum { H_SOCKET, H_BACKEND, H_TIMEOUT, H_VERIFY_EVERY, H_FILE, H_OPTIONS };
+
+/* A line of HAProxy's configuration the router writes as it is: printable, on one line. */
+static bool valid_option(const char *s)
+{
+    if (s[strspn(s, " \t")] == '\0')
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            return false;
+    return true;
+}
+
+/* haproxy.options: a sequence of lines (the default when absent: balance roundrobin). */
+static void load_options(struct bg_yaml *l, const yaml_node_t *n, struct bg_haproxy_conf *x)
+{
+    if (n == NULL) {
+        x->options = bg_xcalloc(2, sizeof(char *));
+        x->options[0] = bg_xstrdup("balance roundrobin");
+        x->n_options = 1;
+        return;
+    }
+    if (n->type != YAML_SEQUENCE_NODE) {
+        bg_yaml_bad(l, n, "haproxy.options", "a sequence of lines");
+        return;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    x->options = bg_xcalloc(count + 1, sizeof(char *));
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = yaml_document_get_node(&l->doc, n->data.sequence.items.start[i]);
+        char where[80];
+        bg_yaml_pathf(where, sizeof(where), "haproxy.options[%zu]", i);
+        if (bg_yaml_get_str(l, item, where, "a line of printable ASCII", valid_option,
+                            &x->options[x->n_options]))
+            x->n_options++;
+    }
+}
 
 static void load_haproxy(struct bg_yaml *l, yaml_node_t *n, struct bg_haproxy_conf *x)
 {
-    struct bg_yaml_slot s[] = {
-        {.key = "socket"}, {.key = "backend"}, {.key = "timeout"}, {.key = "verify_every"}};
+    struct bg_yaml_slot s[] = {{.key = "socket"},       {.key = "backend"}, {.key = "timeout"},
+                               {.key = "verify_every"}, {.key = "file"},    {.key = "options"}};
     x->timeout_ms = 1000;
     x->verify_every_ms = 100;
     if (!bg_yaml_scan_mapping(l, n, "haproxy", "", s, BG_ARRAY_LEN(s)))
@@ -117,12 +153,20 @@ static void load_haproxy(struct bg_yaml *l, yaml_node_t *n, struct bg_haproxy_co
     bg_yaml_get_str(l, s[H_BACKEND].val, "haproxy.backend", BG_EXPECT_ID, bg_valid_id, &x->backend);
     bg_yaml_get_duration(l, s[H_TIMEOUT].val, "haproxy.timeout", 1, &x->timeout_ms);
     bg_yaml_get_duration(l, s[H_VERIFY_EVERY].val, "haproxy.verify_every", 1, &x->verify_every_ms);
+    bg_yaml_get_str(l, s[H_FILE].val, "haproxy.file", "a file name without white space",
+                    bg_valid_word, &x->file);
+    if (s[H_OPTIONS].val != NULL && s[H_FILE].val == NULL)
+        bg_yaml_fail(l, s[H_OPTIONS].key_node->start_mark, "haproxy.options",
+                     "only used with haproxy.file (the lines of the section the router writes)");
+    load_options(l, s[H_OPTIONS].val, x);
 }
 
 static void free_haproxy(struct bg_haproxy_conf *x)
 {
     bg_free(&x->socket);
     bg_free(&x->backend);
+    bg_free(&x->file);
+    bg_yaml_free_strv(&x->options, x->n_options);
 }
 
 /* ----------------------------------------------------------------------------------------

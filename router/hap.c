@@ -4,6 +4,7 @@
 #include "valid.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,4 +334,53 @@ bool bg_hap_confirm(const struct bg_route_set *want, const struct bg_hap_state *
             return false;
         }
     return true;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * The backend section as served (haproxy.file).
+ * ------------------------------------------------------------------------------------- */
+
+static bool printable_line(const char *s)
+{
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            return false;
+    return true;
+}
+
+char *bg_hap_render_backend(const char *router_id, const char *backend, char *const *options,
+                            size_t n_options, const struct bg_route_set *set, int64_t generation,
+                            char *why, size_t whylen)
+{
+    if (!name_ok(backend) || !name_ok(router_id)) {
+        snprintf(why, whylen, "not a backend or router name");
+        return NULL;
+    }
+    if (check_want(set, why, whylen) != BG_OK)
+        return NULL;
+    for (size_t i = 0; i < n_options; i++)
+        if (!printable_line(options[i])) {
+            snprintf(why, whylen, "option %zu is not one line of printable ASCII", i);
+            return NULL;
+        }
+    char *text = bg_xasprintf("# bg-router %s: backend %s as it serves it (generation %" PRId64
+                              "). Written by\n# the router; HAProxy loads it after haproxy.cfg "
+                              "(-f), so that a reload keeps the servers.\nbackend %s\n",
+                              router_id, backend, generation, backend);
+    for (size_t i = 0; i < n_options; i++) {
+        char *more = bg_xasprintf("%s    %s\n", text, options[i]);
+        free(text);
+        text = more;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        char ip[64];
+        int port;
+        bg_hap_split_address(set->s[i].address, ip, sizeof(ip), &port);
+        bool v6 = strchr(ip, ':') != NULL;
+        char *more = bg_xasprintf("%s    server %s %s%s%s:%d weight %d\n", text, set->s[i].id,
+                                  v6 ? "[" : "", ip, v6 ? "]" : "", port, weight_of(&set->s[i]));
+        free(text);
+        text = more;
+    }
+    return text;
 }

@@ -83,6 +83,15 @@ void bg_hap_sweep(const char *backend, const struct bg_route_set *want,
 bool bg_hap_confirm(const struct bg_route_set *want, const struct bg_hap_state *have, char *why,
                     size_t whylen);
 
+/* The backend section as set serves it, for haproxy.file (HAProxy loads it after haproxy.cfg, so a
+ * reload keeps the servers): a comment naming the router and generation, "backend <backend>",
+ * the option lines as given, then "server <id> <ip:port> weight <W>" per server of set. Returns
+ * the text (caller frees), or NULL with why when a server could not be written as one safe line
+ * (as bg_hap_plan refuses it) or an option holds a control character. */
+char *bg_hap_render_backend(const char *router_id, const char *backend, char *const *options,
+                            size_t n_options, const struct bg_route_set *set, int64_t generation,
+                            char *why, size_t whylen);
+
 /* True when answer (to cmd) says the command worked: HAProxy answers "" (white space only),
  * "New server registered." or "Server deleted." on success and a sentence on failure. */
 bool bg_hap_answer_ok(const char *answer);

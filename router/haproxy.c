@@ -228,6 +228,30 @@ static int apply(struct bg_haproxy *x, const struct bg_route_set *set)
     return rc;
 }
 
+/* haproxy.file: the backend section as now served, swapped in whole (HAProxy reads it at its
+ * next reload or restart; a section cannot span files, hence the whole section). */
+static int write_file(struct bg_haproxy *x, const struct bg_route_set *set, int64_t gen)
+{
+    const struct bg_haproxy_conf *c = x->conf;
+    char why[300] = "";
+    char *text = bg_hap_render_backend(x->router_id, c->backend, c->options, c->n_options, set, gen,
+                                       why, sizeof(why));
+    char *aside = bg_xasprintf("%s.bg-new", c->file);
+    int rc = text != NULL ? bg_write_file(aside, text, why, sizeof(why)) : BG_EINVAL;
+    if (rc == BG_OK && rename(aside, c->file) != 0) {
+        snprintf(why, sizeof(why), "cannot rename %s to %s: %s", aside, c->file, strerror(errno));
+        unlink(aside);
+        rc = BG_EINVAL;
+    }
+    if (rc == BG_OK)
+        bg_sync_dir(c->file);
+    else
+        fail(x, "applied, but haproxy.file not written (a reload would lose it): %s", why);
+    free(text);
+    free(aside);
+    return rc;
+}
+
 static int haproxy_start(struct bg_balancer *b, const struct bg_route_set *set, int64_t gen,
                          int64_t now)
 {
@@ -239,6 +263,8 @@ static int haproxy_start(struct bg_balancer *b, const struct bg_route_set *set, 
     x->b.c.started_ms = now;
     bg_route_set_copy(&x->b.c.pending, set);
     int rc = apply(x, set);
+    if (rc == BG_OK && x->conf->file != NULL)
+        rc = write_file(x, set, gen);
     x->b.c.ok = rc == BG_OK;
     x->b.c.confirmed = x->b.c.ok;
     x->b.c.ms = bg_now_ms() - now;
@@ -371,5 +397,6 @@ struct bg_balancer *bg_haproxy_make(const struct bg_router_conf *conf)
     struct bg_haproxy *x = bg_xcalloc(1, sizeof(*x));
     x->b.ops = &haproxy_ops;
     x->conf = &conf->haproxy;
+    x->router_id = conf->id;
     return &x->b;
 }

@@ -5,8 +5,6 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,44 +33,11 @@ static void fail(struct bg_nginx *x, const char *fmt, ...)
     x->b.c.ok = false;
 }
 
-/* fsync the directory holding path, so that a rename in it survives a crash. */
-static void sync_dir(const char *path)
-{
-    char *copy = bg_xstrdup(path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(copy);
-}
-
 static int write_aside(struct bg_nginx *x, const char *text)
 {
-    int fd = open(x->new_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        fail(x, "cannot write %s: %s", x->new_path, strerror(errno));
-        return BG_EINVAL;
-    }
-    size_t len = strlen(text), done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            fail(x, "cannot write %s: %s", x->new_path, strerror(errno));
-            close(fd);
-            unlink(x->new_path);
-            return BG_EINVAL;
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fail(x, "cannot write %s: %s", x->new_path, strerror(errno));
-        unlink(x->new_path);
-        return BG_EINVAL;
-    }
-    return BG_OK;
+    int rc = bg_write_file(x->new_path, text, x->b.c.error, sizeof(x->b.c.error));
+    x->b.c.ok = false;
+    return rc;
 }
 
 /* The new file in place, the old one (if any) kept as <file>.bg-prev. */
@@ -92,7 +57,7 @@ static int swap_in(struct bg_nginx *x)
             unlink(x->prev_path);
         return BG_EINVAL;
     }
-    sync_dir(x->conf->file);
+    bg_sync_dir(x->conf->file);
     return BG_OK;
 }
 
@@ -103,7 +68,7 @@ static void restore(struct bg_nginx *x)
     if (rc != 0)
         bg_error("nginx_restore_failed", "file=%s errno=%d reason=\"%s\"", x->conf->file, errno,
                  strerror(errno));
-    sync_dir(x->conf->file);
+    bg_sync_dir(x->conf->file);
     x->had_old = false;
 }
 

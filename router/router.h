@@ -115,6 +115,7 @@ struct bg_balancer *bg_nginx_make(const struct bg_router_conf *conf);
 struct bg_haproxy {
     struct bg_balancer b;
     const struct bg_haproxy_conf *conf; /* borrowed */
+    const char *router_id;              /* borrowed */
     long pid;                           /* HAProxy's process when last applied (0: unknown) */
     int64_t verify_at_ms;               /* next show info (every haproxy.verify_every) */
     int64_t state_at_ms; /* next show servers state while the process stays the same */

@@ -35,6 +35,10 @@ backend app
 """
 
 
+# The same without backend app: with haproxy.file the router writes that section (a second -f).
+HAPROXY_CFG_NO_BACKEND = HAPROXY_CFG[:HAPROXY_CFG.index("\nbackend app") + 1]
+
+
 def ask(sock, cmd):
     """One Runtime API command, HAProxy's whole answer."""
     with socket.socket(socket.AF_UNIX) as c:
@@ -140,16 +144,19 @@ def test(t):
     t.check_eq((node["kind"], node["pending"], node["last_error"]), ("haproxy", False, ""),
                f"/routers/lb-1: {node}")
 
-    t.step("a second HAProxy with its own router (lb-2) beside it: both are waited for")
+    t.step("a second HAProxy with its own router (lb-2, haproxy.file) beside it: both waited for")
     sock2, port2 = t.path("haproxy-2.sock"), h.free_port()
-    cfg2 = t.path("haproxy-2.cfg")
-    cfg2.write_text(HAPROXY_CFG.format(sock=sock2, port=port2))
-    hap2 = t.proc(["haproxy", "-W", "-db", "-f", str(cfg2)], name="haproxy-lb-2")
+    cfg2, file2 = t.path("haproxy-2.cfg"), t.path("haproxy-2-app.cfg")
+    cfg2.write_text(HAPROXY_CFG_NO_BACKEND.format(sock=sock2, port=port2))
+    file2.write_text("backend app\n    balance roundrobin\n")  # as a user starts: empty
+    hap2 = t.proc(["haproxy", "-W", "-db", "-f", str(cfg2), "-f", str(file2)],
+                  name="haproxy-lb-2")
     h.wait_until(lambda: sock2.exists(), timeout=10, msg="HAProxy 2 never opened its socket")
     conf2 = h.write_yaml(t.path("router-2.yaml"), {
         "zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": 4000},
         "router": {"id": "lb-2", "kind": "haproxy"},
-        "haproxy": {"socket": str(sock2), "backend": "app"},
+        "haproxy": {"socket": str(sock2), "backend": "app", "file": str(file2),
+                    "options": ["balance roundrobin", "retries 2"]},
     })
     lb2 = t.proc([h.bin("bg-router"), "-c", str(conf2)], name="router-lb-2")
     h.wait_until(lambda: serving(s, "lb-2") == ["blue/blue-1", "blue/blue-2"], timeout=15,
@@ -177,6 +184,20 @@ def test(t):
     t.check_eq(ready(sock2), ["green-1", "green-2"], "lb-2's HAProxy: only green is ready")
     t.check_eq(served_by(f"http://127.0.0.1:{port2}/", 20), (["green-1", "green-2"], 0),
                "requests through the second HAProxy reach green")
+    text = file2.read_text()
+    t.check_eq(re.findall(r"^    ((?:server|balance|retries) .*)$", text, re.M),
+               ["balance roundrobin", "retries 2",
+                *[f"server {n} 127.0.0.1:{apps[n].port} weight 100" for n in ("green-1", "green-2")]],
+               f"haproxy.file: the section as served:\n{text}")
+    r = h.run_cmd(["haproxy", "-c", "-f", str(cfg2), "-f", str(file2)], quiet=True)
+    t.check_eq(r.returncode, 0, f"haproxy -c accepts it: {r.stdout}{r.stderr}")
+    old = pid_of(sock2)
+    hap2.kill(signal.SIGUSR2)  # the new process reads the file: green from its first request
+    h.wait_until(lambda: (pid_of(sock2) or old) != old, timeout=10, msg="HAProxy 2 never reloaded")
+    t.check_eq(ready(sock2), ["green-1", "green-2"],
+               "after the reload, before the router could apply anything: green is there")
+    t.check_eq(served_by(f"http://127.0.0.1:{port2}/", 20), (["green-1", "green-2"], 0),
+               "no 503 after the reload: the servers came from the file")
     t.check_eq(lb2.stop(), 0, "lb-2 stops cleanly")
     hap2.stop()
     h.wait_until(lambda: router_node(s, "lb-2") is None, timeout=10, msg="/routers/lb-2 left")

@@ -22,7 +22,7 @@
 /* A row: name, address, admin state, weight, port. */
 #define ROW(be, name, addr, admin, w, port)                                                        \
     "3 " be " 1 " name " " addr " 2 " admin " " w " " w " 5 1 0 2 0 0 0 0 - " port " - 0 0 - - "   \
-                                                                                   "0\n"
+    "0\n"
 
 static struct bg_route_server srv(enum bg_color c, const char *id, const char *addr, int w)
 {
@@ -226,12 +226,51 @@ static void test_hap_plan_refusals(void **state)
     bg_hap_cmds_free(&c);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * The backend section as served (haproxy.file)
+ * ------------------------------------------------------------------------------------------ */
+
+static void test_hap_render_backend(void **state)
+{
+    (void)state;
+    struct bg_route_server s[] = {srv(BG_GREEN, "green-1", "127.0.0.1:8003", 0),
+                                  srv(BG_GREEN, "green-2", "[::1]:8004", 25)};
+    struct bg_route_set set = {s, 2};
+    char *const options[] = {"balance roundrobin", "option httpchk GET /health"};
+    char why[300] = "";
+    char *text = bg_hap_render_backend("lb-1", "app", options, 2, &set, 42, why, sizeof(why));
+    assert_non_null(text);
+    assert_string_equal(text, "# bg-router lb-1: backend app as it serves it (generation 42). "
+                              "Written by\n# the router; HAProxy loads it after haproxy.cfg "
+                              "(-f), so that a reload keeps the servers.\n"
+                              "backend app\n"
+                              "    balance roundrobin\n"
+                              "    option httpchk GET /health\n"
+                              "    server green-1 127.0.0.1:8003 weight 100\n"
+                              "    server green-2 [::1]:8004 weight 25\n");
+    free(text);
+    struct bg_route_set none = {NULL, 0};
+    text = bg_hap_render_backend("lb-1", "app", options, 1, &none, 1, why, sizeof(why));
+    assert_non_null(text); /* an empty backend: HAProxy accepts it */
+    assert_non_null(strstr(text, "backend app\n    balance roundrobin\n"));
+    assert_null(strstr(text, "    server "));
+    free(text);
+    struct bg_route_server named[] = {srv(BG_BLUE, "b", "app.example:80", 0)};
+    set = (struct bg_route_set){named, 1};
+    assert_null(bg_hap_render_backend("lb-1", "app", options, 1, &set, 1, why, sizeof(why)));
+    assert_non_null(strstr(why, "is not an IP address"));
+    char *const evil[] = {"balance roundrobin\nserver x 10.0.0.1:80"};
+    assert_null(bg_hap_render_backend("lb-1", "app", evil, 1, &none, 1, why, sizeof(why)));
+    assert_string_equal(why, "option 0 is not one line of printable ASCII");
+    assert_null(bg_hap_render_backend("lb-1", "app x", options, 1, &none, 1, why, sizeof(why)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hap_state_parse),  cmocka_unit_test(test_hap_info_pid),
-        cmocka_unit_test(test_hap_answers),      cmocka_unit_test(test_hap_split_address),
-        cmocka_unit_test(test_hap_plan_switch),  cmocka_unit_test(test_hap_plan_changes),
-        cmocka_unit_test(test_hap_plan_refusals)};
+        cmocka_unit_test(test_hap_state_parse),   cmocka_unit_test(test_hap_info_pid),
+        cmocka_unit_test(test_hap_answers),       cmocka_unit_test(test_hap_split_address),
+        cmocka_unit_test(test_hap_plan_switch),   cmocka_unit_test(test_hap_plan_changes),
+        cmocka_unit_test(test_hap_plan_refusals), cmocka_unit_test(test_hap_render_backend)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

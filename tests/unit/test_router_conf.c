@@ -155,6 +155,20 @@ static void test_router_conf_haproxy(void **state)
     load_ok(ZK HAPROXY_ROUTER HAPROXY "  timeout: 250ms\n  verify_every: 2s\n", &c);
     assert_int_equal(c.haproxy.timeout_ms, 250);
     assert_int_equal(c.haproxy.verify_every_ms, 2000);
+    assert_null(c.haproxy.file);
+    bg_conf_free_router(&c);
+    load_ok(ZK HAPROXY_ROUTER HAPROXY "  file: /etc/haproxy/bg-app.cfg\n", &c);
+    assert_string_equal(c.haproxy.file, "/etc/haproxy/bg-app.cfg");
+    assert_int_equal(c.haproxy.n_options, 1);
+    assert_string_equal(c.haproxy.options[0], "balance roundrobin");
+    bg_conf_free_router(&c);
+    load_ok(ZK HAPROXY_ROUTER HAPROXY
+            "  file: /etc/haproxy/bg-app.cfg\n"
+            "  options: [\"balance leastconn\", \"option httpchk GET /\"]\n",
+            &c);
+    assert_int_equal(c.haproxy.n_options, 2);
+    assert_string_equal(c.haproxy.options[1], "option httpchk GET /");
+    assert_null(c.haproxy.options[2]);
     bg_conf_free_router(&c);
 }
 
@@ -195,6 +209,16 @@ static void test_router_conf_bad_values(void **state)
            "m, e.g. 250ms, 2s, 1m), got \"0s\"",
            "7:17: haproxy.verify_every: expected a duration above 0 (an integer followed by ms, "
            "s or m, e.g. 250ms, 2s, 1m), got \"often\"");
+    EXPECT(ZK HAPROXY_ROUTER HAPROXY "  options: [\"balance first\"]\n",
+           "6:3: haproxy.options: only used with haproxy.file (the lines of the section the "
+           "router writes)");
+    EXPECT(ZK HAPROXY_ROUTER HAPROXY
+           "  file: /x.cfg\n  options: [\"a\\nserver x 1.2.3.4:80\", \" \"]\n",
+           "7:13: haproxy.options[0]: expected a line of printable ASCII, got "
+           "\"a?server x 1.2.3.4:80\"",
+           "7:39: haproxy.options[1]: expected a line of printable ASCII, got \" \"");
+    EXPECT(ZK HAPROXY_ROUTER HAPROXY "  file: /x.cfg\n  options: balance\n",
+           "7:12: haproxy.options: expected a sequence of lines, got \"balance\"");
     EXPECT(ZK ROUTER "nginx:\n  upstream: \"shop;}\"\n  file: \"a b\"\n  test: []\n"
                      "  reload: [\"\"]\n  confirm: \"localhost\"\n  confirm_timeout: 0s\n"
                      "  timeout: soon\n",
@@ -219,7 +243,7 @@ static void test_router_conf_unknown_keys(void **state)
            "5:1: extra: unknown key, expected one of: zookeeper, router, nginx, haproxy, http");
     EXPECT(ZK HAPROXY_ROUTER HAPROXY "  weight: 3\n",
            "6:3: haproxy.weight: unknown key, expected one of: socket, backend, timeout, "
-           "verify_every");
+           "verify_every, file, options");
     EXPECT(ZK "router: {id: lb-1, kind: nginx, weight: 2}\n" NGINX,
            "2:33: router.weight: unknown key, expected one of: id, kind");
 }
