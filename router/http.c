@@ -42,6 +42,10 @@ static char *metrics_text(const struct bg_router *r)
     bg_prom_counter(&p, "bg_router_apply_failures_total",
                     "Changes that failed (render, test, reload or confirmation)",
                     (double)r->n_apply_failures);
+    bg_prom_counter(&p, "bg_router_reapplies_total",
+                    "Times the balancer had lost what it served (HAProxy reloaded or changed by "
+                    "hand) and everything was applied again",
+                    (double)r->n_reapplies);
     bg_prom_counter(&p, "bg_router_reads_total", "Reads of ZooKeeper's view", (double)r->n_reads);
     bg_prom_family(&p, "bg_router_apply_seconds", "histogram",
                    "One change: render to confirmed (or failed)");

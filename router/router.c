@@ -288,7 +288,10 @@ static void act(struct bg_router *r, int64_t now)
      * failed may have been one bad instance). */
     bool same_as_failed = r->retry && bg_route_set_equal(&r->desired, &lb->c.pending);
     if (!differs && !r->retry && lb->ops->tick != NULL && r->generation != 0)
-        r->reapply = r->reapply || lb->ops->tick(lb, &r->serving, now);
+        if (!r->reapply && lb->ops->tick(lb, &r->serving, now)) {
+            r->reapply = true;
+            r->n_reapplies++;
+        }
     if (!(differs || r->retry || r->reapply) || (same_as_failed && now < r->retry_at_ms))
         return;
     r->reapply = false;

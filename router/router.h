@@ -174,6 +174,7 @@ struct bg_router {
 
     /* /metrics */
     unsigned long long n_reads, n_applies, n_apply_failures;
+    unsigned long long n_reapplies; /* the balancer lost what it served (tick said so) */
     struct bg_prom_hist apply_seconds;
 };
 

@@ -289,6 +289,13 @@ def test(t):
     code, text, _ = h.http("GET", f"http://127.0.0.1:{hport}/metrics")
     t.check(code == 200 and "\nbg_router_serving_instances 2\n" in text and
             "\nbg_router_pending 0\n" in text, "/metrics: serving 2, nothing pending")
+    reapplies = re.search(r"^bg_router_reapplies_total (\d+)$", text, re.M)
+    t.check(reapplies is not None and int(reapplies.group(1)) >= 1,
+            "/metrics counts the reload that made the router apply again")
+    if shutil.which("promtool"):  # test_metrics requires it (and says how to install it)
+        r = h.run_cmd(["promtool", "check", "metrics"], input=text, timeout=30, quiet=True)
+        t.check_eq((r.returncode, (r.stdout + r.stderr).strip()), (0, ""),
+                   "promtool check metrics: no problem")
     t.check_eq(router.stop(), 0, "bg-router exit code on SIGTERM")
     h.wait_until(lambda: router_node(s) is None, timeout=10, msg="/routers/lb-1 left behind")
     t.check_eq(served_by(url), (["blue-1", "blue-2"], 0),
