@@ -47,6 +47,9 @@ static char *metrics_text(const struct bg_router *r)
                     "hand) and everything was applied again",
                     (double)r->n_reapplies);
     bg_prom_counter(&p, "bg_router_reads_total", "Reads of ZooKeeper's view", (double)r->n_reads);
+    bg_prom_counter(&p, "bg_router_member_reads_total",
+                    "Reads of ZooKeeper's view that read every member (not /status alone)",
+                    (double)r->n_member_reads);
     bg_prom_family(&p, "bg_router_apply_seconds", "histogram",
                    "One change: render to confirmed (or failed)");
     bg_prom_hist(&p, "bg_router_apply_seconds", &r->apply_seconds, NULL);

@@ -24,13 +24,18 @@
  * Observe: read everything again whenever a watch fired (few nodes; reads are bounded).
  * ------------------------------------------------------------------------------------- */
 
-static void clear_view(struct bg_router *r)
+static void clear_members(struct bg_router *r)
 {
     for (size_t i = 0; i < r->n; i++)
         bg_route_member_free(&r->m[i]);
     free(r->m);
     r->m = NULL;
     r->n = 0;
+}
+
+static void clear_view(struct bg_router *r)
+{
+    clear_members(r);
     bg_route_up_free(r->up, r->n_up);
     r->up = NULL;
     r->n_up = 0;
@@ -131,16 +136,26 @@ static void note_dropped(struct bg_router *r)
     snprintf(r->dropped_note, sizeof(r->dropped_note), "%s", note);
 }
 
+/* Read again what changed: a change of /status alone (the leader writes it at every step of a
+ * switch: its data changes are counted apart, zk.quiet_path) re-reads /status only; any other
+ * event (members come or go, an address changes, /status appears) everything. */
 static void observe(struct bg_router *r)
 {
     unsigned ev = atomic_load(&r->zk.node_events);
-    if (ev == r->seen_events && !r->need_read)
+    unsigned quiet = atomic_load(&r->zk.quiet_events);
+    if (ev == r->seen_events && quiet == r->seen_quiet && !r->need_read)
         return;
+    bool members = ev != r->seen_events || r->need_read;
     r->seen_events = ev;
-    clear_view(r);
+    r->seen_quiet = quiet;
+    if (members)
+        clear_members(r);
+    bg_route_up_free(r->up, r->n_up);
+    r->up = NULL;
+    r->n_up = 0;
     char *buf = bg_xmalloc(STATUS_MAX_BYTES);
-    int rc = read_color(r, BG_BLUE, buf);
-    if (rc == ZOK)
+    int rc = members ? read_color(r, BG_BLUE, buf) : ZOK;
+    if (rc == ZOK && members)
         rc = read_color(r, BG_GREEN, buf);
     if (rc == ZOK)
         rc = read_status(r, buf);
@@ -151,6 +166,7 @@ static void observe(struct bg_router *r)
         return; /* the desired set stays as it was */
     }
     r->n_reads++;
+    r->n_member_reads += members;
     bg_route_set_free(&r->desired);
     bg_route_desired(r->m, r->n, r->up, r->n_up, &r->desired, &r->dropped);
     note_dropped(r);
@@ -333,6 +349,7 @@ int bg_router_init(struct bg_router *r, struct bg_router_conf *conf)
                    conf->zk.auth) != 0)
         return BG_EZK;
     bg_zk_set_wait_hook(&r->zk, zk_wait_hook, r);
+    bg_zk_path(&r->zk, "/status", r->zk.quiet_path, sizeof(r->zk.quiet_path)); /* see observe */
     char rel[300];
     snprintf(rel, sizeof(rel), "/routers/%s", conf->id);
     bg_zk_path(&r->zk, rel, r->node, sizeof(r->node));

@@ -142,7 +142,7 @@ struct bg_router {
     volatile int stop;
 
     /* What ZooKeeper says (last read). */
-    unsigned seen_events;
+    unsigned seen_events, seen_quiet; /* zk.node_events, zk.quiet_events (/status) read */
     bool need_read;
     struct bg_route_member *m;
     size_t n;
@@ -173,7 +173,7 @@ struct bg_router {
     bool node_taken;       /* that was logged */
 
     /* /metrics */
-    unsigned long long n_reads, n_applies, n_apply_failures;
+    unsigned long long n_reads, n_member_reads, n_applies, n_apply_failures;
     unsigned long long n_reapplies; /* the balancer lost what it served (tick said so) */
     struct bg_prom_hist apply_seconds;
 };

@@ -43,7 +43,7 @@ def start(t):
                     session_timeout_ms=4000)
     s.controller("c1", batch_size=2, settle="0s")
     s.wait_converged("blue", timeout=30)
-    sock, port = t.path("haproxy.sock"), h.free_port()
+    sock, port, hport = t.path("haproxy.sock"), h.free_port(), h.free_port()
     cfg, backend = t.path("haproxy.cfg"), t.path("haproxy-app.cfg")
     cfg.write_text(HAPROXY_CFG_NO_BACKEND.format(sock=sock, port=port))
     backend.write_text("backend app\n    balance roundrobin\n")  # kept by the router from now on
@@ -53,10 +53,16 @@ def start(t):
         "zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": 4000},
         "router": {"id": "lb-1", "kind": "haproxy"},
         "haproxy": {"socket": str(sock), "backend": "app", "file": str(backend)},
+        "http": {"listen": f"127.0.0.1:{hport}"},
     })
     router = t.proc([h.bin("bg-router"), "-c", str(rconf)], name="router")
     h.wait_until(lambda: serving(s) == ["blue"], timeout=20, msg="router never served blue")
-    return s, router, hap, sock, port
+    return s, router, hap, sock, port, hport
+
+
+def metric(hport, name):
+    text = h.http("GET", f"http://127.0.0.1:{hport}/metrics")[1]
+    return int(float(re.search(rf"^{name} (\S+)$", text, re.M).group(1)))
 
 
 def flip_once(t, s, probe, new):
@@ -104,7 +110,7 @@ def test(t):
         if not shutil.which(exe):
             raise h.Skip(f"{exe} not installed")
     flips = int(os.environ.get("BG_ROUTER_FLIPS", "30"))
-    s, router, hap, sock, port = start(t)
+    s, router, hap, sock, port, hport = start(t)
     url = f"http://127.0.0.1:{port}/"
     probe = Probe(port)
     probe.start()
@@ -122,6 +128,9 @@ def test(t):
         report = wrk.stop()
         probe.stop()
     log = router.log_text(mark)
+    h.log(f"router reads of ZooKeeper's view: {metric(hport, 'bg_router_reads_total')}, of them "
+          f"reading every member: {metric(hport, 'bg_router_member_reads_total')} (the others: "
+          f"/status alone)")
     changes = len(re.findall(r"event=haproxy_applied", log))
     failed = len(re.findall(r"event=haproxy_apply_failed", log))
     cut = [f["cutover_ms"] for f in per_flip if f["cutover_ms"] is not None]
