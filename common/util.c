@@ -3,11 +3,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t bg_now_ms(void)
 {
@@ -346,4 +349,45 @@ void bg_log_token(const char *in, char *out, size_t outlen)
     }
     out[o] = '\0';
     bg_utf8_trim_end(out);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * Files written for other programs.
+ * ------------------------------------------------------------------------------------- */
+
+int bg_write_file(const char *path, const char *text, char *why, size_t whylen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t len = strlen(text), done = 0;
+    int err = fd < 0 ? errno : 0;
+    while (err == 0 && done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            err = w < 0 ? errno : EIO;
+        else
+            done += (size_t)w;
+    }
+    if (err == 0 && fsync(fd) != 0)
+        err = errno;
+    if (fd >= 0 && close(fd) != 0 && err == 0)
+        err = errno;
+    if (err == 0)
+        return BG_OK;
+    snprintf(why, whylen, "cannot write %s: %s", path, strerror(err));
+    if (fd >= 0)
+        unlink(path);
+    return BG_EINVAL;
+}
+
+void bg_sync_dir(const char *path)
+{
+    char *copy = bg_xstrdup(path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(copy);
 }

@@ -42,6 +42,13 @@ char *bg_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* free(*p) and set *p to NULL. */
 void bg_free(char **p);
 
+/* Files a daemon writes for another program (bg-router's balancer configuration): path created
+ * or truncated (mode 0644), text written whole and fsynced. BG_OK, or BG_EINVAL with why
+ * ("cannot write <path>: <errno text>") and path removed. */
+int bg_write_file(const char *path, const char *text, char *why, size_t whylen);
+/* fsync the directory holding path (so that a rename in it survives a crash); best effort. */
+void bg_sync_dir(const char *path);
+
 /* Parse "250ms", "2s", "1m" (an integer and a unit; a bare 0 is allowed).
  * Returns 0 and sets *ms, or BG_EINVAL. */
 int bg_parse_duration(const char *s, int64_t *ms);

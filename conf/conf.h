@@ -135,8 +135,20 @@ struct bg_controller_conf {
     char *id;                 /* default hostname-pid */
 };
 
-/* router.yaml (DESIGN §13). Only kind nginx is implemented so far. */
-enum bg_router_kind { BG_ROUTER_NGINX = 0 };
+/* router.yaml (DESIGN §13). */
+enum bg_router_kind { BG_ROUTER_NGINX = 0, BG_ROUTER_HAPROXY };
+
+struct bg_haproxy_conf {
+    char *socket;       /* required: the Runtime API's unix socket (stats socket, level admin) */
+    char *backend;      /* required: the backend whose servers the router owns */
+    int64_t timeout_ms; /* default 1000: one command's answer */
+    int64_t verify_every_ms; /* default 100: HAProxy's process id checked when idle */
+    char *file;              /* optional: the backend section kept as served (HAProxy loads it:
+                              * a reload keeps the servers) */
+    char **options;          /* the section's lines before the servers (with file; default
+                              * "balance roundrobin") */
+    size_t n_options;
+};
 
 struct bg_nginx_conf {
     char *upstream; /* required: name of the rendered upstream block ([A-Za-z0-9._-]) */
@@ -154,10 +166,11 @@ struct bg_nginx_conf {
 struct bg_router_conf {
     char *path;
     struct bg_zk_conf zk;
-    struct bg_http_conf http; /* optional: listen may be NULL */
-    char *id;                 /* router.id, required: the node /routers/<id> */
-    enum bg_router_kind kind; /* router.kind, required */
-    struct bg_nginx_conf nginx;
+    struct bg_http_conf http;       /* optional: listen may be NULL */
+    char *id;                       /* router.id, required: the node /routers/<id> */
+    enum bg_router_kind kind;       /* router.kind, required */
+    struct bg_nginx_conf nginx;     /* kind nginx */
+    struct bg_haproxy_conf haproxy; /* kind haproxy */
 };
 
 /* Load and validate. Returns 0, or BG_EINVAL with every problem in errs (caller frees both

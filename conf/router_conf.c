@@ -12,24 +12,27 @@
 
 enum { R_ID, R_KIND };
 
-static void load_router(struct bg_yaml *l, yaml_node_t *n, struct bg_router_conf *c)
+/* Returns true when router.kind was given and known. */
+static bool load_router(struct bg_yaml *l, yaml_node_t *n, struct bg_router_conf *c)
 {
     struct bg_yaml_slot s[] = {{.key = "id"}, {.key = "kind"}};
     if (!bg_yaml_scan_mapping(l, n, "router", "", s, BG_ARRAY_LEN(s)))
-        return;
+        return false;
     bg_yaml_need(l, n, "router", "", &s[R_ID]);
     bg_yaml_need(l, n, "router", "", &s[R_KIND]);
     bg_yaml_get_str(l, s[R_ID].val, "router.id", BG_EXPECT_ID, bg_valid_id, &c->id);
     const yaml_node_t *k = s[R_KIND].val;
     if (k == NULL)
-        return;
+        return false;
     if (bg_yaml_is_string(k) && strcmp(bg_yaml_text(k), "nginx") == 0)
         c->kind = BG_ROUTER_NGINX;
     else if (bg_yaml_is_string(k) && strcmp(bg_yaml_text(k), "haproxy") == 0)
-        bg_yaml_fail(l, k->start_mark, "router.kind",
-                     "haproxy is not implemented yet in this version, expected nginx");
-    else
-        bg_yaml_bad(l, k, "router.kind", "nginx");
+        c->kind = BG_ROUTER_HAPROXY;
+    else {
+        bg_yaml_bad(l, k, "router.kind", "nginx or haproxy");
+        return false;
+    }
+    return true;
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -93,10 +96,84 @@ static void free_nginx(struct bg_nginx_conf *x)
 }
 
 /* ----------------------------------------------------------------------------------------
+ * The haproxy section.
+ * ------------------------------------------------------------------------------------- */
+
+enum { H_SOCKET, H_BACKEND, H_TIMEOUT, H_VERIFY_EVERY, H_FILE, H_OPTIONS };
+
+/* A line of HAProxy's configuration the router writes as it is: printable, on one line. */
+static bool valid_option(const char *s)
+{
+    if (s[strspn(s, " \t")] == '\0')
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            return false;
+    return true;
+}
+
+/* haproxy.options: a sequence of lines (the default when absent: balance roundrobin). */
+static void load_options(struct bg_yaml *l, const yaml_node_t *n, struct bg_haproxy_conf *x)
+{
+    if (n == NULL) {
+        x->options = bg_xcalloc(2, sizeof(char *));
+        x->options[0] = bg_xstrdup("balance roundrobin");
+        x->n_options = 1;
+        return;
+    }
+    if (n->type != YAML_SEQUENCE_NODE) {
+        bg_yaml_bad(l, n, "haproxy.options", "a sequence of lines");
+        return;
+    }
+    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    x->options = bg_xcalloc(count + 1, sizeof(char *));
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *item = yaml_document_get_node(&l->doc, n->data.sequence.items.start[i]);
+        char where[80];
+        bg_yaml_pathf(where, sizeof(where), "haproxy.options[%zu]", i);
+        if (bg_yaml_get_str(l, item, where, "a line of printable ASCII", valid_option,
+                            &x->options[x->n_options]))
+            x->n_options++;
+    }
+}
+
+static void load_haproxy(struct bg_yaml *l, yaml_node_t *n, struct bg_haproxy_conf *x)
+{
+    struct bg_yaml_slot s[] = {{.key = "socket"},       {.key = "backend"}, {.key = "timeout"},
+                               {.key = "verify_every"}, {.key = "file"},    {.key = "options"}};
+    x->timeout_ms = 1000;
+    x->verify_every_ms = 100;
+    if (!bg_yaml_scan_mapping(l, n, "haproxy", "", s, BG_ARRAY_LEN(s)))
+        return;
+    bg_yaml_need(l, n, "haproxy", "", &s[H_SOCKET]);
+    bg_yaml_need(l, n, "haproxy", "", &s[H_BACKEND]);
+    bg_yaml_get_str(l, s[H_SOCKET].val, "haproxy.socket", "a file name without white space",
+                    bg_valid_word, &x->socket);
+    /* Goes into Runtime API commands as one word. */
+    bg_yaml_get_str(l, s[H_BACKEND].val, "haproxy.backend", BG_EXPECT_ID, bg_valid_id, &x->backend);
+    bg_yaml_get_duration(l, s[H_TIMEOUT].val, "haproxy.timeout", 1, &x->timeout_ms);
+    bg_yaml_get_duration(l, s[H_VERIFY_EVERY].val, "haproxy.verify_every", 1, &x->verify_every_ms);
+    bg_yaml_get_str(l, s[H_FILE].val, "haproxy.file", "a file name without white space",
+                    bg_valid_word, &x->file);
+    if (s[H_OPTIONS].val != NULL && s[H_FILE].val == NULL)
+        bg_yaml_fail(l, s[H_OPTIONS].key_node->start_mark, "haproxy.options",
+                     "only used with haproxy.file (the lines of the section the router writes)");
+    load_options(l, s[H_OPTIONS].val, x);
+}
+
+static void free_haproxy(struct bg_haproxy_conf *x)
+{
+    bg_free(&x->socket);
+    bg_free(&x->backend);
+    bg_free(&x->file);
+    bg_yaml_free_strv(&x->options, x->n_options);
+}
+
+/* ----------------------------------------------------------------------------------------
  * The whole file.
  * ------------------------------------------------------------------------------------- */
 
-enum { T_ZK, T_ROUTER, T_NGINX, T_HTTP };
+enum { T_ZK, T_ROUTER, T_NGINX, T_HAPROXY, T_HTTP };
 
 void bg_conf_free_router(struct bg_router_conf *c)
 {
@@ -107,23 +184,37 @@ void bg_conf_free_router(struct bg_router_conf *c)
     bg_conf_free_http(&c->http);
     bg_free(&c->id);
     free_nginx(&c->nginx);
+    free_haproxy(&c->haproxy);
     memset(c, 0, sizeof(*c));
 }
 
 static void router_sections(struct bg_yaml *l, yaml_node_t *root, void *conf)
 {
     struct bg_router_conf *out = conf;
-    struct bg_yaml_slot s[] = {
-        {.key = "zookeeper"}, {.key = "router"}, {.key = "nginx"}, {.key = "http"}};
+    struct bg_yaml_slot s[] = {{.key = "zookeeper"},
+                               {.key = "router"},
+                               {.key = "nginx"},
+                               {.key = "haproxy"},
+                               {.key = "http"}};
     bg_yaml_scan_mapping(l, root, "", "", s, BG_ARRAY_LEN(s));
     bg_yaml_need(l, root, "", "", &s[T_ZK]);
     bg_yaml_need(l, root, "", "", &s[T_ROUTER]);
     bg_conf_load_zk(l, s[T_ZK].val, &out->zk);
     bg_conf_warn_zk_auth(l, s[T_ZK].val, &out->zk);
-    load_router(l, s[T_ROUTER].val, out);
-    /* kind nginx is the only kind: its section is required. */
-    bg_yaml_need(l, root, "", "", &s[T_NGINX]);
-    load_nginx(l, s[T_NGINX].val, &out->nginx);
+    bool kind_known = load_router(l, s[T_ROUTER].val, out);
+    /* The section of the router's kind is required; the other kind's is a mistake. */
+    int mine = out->kind == BG_ROUTER_HAPROXY ? T_HAPROXY : T_NGINX;
+    int other = mine == T_NGINX ? T_HAPROXY : T_NGINX;
+    if (kind_known)
+        bg_yaml_need(l, root, "", "", &s[mine]);
+    if (kind_known && s[other].val != NULL)
+        bg_yaml_fail(l, s[other].key_node->start_mark, s[other].key,
+                     "is for router.kind %s; this router's kind is %s",
+                     other == T_NGINX ? "nginx" : "haproxy", mine == T_NGINX ? "nginx" : "haproxy");
+    if (mine == T_NGINX && kind_known)
+        load_nginx(l, s[T_NGINX].val, &out->nginx);
+    else if (kind_known)
+        load_haproxy(l, s[T_HAPROXY].val, &out->haproxy);
     bg_conf_load_http(l, s[T_HTTP].val, true, &out->http);
 }
 

@@ -12,11 +12,11 @@
 static char *health_json(const struct bg_router *r)
 {
     /* last_error may quote a file name that is not UTF-8: bg_json_text makes it JSON-safe. */
-    json_t *j =
-        json_pack("{s:s, s:s, s:I, s:i, s:b, s:o}", "id", r->conf->id, "zk",
-                  bg_zk_state_name(atomic_load(&r->zk.state)), "generation",
-                  (json_int_t)r->generation, "serving", (int)r->serving.n, "pending",
-                  r->retry || bg_nginx_busy(&r->ng), "last_error", bg_json_text(r->last_error, 0));
+    json_t *j = json_pack("{s:s, s:s, s:I, s:i, s:b, s:o}", "id", r->conf->id, "zk",
+                          bg_zk_state_name(atomic_load(&r->zk.state)), "generation",
+                          (json_int_t)r->generation, "serving", (int)r->serving.n, "pending",
+                          r->retry || r->lb->ops->busy(r->lb), "last_error",
+                          bg_json_text(r->last_error, 0));
     char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s != NULL ? s : bg_xstrdup("{}");
@@ -36,13 +36,20 @@ static char *metrics_text(const struct bg_router *r)
     bg_prom_gauge(&p, "bg_router_generation", "Generation of the configuration served",
                   (double)r->generation);
     bg_prom_gauge(&p, "bg_router_pending", "1 while a change is running or failed",
-                  r->retry || bg_nginx_busy(&r->ng) ? 1 : 0);
+                  r->retry || r->lb->ops->busy(r->lb) ? 1 : 0);
     bg_prom_counter(&p, "bg_router_applies_total", "Changes of the balancer attempted",
                     (double)r->n_applies);
     bg_prom_counter(&p, "bg_router_apply_failures_total",
                     "Changes that failed (render, test, reload or confirmation)",
                     (double)r->n_apply_failures);
+    bg_prom_counter(&p, "bg_router_reapplies_total",
+                    "Times the balancer had lost what it served (HAProxy reloaded or changed by "
+                    "hand) and everything was applied again",
+                    (double)r->n_reapplies);
     bg_prom_counter(&p, "bg_router_reads_total", "Reads of ZooKeeper's view", (double)r->n_reads);
+    bg_prom_counter(&p, "bg_router_member_reads_total",
+                    "Reads of ZooKeeper's view that read every member (not /status alone)",
+                    (double)r->n_member_reads);
     bg_prom_family(&p, "bg_router_apply_seconds", "histogram",
                    "One change: render to confirmed (or failed)");
     bg_prom_hist(&p, "bg_router_apply_seconds", &r->apply_seconds, NULL);

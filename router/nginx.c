@@ -5,8 +5,6 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,17 +13,9 @@
 
 #define KILL_GRACE_MS 1000
 
-void bg_nginx_init(struct bg_nginx *x, const struct bg_nginx_conf *conf, const char *router_id)
+static bool nginx_busy(const struct bg_balancer *b)
 {
-    memset(x, 0, sizeof(*x));
-    x->conf = conf;
-    x->router_id = router_id;
-    x->new_path = bg_xasprintf("%s.bg-new", conf->file);
-    x->prev_path = bg_xasprintf("%s.bg-prev", conf->file);
-}
-
-bool bg_nginx_busy(const struct bg_nginx *x)
-{
+    const struct bg_nginx *x = (const struct bg_nginx *)b;
     return x->state != BG_NGINX_IDLE;
 }
 
@@ -38,49 +28,16 @@ static void fail(struct bg_nginx *x, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(x->error, sizeof(x->error), fmt, ap);
+    vsnprintf(x->b.c.error, sizeof(x->b.c.error), fmt, ap);
     va_end(ap);
-    x->ok = false;
-}
-
-/* fsync the directory holding path, so that a rename in it survives a crash. */
-static void sync_dir(const char *path)
-{
-    char *copy = bg_xstrdup(path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(copy);
+    x->b.c.ok = false;
 }
 
 static int write_aside(struct bg_nginx *x, const char *text)
 {
-    int fd = open(x->new_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        fail(x, "cannot write %s: %s", x->new_path, strerror(errno));
-        return BG_EINVAL;
-    }
-    size_t len = strlen(text), done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            fail(x, "cannot write %s: %s", x->new_path, strerror(errno));
-            close(fd);
-            unlink(x->new_path);
-            return BG_EINVAL;
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fail(x, "cannot write %s: %s", x->new_path, strerror(errno));
-        unlink(x->new_path);
-        return BG_EINVAL;
-    }
-    return BG_OK;
+    int rc = bg_write_file(x->new_path, text, x->b.c.error, sizeof(x->b.c.error));
+    x->b.c.ok = false;
+    return rc;
 }
 
 /* The new file in place, the old one (if any) kept as <file>.bg-prev. */
@@ -100,7 +57,7 @@ static int swap_in(struct bg_nginx *x)
             unlink(x->prev_path);
         return BG_EINVAL;
     }
-    sync_dir(x->conf->file);
+    bg_sync_dir(x->conf->file);
     return BG_OK;
 }
 
@@ -111,7 +68,7 @@ static void restore(struct bg_nginx *x)
     if (rc != 0)
         bg_error("nginx_restore_failed", "file=%s errno=%d reason=\"%s\"", x->conf->file, errno,
                  strerror(errno));
-    sync_dir(x->conf->file);
+    bg_sync_dir(x->conf->file);
     x->had_old = false;
 }
 
@@ -140,13 +97,13 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-/* Ask nginx once which generation it answers; true when it is x->gen. what receives what it
+/* Ask nginx once which generation it answers; true when it is x->b.c.gen. what receives what it
  * said (or why it did not). Blocks at most BG_NGINX_ASK_MS (loopback, by design). */
 static bool ask(struct bg_nginx *x, char *what, size_t whatlen)
 {
     char url[300], want[200], body[128] = "";
     snprintf(url, sizeof(url), "http://%s/bg-router/generation", x->conf->confirm);
-    snprintf(want, sizeof(want), "%s %lld\n", x->router_id, (long long)x->gen);
+    snprintf(want, sizeof(want), "%s %lld\n", x->router_id, (long long)x->b.c.gen);
     CURL *h = curl_easy_init();
     if (h == NULL) {
         snprintf(what, whatlen, "curl_easy_init failed");
@@ -175,14 +132,16 @@ static bool ask(struct bg_nginx *x, char *what, size_t whatlen)
  * The steps.
  * ------------------------------------------------------------------------------------- */
 
-int bg_nginx_start(struct bg_nginx *x, const struct bg_route_set *set, int64_t gen, int64_t now)
+static int nginx_start(struct bg_balancer *b, const struct bg_route_set *set, int64_t gen,
+                       int64_t now)
 {
-    x->ok = false;
-    x->confirmed = false;
-    x->error[0] = '\0';
-    x->gen = gen;
-    x->started_ms = now;
-    bg_route_set_copy(&x->pending, set);
+    struct bg_nginx *x = (struct bg_nginx *)b;
+    x->b.c.ok = false;
+    x->b.c.confirmed = false;
+    x->b.c.error[0] = '\0';
+    x->b.c.gen = gen;
+    x->b.c.started_ms = now;
+    bg_route_set_copy(&x->b.c.pending, set);
     char why[256] = "";
     char *text = bg_route_render_nginx(x->router_id, x->conf->upstream, set, gen, x->conf->confirm,
                                        why, sizeof(why));
@@ -213,8 +172,8 @@ static int reap(struct bg_nginx *x, int64_t now, char *msg, size_t msglen)
 
 static bool over(struct bg_nginx *x, bool ok, int64_t now)
 {
-    x->ok = ok;
-    x->ms = now - x->started_ms;
+    x->b.c.ok = ok;
+    x->b.c.ms = now - x->b.c.started_ms;
     x->state = BG_NGINX_IDLE;
     return true;
 }
@@ -263,7 +222,7 @@ static bool confirming(struct bg_nginx *x, int64_t now)
     x->streak = ask(x, what, sizeof(what)) ? x->streak + 1 : 0;
     now = bg_now_ms();
     if (x->streak >= BG_NGINX_CONFIRM_STREAK) {
-        x->confirmed = true;
+        x->b.c.confirmed = true;
         return over(x, true, now);
     }
     if (now >= x->confirm_until_ms) {
@@ -275,8 +234,9 @@ static bool confirming(struct bg_nginx *x, int64_t now)
     return false;
 }
 
-bool bg_nginx_step(struct bg_nginx *x, int64_t now)
+static bool nginx_step(struct bg_balancer *b, int64_t now)
 {
+    struct bg_nginx *x = (struct bg_nginx *)b;
     switch (x->state) {
     case BG_NGINX_TESTING:
         return bg_child_step(x->child, now) && tested(x, now);
@@ -290,13 +250,15 @@ bool bg_nginx_step(struct bg_nginx *x, int64_t now)
     return false;
 }
 
-int bg_nginx_fds(const struct bg_nginx *x, struct pollfd *pfd, int n, int max)
+static int nginx_fds(const struct bg_balancer *b, struct pollfd *pfd, int n, int max)
 {
+    const struct bg_nginx *x = (const struct bg_nginx *)b;
     return x->child != NULL ? bg_child_fds(x->child, pfd, n, max) : n;
 }
 
-int64_t bg_nginx_deadline(const struct bg_nginx *x, int64_t now)
+static int64_t nginx_deadline(const struct bg_balancer *b, int64_t now)
 {
+    const struct bg_nginx *x = (const struct bg_nginx *)b;
     if (x->child != NULL)
         return bg_child_deadline(x->child, now);
     if (x->state == BG_NGINX_CONFIRMING)
@@ -304,16 +266,39 @@ int64_t bg_nginx_deadline(const struct bg_nginx *x, int64_t now)
     return INT64_MAX;
 }
 
-void bg_nginx_free(struct bg_nginx *x)
+static void nginx_free(struct bg_balancer *b)
 {
+    struct bg_nginx *x = (struct bg_nginx *)b;
     if (x->child != NULL) {
         bg_child_free(x->child);
         x->child = NULL;
     }
     if (x->state == BG_NGINX_TESTING && x->new_path != NULL)
         restore(x);
-    bg_route_set_free(&x->pending);
+    bg_route_set_free(&x->b.c.pending);
     bg_free(&x->new_path);
     bg_free(&x->prev_path);
-    x->state = BG_NGINX_IDLE;
+    free(x);
+}
+
+static const struct bg_balancer_ops nginx_ops = {
+    .kind = "nginx",
+    .start = nginx_start,
+    .step = nginx_step,
+    .busy = nginx_busy,
+    .fds = nginx_fds,
+    .deadline = nginx_deadline,
+    .tick = NULL,
+    .free = nginx_free,
+};
+
+struct bg_balancer *bg_nginx_make(const struct bg_router_conf *conf)
+{
+    struct bg_nginx *x = bg_xcalloc(1, sizeof(*x));
+    x->b.ops = &nginx_ops;
+    x->conf = &conf->nginx;
+    x->router_id = conf->id;
+    x->new_path = bg_xasprintf("%s.bg-new", conf->nginx.file);
+    x->prev_path = bg_xasprintf("%s.bg-prev", conf->nginx.file);
+    return &x->b;
 }

@@ -24,13 +24,18 @@
  * Observe: read everything again whenever a watch fired (few nodes; reads are bounded).
  * ------------------------------------------------------------------------------------- */
 
-static void clear_view(struct bg_router *r)
+static void clear_members(struct bg_router *r)
 {
     for (size_t i = 0; i < r->n; i++)
         bg_route_member_free(&r->m[i]);
     free(r->m);
     r->m = NULL;
     r->n = 0;
+}
+
+static void clear_view(struct bg_router *r)
+{
+    clear_members(r);
     bg_route_up_free(r->up, r->n_up);
     r->up = NULL;
     r->n_up = 0;
@@ -87,11 +92,35 @@ static int read_status(struct bg_router *r, char *buf)
     return ZOK;
 }
 
-/* Log the instances UP but left out (once per different list). */
+/* Leave out of the desired set what this kind of balancer cannot serve (kind haproxy: an address
+ * that is not an IP literal); their reasons are appended to note (used bytes of it). */
+static size_t drop_unusable(struct bg_router *r, char *note, size_t notelen, size_t used)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < r->desired.n; i++) {
+        struct bg_route_server *s = &r->desired.s[i];
+        char why[BG_ROUTE_WHY_MAX] = "";
+        if (r->lb->ops->usable == NULL || r->lb->ops->usable(s, why, sizeof(why))) {
+            r->desired.s[keep++] = *s;
+            continue;
+        }
+        r->dropped++;
+        if (used < notelen - 1)
+            used += (size_t)snprintf(note + used, notelen - used, "%s%s/%s: %s", used ? "; " : "",
+                                     bg_color_name(s->color), s->id, why);
+        free(s->id);
+        free(s->address);
+    }
+    r->desired.n = keep;
+    return used;
+}
+
+/* Leave out what the balancer cannot serve, and log the instances UP but left out (once per
+ * different list). */
 static void note_dropped(struct bg_router *r)
 {
     char note[512] = "";
-    size_t used = 0;
+    size_t used = drop_unusable(r, note, sizeof(note), 0);
     for (size_t i = 0; i < r->n; i++) {
         const struct bg_route_member *m = &r->m[i];
         bool up = false;
@@ -107,16 +136,26 @@ static void note_dropped(struct bg_router *r)
     snprintf(r->dropped_note, sizeof(r->dropped_note), "%s", note);
 }
 
+/* Read again what changed: a change of /status alone (the leader writes it at every step of a
+ * switch: its data changes are counted apart, zk.quiet_path) re-reads /status only; any other
+ * event (members come or go, an address changes, /status appears) everything. */
 static void observe(struct bg_router *r)
 {
     unsigned ev = atomic_load(&r->zk.node_events);
-    if (ev == r->seen_events && !r->need_read)
+    unsigned quiet = atomic_load(&r->zk.quiet_events);
+    if (ev == r->seen_events && quiet == r->seen_quiet && !r->need_read)
         return;
+    bool members = ev != r->seen_events || r->need_read;
     r->seen_events = ev;
-    clear_view(r);
+    r->seen_quiet = quiet;
+    if (members)
+        clear_members(r);
+    bg_route_up_free(r->up, r->n_up);
+    r->up = NULL;
+    r->n_up = 0;
     char *buf = bg_xmalloc(STATUS_MAX_BYTES);
-    int rc = read_color(r, BG_BLUE, buf);
-    if (rc == ZOK)
+    int rc = members ? read_color(r, BG_BLUE, buf) : ZOK;
+    if (rc == ZOK && members)
         rc = read_color(r, BG_GREEN, buf);
     if (rc == ZOK)
         rc = read_status(r, buf);
@@ -127,6 +166,7 @@ static void observe(struct bg_router *r)
         return; /* the desired set stays as it was */
     }
     r->n_reads++;
+    r->n_member_reads += members;
     bg_route_set_free(&r->desired);
     bg_route_desired(r->m, r->n, r->up, r->n_up, &r->desired, &r->dropped);
     note_dropped(r);
@@ -146,10 +186,10 @@ static char *router_json(const struct bg_router *r)
     char now[40];
     bg_iso_time(bg_wall_ms(), now, sizeof(now));
     json_t *j =
-        json_pack("{s:s, s:s, s:o, s:I, s:b, s:o, s:o, s:s}", "id", r->conf->id, "kind", "nginx",
-                  "serving", serving, "generation", (json_int_t)r->generation, "pending",
-                  r->retry || bg_nginx_busy(&r->ng), "last_error", bg_json_text(r->last_error, 0),
-                  "note", bg_json_text(r->note, 0), "updated", now);
+        json_pack("{s:s, s:s, s:o, s:I, s:b, s:o, s:o, s:s}", "id", r->conf->id, "kind",
+                  r->lb->ops->kind, "serving", serving, "generation", (json_int_t)r->generation,
+                  "pending", r->retry || r->lb->ops->busy(r->lb), "last_error",
+                  bg_json_text(r->last_error, 0), "note", bg_json_text(r->note, 0), "updated", now);
     return bg_json_dumps_take(j, JSON_COMPACT, "router");
 }
 
@@ -204,7 +244,8 @@ static void publish(struct bg_router *r)
 
 static void change_over(struct bg_router *r, int64_t now)
 {
-    struct bg_nginx *x = &r->ng;
+    const struct bg_change *x = &r->lb->c;
+    char event[40]; /* nginx_applied, haproxy_apply_failed... */
     r->n_applies++;
     bg_prom_hist_observe(&r->apply_seconds, x->ms / 1e3);
     r->publish_dirty = true;
@@ -214,9 +255,9 @@ static void change_over(struct bg_router *r, int64_t now)
         r->retry = false;
         r->failures = 0;
         r->last_error[0] = '\0';
-        bg_info("nginx_applied", "generation=%lld servers=%zu ms=%lld confirmed=%s",
-                (long long)x->gen, r->serving.n, (long long)x->ms,
-                x->confirmed ? "true" : "false (no nginx.confirm)");
+        snprintf(event, sizeof(event), "%s_applied", r->lb->ops->kind);
+        bg_info(event, "generation=%lld servers=%zu ms=%lld confirmed=%s", (long long)x->gen,
+                r->serving.n, (long long)x->ms, x->confirmed ? "true" : "false (no nginx.confirm)");
         return;
     }
     r->n_apply_failures++;
@@ -226,16 +267,18 @@ static void change_over(struct bg_router *r, int64_t now)
     int64_t delay = (int64_t)RETRY_FIRST_MS << shift;
     r->retry_at_ms = now + (delay < RETRY_MAX_MS ? delay : RETRY_MAX_MS);
     snprintf(r->last_error, sizeof(r->last_error), "%s", x->error);
-    bg_warn("nginx_apply_failed", "generation=%lld retry_in_ms=%lld reason=\"%s\"",
-            (long long)x->gen, (long long)(r->retry_at_ms - now), x->error);
+    snprintf(event, sizeof(event), "%s_apply_failed", r->lb->ops->kind);
+    bg_warn(event, "generation=%lld retry_in_ms=%lld reason=\"%s\"", (long long)x->gen,
+            (long long)(r->retry_at_ms - now), x->error);
 }
 
 /* Drive the running change; when it is over, what changed meanwhile starts at once (not a loop
  * turn later). */
 static void act(struct bg_router *r, int64_t now)
 {
-    if (bg_nginx_busy(&r->ng)) {
-        if (!bg_nginx_step(&r->ng, now))
+    struct bg_balancer *lb = r->lb;
+    if (lb->ops->busy(lb)) {
+        if (!lb->ops->step(lb, now))
             return;
         change_over(r, now);
     }
@@ -259,14 +302,20 @@ static void act(struct bg_router *r, int64_t now)
     }
     /* A failed change is tried again after its backoff; a different set at once (what
      * failed may have been one bad instance). */
-    bool same_as_failed = r->retry && bg_route_set_equal(&r->desired, &r->ng.pending);
-    if (!(differs || r->retry) || (same_as_failed && now < r->retry_at_ms))
+    bool same_as_failed = r->retry && bg_route_set_equal(&r->desired, &lb->c.pending);
+    if (!differs && !r->retry && lb->ops->tick != NULL && r->generation != 0)
+        if (!r->reapply && lb->ops->tick(lb, &r->serving, now)) {
+            r->reapply = true;
+            r->n_reapplies++;
+        }
+    if (!(differs || r->retry || r->reapply) || (same_as_failed && now < r->retry_at_ms))
         return;
+    r->reapply = false;
     int64_t gen = bg_wall_ms(); /* unique across restarts: a marker is never mistaken */
     if (gen <= r->last_gen)
         gen = r->last_gen + 1;
     r->last_gen = gen;
-    if (bg_nginx_start(&r->ng, &r->desired, gen, now) != BG_OK)
+    if (lb->ops->start(lb, &r->desired, gen, now) != BG_OK)
         change_over(r, now);
 }
 
@@ -290,7 +339,9 @@ int bg_router_init(struct bg_router *r, struct bg_router_conf *conf)
     r->need_read = true;
     r->publish_dirty = true;
     bg_prom_hist_init(&r->apply_seconds, bg_prom_latency_le, bg_prom_latency_n);
-    bg_nginx_init(&r->ng, &conf->nginx, conf->id);
+    r->lb = conf->kind == BG_ROUTER_HAPROXY ? bg_haproxy_make(conf) : bg_nginx_make(conf);
+    r->lb->wait_hook = zk_wait_hook; /* /health answered while HAProxy is slow to */
+    r->lb->wait_ctx = r;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (bg_router_http_start(r) != BG_OK)
         return BG_EINVAL;
@@ -298,20 +349,25 @@ int bg_router_init(struct bg_router *r, struct bg_router_conf *conf)
                    conf->zk.auth) != 0)
         return BG_EZK;
     bg_zk_set_wait_hook(&r->zk, zk_wait_hook, r);
+    bg_zk_path(&r->zk, "/status", r->zk.quiet_path, sizeof(r->zk.quiet_path)); /* see observe */
     char rel[300];
     snprintf(rel, sizeof(rel), "/routers/%s", conf->id);
     bg_zk_path(&r->zk, rel, r->node, sizeof(r->node));
-    bg_info("start", "id=%s kind=nginx zk=%s root=%s file=%s upstream=%s confirm=%s", conf->id,
-            conf->zk.connect, conf->zk.root, conf->nginx.file, conf->nginx.upstream,
-            conf->nginx.confirm ? conf->nginx.confirm : "none");
+    if (conf->kind == BG_ROUTER_HAPROXY)
+        bg_info("start", "id=%s kind=haproxy zk=%s root=%s socket=%s backend=%s", conf->id,
+                conf->zk.connect, conf->zk.root, conf->haproxy.socket, conf->haproxy.backend);
+    else
+        bg_info("start", "id=%s kind=nginx zk=%s root=%s file=%s upstream=%s confirm=%s", conf->id,
+                conf->zk.connect, conf->zk.root, conf->nginx.file, conf->nginx.upstream,
+                conf->nginx.confirm ? conf->nginx.confirm : "none");
     return BG_OK;
 }
 
 static int loop_timeout(struct bg_router *r, int64_t now)
 {
     int64_t t = 250;
-    int64_t d = bg_nginx_deadline(&r->ng, now);
-    if (!bg_nginx_busy(&r->ng) && r->retry)
+    int64_t d = r->lb->ops->deadline(r->lb, now);
+    if (!r->lb->ops->busy(r->lb) && r->retry)
         d = r->retry_at_ms;
     if (d != INT64_MAX)
         t = d <= now ? 0 : (d - now < t ? d - now : t);
@@ -350,7 +406,7 @@ int bg_router_run(struct bg_router *r)
         bg_httpd_run(&r->http);
         struct pollfd pfd[8] = {{.fd = r->zk.wake_fd, .events = POLLIN},
                                 {.fd = r->http.fd, .events = POLLIN}};
-        int n = bg_nginx_fds(&r->ng, pfd, 2, 8);
+        int n = r->lb->ops->fds(r->lb, pfd, 2, 8);
         int rc = poll(pfd, (nfds_t)n, loop_timeout(r, bg_now_ms()));
         if (rc < 0 && errno != EINTR) {
             bg_error("poll_failed", "errno=%d", errno);
@@ -369,7 +425,9 @@ void bg_router_free(struct bg_router *r)
     bg_sig_finish(); /* before zk goes: a late signal must not wake a closed handle */
     bg_httpd_stop(&r->http);
     bg_zk_close(&r->zk);
-    bg_nginx_free(&r->ng);
+    if (r->lb != NULL)
+        r->lb->ops->free(r->lb);
+    r->lb = NULL;
     clear_view(r);
     bg_route_set_free(&r->desired);
     bg_route_set_free(&r->serving);

@@ -17,6 +17,7 @@ gave (HAProxy's own counters, show stat), and wrk's failures.
 import shutil
 import time
 
+import cutrig
 import harness as h
 import slow_zero_downtime as zd
 from bgsys import System
@@ -31,23 +32,12 @@ def need_tools():
 
 
 def haproxy_cfg(fport, servers, mode, admin_sock):
-    """servers: [(name, app_port, agent_http_port, agent_check_port)]"""
-    lines = ["global", "  maxconn 8192", f"  stats socket {admin_sock} level admin",
-             "defaults", "  mode http", "  timeout connect 1s", "  timeout client 30s",
-             "  timeout server 30s", "  timeout http-keep-alive 30s",
-             "frontend fe", f"  bind 127.0.0.1:{fport}", "  default_backend be",
-             "backend be", "  balance roundrobin"]
-    if mode == "health":
-        lines += ["  option httpchk GET /health", "  default-server inter 200 rise 1 fall 1"]
-        for name, app, agent_http, _ in servers:
-            lines.append(f"  server {name} 127.0.0.1:{app} weight 100 check port {agent_http}")
-    elif mode == "agent":
-        for name, app, _, aport in servers:
-            lines.append(f"  server {name} 127.0.0.1:{app} weight 100 check inter 1s agent-check "
-                         f"agent-addr 127.0.0.1 agent-port {aport} agent-inter 200")
-    else:
+    """servers: [(name, app_port, agent_http_port, agent_check_port)]; mode "health" (httpchk
+    on the agents' /health) or "agent" (agent-check), 200 ms checks, weight 100 each."""
+    if mode not in ("health", "agent"):
         raise ValueError(mode)
-    return "\n".join(lines) + "\n"
+    return cutrig.haproxy_cfg(fport, servers, "httpchk" if mode == "health" else "agent",
+                              inter=200, rise=1, fall=1, admin_sock=admin_sock, weight=100)
 
 
 class CanaryRig:

@@ -42,8 +42,10 @@ from bgsys import Pinger, System
 OTHER = {"blue": "green", "green": "blue"}
 
 
-def haproxy_cfg(fport, servers, mode, inter=2000, rise=2, fall=3, admin_sock=None):
-    """servers: [(name, app_port, agent_http_port, agent_check_port)]"""
+def haproxy_cfg(fport, servers, mode, inter=2000, rise=2, fall=3, admin_sock=None, weight=None):
+    """servers: [(name, app_port, agent_http_port, agent_check_port)]; weight: each server's
+    (canaryrig: 100, so that an agent's weight percentage has room)"""
+    w = f" weight {weight}" if weight is not None else ""
     lines = ["global", "  maxconn 8192"]
     if admin_sock:
         lines.append(f"  stats socket {admin_sock} level admin")
@@ -59,10 +61,10 @@ def haproxy_cfg(fport, servers, mode, inter=2000, rise=2, fall=3, admin_sock=Non
             lines.append("  http-check disable-on-404")
         lines.append(f"  default-server inter {inter} rise {rise} fall {fall}")
         for name, app, agent_http, _ in servers:
-            lines.append(f"  server {name} 127.0.0.1:{app} check port {agent_http}")
+            lines.append(f"  server {name} 127.0.0.1:{app}{w} check port {agent_http}")
     elif mode == "agent":
         for name, app, _, aport in servers:
-            lines.append(f"  server {name} 127.0.0.1:{app} check inter 1s agent-check "
+            lines.append(f"  server {name} 127.0.0.1:{app}{w} check inter 1s agent-check "
                          f"agent-addr 127.0.0.1 agent-port {aport} agent-inter {inter}")
     else:
         raise ValueError(mode)

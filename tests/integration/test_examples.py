@@ -51,6 +51,18 @@ def test(t):
     r = h.run_cmd([prefix / "bin/bg-agent", "-c", every, "--check-config"])
     t.check_eq((r.returncode, r.stderr.strip()), (0, ""), "... is valid too")
 
+    hap = t.path("router-haproxy.yaml")
+    text = examples.joinpath("router.yaml").read_text()
+    text = re.sub(r"^nginx:\n(  .*\n)+", "", text, flags=re.M)  # the nginx section out
+    text = re.sub(r"^# (haproxy:|  \w+: )", r"\1", text, flags=re.M).replace(
+        "kind: nginx ", "kind: haproxy ")
+    hap.write_text(text)
+    t.check("\nhaproxy:\n  socket: /run/haproxy/admin.sock" in text and "\nnginx:" not in text,
+            f"router.yaml with its haproxy section uncommented instead of nginx's:\n{text}")
+    r = h.run_cmd([prefix / "bin/bg-router", "-c", hap, "--check-config"])
+    t.check_eq((r.returncode, r.stdout.strip(), r.stderr.strip()), (0, f"{hap}: ok", ""),
+               "... is valid too (kind haproxy)")
+
     t.step("the systemd units' command lines run against what was installed")
     units = t.path("units")
     units.mkdir()
