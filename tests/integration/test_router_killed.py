@@ -119,6 +119,11 @@ def test(t):
     ctl.wait_log(r"event=election_joined", timeout=15)
     s.controllers.append(ctl)
     curl = f"http://{listen}/"
+    slisten = f"127.0.0.1:{h.free_port()}"  # a standby: its page shows /status as read
+    sconf = h.write_controller_conf(t.dir, zk, s.root, id="c2", listen=slisten)
+    standby = t.proc([h.bin("bg-controller"), "-c", str(sconf)], name="controller-c2")
+    standby.wait_log(r"event=election_joined", timeout=15)
+    s.controllers.append(standby)
     s.wait_converged("blue")
     st = s.status()
     t.check_eq(st["routers"], [], "/status lists no router while none runs")
@@ -177,6 +182,17 @@ def test(t):
         r = h.run_cmd(["promtool", "check", "metrics"], input=text, timeout=30, quiet=True)
         t.check_eq((r.returncode, (r.stdout + r.stderr).strip()), (0, ""),
                    "promtool check metrics: no problem")
+    rows = [f"<tr><td>{e['id']}</td><td>nginx</td><td>2</td><td>0</td><td>{e['generation']}"
+            f"</td><td>ok</td></tr>" for e in st["routers"]]
+    code, page, _ = h.http("GET", curl)
+    t.check(code == 200 and "<h2>Routers (2)</h2>" in page and all(r in page for r in rows),
+            "the leader's page: a Routers table, lb-1 and lb-2 ok, serving 2 blue each")
+
+    def standby_page():
+        code, page, _ = h.http("GET", f"http://{slisten}/")  # the first GET asks for reads
+        return code == 200 and "<h2>Routers (2)</h2>" in page and all(r in page for r in rows)
+    h.wait_until(standby_page, timeout=10, msg="the standby's page never showed both routers")
+    t.check(True, "the standby's page: the same Routers table (from /status as it read it)")
 
     t.step("switch to green while lb-2's reload hangs: the switch waits for lb-2")
     hang.write_text("")
