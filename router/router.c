@@ -317,6 +317,8 @@ static void act(struct bg_router *r, int64_t now)
     r->last_gen = gen;
     if (lb->ops->start(lb, &r->desired, gen, now) != BG_OK)
         change_over(r, now);
+    else
+        r->publish_dirty = true; /* "pending": a change runs (a hanging reload shows) */
 }
 
 /* ----------------------------------------------------------------------------------------
