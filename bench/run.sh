@@ -13,7 +13,7 @@
 #   --flips N        flips per load-balancer scenario (default 50)
 #   --sleep S        the fixed sleep of scenario d, seconds (default 1)
 #   --sizes LIST     instances per colour for bench_core.py (default 2,20,100,200)
-#   --scenarios LIST bench_lb.py scenarios (default a,b,a2,b2,c,d,e)
+#   --scenarios LIST bench_lb.py scenarios (default a,b,a2,b2,r,r2,c,d,e)
 #   --rounds N       rounds per bench_health.py scenario (default 5)
 #   --scale-sizes L  stand-in instances per colour for bench_scale.py (default 100,250,500)
 #   --quick          a smoke run: 10 flips, sizes 2,20, 2 failovers, 2 health rounds,
@@ -21,7 +21,7 @@
 #                    bench_scale.py at 50+50 stand-ins and 5+5 real agents, 1 switch each
 set -euo pipefail
 cd "$(dirname "$0")/.."
-flips=50 sleep_s=1 sizes=2,20,100,200 scenarios=a,b,a2,b2,c,d,e core_flips=11 failovers=5
+flips=50 sleep_s=1 sizes=2,20,100,200 scenarios=a,b,a2,b2,r,r2,c,d,e core_flips=11 failovers=5
 rounds=5 cut_args=() scale_args=(--sizes 100,250,500 --real 20)
 while [ $# -gt 0 ]; do
     case $1 in

@@ -115,8 +115,11 @@ class Nginx:
             raise h.HarnessError(f"nginx -s reload: {r.stderr}")
 
     def reloads(self, since=0):
-        """SIGHUPs the running master logged ("reconfiguring") since its log mark `since`."""
-        return len(re.findall(r"reconfiguring", self.proc.log_text(since))) if self.proc else 0
+        """SIGHUPs (reloads) the master logged since its log mark `since` (nginx logs "signal 1
+        (SIGHUP) received from PID, reconfiguring", then "reconfiguring" again: one counted)."""
+        if self.proc is None:
+            return 0
+        return len(re.findall(r"\(SIGHUP\) received", self.proc.log_text(since)))
 
     def stop(self):
         if self.proc is not None:
