@@ -225,7 +225,7 @@ def balancer_changes(rig, flips):
     if hasattr(rig, "restarts"):
         out["restarts_per_flip"] = rig.restarts() / max(1, flips)
     if hasattr(rig, "applies"):
-        out["router_applies"], out["router_apply_failures"] = rig.applies()
+        out.update(rig.applies())
     return out
 
 
@@ -289,7 +289,8 @@ def lb_table(lb):
     if errs:
         out.append("socket errors by kind: " + "; ".join(errs))
     routed = [f"{r['key']}: {r['router_applies']:.0f} changes, {r['router_apply_failures']:.0f} "
-              f"failed" for r in rows if "router_applies" in r]
+              f"failed, {f0(r.get('router_apply_mean_ms'))} ms each (mean, render to confirmed)"
+              for r in rows if "router_applies" in r]
     if routed:
         out.append("bg-router (its /metrics, over the run): " + "; ".join(routed))
     return "\n".join(out)

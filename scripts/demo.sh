@@ -208,6 +208,12 @@ wait_converged() { # tries
     "$B/controller/bgctl" -z "$ZK" wait --timeout 2s
 }
 wait_converged 40
+if [ "$lb" = nginx ]; then # until nginx runs the router's file (its first reload was retried)
+    for _ in $(seq 100); do
+        curl -s "http://127.0.0.1:$RTP/health" | grep -q '"pending":false' && break
+        sleep 0.1
+    done
+fi
 sleep 0.5
 echo
 "$B/controller/bgctl" -z "$ZK" status
@@ -224,7 +230,7 @@ show_router() {
     [ "$lb" = nginx ] || return 0
     echo "-- bg-router lb-1 (GET /health): $(curl -s "http://127.0.0.1:$RTP/health")"
     echo "-- nginx's upstream file, as bg-router wrote it:"
-    grep -E '^#|^ *(upstream|server [^{]*;)' "$d/nginx/upstream.conf" | sed 's/^/   /' || true
+    sed -n '1p;/^upstream/,/^}/p' "$d/nginx/upstream.conf" | sed 's/^/   /' 
 }
 show_router
 echo
@@ -296,6 +302,12 @@ Everything is still running. Try, in another terminal:
   curl http://127.0.0.1:$HAP/                  # through $LB
   curl -X POST http://127.0.0.1:$P3/admin/break     # green-1's application broken (.../admin/fix)
   kill ${apppid[green-1]}                  # green-1's application gone: its agent sees it within 1 s
+TXT
+    [ "$lb" = nginx ] && cat <<TXT
+  curl http://127.0.0.1:$RTP/health          # bg-router: generation, serving, last error
+  cat $d/nginx/upstream.conf     # the upstream block bg-router wrote
+TXT
+    cat <<TXT
 Logs are in $d/. Press Enter to stop.
 TXT
     read -r _ || true

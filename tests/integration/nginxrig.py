@@ -228,7 +228,7 @@ class RouterRig:
     (settle 0s, batch_size), a balancer of `kind` (ROUTER_KINDS) and one bg-router (id lb-1,
     /metrics on a free port) in front. Has what slow_zero_downtime.drive() needs (.url,
     .color, .flip, .wait_done) plus .reloads() (balancer reloads) and .applies() (the
-    router's changes) since start."""
+    router's changes and their mean time) since start."""
 
     def __init__(self, t, zk, kind="nginx", n=2, batch_size=1, label=None):
         if kind not in ROUTER_KINDS:
@@ -270,8 +270,9 @@ class RouterRig:
         self.color = "blue"
         self.wait_serving("blue")
         self.reload_mark = self.lb.mark()
-        self.applies0 = router_metric(self.hport, "bg_router_applies_total")
-        self.failures0 = router_metric(self.hport, "bg_router_apply_failures_total")
+        self.metrics0 = {n: router_metric(self.hport, n) for n in (
+            "bg_router_applies_total", "bg_router_apply_failures_total",
+            "bg_router_apply_seconds_sum", "bg_router_apply_seconds_count")}
         return self
 
     @property
@@ -307,9 +308,16 @@ class RouterRig:
         return self.lb.reloads(self.reload_mark)
 
     def applies(self):
-        """(changes, failed changes) the router made since start() (its /metrics)."""
-        return (router_metric(self.hport, "bg_router_applies_total") - self.applies0,
-                router_metric(self.hport, "bg_router_apply_failures_total") - self.failures0)
+        """What the router did since start() (its /metrics): {"router_applies": changes,
+        "router_apply_failures": failed ones, "router_apply_mean_ms": mean time of one change,
+        render to confirmed}."""
+        names = ("bg_router_applies_total", "bg_router_apply_failures_total",
+                 "bg_router_apply_seconds_sum", "bg_router_apply_seconds_count")
+        now = {n: router_metric(self.hport, n) for n in names}
+        d = {n: now[n] - self.metrics0[n] for n in names}
+        return {"router_applies": d[names[0]], "router_apply_failures": d[names[1]],
+                "router_apply_mean_ms": 1000 * d[names[2]] / d[names[3]] if d[names[3]]
+                else None}
 
     def stop(self):
         for p in reversed(self.procs):
