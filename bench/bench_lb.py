@@ -374,8 +374,8 @@ def goals_table(lb, core):
 
 
 SHORT = {"a": "bg+httpchk", "b": "bg+agent-check", "a2": "bg+httpchk batch2",
-         "b2": "bg+agent-check batch2", "r": "bg+nginx router", "r2": "bg+nginx router batch2", "c": "nginx reload", "d": "sleep+nginx reload",
-         "e": "nginx restart"}
+         "b2": "bg+agent-check batch2", "r": "bg+nginx router", "r2": "bg+nginx router batch2",
+         "c": "nginx reload", "d": "sleep+nginx reload", "e": "nginx restart"}
 
 
 def write_dat(lb, core, outdir):
