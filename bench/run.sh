@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh -- rerun the benchmarks: a release build in build/release (configured if missing,
 # brought up to date otherwise), bench_core.py (switch time vs instances, failover, memory,
-# CPU), bench_lb.py (failed requests and cutover under wrk load, bluegreen vs nginx reloads),
+# CPU), bench_lb.py (failed requests and cutover under wrk load, bluegreen behind HAProxy and
+# behind nginx driven by bg-router vs nginx reloads),
 # bench_health.py (a bad deploy and an application that dies after the switch, bluegreen vs
 # nginx), bench_cutover.py, bench_scale.py (1000 instances: 500+500 stand-in agents, switch,
 # failover, /status bytes, controller memory), bench_canary.py (canary shares through HAProxy),
