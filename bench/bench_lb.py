@@ -13,6 +13,10 @@ random 50-300 ms pause.
   b   bluegreen + HAProxy `agent-check` on each agent's haproxy-agent port, agent-inter 100
   a2  as a, with switch.batch_size 2 (a whole colour at once)
   b2  as b, with switch.batch_size 2
+  r   bluegreen + nginx driven by bg-router (kind nginx, confirm on): agents with
+      instance.address, the controller waiting for the router (DESIGN 13); one nginx reload
+      per change the router makes
+  r2  as r, with switch.batch_size 2
   c   seed 000/001 style: rewrite nginx's include file (`set $service_url http://green;`,
       upstream blue {...} / green {...}) and `nginx -s reload`
   d   as c with a fixed `sleep` (--sleep, default 1 s) before the switch, as seed 001 does
@@ -24,14 +28,15 @@ write, timeout) from wrk's report; failed = their sum; probe fail = the probe's 
 without a 200; outage = the longest span (ms) from a flip's first to its last failed probe
 request; cutover = flip -> the first request of the unbroken run of new-colour answers
 (p50/p99/max over all flips; the flip is /active_color's mtime for bluegreen and the moment
-the script starts for nginx).
+the script starts for nginx); reloads/flip = nginx reloads (SIGHUPs its master logged) per
+flip ("rst": restarts), with bg-router's own count of changes from its /metrics.
 
 Writes bench/out/lb.json, bench/out/lb.dat and (from bench/out/core.json, written by
 bench_core.py) bench/out/switch.dat for bench/plot.gp, and prints a summary against the
 project's goals. Figures are printed, not asserted.
 
 Usage: BG_BUILD_DIR=build/release python3 bench/bench_lb.py [--flips 50] [--sleep 1]
-           [--scenarios a,b,a2,b2,c,d,e] [--connections 64] [--core bench/out/core.json]
+           [--scenarios a,b,a2,b2,r,r2,c,d,e] [--connections 64] [--core bench/out/core.json]
        python3 bench/bench_lb.py --report-only     (tables and .dat files from the JSONs)
 """
 
@@ -49,6 +54,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 sys.path.insert(0, str(HERE))
 import harness as h  # noqa: E402
+import nginxrig as ng  # noqa: E402
 import slow_zero_downtime as zd  # noqa: E402
 from bench_core import cpu_seconds, proc_mem  # noqa: E402
 
@@ -64,19 +70,7 @@ GOALS = {
 # nginx, switched the way the seed articles do it
 # ----------------------------------------------------------------------------------------------
 
-NGINX_CONF = """\
-# bench_lb.py: nginx in front of blue and green, the colour chosen by an include file
-worker_processes 2;
-pid {prefix}/nginx.pid;
-error_log stderr notice;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
+SEED_HTTP = """\
     upstream blue {{
 {blue}
         keepalive 32;
@@ -84,18 +78,15 @@ http {{
     upstream green {{
 {green}
         keepalive 32;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
+    }}"""
+
+SEED_SERVER = """\
         include {prefix}/service-url.inc;
         location / {{
             proxy_pass $service_url;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-        }}
-    }}
-}}
-"""
+        }}"""
 
 
 class NginxRig:
@@ -109,14 +100,11 @@ class NginxRig:
         self.app_kw = app_kw or (lambda name: {})  # extra t.demo_app() kwargs per instance
         self.procs = []
         self.apps = {}
+        self.flips = 0
 
     def start(self):
         t = self.t
-        if not shutil.which("nginx"):
-            raise h.Skip("nginx not installed")
         self.prefix = t.path(self.label)
-        (self.prefix / "tmp").mkdir(parents=True, exist_ok=True)
-        (self.prefix / "logs").mkdir(exist_ok=True)
         ups = {}
         for color in ("blue", "green"):
             ups[color] = []
@@ -126,22 +114,22 @@ class NginxRig:
                 self.procs.append(app)
                 self.apps[name] = app
                 ups[color].append(f"        server 127.0.0.1:{app.port};")
-        self.port = h.free_port()
-        self.conf = self.prefix / "nginx.conf"
-        self.conf.write_text(NGINX_CONF.format(prefix=self.prefix, port=self.port,
-                                               blue="\n".join(ups["blue"]),
-                                               green="\n".join(ups["green"])))
+        self.ngx = ng.Nginx(t, self.prefix, name=self.label, workers=2, connections=4096,
+                            http=SEED_HTTP.format(blue="\n".join(ups["blue"]),
+                                                  green="\n".join(ups["green"])),
+                            server=SEED_SERVER.format(prefix=self.prefix),
+                            comment="# bench_lb.py: nginx in front of blue and green, the "
+                                    "colour chosen by an include file\n")
+        self.port, self.argv = self.ngx.port, self.ngx.argv
         self.inc = self.prefix / "service-url.inc"
         self.write_include("blue")
-        self.argv = ["nginx", "-p", str(self.prefix), "-c", str(self.conf), "-e", "stderr"]
-        r = h.run_cmd(self.argv + ["-t"], quiet=True)
-        if r.returncode != 0:
-            raise h.HarnessError(f"nginx -t rejects {self.conf}: {r.stderr}")
-        self.nginx = t.proc(self.argv + ["-g", "daemon off;"], name=self.label)
+        self.ngx.check()
+        self.nginx = self.ngx.start()
         self.procs.append(self.nginx)
-        self.url = f"http://127.0.0.1:{self.port}/"
+        self.url = self.ngx.url
         self.color = "blue"
         self.wait_serving("blue")
+        self.reload_mark = self.nginx.mark()
         return self
 
     def write_include(self, color):
@@ -169,11 +157,20 @@ class NginxRig:
             self.nginx.kill(signal.SIGQUIT)
             self.nginx.wait(30)
             self.nginx.start()
+        self.flips += 1
         self.color = color
         return t0
 
     def wait_done(self, color, timeout=30):
         return None
+
+    def reloads(self):
+        """nginx reloads (SIGHUPs its master logged) since start(); a restart is none."""
+        return self.ngx.reloads(self.reload_mark)
+
+    def restarts(self):
+        """nginx restarts since start(): one per flip in mode "restart"."""
+        return self.flips if self.mode == "restart" else 0
 
     def stop(self):
         for p in reversed(self.procs):
@@ -189,40 +186,67 @@ class NginxRig:
 # Running the scenarios
 # ----------------------------------------------------------------------------------------------
 
+# key -> (kind, batch_size). "router:<kind>" is bluegreen + a balancer driven by bg-router of
+# that kind (nginxrig.ROUTER_KINDS: kind -> rig); the HAProxy Runtime API router adds its rows
+# as "h": ("router:haproxy", 1), "h2": ("router:haproxy", 2) once nginxrig knows that kind.
 SCENARIOS = {
     "a": ("httpchk", 1), "b": ("agent", 1), "a2": ("httpchk", 2), "b2": ("agent", 2),
+    "r": ("router:nginx", 1), "r2": ("router:nginx", 2),
     "c": ("reload", None), "d": ("sleep-reload", None), "e": ("restart", None),
 }
+DEFAULT_SCENARIOS = "a,b,a2,b2,r,r2,c,d,e"
+
+
+def start_rig(t, key, args, zk):
+    """The rig of scenario key, started; returns (rig, extra figures measured before load)."""
+    kind, batch = SCENARIOS[key]
+    if kind.startswith("router:"):
+        rkind = kind.split(":", 1)[1]
+        return ng.RouterRig(t, zk, kind=rkind, batch_size=batch,
+                            label=f"{key}-router-{rkind}").start(), {}
+    if kind not in ("httpchk", "agent"):
+        return NginxRig(t, kind, sleep_s=args.sleep, label=f"{key}-nginx-{kind}").start(), {}
+    rig = zd.HaproxyRig(t, zk, kind, batch_size=batch, label=f"{key}-{kind}").start()
+    # Memory of an idle agent and an idle controller (2+2 instances, converged, no load).
+    time.sleep(1)
+    c_anon, c_rss = proc_mem(rig.ctl.pid)
+    a_mem = [proc_mem(a.proc.pid) for a in rig.sys.agents]
+    return rig, {"controller_idle_rss_anon_kb": c_anon, "controller_idle_rss_kb": c_rss,
+                 "agent_idle_rss_anon_kb": max(m[0] for m in a_mem),
+                 "agent_idle_rss_kb": max(m[1] for m in a_mem)}
+
+
+def balancer_changes(rig, flips):
+    """Reloads (and, behind bg-router, the router's changes) over the run, per flip."""
+    out = {}
+    if hasattr(rig, "reloads"):
+        out["reloads"] = rig.reloads()
+        out["reloads_per_flip"] = out["reloads"] / max(1, flips)
+    if hasattr(rig, "restarts"):
+        out["restarts_per_flip"] = rig.restarts() / max(1, flips)
+    if hasattr(rig, "applies"):
+        out.update(rig.applies())
+    return out
 
 
 def run_scenario(t, key, args, zk):
-    kind, batch = SCENARIOS[key]
-    extra = {}
-    if kind in ("httpchk", "agent"):
-        rig = zd.HaproxyRig(t, zk, kind, batch_size=batch, label=f"{key}-{kind}").start()
-        label = rig.describe()
-        # Memory of an idle agent and an idle controller (2+2 instances, converged, no load).
-        time.sleep(1)
-        c_anon, c_rss = proc_mem(rig.ctl.pid)
-        a_mem = [proc_mem(a.proc.pid) for a in rig.sys.agents]
-        extra = {"controller_idle_rss_anon_kb": c_anon, "controller_idle_rss_kb": c_rss,
-                 "agent_idle_rss_anon_kb": max(m[0] for m in a_mem),
-                 "agent_idle_rss_kb": max(m[1] for m in a_mem)}
-        cpu0 = cpu_seconds(rig.ctl.pid)
-    else:
-        rig = NginxRig(t, kind, sleep_s=args.sleep, label=f"{key}-nginx-{kind}").start()
-        label = rig.describe()
+    rig, extra = start_rig(t, key, args, zk)
+    label = rig.describe()
+    ctl = getattr(rig, "ctl", None)
+    cpu0 = cpu_seconds(ctl.pid) if ctl else None
     r = zd.drive(t, rig, args.flips, connections=args.connections, seed=args.seed)
-    if kind in ("httpchk", "agent"):
-        extra["controller_cpu_s_per_100_flips"] = (cpu_seconds(rig.ctl.pid) - cpu0) / \
+    if ctl:
+        extra["controller_cpu_s_per_100_flips"] = (cpu_seconds(ctl.pid) - cpu0) / \
             args.flips * 100
+    extra.update(balancer_changes(rig, args.flips))
     rig.stop()
     r.update(extra)
     r.update({"key": key, "label": label})
     r.pop("wrk_text", None)
     h.log(f"{key}: {label}: failed {r['failed']} (non-2xx {r['non2xx']}, socket "
-          f"{r['socket_errors']}), probe failed {r['probe_failed']}, cutover p50 "
-          f"{zd.fmt(r['cutover_p50_ms'])} p99 {zd.fmt(r['cutover_p99_ms'])} ms")
+          f"{r['socket_error_total']}), probe failed {r['probe_failed']}, cutover p50 "
+          f"{zd.fmt(r['cutover_p50_ms'])} p99 {zd.fmt(r['cutover_p99_ms'])} ms, reloads "
+          f"{r.get('reloads', '-')}")
     return r
 
 
@@ -234,11 +258,21 @@ def f0(v):
     return "-" if v is None else f"{v:.0f}"
 
 
+def per_flip_changes(r):
+    """The reloads/flip cell: nginx reloads per flip, "N restart" for a restart, "-" when
+    not measured (HAProxy is never reloaded; older JSON files)."""
+    if r.get("restarts_per_flip"):
+        return f"{r['restarts_per_flip']:.2f} rst"
+    if r.get("reloads_per_flip") is None:
+        return "-"
+    return f"{r['reloads_per_flip']:.2f}"
+
+
 def lb_table(lb):
     rows = lb["scenarios"]
     head = (f"{'':<3} {'scenario':<64} {'flips':>5} {'requests':>9} {'req/s':>6} {'non-2xx':>7} "
             f"{'sock err':>8} {'failed':>7} {'failed %':>8} {'probe fail':>10} "
-            f"{'outage':>6} {'cut p50':>7} {'cut p99':>7} {'cut max':>7}")
+            f"{'outage':>6} {'cut p50':>7} {'cut p99':>7} {'cut max':>7} {'reloads/flip':>12}")
     out = [f"Switch under load: wrk -c{lb['connections']} through the balancer, 2 blue + 2 green, "
            f"{lb['flips']} flips per scenario (cut = cutover ms)", head, "-" * len(head)]
     for r in rows:
@@ -248,11 +282,17 @@ def lb_table(lb):
                    f"{r['non2xx']:>7} {r['socket_error_total']:>8} {r['failed']:>7} "
                    f"{pctf:>8.3f} {r['probe_failed']:>10} {f0(r.get('outage_ms_max')):>6} "
                    f"{f0(r['cutover_p50_ms']):>7} "
-                   f"{f0(r['cutover_p99_ms']):>7} {f0(r['cutover_max_ms']):>7}")
+                   f"{f0(r['cutover_p99_ms']):>7} {f0(r['cutover_max_ms']):>7} "
+                   f"{per_flip_changes(r):>12}")
     errs = [f"{r['key']}: " + ", ".join(f"{k} {v}" for k, v in r["socket_errors"].items() if v)
             for r in rows if r["socket_error_total"]]
     if errs:
         out.append("socket errors by kind: " + "; ".join(errs))
+    routed = [f"{r['key']}: {r['router_applies']:.0f} changes, {r['router_apply_failures']:.0f} "
+              f"failed, {f0(r.get('router_apply_mean_ms'))} ms each (mean, render to confirmed)"
+              for r in rows if "router_applies" in r]
+    if routed:
+        out.append("bg-router (its /metrics, over the run): " + "; ".join(routed))
     return "\n".join(out)
 
 
@@ -260,7 +300,7 @@ def goals_table(lb, core):
     out = ["Goals (figures are medians unless said otherwise; measured, not asserted)"]
     rows = []
     by = {r["key"]: r for r in (lb or {}).get("scenarios", [])}
-    for k in ("a", "b", "a2", "b2"):
+    for k in ("a", "b", "a2", "b2", "r", "r2"):
         if k in by:
             r = by[k]
             rows.append((f"0 failed requests ({k}: {r['label'][len('bluegreen + '):]})", "0",
@@ -334,8 +374,8 @@ def goals_table(lb, core):
 
 
 SHORT = {"a": "bg+httpchk", "b": "bg+agent-check", "a2": "bg+httpchk batch2",
-         "b2": "bg+agent-check batch2", "c": "nginx reload", "d": "sleep+nginx reload",
-         "e": "nginx restart"}
+         "b2": "bg+agent-check batch2", "r": "bg+nginx router", "r2": "bg+nginx router batch2",
+         "c": "nginx reload", "d": "sleep+nginx reload", "e": "nginx restart"}
 
 
 def write_dat(lb, core, outdir):
@@ -367,8 +407,8 @@ def main():
     ap.add_argument("--flips", type=int, default=50, help="flips per scenario (default 50)")
     ap.add_argument("--sleep", type=float, default=1.0,
                     help="seconds of the fixed sleep in scenario d (default 1)")
-    ap.add_argument("--scenarios", default="a,b,a2,b2,c,d,e",
-                    help="comma-separated, from a,b,a2,b2,c,d,e (default all)")
+    ap.add_argument("--scenarios", default=DEFAULT_SCENARIOS,
+                    help=f"comma-separated, from {','.join(SCENARIOS)} (default all)")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--seed", type=int, default=None, help="seed of the random pauses")
     ap.add_argument("--out", default=str(HERE / "out" / "lb.json"))

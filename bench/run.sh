@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh -- rerun the benchmarks: a release build in build/release (configured if missing,
 # brought up to date otherwise), bench_core.py (switch time vs instances, failover, memory,
-# CPU), bench_lb.py (failed requests and cutover under wrk load, bluegreen vs nginx reloads),
+# CPU), bench_lb.py (failed requests and cutover under wrk load, bluegreen behind HAProxy and
+# behind nginx driven by bg-router vs nginx reloads),
 # bench_health.py (a bad deploy and an application that dies after the switch, bluegreen vs
 # nginx), bench_cutover.py, bench_scale.py (1000 instances: 500+500 stand-in agents, switch,
 # failover, /status bytes, controller memory), bench_canary.py (canary shares through HAProxy),
@@ -13,7 +14,7 @@
 #   --flips N        flips per load-balancer scenario (default 50)
 #   --sleep S        the fixed sleep of scenario d, seconds (default 1)
 #   --sizes LIST     instances per colour for bench_core.py (default 2,20,100,200)
-#   --scenarios LIST bench_lb.py scenarios (default a,b,a2,b2,c,d,e)
+#   --scenarios LIST bench_lb.py scenarios (default a,b,a2,b2,r,r2,c,d,e)
 #   --rounds N       rounds per bench_health.py scenario (default 5)
 #   --scale-sizes L  stand-in instances per colour for bench_scale.py (default 100,250,500)
 #   --quick          a smoke run: 10 flips, sizes 2,20, 2 failovers, 2 health rounds,
@@ -21,7 +22,7 @@
 #                    bench_scale.py at 50+50 stand-ins and 5+5 real agents, 1 switch each
 set -euo pipefail
 cd "$(dirname "$0")/.."
-flips=50 sleep_s=1 sizes=2,20,100,200 scenarios=a,b,a2,b2,c,d,e core_flips=11 failovers=5
+flips=50 sleep_s=1 sizes=2,20,100,200 scenarios=a,b,a2,b2,r,r2,c,d,e core_flips=11 failovers=5
 rounds=5 cut_args=() scale_args=(--sizes 100,250,500 --real 20)
 while [ $# -gt 0 ]; do
     case $1 in

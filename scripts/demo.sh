@@ -1,17 +1,43 @@
 #!/usr/bin/env bash
 # demo.sh -- the quick start: install what is missing, build, and run the whole system on
 # this machine: a private ZooKeeper, two controllers, two blue and two green demo instances
-# with their agents, and HAProxy in front; then switch blue -> green -> blue while you watch,
-# and show a bad deploy (green's application broken) being refused and then, once it is
-# fixed, the switch completing by itself.
-# Usage: scripts/demo.sh [--keep]   (--keep: leave everything running until Enter/Ctrl-C)
+# with their agents, and HAProxy in front (or, with --nginx, nginx driven by bg-router); then
+# switch blue -> green -> blue while you watch, and show a bad deploy (green's application
+# broken) being refused and then, once it is fixed, the switch completing by itself.
+# Usage: scripts/demo.sh [--nginx] [--keep] [--help]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
-keep=0
-[ "${1:-}" = "--keep" ] && keep=1
+usage() {
+    cat <<'TXT'
+Usage: scripts/demo.sh [--nginx] [--keep] [--help]
 
-scripts/deps.sh --demo
+Installs what is missing (scripts/deps.sh), builds build/release, and runs a private ZooKeeper,
+2 controllers, 2 blue + 2 green demo instances with their agents and a balancer in front, all
+on free 127.0.0.1 ports with logs in .demo/; switches blue -> green and back while printing who
+answers through the balancer, then shows a bad deploy refused and completing once fixed.
+Everything it started is stopped when it exits.
+
+  --nginx   nginx instead of HAProxy: bg-router (kind nginx) writes nginx's upstream file from
+            what the controller has marked UP, tests it (nginx -t), reloads nginx and confirms
+            the reload through nginx; the controller waits for the router at every switch.
+            Installs the nginx package if it is missing.
+  --keep    leave everything running until Enter (also when run in a terminal)
+  --help    this text
+TXT
+}
+keep=0
+lb=haproxy
+for arg in "$@"; do
+    case $arg in
+        --keep) keep=1 ;;
+        --nginx) lb=nginx ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "demo.sh: unknown option '$arg'" >&2; usage >&2; exit 64 ;;
+    esac
+done
+
+if [ "$lb" = nginx ]; then scripts/deps.sh --demo-nginx; else scripts/deps.sh --demo; fi
 echo "== building"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build/release -j "$(nproc)" >/dev/null
@@ -26,9 +52,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-read -r ZKP HAP ADM P1 P2 P3 P4 A1 A2 A3 A4 C1 C2 < <(python3 -c '
+read -r ZKP HAP ADM P1 P2 P3 P4 A1 A2 A3 A4 C1 C2 CFP RTP < <(python3 -c '
 import socket
-s=[socket.socket() for _ in range(13)]
+s=[socket.socket() for _ in range(15)]
 [x.bind(("127.0.0.1",0)) for x in s]
 print(" ".join(str(x.getsockname()[1]) for x in s))')
 
@@ -58,7 +84,9 @@ done
 ZK=127.0.0.1:$ZKP
 "$B/controller/bgctl" -z "$ZK" init --color blue
 
-echo "== 2 controllers, 2 blue + 2 green instances with agents, HAProxy on 127.0.0.1:$HAP"
+LB=HAProxy
+[ "$lb" = nginx ] && LB=nginx
+echo "== 2 controllers, 2 blue + 2 green instances with agents, $LB on 127.0.0.1:$HAP"
 for i in 1 2; do
     cat >"$d/controller-$i.yaml" <<CFG
 zookeeper: {connect: "$ZK", root: "/", session_timeout_ms: 4000}
@@ -93,7 +121,8 @@ CFG
     pids+=($!)
     servers+="    server $name 127.0.0.1:$port check port $aport"$'\n'
 done
-cat >"$d/haproxy.cfg" <<CFG
+start_haproxy() {
+    cat >"$d/haproxy.cfg" <<CFG
 global
     stats socket $d/haproxy.sock level admin
 defaults
@@ -112,8 +141,62 @@ backend app
     default-server inter 500 rise 2 fall 3
 $servers
 CFG
-haproxy -f "$d/haproxy.cfg" -db >"$d/haproxy.log" 2>&1 &
-pids+=($!)
+    haproxy -f "$d/haproxy.cfg" -db >"$d/haproxy.log" 2>&1 &
+    pids+=($!)
+}
+# nginx has no active health checks: bg-router writes its upstream block from /status
+# (the UP instances' instance.address), runs nginx -t, reloads and confirms through nginx
+# (GET /bg-router/generation on 127.0.0.1:$CFP); the controller waits for it (DESIGN §13).
+start_nginx() {
+    local p=$d/nginx
+    mkdir -p "$p/tmp" "$p/logs"
+    cat >"$p/nginx.conf" <<CFG
+worker_processes 1;
+pid $p/nginx.pid;
+error_log stderr notice;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $p/tmp/body;
+    proxy_temp_path $p/tmp/proxy;
+    fastcgi_temp_path $p/tmp/fastcgi;
+    uwsgi_temp_path $p/tmp/uwsgi;
+    scgi_temp_path $p/tmp/scgi;
+    include $p/upstream.conf;      # written by bg-router: upstream shop { server ...; }
+    server {
+        listen 127.0.0.1:$HAP;
+        location / {
+            proxy_pass http://shop;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+CFG
+    ngx="nginx -p $p -c $p/nginx.conf -e stderr"
+    cat >"$d/router.yaml" <<CFG
+zookeeper: {connect: "$ZK", root: "/", session_timeout_ms: 4000}
+router: {id: lb-1, kind: nginx}
+nginx:
+  upstream: shop
+  file: $p/upstream.conf
+  test: "$ngx -t -q"
+  reload: "$ngx -s reload"
+  confirm: "127.0.0.1:$CFP"
+http: {listen: "127.0.0.1:$RTP"}
+CFG
+    "$B/router/bg-router" -c "$d/router.yaml" >"$d/router.log" 2>&1 &
+    pids+=($!)
+    # nginx cannot start before the file it includes exists: the router writes and tests it
+    # once the controller has marked instances UP (its first reload fails and is retried).
+    for _ in $(seq 300); do
+        [ -s "$p/upstream.conf" ] && break
+        sleep 0.1
+    done
+    $ngx -g "daemon off;" >"$d/nginx.log" 2>&1 &
+    pids+=($!)
+}
+if [ "$lb" = nginx ]; then start_nginx; else start_haproxy; fi
 
 # bgctl wait exits 2 at once while /status says blocked; the agents start unhealthy until their
 # check has passed `rise` times, so ask again until it converges.
@@ -125,6 +208,12 @@ wait_converged() { # tries
     "$B/controller/bgctl" -z "$ZK" wait --timeout 2s
 }
 wait_converged 40
+if [ "$lb" = nginx ]; then # until nginx runs the router's file (its first reload was retried)
+    for _ in $(seq 100); do
+        curl -s "http://127.0.0.1:$RTP/health" | grep -q '"pending":false' && break
+        sleep 0.1
+    done
+fi
 sleep 0.5
 echo
 "$B/controller/bgctl" -z "$ZK" status
@@ -137,13 +226,22 @@ watch_traffic() { # seconds
     echo
 }
 echo
-echo "== traffic through HAProxy (who answers), then: bgctl switch green --wait"
+show_router() {
+    [ "$lb" = nginx ] || return 0
+    echo "-- bg-router lb-1 (GET /health): $(curl -s "http://127.0.0.1:$RTP/health")"
+    echo "-- nginx's upstream file, as bg-router wrote it:"
+    sed -n '1p;/^upstream/,/^}/p' "$d/nginx/upstream.conf" | sed 's/^/   /' 
+}
+show_router
+echo
+echo "== traffic through $LB (who answers), then: bgctl switch green --wait"
 (trap - EXIT INT TERM; watch_traffic 2) &
 watcher=$!
 sleep 1
 "$B/controller/bgctl" -z "$ZK" switch green --wait --timeout 30s
 wait "$watcher" 2>/dev/null || true
 watch_traffic 1
+show_router
 echo
 echo "== rollback without --wait (as zkCli set /active_color): bgctl status while it waits"
 "$B/controller/bgctl" -z "$ZK" rollback
@@ -201,9 +299,15 @@ if [ "$keep" = 1 ] || [ -t 0 ]; then
 Everything is still running. Try, in another terminal:
   $B/controller/bgctl -z $ZK status
   /usr/share/zookeeper/bin/zkCli.sh -server $ZK set /active_color green
-  curl http://127.0.0.1:$HAP/
+  curl http://127.0.0.1:$HAP/                  # through $LB
   curl -X POST http://127.0.0.1:$P3/admin/break     # green-1's application broken (.../admin/fix)
   kill ${apppid[green-1]}                  # green-1's application gone: its agent sees it within 1 s
+TXT
+    [ "$lb" = nginx ] && cat <<TXT
+  curl http://127.0.0.1:$RTP/health          # bg-router: generation, serving, last error
+  cat $d/nginx/upstream.conf     # the upstream block bg-router wrote
+TXT
+    cat <<TXT
 Logs are in $d/. Press Enter to stop.
 TXT
     read -r _ || true

@@ -9,6 +9,9 @@ pkgs=(build-essential cmake pkg-config libzookeeper-mt-dev libcurl4-openssl-dev 
 if [ "${1:-}" = "--demo" ]; then
     pkgs+=(haproxy)
 fi
+if [ "${1:-}" = "--demo-nginx" ]; then # scripts/demo.sh --nginx: nginx driven by bg-router
+    pkgs+=(nginx-light)
+fi
 # The docker demo run with podman (tests/compose/run_compose.sh, a stage of scripts/test.sh):
 # podman-compose; docker-compose (Debian's 1.29, only to check the compose file against Docker
 # Compose's schema: no Docker engine); runc (crun refuses these machines' hybrid cgroup

@@ -12,45 +12,20 @@ new-colour run), reloads per flip, and the probe's old-colour answers to request
 `bgctl switch --wait` returned: the controller does not wait for routers yet (DESIGN §13's
 next step), so those may be > 0."""
 
-import json
 import os
 import re
 import shutil
 import time
 
 import harness as h
+import nginxrig as ng
 from bgsys import System
 from slow_zero_downtime import Probe, Wrk, analyse_flip, other, pct
 
-NGINX_CONF = """\
-worker_processes 2;
-pid {prefix}/nginx.pid;
-error_log stderr notice;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    include {prefix}/upstream.conf;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://shop;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-"""
-
 
 def serving(s):
-    try:
-        n = json.loads(h.zk_get(s.zk, s.root + "/routers/lb-1"))
-    except Exception:  # noqa: BLE001 -- not there yet
+    n = ng.router_node(s)
+    if n is None:
         return None
     return sorted({x["color"] for x in n["serving"]})
 
@@ -66,24 +41,15 @@ def start(t):
                     session_timeout_ms=4000)
     s.controller("c1", batch_size=2, settle="0s")
     s.wait_converged("blue", timeout=30)
-    prefix = t.path("nginx")
-    (prefix / "tmp").mkdir(parents=True)
-    port = h.free_port()
-    conf = prefix / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port))
-    ngx = ["nginx", "-p", str(prefix), "-c", str(conf), "-e", "stderr"]
-    rconf = h.write_yaml(t.path("router.yaml"), {
-        "zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": 4000},
-        "router": {"id": "lb-1", "kind": "nginx"},
-        "nginx": {"upstream": "shop", "file": str(prefix / "upstream.conf"),
-                  "test": [*ngx, "-t", "-q"], "reload": [*ngx, "-s", "reload"],
-                  "confirm": f"127.0.0.1:{h.free_port()}"},
-    })
-    router = t.proc([h.bin("bg-router"), "-c", str(rconf)], name="router")
+    web = ng.Nginx(t, t.path("nginx"), workers=2, connections=4096)
+    rconf = ng.router_yaml(t.path("router.yaml"), zk, s.root,
+                           nginx=ng.nginx_section(web, confirm_port=h.free_port(),
+                                                  quiet_test=True))
+    router = ng.start_router(t, rconf)
     router.wait_log(r"event=nginx_apply_failed", timeout=20)  # nginx is not running yet
-    t.proc(ngx + ["-g", "daemon off;"], name="nginx")
+    web.start()
     h.wait_until(lambda: serving(s) == ["blue"], timeout=20, msg="router never served blue")
-    return s, router, port
+    return s, router, web.port
 
 
 def flip_once(t, s, router, probe, new):

@@ -6,45 +6,17 @@ retried, a failing test keeps the old file and says so in /routers/<id>, after `
 green --wait` requests through nginx reach green once the router has applied it, and a router
 restarted at once waits for its previous session's node."""
 
-import json
 import re
 import shutil
 
 import harness as h
+import nginxrig as ng
 from bgsys import System
-
-NGINX_CONF = """\
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log stderr notice;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    include {prefix}/upstream.conf;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://shop;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-"""
 
 BAD_ADDRESS = "evil.example;}:80"  # passes the agent's host:port check, not the router's
 
 
-def router_node(s, rid="lb-1"):
-    try:
-        return json.loads(h.zk_get(s.zk, s.root + "/routers/" + rid))
-    except Exception:  # noqa: BLE001 -- not there yet
-        return None
+router_node = ng.router_node
 
 
 def serving(s, rid="lb-1"):
@@ -82,28 +54,21 @@ def test(t):
     s.controller("c1")
     s.wait_converged("blue")
 
-    prefix = t.path("nginx")
-    (prefix / "tmp").mkdir(parents=True)
-    port, cport, hport = h.free_port(), h.free_port(), h.free_port()
-    conf = prefix / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port))
-    upstream = prefix / "upstream.conf"
-    ngx = ["nginx", "-p", str(prefix), "-c", str(conf), "-e", "stderr"]
+    web = ng.Nginx(t, t.path("nginx"))
+    prefix, port, upstream, ngx = web.prefix, web.port, web.upstream, web.argv
+    cport, hport = h.free_port(), h.free_port()
     flag = t.path("test-fails")
-    rconf = h.write_yaml(t.path("router.yaml"), {
-        "zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": 4000},
-        "router": {"id": "lb-1", "kind": "nginx"},
-        "nginx": {"upstream": "shop", "file": str(upstream),
-                  # nginx -t, made to fail while the flag file exists
-                  "test": ["sh", "-c", f'test ! -e "{flag}" || {{ echo flag set; exit 1; }}; '
-                           f'exec "$@"', "sh", *ngx, "-t"],
-                  "reload": [*ngx, "-s", "reload"],
-                  "confirm": f"127.0.0.1:{cport}", "confirm_timeout": "3s"},
-        "http": {"listen": f"127.0.0.1:{hport}"},
-    })
+    rconf = ng.router_yaml(t.path("router.yaml"), zk, s.root, http_listen=f"127.0.0.1:{hport}",
+                           nginx={"file": str(upstream),
+                                  # nginx -t, made to fail while the flag file exists
+                                  "test": ["sh", "-c", f'test ! -e "{flag}" || '
+                                           f'{{ echo flag set; exit 1; }}; exec "$@"', "sh",
+                                           *ngx, "-t"],
+                                  "reload": [*ngx, "-s", "reload"],
+                                  "confirm": f"127.0.0.1:{cport}", "confirm_timeout": "3s"})
 
     t.step("nginx not running yet: the file is written and tested, the reload fails, reported")
-    router = t.proc([h.bin("bg-router"), "-c", str(rconf)], name="router")
+    router = ng.start_router(t, rconf)
     router.wait_log(r"event=nginx_apply_failed .*reload nginx failed", timeout=20)
     t.check(upstream.exists(), "the upstream file is in place (tested, not served)")
     h.wait_until(lambda: router_node(s) and router_node(s)["last_error"], timeout=10,
@@ -116,7 +81,7 @@ def test(t):
             "the instance with a malformed address is not in the file (and not UP anyway)")
 
     t.step("nginx started: the router retries, reloads and confirms through nginx")
-    nginx = t.proc(ngx + ["-g", "daemon off;"], name="nginx")
+    nginx = web.start()
     h.wait_until(lambda: serving(s) == ["blue/blue-1", "blue/blue-2"], timeout=20,
                  msg=lambda: f"router never served blue: {router_node(s)}")
     router.wait_log(r"event=nginx_applied .*servers=2 .*confirmed=true", timeout=5)
@@ -128,13 +93,10 @@ def test(t):
                "nginx answers the generation /routers/lb-1 publishes")
 
     t.step("a second router (another balancer host; test and reload stand-ins) beside it")
-    conf2 = h.write_yaml(t.path("router-2.yaml"), {
-        "zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": 4000},
-        "router": {"id": "lb-2", "kind": "nginx"},
-        "nginx": {"upstream": "shop", "file": str(t.path("lb-2-upstream.conf")),
-                  "test": "true", "reload": "true"},
-    })
-    lb2 = t.proc([h.bin("bg-router"), "-c", str(conf2)], name="router-lb-2")
+    conf2 = ng.router_yaml(t.path("router-2.yaml"), zk, s.root, rid="lb-2",
+                           nginx={"file": str(t.path("lb-2-upstream.conf")),
+                                  "test": "true", "reload": "true"})
+    lb2 = ng.start_router(t, conf2, name="router-lb-2")
     h.wait_until(lambda: serving(s, "lb-2") == ["blue/blue-1", "blue/blue-2"], timeout=15,
                  msg=lambda: f"lb-2 never served blue: {router_node(s, 'lb-2')}")
 
@@ -209,7 +171,7 @@ def test(t):
     h.wait_until(lambda: "reload nginx failed" in (router_node(s) or {}).get("last_error", ""),
                  timeout=10, msg=lambda: f"/routers/lb-1 never said so: {router_node(s)}")
     t.check_eq(serving(s), ["blue/blue-1", "blue/blue-2"], "still says what nginx last served")
-    nginx = t.proc(ngx + ["-g", "daemon off;"], name="nginx-2")
+    nginx = web.start(name="nginx-2")
     h.wait_until(lambda: serving(s) == ["green/green-1", "green/green-2"], timeout=20,
                  msg=lambda: f"router never served green again: {router_node(s)}")
     t.check_eq(served_by(url), ["green-1", "green-2"], "nginx serves green")
@@ -257,7 +219,7 @@ def test(t):
     old_owner = h.zk_stat(zk, s.root + "/routers/lb-1")["ephemeralOwner"]
     router.kill()
     router.wait(10)
-    router = t.proc([h.bin("bg-router"), "-c", str(rconf)], name="router-2")
+    router = ng.start_router(t, rconf, name="router-2")
     router.wait_log(r"event=router_node_taken", timeout=10)
     def new_owner():
         st = h.zk_stat(zk, s.root + "/routers/lb-1")  # None between the old and the new node
