@@ -17,6 +17,9 @@ random 50-300 ms pause.
       instance.address, the controller waiting for the router (DESIGN 13); one nginx reload
       per change the router makes
   r2  as r, with switch.batch_size 2
+  h   bluegreen + HAProxy driven by bg-router (kind haproxy): servers added, weighted, drained
+      and deleted through the Runtime API, the backend section kept in haproxy.file; no reload
+  h2  as h, with switch.batch_size 2
   c   seed 000/001 style: rewrite nginx's include file (`set $service_url http://green;`,
       upstream blue {...} / green {...}) and `nginx -s reload`
   d   as c with a fixed `sleep` (--sleep, default 1 s) before the switch, as seed 001 does
@@ -36,7 +39,7 @@ bench_core.py) bench/out/switch.dat for bench/plot.gp, and prints a summary agai
 project's goals. Figures are printed, not asserted.
 
 Usage: BG_BUILD_DIR=build/release python3 bench/bench_lb.py [--flips 50] [--sleep 1]
-           [--scenarios a,b,a2,b2,r,r2,c,d,e] [--connections 64] [--core bench/out/core.json]
+           [--scenarios a,b,a2,b2,r,r2,h,h2,c,d,e] [--connections 64] [--core bench/out/core.json]
        python3 bench/bench_lb.py --report-only     (tables and .dat files from the JSONs)
 """
 
@@ -187,14 +190,14 @@ class NginxRig:
 # ----------------------------------------------------------------------------------------------
 
 # key -> (kind, batch_size). "router:<kind>" is bluegreen + a balancer driven by bg-router of
-# that kind (nginxrig.ROUTER_KINDS: kind -> rig); the HAProxy Runtime API router adds its rows
-# as "h": ("router:haproxy", 1), "h2": ("router:haproxy", 2) once nginxrig knows that kind.
+# that kind (nginxrig.ROUTER_KINDS: kind -> rig).
 SCENARIOS = {
     "a": ("httpchk", 1), "b": ("agent", 1), "a2": ("httpchk", 2), "b2": ("agent", 2),
     "r": ("router:nginx", 1), "r2": ("router:nginx", 2),
+    "h": ("router:haproxy", 1), "h2": ("router:haproxy", 2),
     "c": ("reload", None), "d": ("sleep-reload", None), "e": ("restart", None),
 }
-DEFAULT_SCENARIOS = "a,b,a2,b2,r,r2,c,d,e"
+DEFAULT_SCENARIOS = "a,b,a2,b2,r,r2,h,h2,c,d,e"
 
 
 def start_rig(t, key, args, zk):
@@ -300,7 +303,7 @@ def goals_table(lb, core):
     out = ["Goals (figures are medians unless said otherwise; measured, not asserted)"]
     rows = []
     by = {r["key"]: r for r in (lb or {}).get("scenarios", [])}
-    for k in ("a", "b", "a2", "b2", "r", "r2"):
+    for k in ("a", "b", "a2", "b2", "r", "r2", "h", "h2"):
         if k in by:
             r = by[k]
             rows.append((f"0 failed requests ({k}: {r['label'][len('bluegreen + '):]})", "0",
@@ -375,6 +378,7 @@ def goals_table(lb, core):
 
 SHORT = {"a": "bg+httpchk", "b": "bg+agent-check", "a2": "bg+httpchk batch2",
          "b2": "bg+agent-check batch2", "r": "bg+nginx router", "r2": "bg+nginx router batch2",
+         "h": "bg+haproxy router", "h2": "bg+haproxy router batch2",
          "c": "nginx reload", "d": "sleep+nginx reload", "e": "nginx restart"}
 
 

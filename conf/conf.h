@@ -161,6 +161,8 @@ struct bg_nginx_conf {
                                  * the generation there, asked after each reload */
     int64_t confirm_timeout_ms; /* default 5000 */
     int64_t timeout_ms;         /* default 10000: test or reload killed past it */
+    char **options;             /* lines of the upstream block before the servers (none) */
+    size_t n_options;
 };
 
 struct bg_router_conf {

@@ -36,10 +36,53 @@ static bool load_router(struct bg_yaml *l, yaml_node_t *n, struct bg_router_conf
 }
 
 /* ----------------------------------------------------------------------------------------
+ * Lines of a balancer's configuration the router writes as they are (nginx.options,
+ * haproxy.options).
+ * ------------------------------------------------------------------------------------- */
+
+/* A line of HAProxy's configuration the router writes as it is: printable, on one line. */
+static bool valid_option(const char *s)
+{
+    if (s[strspn(s, " \t")] == '\0')
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            return false;
+    return true;
+}
+
+/* nginx.options, haproxy.options: a sequence of lines, each checked with ok (expected says
+ * what it must be); absent: the one line def (none when NULL). */
+static void load_options(struct bg_yaml *l, const yaml_node_t *n, const char *path,
+                         const char *expected, bool (*ok)(const char *), const char *def, char ***v,
+                         size_t *count)
+{
+    if (n == NULL) {
+        *v = bg_xcalloc(2, sizeof(char *));
+        (*v)[0] = def != NULL ? bg_xstrdup(def) : NULL;
+        *count = def != NULL;
+        return;
+    }
+    if (n->type != YAML_SEQUENCE_NODE) {
+        bg_yaml_bad(l, n, path, "a sequence of lines");
+        return;
+    }
+    size_t items = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    *v = bg_xcalloc(items + 1, sizeof(char *));
+    for (size_t i = 0; i < items; i++) {
+        const yaml_node_t *item = yaml_document_get_node(&l->doc, n->data.sequence.items.start[i]);
+        char where[80];
+        bg_yaml_pathf(where, sizeof(where), "%s[%zu]", path, i);
+        if (bg_yaml_get_str(l, item, where, expected, ok, &(*v)[*count]))
+            (*count)++;
+    }
+}
+
+/* ----------------------------------------------------------------------------------------
  * The nginx section.
  * ------------------------------------------------------------------------------------- */
 
-enum { N_UPSTREAM, N_FILE, N_TEST, N_RELOAD, N_CONFIRM, N_CONFIRM_TIMEOUT, N_TIMEOUT };
+enum { N_UPSTREAM, N_FILE, N_TEST, N_RELOAD, N_CONFIRM, N_CONFIRM_TIMEOUT, N_TIMEOUT, N_OPTIONS };
 
 /* A command line given as the default when the key is absent. */
 static void default_command(char ***argv, size_t *argc, const char *const *words)
@@ -59,7 +102,7 @@ static void load_nginx(struct bg_yaml *l, yaml_node_t *n, struct bg_nginx_conf *
     static const char *const reload[] = {"nginx", "-s", "reload", NULL};
     struct bg_yaml_slot s[] = {{.key = "upstream"}, {.key = "file"},    {.key = "test"},
                                {.key = "reload"},   {.key = "confirm"}, {.key = "confirm_timeout"},
-                               {.key = "timeout"}};
+                               {.key = "timeout"},  {.key = "options"}};
     x->confirm_timeout_ms = 5000;
     x->timeout_ms = 10000;
     if (bg_yaml_scan_mapping(l, n, "nginx", "", s, BG_ARRAY_LEN(s))) {
@@ -79,6 +122,8 @@ static void load_nginx(struct bg_yaml *l, yaml_node_t *n, struct bg_nginx_conf *
         bg_yaml_get_duration(l, s[N_CONFIRM_TIMEOUT].val, "nginx.confirm_timeout", 1,
                              &x->confirm_timeout_ms);
         bg_yaml_get_duration(l, s[N_TIMEOUT].val, "nginx.timeout", 1, &x->timeout_ms);
+        load_options(l, s[N_OPTIONS].val, "nginx.options", BG_EXPECT_NGINX_OPTION,
+                     bg_valid_nginx_option, NULL, &x->options, &x->n_options);
     }
     if (x->test == NULL)
         default_command(&x->test, &x->n_test, test);
@@ -93,6 +138,7 @@ static void free_nginx(struct bg_nginx_conf *x)
     bg_yaml_free_strv(&x->test, x->n_test);
     bg_yaml_free_strv(&x->reload, x->n_reload);
     bg_free(&x->confirm);
+    bg_yaml_free_strv(&x->options, x->n_options);
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -100,42 +146,6 @@ static void free_nginx(struct bg_nginx_conf *x)
  * ------------------------------------------------------------------------------------- */
 
 enum { H_SOCKET, H_BACKEND, H_TIMEOUT, H_VERIFY_EVERY, H_FILE, H_OPTIONS };
-
-/* A line of HAProxy's configuration the router writes as it is: printable, on one line. */
-static bool valid_option(const char *s)
-{
-    if (s[strspn(s, " \t")] == '\0')
-        return false;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-            return false;
-    return true;
-}
-
-/* haproxy.options: a sequence of lines (the default when absent: balance roundrobin). */
-static void load_options(struct bg_yaml *l, const yaml_node_t *n, struct bg_haproxy_conf *x)
-{
-    if (n == NULL) {
-        x->options = bg_xcalloc(2, sizeof(char *));
-        x->options[0] = bg_xstrdup("balance roundrobin");
-        x->n_options = 1;
-        return;
-    }
-    if (n->type != YAML_SEQUENCE_NODE) {
-        bg_yaml_bad(l, n, "haproxy.options", "a sequence of lines");
-        return;
-    }
-    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    x->options = bg_xcalloc(count + 1, sizeof(char *));
-    for (size_t i = 0; i < count; i++) {
-        const yaml_node_t *item = yaml_document_get_node(&l->doc, n->data.sequence.items.start[i]);
-        char where[80];
-        bg_yaml_pathf(where, sizeof(where), "haproxy.options[%zu]", i);
-        if (bg_yaml_get_str(l, item, where, "a line of printable ASCII", valid_option,
-                            &x->options[x->n_options]))
-            x->n_options++;
-    }
-}
 
 static void load_haproxy(struct bg_yaml *l, yaml_node_t *n, struct bg_haproxy_conf *x)
 {
@@ -158,7 +168,8 @@ static void load_haproxy(struct bg_yaml *l, yaml_node_t *n, struct bg_haproxy_co
     if (s[H_OPTIONS].val != NULL && s[H_FILE].val == NULL)
         bg_yaml_fail(l, s[H_OPTIONS].key_node->start_mark, "haproxy.options",
                      "only used with haproxy.file (the lines of the section the router writes)");
-    load_options(l, s[H_OPTIONS].val, x);
+    load_options(l, s[H_OPTIONS].val, "haproxy.options", "a line of printable ASCII", valid_option,
+                 "balance roundrobin", &x->options, &x->n_options);
 }
 
 static void free_haproxy(struct bg_haproxy_conf *x)

@@ -157,3 +157,14 @@ bool bg_valid_is_wildcard(const char *host)
 }
 
 /* 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or "localhost": only this host can connect. */
+
+bool bg_valid_nginx_option(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 200 || !isalpha((unsigned char)s[0]))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && strchr(" _.:$/=-", *p) == NULL)
+            return false;
+    return true;
+}

@@ -43,5 +43,12 @@ bool bg_valid_url(const char *s);
 bool bg_valid_address(const char *s);
 /* 0.0.0.0 or ::. */
 bool bg_valid_is_wildcard(const char *host);
+/* One directive of nginx's upstream block without its ';' (bg-router nginx.options: "keepalive
+ * 32", "least_conn", "hash $remote_addr consistent"): 1 to 200 of A-Z a-z 0-9 space _ . : $ / =
+ * -, starting with a letter. Nothing that could end the directive or the block. */
+#define BG_EXPECT_NGINX_OPTION                                                                     \
+    "one nginx directive without ';' (1 to 200 of A-Z a-z 0-9 space _ . : $ / = -, starting "      \
+    "with a letter)"
+bool bg_valid_nginx_option(const char *s);
 
 #endif

@@ -143,8 +143,9 @@ static int nginx_start(struct bg_balancer *b, const struct bg_route_set *set, in
     x->b.c.started_ms = now;
     bg_route_set_copy(&x->b.c.pending, set);
     char why[256] = "";
-    char *text = bg_route_render_nginx(x->router_id, x->conf->upstream, set, gen, x->conf->confirm,
-                                       why, sizeof(why));
+    char *text =
+        bg_route_render_nginx(x->router_id, x->conf->upstream, x->conf->options, x->conf->n_options,
+                              set, gen, x->conf->confirm, why, sizeof(why));
     if (text == NULL) {
         fail(x, "nothing rendered: %s", why);
         return BG_EINVAL;

@@ -186,15 +186,20 @@ void bg_route_set_copy(struct bg_route_set *a, const struct bg_route_set *b)
  * nginx's upstream file.
  * ------------------------------------------------------------------------------------- */
 
-char *bg_route_render_nginx(const char *router_id, const char *upstream,
-                            const struct bg_route_set *set, int64_t generation, const char *confirm,
-                            char *why, size_t whylen)
+char *bg_route_render_nginx(const char *router_id, const char *upstream, char *const *options,
+                            size_t n_options, const struct bg_route_set *set, int64_t generation,
+                            const char *confirm, char *why, size_t whylen)
 {
     if (!bg_valid_id(router_id) || !bg_valid_id(upstream) ||
         (confirm != NULL && !bg_valid_address(confirm))) {
         snprintf(why, whylen, "router id, upstream name or confirm address is malformed");
         return NULL;
     }
+    for (size_t i = 0; i < n_options; i++)
+        if (!bg_valid_nginx_option(options[i])) {
+            snprintf(why, whylen, "option %zu is not one nginx directive", i);
+            return NULL;
+        }
     if (set->n == 0) {
         snprintf(why, whylen,
                  "no instance is UP with a usable address (nginx refuses an "
@@ -208,6 +213,11 @@ char *bg_route_render_nginx(const char *router_id, const char *upstream,
                               router_id, (long long)generation, upstream);
     bg_buf_append(&buf, &len, &cap, head, strlen(head));
     free(head);
+    for (size_t i = 0; i < n_options; i++) {
+        char *line = bg_xasprintf("    %s;\n", options[i]);
+        bg_buf_append(&buf, &len, &cap, line, strlen(line));
+        free(line);
+    }
     bool weighted = false; /* a canary: every line says its weight (nginx's default is 1) */
     for (size_t i = 0; i < set->n; i++)
         if (set->s[i].weight >= 1 && set->s[i].weight < 100)

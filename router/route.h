@@ -71,16 +71,17 @@ bool bg_route_set_equal(const struct bg_route_set *a, const struct bg_route_set 
 void bg_route_set_copy(struct bg_route_set *a, const struct bg_route_set *b);
 
 /* nginx's upstream file for set: a comment naming the router and generation, then
- * "upstream <name> { server <address>; ... }" (each "server <address> weight=<1-100>;" when
- * a server of the set has a weight below 100: a canary, whose weights nginx then follows;
- * "weight=100" for one without); with confirm ("host:port", may be NULL) also a
+ * "upstream <name> { <option>; ... server <address>; ... }" (options: nginx.options, each one
+ * directive as conf/valid.c's bg_valid_nginx_option, else refused) (each "server <address>
+ * weight=<1-100>;" when a server of the set has a weight below 100: a canary, whose weights nginx
+ * then follows; "weight=100" for one without); with confirm ("host:port", may be NULL) also a
  * server block listening there that answers GET /bg-router/generation with
  * "<router_id> <generation>\n". Returns the text (caller frees), or NULL with the reason in why
  * when set is empty (nginx refuses an upstream without servers) or a name or address would not
  * be a single safe nginx token (names as conf/valid.c's bg_valid_id, addresses as
  * bg_valid_hostport): nothing malformed is ever rendered. */
-char *bg_route_render_nginx(const char *router_id, const char *upstream,
-                            const struct bg_route_set *set, int64_t generation, const char *confirm,
-                            char *why, size_t whylen);
+char *bg_route_render_nginx(const char *router_id, const char *upstream, char *const *options,
+                            size_t n_options, const struct bg_route_set *set, int64_t generation,
+                            const char *confirm, char *why, size_t whylen);
 
 #endif

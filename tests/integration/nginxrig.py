@@ -12,8 +12,8 @@ slow_router_nginx.py and bench/bench_lb.py (issue 12).
   start_router()  bg-router -c router.yaml as a harness Proc
   RouterRig       n blue + n green bg-demo-app instances with agents, one controller, a
                   balancer and a bg-router in front: the bench scenario "bluegreen + <kind>
-                  router". The balancer is chosen by kind from ROUTER_KINDS (kind -> class);
-                  `kind: haproxy` adds its class there.
+                  router". The balancer is chosen by kind from ROUTER_KINDS (kind -> class:
+                  NginxRouted, HaproxyRouted).
 
 Every port is a free loopback port; nothing listens elsewhere."""
 
@@ -131,14 +131,17 @@ class Nginx:
 # ----------------------------------------------------------------------------------------------
 
 def router_yaml(path, zk, root, rid="lb-1", kind="nginx", nginx=None, http_listen=None,
-                session_timeout_ms=4000):
+                session_timeout_ms=4000, haproxy=None):
     """Write router.yaml at path; returns it. nginx: the `nginx:` section (None: no section,
-    e.g. for another kind). zk: a ZooKeeper (its .connect) or a connect string."""
+    e.g. for another kind); haproxy: the `haproxy:` section as it is. zk: a ZooKeeper (its
+    .connect) or a connect string."""
     conf = {"zookeeper": {"connect": getattr(zk, "connect", zk), "root": root,
                           "session_timeout_ms": session_timeout_ms},
             "router": {"id": rid, "kind": kind}}
     if nginx is not None:
         conf["nginx"] = {"upstream": UPSTREAM, **nginx}
+    if haproxy is not None:
+        conf["haproxy"] = haproxy
     if http_listen:
         conf["http"] = {"listen": http_listen}
     return h.write_yaml(path, conf)
@@ -196,8 +199,11 @@ class NginxRouted:
 
     def router_kw(self):
         """router_yaml() keywords for this kind."""
+        # keepalive: idle connections to the instances kept (the seed-style rig's upstreams
+        # have them too; without it nginx opens one per request)
         return {"kind": "nginx", "nginx": nginx_section(self.ngx, confirm_port=h.free_port(),
-                                                        quiet_test=True)}
+                                                        quiet_test=True,
+                                                        options=["keepalive 32"])}
 
     def start(self, router):
         """Start nginx once bg-router has written its file (nginx cannot start without the
@@ -217,10 +223,47 @@ class NginxRouted:
         return [self.ngx.proc]
 
 
-# kind -> the balancer class RouterRig drives through bg-router. The HAProxy Runtime API
-# router (`kind: haproxy`) adds its class here with the same methods (router_kw, start,
-# reloads, mark, procs, describe) and bench_lb.py's SCENARIOS a row passing kind="haproxy".
-ROUTER_KINDS = {"nginx": NginxRouted}
+class HaproxyRouted:
+    """kind haproxy: an HAProxy (master-worker, maxconn 8192) whose backend app bg-router keeps
+    through the Runtime API and haproxy.file (a second -f): no reload ever."""
+
+    kind = "haproxy"
+    describe = "HAProxy runtime router (bg-router kind haproxy)"
+
+    def __init__(self, t, label):
+        from test_router_haproxy import HAPROXY_CFG_NO_BACKEND  # noqa: PLC0415 -- a test module
+        self.t, self.label = t, label
+        self.sock, self.port = t.path(f"{label}-haproxy.sock"), h.free_port()
+        self.cfg, self.file = t.path(f"{label}-haproxy.cfg"), t.path(f"{label}-app.cfg")
+        self.cfg.write_text(HAPROXY_CFG_NO_BACKEND.format(sock=self.sock, port=self.port)
+                            .replace("global\n", "global\n    maxconn 8192\n", 1))
+        self.file.write_text("backend app\n    balance roundrobin\n")
+        self.proc = None
+
+    def router_kw(self):
+        return {"kind": "haproxy", "haproxy": {"socket": str(self.sock), "backend": "app",
+                                               "file": str(self.file)}}
+
+    def start(self, router):
+        """Start HAProxy (its backend empty until the router fills it); returns the port."""
+        self.proc = self.t.proc(["haproxy", "-W", "-db", "-f", str(self.cfg), "-f",
+                                 str(self.file)], name=f"haproxy-{self.label}")
+        h.wait_until(lambda: self.sock.exists(), timeout=10, msg="HAProxy never opened its socket")
+        return self.port
+
+    def reloads(self, since=0):
+        return 0  # HAProxy is never reloaded: the Runtime API changes it in place
+
+    def mark(self):
+        return self.proc.mark()
+
+    def procs(self):
+        return [self.proc]
+
+
+# kind -> the balancer class RouterRig drives through bg-router (router_kw, start, reloads,
+# mark, procs, describe); bench_lb.py's SCENARIOS has a row per kind and batch size.
+ROUTER_KINDS = {"nginx": NginxRouted, "haproxy": HaproxyRouted}
 
 
 class RouterRig:

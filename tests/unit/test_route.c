@@ -163,7 +163,7 @@ static void test_route_render_nginx(void **state)
                                   {BG_GREEN, "g-1", "[::1]:8080", 0}};
     struct bg_route_set set = {s, 2};
     char why[256] = "";
-    char *text = bg_route_render_nginx("lb-1", "shop", &set, 42, NULL, why, sizeof(why));
+    char *text = bg_route_render_nginx("lb-1", "shop", NULL, 0, &set, 42, NULL, why, sizeof(why));
     assert_non_null(text);
     assert_string_equal(text, "# Written by bg-router lb-1, generation 42: do not edit.\n"
                               "upstream shop {\n"
@@ -171,7 +171,16 @@ static void test_route_render_nginx(void **state)
                               "    server [::1]:8080; # green g-1\n"
                               "}\n");
     free(text);
-    text = bg_route_render_nginx("lb-1", "shop", &set, 43, "127.0.0.1:8399", why, sizeof(why));
+    char *const options[] = {"keepalive 32", "hash $remote_addr consistent"};
+    text = bg_route_render_nginx("lb-1", "shop", options, 2, &set, 42, NULL, why, sizeof(why));
+    assert_non_null(strstr(text, "upstream shop {\n    keepalive 32;\n"
+                                 "    hash $remote_addr consistent;\n    server 10.0.1.1:80;"));
+    free(text);
+    char *const evil[] = {"keepalive 32; } server { listen 80"};
+    assert_null(bg_route_render_nginx("lb-1", "shop", evil, 1, &set, 42, NULL, why, sizeof(why)));
+    assert_string_equal(why, "option 0 is not one nginx directive");
+    text = bg_route_render_nginx("lb-1", "shop", NULL, 0, &set, 43, "127.0.0.1:8399", why,
+                                 sizeof(why));
     assert_non_null(text);
     assert_non_null(strstr(text, "}\nserver {\n    listen 127.0.0.1:8399;\n"
                                  "    location = /bg-router/generation {\n"
@@ -215,7 +224,7 @@ static void test_route_weights(void **state)
     b.s[1].weight = 25; /* the canary's share changed: nginx must be told */
     assert_false(bg_route_set_equal(&a, &b));
 
-    char *text = bg_route_render_nginx("lb-1", "shop", &a, 7, NULL, why, sizeof(why));
+    char *text = bg_route_render_nginx("lb-1", "shop", NULL, 0, &a, 7, NULL, why, sizeof(why));
     assert_non_null(text);
     assert_string_equal(text, "# Written by bg-router lb-1, generation 7: do not edit.\n"
                               "upstream shop {\n"
@@ -225,7 +234,7 @@ static void test_route_weights(void **state)
     free(text);
     /* No canary (every weight 100 or none): no weight= at all, as before weights existed. */
     a.s[1].weight = 0;
-    text = bg_route_render_nginx("lb-1", "shop", &a, 8, NULL, why, sizeof(why));
+    text = bg_route_render_nginx("lb-1", "shop", NULL, 0, &a, 8, NULL, why, sizeof(why));
     assert_non_null(text);
     assert_null(strstr(text, "weight="));
     free(text);
@@ -241,18 +250,18 @@ static void test_route_render_refused(void **state)
     (void)state;
     char why[256] = "";
     struct bg_route_set empty = {0};
-    assert_null(bg_route_render_nginx("lb-1", "shop", &empty, 1, NULL, why, sizeof(why)));
+    assert_null(bg_route_render_nginx("lb-1", "shop", NULL, 0, &empty, 1, NULL, why, sizeof(why)));
     assert_string_equal(why, "no instance is UP with a usable address (nginx refuses an "
                              "upstream without servers)");
     struct bg_route_server s[] = {{BG_BLUE, "b-1", "10.0.1.1:80", 0},
                                   {BG_BLUE, "b-2", "x;y:80", 0}};
     struct bg_route_set set = {s, 2};
-    assert_null(bg_route_render_nginx("lb-1", "shop", &set, 1, NULL, why, sizeof(why)));
+    assert_null(bg_route_render_nginx("lb-1", "shop", NULL, 0, &set, 1, NULL, why, sizeof(why)));
     assert_string_equal(why, "instance 1 of the set has a malformed address or id");
     set.n = 1;
-    assert_null(bg_route_render_nginx("lb-1", "shop{", &set, 1, NULL, why, sizeof(why)));
-    assert_null(bg_route_render_nginx("lb 1", "shop", &set, 1, NULL, why, sizeof(why)));
-    assert_null(bg_route_render_nginx("lb-1", "shop", &set, 1, "h;:1", why, sizeof(why)));
+    assert_null(bg_route_render_nginx("lb-1", "shop{", NULL, 0, &set, 1, NULL, why, sizeof(why)));
+    assert_null(bg_route_render_nginx("lb 1", "shop", NULL, 0, &set, 1, NULL, why, sizeof(why)));
+    assert_null(bg_route_render_nginx("lb-1", "shop", NULL, 0, &set, 1, "h;:1", why, sizeof(why)));
     assert_string_equal(why, "router id, upstream name or confirm address is malformed");
 }
 

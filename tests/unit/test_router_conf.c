@@ -101,6 +101,7 @@ static void test_router_conf_full(void **state)
                       "  confirm: \"[::1]:8399\"\n"
                       "  confirm_timeout: 2s\n"
                       "  timeout: 500ms\n"
+                      "  options: [\"keepalive 32\", least_conn]\n"
                       "http: {listen: \"127.0.0.1:9102\"}\n",
             &c);
     assert_string_equal(c.id, "lb-1");
@@ -117,6 +118,9 @@ static void test_router_conf_full(void **state)
     assert_string_equal(c.nginx.confirm, "[::1]:8399");
     assert_int_equal(c.nginx.confirm_timeout_ms, 2000);
     assert_int_equal(c.nginx.timeout_ms, 500);
+    assert_int_equal(c.nginx.n_options, 2);
+    assert_string_equal(c.nginx.options[0], "keepalive 32");
+    assert_string_equal(c.nginx.options[1], "least_conn");
     assert_string_equal(c.http.listen, "127.0.0.1:9102");
     bg_conf_free_router(&c);
 }
@@ -136,6 +140,7 @@ static void test_router_conf_defaults(void **state)
     assert_null(c.nginx.confirm);
     assert_int_equal(c.nginx.confirm_timeout_ms, 5000);
     assert_int_equal(c.nginx.timeout_ms, 10000);
+    assert_int_equal(c.nginx.n_options, 0);
     assert_null(c.http.listen);
     bg_conf_free_router(&c);
 }
@@ -209,6 +214,9 @@ static void test_router_conf_bad_values(void **state)
            "m, e.g. 250ms, 2s, 1m), got \"0s\"",
            "7:17: haproxy.verify_every: expected a duration above 0 (an integer followed by ms, "
            "s or m, e.g. 250ms, 2s, 1m), got \"often\"");
+    EXPECT(ZK ROUTER
+           "nginx: {upstream: shop, file: /tmp/up.conf, options: [\"keepalive 32; }\"]}\n",
+           "3:55: nginx.options[0]: expected " BG_EXPECT_NGINX_OPTION ", got \"keepalive 32; }\"");
     EXPECT(ZK HAPROXY_ROUTER HAPROXY "  options: [\"balance first\"]\n",
            "6:3: haproxy.options: only used with haproxy.file (the lines of the section the "
            "router writes)");
