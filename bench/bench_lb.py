@@ -57,7 +57,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 sys.path.insert(0, str(HERE))
 import harness as h  # noqa: E402
-import nginxrig as ng  # noqa: E402
+import routerrig as ng  # noqa: E402
 import slow_zero_downtime as zd  # noqa: E402
 from bench_core import cpu_seconds, proc_mem  # noqa: E402
 
@@ -190,7 +190,7 @@ class NginxRig:
 # ----------------------------------------------------------------------------------------------
 
 # key -> (kind, batch_size). "router:<kind>" is bluegreen + a balancer driven by bg-router of
-# that kind (nginxrig.ROUTER_KINDS: kind -> rig).
+# that kind (routerrig.ROUTER_KINDS: kind -> rig).
 SCENARIOS = {
     "a": ("httpchk", 1), "b": ("agent", 1), "a2": ("httpchk", 2), "b2": ("agent", 2),
     "r": ("router:nginx", 1), "r2": ("router:nginx", 2),

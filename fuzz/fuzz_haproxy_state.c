@@ -84,14 +84,15 @@ static void model_run(struct bg_hap_state *m, const char *cmd)
         bg_fuzz_require((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                             (*p >= '0' && *p <= '9') || strchr(" ._:/[]-", *p) != NULL,
                         "a command with a character outside safe words");
-    char *copy = bg_xstrdup(cmd), *save = NULL, *f[8] = {NULL};
+    char *copy = bg_xstrdup(cmd), *save = NULL, *f[12] = {NULL};
     int nf = 0;
-    for (char *t = strtok_r(copy, " ", &save); t != NULL && nf < 8; t = strtok_r(NULL, " ", &save))
+    for (char *t = strtok_r(copy, " ", &save); t != NULL && nf < 12; t = strtok_r(NULL, " ", &save))
         f[nf++] = t;
     bg_fuzz_require(nf >= 3 && strcmp(f[1], "server") == 0 && strncmp(f[2], "app/", 4) == 0,
                     "not a server command on backend app");
     const char *name = f[2] + 4;
-    if (strcmp(f[0], "add") == 0 && nf == 6 && strcmp(f[4], "weight") == 0)
+    if (strcmp(f[0], "add") == 0 && nf == 8 && strcmp(f[4], "weight") == 0 &&
+        strcmp(f[6], "pool-max-conn") == 0) /* then -1 pool-purge-delay 5s (BG_HAP_POOL) */
         model_add(m, name, f[3], atoi(f[5]));
     else if (strcmp(f[0], "del") == 0 && nf == 3)
         model_del(m, name);

@@ -24,6 +24,9 @@
 #define BG_HAP_NO_NEW (BG_HAP_NOT_SERVING | BG_HAP_FDRAIN | BG_HAP_IDRAIN)
 
 #define BG_HAP_WEIGHT_FULL 100 /* a server without a canary weight */
+/* What add server gives a server besides its address and weight: the idle-connection pool a
+ * server of the configuration has by default (a run-time one has none). */
+#define BG_HAP_POOL "pool-max-conn -1 pool-purge-delay 5s"
 
 /* One server of the backend as `show servers state <backend>` (format 1) lists it. */
 struct bg_hap_server {

@@ -11,7 +11,6 @@ no change failed, HAProxy was never reloaded by the router, and no non-2xx answe
 HAProxy's own reload. Measured and logged: the cutover (flip -> the first request of an unbroken
 run of 20 new-colour answers), the changes per flip, the reload's socket errors."""
 
-import json
 import os
 import re
 import shutil
@@ -19,30 +18,14 @@ import signal
 import time
 
 import harness as h
-from bgsys import System
-from slow_zero_downtime import Probe, Wrk, analyse_flip, other, pct
+import routerrig as ng
+from slow_zero_downtime import Probe, Wrk, other, pct
 from test_router_haproxy import HAPROXY_CFG_NO_BACKEND, pid_of, ready
-
-
-def serving(s):
-    try:
-        n = json.loads(h.zk_get(s.zk, s.root + "/routers/lb-1"))
-    except Exception:  # noqa: BLE001 -- not there yet
-        return None
-    return sorted({x["color"] for x in n["serving"]})
 
 
 def start(t):
     zk = t.zookeeper()
-    s = System(t, zk)
-    s.flip("blue")
-    for color in ("blue", "green"):
-        for i in (1, 2):
-            app = t.demo_app(f"{color}-{i}")
-            s.agent(f"{color}-{i}", color, address=f"127.0.0.1:{app.port}",
-                    session_timeout_ms=4000)
-    s.controller("c1", batch_size=2, settle="0s")
-    s.wait_converged("blue", timeout=30)
+    s = ng.start_system(t, zk)
     sock, port, hport = t.path("haproxy.sock"), h.free_port(), h.free_port()
     cfg, backend = t.path("haproxy.cfg"), t.path("haproxy-app.cfg")
     cfg.write_text(HAPROXY_CFG_NO_BACKEND.format(sock=sock, port=port))
@@ -56,33 +39,13 @@ def start(t):
         "http": {"listen": f"127.0.0.1:{hport}"},
     })
     router = t.proc([h.bin("bg-router"), "-c", str(rconf)], name="router")
-    h.wait_until(lambda: serving(s) == ["blue"], timeout=20, msg="router never served blue")
+    h.wait_until(lambda: ng.serving_colors(s) == ["blue"], timeout=20, msg="router never served blue")
     return s, router, hap, sock, port, hport
 
 
 def metric(hport, name):
     text = h.http("GET", f"http://127.0.0.1:{hport}/metrics")[1]
     return int(float(re.search(rf"^{name} (\S+)$", text, re.M).group(1)))
-
-
-def flip_once(t, s, probe, new):
-    flip_t = time.time()
-    rc, _, _ = s.bgctl("switch", new, "--wait")
-    t.check_eq(rc, 0, f"bgctl switch {new} --wait")
-    returned = time.time()
-    deadline = time.monotonic() + 20
-    while True:
-        res = analyse_flip(probe.since(flip_t), flip_t, new)
-        if res["streak"] >= 20 or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    stale = sum(1 for r in probe.since(returned) if r[0] >= returned and r[2] == 200
-                and r[3] == other(new))
-    res.update({"to": new, "wait_ms": (returned - flip_t) * 1000, "stale_after_wait": stale})
-    h.log(f"flip -> {new}: bgctl {res['wait_ms']:.0f} ms, cutover {res['cutover_ms']} ms, "
-          f"old answers after --wait {stale}")
-    probe.forget_before(flip_t)
-    return res
 
 
 def reload_under_load(t, hap, sock, router, port, color):
@@ -122,7 +85,7 @@ def test(t):
     try:
         for _ in range(flips):
             color = other(color)
-            per_flip.append(flip_once(t, s, probe, color))
+            per_flip.append(ng.flip_once(t, s, probe, color))
             time.sleep(0.2)
     finally:
         report = wrk.stop()

@@ -18,29 +18,13 @@ import shutil
 import time
 
 import harness as h
-import nginxrig as ng
-from bgsys import System
-from slow_zero_downtime import Probe, Wrk, analyse_flip, other, pct
-
-
-def serving(s):
-    n = ng.router_node(s)
-    if n is None:
-        return None
-    return sorted({x["color"] for x in n["serving"]})
+import routerrig as ng
+from slow_zero_downtime import Probe, Wrk, other, pct
 
 
 def start(t):
     zk = t.zookeeper()
-    s = System(t, zk)
-    s.flip("blue")
-    for color in ("blue", "green"):
-        for i in (1, 2):
-            app = t.demo_app(f"{color}-{i}")
-            s.agent(f"{color}-{i}", color, address=f"127.0.0.1:{app.port}",
-                    session_timeout_ms=4000)
-    s.controller("c1", batch_size=2, settle="0s")
-    s.wait_converged("blue", timeout=30)
+    s = ng.start_system(t, zk)
     web = ng.Nginx(t, t.path("nginx"), workers=2, connections=4096)
     rconf = ng.router_yaml(t.path("router.yaml"), zk, s.root,
                            nginx=ng.nginx_section(web, confirm_port=h.free_port(),
@@ -48,32 +32,8 @@ def start(t):
     router = ng.start_router(t, rconf)
     router.wait_log(r"event=nginx_apply_failed", timeout=20)  # nginx is not running yet
     web.start()
-    h.wait_until(lambda: serving(s) == ["blue"], timeout=20, msg="router never served blue")
+    h.wait_until(lambda: ng.serving_colors(s) == ["blue"], timeout=20, msg="router never served blue")
     return s, router, web.port
-
-
-def flip_once(t, s, router, probe, new):
-    flip_t = time.time()
-    rc, _, _ = s.bgctl("switch", new, "--wait")
-    t.check_eq(rc, 0, f"bgctl switch {new} --wait")
-    returned = time.time()
-    h.wait_until(lambda: serving(s) == [new], timeout=20,
-                 msg=lambda: f"router never served only {new}")
-    served = time.time()
-    deadline = time.monotonic() + 20
-    while True:
-        res = analyse_flip(probe.since(flip_t), flip_t, new)
-        if res["streak"] >= 20 or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    stale = sum(1 for r in probe.since(returned) if r[0] >= returned and r[2] == 200
-                and r[3] == other(new))
-    res.update({"to": new, "wait_ms": (returned - flip_t) * 1000,
-                "router_ms": (served - flip_t) * 1000, "stale_after_wait": stale})
-    h.log(f"flip -> {new}: bgctl {res['wait_ms']:.0f} ms, router serving {res['router_ms']:.0f}"
-          f" ms, cutover {res['cutover_ms']} ms, old answers after --wait {stale}")
-    probe.forget_before(flip_t)
-    return res
 
 
 def test(t):
@@ -93,7 +53,7 @@ def test(t):
     try:
         for _ in range(flips):
             color = other(color)
-            per_flip.append(flip_once(t, s, router, probe, color))
+            per_flip.append(ng.flip_once(t, s, probe, color))
             time.sleep(0.2)
     finally:
         report = wrk.stop()

@@ -8,7 +8,6 @@ added at run time) is noticed and everything applied again; an address that is n
 never reaches HAProxy; HAProxy down blocks the switch with the router's reason in /status (the old
 colour stays) and the switch finishes by itself once HAProxy is back."""
 
-import json
 import os
 import re
 import shutil
@@ -17,6 +16,7 @@ import socket
 import time
 
 import harness as h
+import routerrig as ng
 from bgsys import System
 
 HAPROXY_CFG = """\
@@ -73,11 +73,7 @@ def pid_of(sock):
     return int(m.group(1)) if m else None
 
 
-def router_node(s, rid="lb-1"):
-    try:
-        return json.loads(h.zk_get(s.zk, s.root + "/routers/" + rid))
-    except Exception:  # noqa: BLE001 -- not there yet
-        return None
+router_node = ng.router_node
 
 
 def serving(s, rid="lb-1"):

@@ -13,40 +13,13 @@ import shutil
 import time
 
 import harness as h
+import routerrig as ng
 from bgsys import System
-
-NGINX_CONF = """\
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log stderr notice;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    include {prefix}/upstream.conf;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://shop;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-"""
 
 SESSION_MS = 2000  # lb-2's ZooKeeper session: its node goes this long after a kill -9
 
 
-def router_node(s, rid):
-    try:
-        return json.loads(h.zk_get(s.zk, s.root + "/routers/" + rid))
-    except Exception:  # noqa: BLE001 -- not there (yet, or any more)
-        return None
+router_node = ng.router_node
 
 
 def serving(s, rid):
@@ -129,23 +102,14 @@ def test(t):
     t.check_eq(st["routers"], [], "/status lists no router while none runs")
 
     t.step("lb-1 (a real nginx) and lb-2 (stand-ins) serve blue: listed with exact counts")
-    prefix = t.path("nginx")
-    (prefix / "tmp").mkdir(parents=True)
-    port, cport = h.free_port(), h.free_port()
-    (prefix / "nginx.conf").write_text(NGINX_CONF.format(prefix=prefix, port=port))
-    ngx = ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
+    web = ng.Nginx(t, t.path("nginx"))
     # lb-1's upstream file must exist before nginx starts: lb-1 first, nginx once it wrote it
-    r1conf = h.write_yaml(t.path("router-1.yaml"), {
-        "zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": 4000},
-        "router": {"id": "lb-1", "kind": "nginx"},
-        "nginx": {"upstream": "shop", "file": str(prefix / "upstream.conf"),
-                  "test": [*ngx, "-t"], "reload": [*ngx, "-s", "reload"],
-                  "confirm": f"127.0.0.1:{cport}", "confirm_timeout": "3s"},
-    })
-    lb1 = t.proc([h.bin("bg-router"), "-c", str(r1conf)], name="router-lb-1")
-    h.wait_until(lambda: (prefix / "upstream.conf").exists(), timeout=15,
+    r1conf = ng.router_yaml(t.path("router-1.yaml"), zk, s.root, nginx=ng.nginx_section(
+        web, confirm_port=h.free_port(), confirm_timeout="3s"))
+    lb1 = ng.start_router(t, r1conf, name="router-lb-1")
+    h.wait_until(lambda: web.upstream.exists(), timeout=15,
                  msg="lb-1 never wrote its upstream file")
-    t.proc(ngx + ["-g", "daemon off;"], name="nginx")
+    web.start()
     hang, fail = t.path("reload-hangs"), t.path("test-fails")
     r2conf = h.write_yaml(t.path("router-2.yaml"), {
         "zookeeper": {"connect": zk.connect, "root": s.root, "session_timeout_ms": SESSION_MS},
@@ -258,7 +222,7 @@ def test(t):
     code, page, _ = h.http("GET", curl)
     t.check(code == 200 and "<h2>Routers (1)</h2>" in page and "lb-2" not in page,
             "the status page lists lb-1 alone")
-    code, body, _ = h.http("GET", f"http://127.0.0.1:{port}/")
+    code, body, _ = h.http("GET", web.url)
     t.check_eq(code, 200, "nginx (lb-1) answers through green")
 
     t.step("lb-2 back with a failing test: the next switch blocks, its error in /status")

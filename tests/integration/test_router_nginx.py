@@ -10,7 +10,7 @@ import re
 import shutil
 
 import harness as h
-import nginxrig as ng
+import routerrig as ng
 from bgsys import System
 
 BAD_ADDRESS = "evil.example;}:80"  # passes the agent's host:port check, not the router's

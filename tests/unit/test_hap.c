@@ -143,9 +143,10 @@ static void test_hap_plan_switch(void **state)
     struct bg_hap_cmds c;
     char why[200] = "";
     assert_int_equal(bg_hap_plan("app", &want, &have, &c, why, sizeof(why)), BG_OK);
-    const char *const cmds[] = {
-        "set server app/green-1 state ready", "add server app/green-2 [::1]:8004 weight 25",
-        "set server app/green-2 state ready", "set server app/blue-1 state drain"};
+    const char *const cmds[] = {"set server app/green-1 state ready",
+                                "add server app/green-2 [::1]:8004 weight 25 " BG_HAP_POOL,
+                                "set server app/green-2 state ready",
+                                "set server app/blue-1 state drain"};
     assert_cmds(&c, cmds, 4);
     bg_hap_cmds_free(&c);
     assert_false(bg_hap_confirm(&want, &have, why, sizeof(why)));
@@ -220,7 +221,7 @@ static void test_hap_plan_refusals(void **state)
     want = (struct bg_route_set){ok, 1};
     assert_int_equal(bg_hap_plan("a b", &want, &have, &c, why, sizeof(why)), BG_EINVAL);
     assert_int_equal(bg_hap_plan("app", &want, &have, &c, why, sizeof(why)), BG_OK);
-    const char *const cmds[] = {"add server app/x 127.0.0.1:1 weight 100",
+    const char *const cmds[] = {"add server app/x 127.0.0.1:1 weight 100 " BG_HAP_POOL,
                                 "set server app/x state ready"};
     assert_cmds(&c, cmds, 2);
     bg_hap_cmds_free(&c);

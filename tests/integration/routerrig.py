@@ -1,5 +1,7 @@
-"""nginxrig.py: the one nginx set-up shared by tests/integration/test_router_nginx.py,
-slow_router_nginx.py and bench/bench_lb.py (issue 12).
+"""routerrig.py: the balancers behind bg-router as the tests and the bench set them up: the one
+nginx set-up (test_router_nginx.py, test_router_killed.py, slow_router_nginx.py,
+bench/bench_lb.py), HAProxy for kind haproxy (bench_lb.py), and what the slow router tests share
+(issue 12).
 
   nginx_conf()    an nginx.conf for a private prefix: one `server` on a loopback port, temp
                   paths under the prefix, logs to stderr; the caller gives what goes at http
@@ -15,11 +17,18 @@ slow_router_nginx.py and bench/bench_lb.py (issue 12).
                   router". The balancer is chosen by kind from ROUTER_KINDS (kind -> class:
                   NginxRouted, HaproxyRouted).
 
+  start_system()  2 blue + 2 green instances with agents (instance.address) and a controller,
+                  converged on blue: what the slow router tests put a balancer in front of
+  serving_colors() the colours /routers/<id> serves
+  flip_once()     `bgctl switch <new> --wait` under load, measured against the probe (slow
+                  router tests)
+
 Every port is a free loopback port; nothing listens elsewhere."""
 
 import json
 import re
 import shutil
+import time
 import urllib.request
 
 import harness as h
@@ -170,6 +179,60 @@ def router_node(s, rid="lb-1"):
         return json.loads(h.zk_get(s.zk, s.root + "/routers/" + rid))
     except Exception:  # noqa: BLE001 -- not there yet
         return None
+
+
+def serving_colors(s, rid="lb-1"):
+    """The colours /routers/<rid> serves, sorted (None while the node is not there)."""
+    n = router_node(s, rid)
+    return sorted({x["color"] for x in n["serving"]}) if n else None
+
+
+# ----------------------------------------------------------------------------------------------
+# What the slow router tests share
+# ----------------------------------------------------------------------------------------------
+
+def start_system(t, zk, batch_size=2):
+    """2 blue + 2 green bg-demo-app instances with agents (instance.address, 4 s sessions) and
+    one controller (settle 0s), converged on blue; returns the bgsys System."""
+    s = System(t, zk)
+    s.flip("blue")
+    for color in ("blue", "green"):
+        for i in (1, 2):
+            app = t.demo_app(f"{color}-{i}")
+            s.agent(f"{color}-{i}", color, address=f"127.0.0.1:{app.port}",
+                    session_timeout_ms=4000)
+    s.controller("c1", batch_size=batch_size, settle="0s")
+    s.wait_converged("blue", timeout=30)
+    return s
+
+
+def flip_once(t, s, probe, new):
+    """`bgctl switch new --wait` (must exit 0), then until the router serves only new and the
+    probe saw 20 new-colour answers in a row. Returns slow_zero_downtime.analyse_flip's figures
+    plus wait_ms (bgctl), router_ms (the router serving only new) and stale_after_wait (probe
+    requests sent after bgctl returned that the old colour answered)."""
+    import slow_zero_downtime as zd  # noqa: PLC0415 -- it imports harness users
+    flip_t = time.time()
+    rc, _, _ = s.bgctl("switch", new, "--wait")
+    t.check_eq(rc, 0, f"bgctl switch {new} --wait")
+    returned = time.time()
+    h.wait_until(lambda: serving_colors(s) == [new], timeout=20,
+                 msg=lambda: f"router never served only {new}")
+    served = time.time()
+    deadline = time.monotonic() + 20
+    while True:
+        res = zd.analyse_flip(probe.since(flip_t), flip_t, new)
+        if res["streak"] >= 20 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    stale = sum(1 for r in probe.since(returned) if r[0] >= returned and r[2] == 200
+                and r[3] == zd.other(new))
+    res.update({"to": new, "wait_ms": (returned - flip_t) * 1000,
+                "router_ms": (served - flip_t) * 1000, "stale_after_wait": stale})
+    h.log(f"flip -> {new}: bgctl {res['wait_ms']:.0f} ms, router serving {res['router_ms']:.0f}"
+          f" ms, cutover {res['cutover_ms']} ms, old answers after --wait {stale}")
+    probe.forget_before(flip_t)
+    return res
 
 
 def router_metric(hport, name):
