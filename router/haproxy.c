@@ -228,28 +228,34 @@ static int apply(struct bg_haproxy *x, const struct bg_route_set *set)
     return rc;
 }
 
-/* haproxy.file: the backend section as now served, swapped in whole (HAProxy reads it at its
- * next reload or restart; a section cannot span files, hence the whole section). */
-static int write_file(struct bg_haproxy *x, const struct bg_route_set *set, int64_t gen)
+/* haproxy.file: the backend section as now served, handed to the writer thread (HAProxy reads
+ * it at its next reload or restart; a section cannot span files, hence the whole section). A
+ * set that cannot be rendered was refused by the plan already. */
+static void write_file(struct bg_haproxy *x, const struct bg_route_set *set, int64_t gen)
 {
     const struct bg_haproxy_conf *c = x->conf;
     char why[300] = "";
     char *text = bg_hap_render_backend(x->router_id, c->backend, c->options, c->n_options, set, gen,
                                        why, sizeof(why));
-    char *aside = bg_xasprintf("%s.bg-new", c->file);
-    int rc = text != NULL ? bg_write_file(aside, text, why, sizeof(why)) : BG_EINVAL;
-    if (rc == BG_OK && rename(aside, c->file) != 0) {
-        snprintf(why, sizeof(why), "cannot rename %s to %s: %s", aside, c->file, strerror(errno));
-        unlink(aside);
-        rc = BG_EINVAL;
-    }
-    if (rc == BG_OK)
-        bg_sync_dir(c->file);
+    if (text != NULL)
+        bg_filewriter_put(&x->file, text);
     else
-        fail(x, "applied, but haproxy.file not written (a reload would lose it): %s", why);
+        bg_warn("haproxy_file_failed", "file=%s reason=\"%s\"", c->file, why);
     free(text);
-    free(aside);
-    return rc;
+}
+
+/* A failed write of haproxy.file, logged once per different reason. */
+static void file_status(struct bg_haproxy *x)
+{
+    char error[BG_FILEWRITER_ERROR_MAX];
+    bg_filewriter_status(&x->file, error, sizeof(error), NULL);
+    if (strcmp(error, x->file_error) != 0 && error[0] != '\0')
+        bg_warn("haproxy_file_failed",
+                "file=%s reason=\"%s\" effect=\"a reload of HAProxy would lose the servers\"",
+                x->conf->file, error);
+    else if (strcmp(error, x->file_error) != 0)
+        bg_info("haproxy_file_written", "file=%s", x->conf->file);
+    snprintf(x->file_error, sizeof(x->file_error), "%s", error);
 }
 
 static int haproxy_start(struct bg_balancer *b, const struct bg_route_set *set, int64_t gen,
@@ -264,7 +270,7 @@ static int haproxy_start(struct bg_balancer *b, const struct bg_route_set *set, 
     bg_route_set_copy(&x->b.c.pending, set);
     int rc = apply(x, set);
     if (rc == BG_OK && x->conf->file != NULL)
-        rc = write_file(x, set, gen);
+        write_file(x, set, gen);
     x->b.c.ok = rc == BG_OK;
     x->b.c.confirmed = x->b.c.ok;
     x->b.c.ms = bg_now_ms() - now;
@@ -317,6 +323,8 @@ static void sweep(struct bg_haproxy *x, const struct bg_route_set *serving,
 static bool haproxy_tick(struct bg_balancer *b, const struct bg_route_set *serving, int64_t now)
 {
     struct bg_haproxy *x = (struct bg_haproxy *)b;
+    if (x->conf->file != NULL)
+        file_status(x);
     if (now < x->verify_at_ms)
         return false;
     x->verify_at_ms = now + x->conf->verify_every_ms;
@@ -363,6 +371,7 @@ static int64_t haproxy_deadline(const struct bg_balancer *b, int64_t now)
 static void haproxy_free(struct bg_balancer *b)
 {
     struct bg_haproxy *x = (struct bg_haproxy *)b;
+    bg_filewriter_stop(&x->file); /* what was handed over is written first */
     bg_route_set_free(&x->b.c.pending);
     free(x);
 }
@@ -398,5 +407,7 @@ struct bg_balancer *bg_haproxy_make(const struct bg_router_conf *conf)
     x->b.ops = &haproxy_ops;
     x->conf = &conf->haproxy;
     x->router_id = conf->id;
+    if (conf->haproxy.file != NULL)
+        bg_filewriter_start(&x->file, conf->haproxy.file); /* a failure is logged */
     return &x->b;
 }

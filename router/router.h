@@ -4,6 +4,7 @@
 #define BG_ROUTER_H
 
 #include "child.h"
+#include "filewriter.h"
 #include "conf.h"
 #include "httpd.h"
 #include "prom.h"
@@ -118,9 +119,11 @@ struct bg_haproxy {
     const char *router_id;              /* borrowed */
     long pid;                           /* HAProxy's process when last applied (0: unknown) */
     int64_t verify_at_ms;               /* next show info (every haproxy.verify_every) */
-    int64_t state_at_ms; /* next show servers state while the process stays the same */
-    bool warned_sweep;   /* a failed del server was logged (once per change) */
-    bool done_pending;   /* a change is over, not yet reported by step */
+    int64_t state_at_ms;       /* next show servers state while the process stays the same */
+    bool warned_sweep;         /* a failed del server was logged (once per change) */
+    bool done_pending;         /* a change is over, not yet reported by step */
+    struct bg_filewriter file; /* haproxy.file's writer (when set) */
+    char file_error[BG_FILEWRITER_ERROR_MAX]; /* its last error, as logged */
 };
 
 struct bg_balancer *bg_haproxy_make(const struct bg_router_conf *conf);

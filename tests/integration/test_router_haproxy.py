@@ -180,11 +180,14 @@ def test(t):
     t.check_eq(ready(sock2), ["green-1", "green-2"], "lb-2's HAProxy: only green is ready")
     t.check_eq(served_by(f"http://127.0.0.1:{port2}/", 20), (["green-1", "green-2"], 0),
                "requests through the second HAProxy reach green")
-    text = file2.read_text()
-    t.check_eq(re.findall(r"^    ((?:server|balance|retries) .*)$", text, re.M),
-               ["balance roundrobin", "retries 2",
-                *[f"server {n} 127.0.0.1:{apps[n].port} weight 100" for n in ("green-1", "green-2")]],
-               f"haproxy.file: the section as served:\n{text}")
+    want = ["balance roundrobin", "retries 2",
+            *[f"server {n} 127.0.0.1:{apps[n].port} weight 100" for n in ("green-1", "green-2")]]
+    lines = lambda: re.findall(r"^    ((?:server|balance|retries) .*)$", file2.read_text(), re.M)
+    # written by a thread of the router's (fsync may take a while): soon, not at once
+    h.wait_until(lambda: lines() == want, timeout=10,
+                 msg=lambda: f"haproxy.file never showed the section as served:\n"
+                             f"{file2.read_text()}")
+    t.check_eq(lines(), want, "haproxy.file: the section as served")
     r = h.run_cmd(["haproxy", "-c", "-f", str(cfg2), "-f", str(file2)], quiet=True)
     t.check_eq(r.returncode, 0, f"haproxy -c accepts it: {r.stdout}{r.stderr}")
     old = pid_of(sock2)
