@@ -91,7 +91,7 @@ static void model_run(struct bg_hap_state *m, const char *cmd)
     bg_fuzz_require(nf >= 3 && strcmp(f[1], "server") == 0 && strncmp(f[2], "app/", 4) == 0,
                     "not a server command on backend app");
     const char *name = f[2] + 4;
-    if (strcmp(f[0], "add") == 0 && nf == 8 && strcmp(f[4], "weight") == 0 &&
+    if (strcmp(f[0], "add") == 0 && nf == 10 && strcmp(f[4], "weight") == 0 &&
         strcmp(f[6], "pool-max-conn") == 0) /* then -1 pool-purge-delay 5s (BG_HAP_POOL) */
         model_add(m, name, f[3], atoi(f[5]));
     else if (strcmp(f[0], "del") == 0 && nf == 3)
