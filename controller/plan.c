@@ -541,12 +541,17 @@ static void plan_converged(const struct bg_plan_input *in, struct bg_plan *out)
         }
     }
     enum bg_color old = bg_other_color(in->desired);
+    /* A canary of the old colour keeps some of it UP: routers serve those, rightly. */
+    const struct bg_shape *cs = in->shape;
+    int allowed = cs && cs->canary && cs->canary_color == old
+                      ? (cs->by_count ? cs->canary_up : cs->n_canary)
+                      : 0;
     for (size_t i = 0; i < in->n_routers && i < BG_ROUTERS_MAX; i++)
-        if (in->routers[i].serving[old] > 0)
+        if (in->routers[i].serving[old] > allowed)
             out->routers_waited |= UINT64_C(1) << i;
     for (size_t i = 0; i < in->n_routers; i++) {
         const struct bg_router_view *r = &in->routers[i];
-        if (r->serving[old] == 0) /* an error of a later change does not undo this one */
+        if (r->serving[old] <= allowed) /* an error of a later change does not undo this one */
             continue;
         out->phase = r->error[0] != '\0' ? BG_PHASE_BLOCKED : BG_PHASE_SWITCHING;
         snprintf(out->reason, sizeof(out->reason),

@@ -1251,10 +1251,42 @@ static void test_plan_routers_make_before_break(void **state)
     assert_int_equal(p.phase, BG_PHASE_CONVERGED);
 }
 
+/* A canary of the old colour through a router: the router serving those instances is what the
+ * canary asks for, not something to wait out (the switch never converged: bgctl canary --wait
+ * timed out in test_router_haproxy once /status was written at once). */
+static void test_plan_routers_canary_of_the_old_colour(void **state)
+{
+    (void)state;
+    struct bg_member m[4];
+    size_t n = fleet(m, 2, 2); /* blue 0-1, green 2-3 */
+    struct bg_plan_input in = input(BG_GREEN, m, n);
+    in.canary = (struct bg_canary){.color = BG_BLUE, .percent = 25};
+    struct bg_router_view r[1] = {{.id = "lb-1", .serving = {0, 2}}};
+    in.routers = r;
+    in.n_routers = 1;
+    struct bg_plan p = drive(&in, m);
+    r[0].serving[BG_BLUE] = 2; /* the router serves the canary's two blue instances */
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_CONVERGED);
+    assert_int_equal(p.routers_waited, 0);
+    assert_non_null(strstr(p.reason, "canary blue 25 %"));
+    r[0].serving[BG_BLUE] = 3; /* more blue than the canary has: waited for */
+    bg_plan(&in, &p);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_int_equal(p.routers_waited, 1);
+    in.canary = (struct bg_canary){0}; /* the canary ends: blue must go from the router */
+    r[0].serving[BG_BLUE] = 2;
+    p = drive(&in, m);
+    assert_int_equal(p.phase, BG_PHASE_SWITCHING);
+    assert_string_equal(p.reason, "green is UP (2 of 2), blue is out; waiting for router lb-1 "
+                                  "to drop it (2 instance(s) of it served)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_routers_make_before_break),
+        cmocka_unit_test(test_plan_routers_canary_of_the_old_colour),
         cmocka_unit_test(test_plan_invalid_colour_blocks_and_touches_nothing),
         cmocka_unit_test(test_plan_empty_target_blocks),
         cmocka_unit_test(test_plan_min_ready_gate),
