@@ -52,8 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bg_route_desired(&m, 1, &self, 1, &set, &dropped);
     bg_fuzz_require(set.n + dropped == 1, "the member neither served nor dropped");
     char rwhy[256];
-    char *text =
-        bg_route_render_nginx("lb-1", "shop", NULL, 0, &set, 1, "127.0.0.1:8399", rwhy, sizeof(rwhy));
+    char *text = bg_route_render_nginx("lb-1", "shop", NULL, 0, &set, 1, "127.0.0.1:8399", rwhy,
+                                       sizeof(rwhy));
     bg_fuzz_require((text != NULL) == (set.n == 1), "rendered an empty set or refused a good one");
     if (text != NULL)
         check_rendered(text, &set);
